@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The kernel <-> user ABI of ftsentinel: every record the BPF programs put in
+ * the ring buffer, and the values of the maps the daemon writes.
+ *
+ * This is the only definition. The BPF side includes it after vmlinux.h; the
+ * daemon's decoder includes it after <linux/types.h>. Sizes are pinned with
+ * _Static_assert so a change that would shift a field fails to build on both
+ * sides instead of decoding garbage.
+ *
+ * Variable-length strings follow a record's fixed part in `data[]`, in the
+ * order and with the lengths the fixed part gives. Paths are written by the
+ * kernel leaf first, one NUL-terminated component after another ("b\0a\0"
+ * for /a/b), because a dentry walk goes upwards; the decoder reverses them.
+ */
+#ifndef FTSENTINEL_EVENTS_H
+#define FTSENTINEL_EVENTS_H
+
+#define FTS_ABI_VERSION 1
+
+#define FTS_PATH_MAX 4096   /* bytes of one encoded path in a record */
+#define FTS_PATH_DEPTH 48   /* dentries walked before a path is cut short */
+#define FTS_ARGS_MAX 4096   /* bytes of argv copied at exec */
+#define FTS_NAME_MAX 256    /* one path component, as the kernel's NAME_MAX+1 */
+#define FTS_FILENAME_MAX 512 /* bytes of bprm->filename kept */
+#define FTS_LAUNCHER_NAME 64 /* key of the launcher-basename map */
+#define FTS_CGROUP_PATH_MAX 512
+
+enum fts_event_kind {
+	FTS_EV_EXEC = 1,          /* struct fts_exec_event */
+	FTS_EV_FORK = 2,          /* struct fts_fork_event */
+	FTS_EV_EXIT = 3,          /* struct fts_exit_event */
+	FTS_EV_CGROUP_MKDIR = 4,  /* struct fts_cgroup_event */
+	FTS_EV_CGROUP_RMDIR = 5,  /* struct fts_cgroup_event */
+	FTS_EV_CGROUP_ATTACH = 6, /* struct fts_cgroup_event, a tracked task moved */
+	FTS_EV_KIND_MAX,
+};
+
+/* A process: its thread-group id and the group leader's start time
+ * (task->start_boottime, ns since boot). /proc/PID/stat field 22 is the same
+ * clock in USER_HZ ticks, so /proc-bootstrapped processes share the identity. */
+struct fts_task_id {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 start_ns;
+};
+
+struct fts_event_header {
+	__u32 kind;       /* enum fts_event_kind */
+	__u32 size;       /* bytes of the whole record, header included */
+	__u64 ts_ns;      /* bpf_ktime_get_boot_ns() */
+	__u64 job_id;     /* 0 when the task is in no job */
+	__u64 cgroup_id;  /* cgroup v2 id of the task */
+	struct fts_task_id task;
+	__u32 tid;        /* the thread that did it */
+	__u32 cpu;
+};
+
+/* Path flags, one pair of bits per path in a record. */
+#define FTS_PATH_TRUNCATED 0x1u /* deeper than FTS_PATH_DEPTH or longer than FTS_PATH_MAX */
+#define FTS_PATH_INTERNAL 0x2u  /* on a kernel-internal mount (memfd, pipe, socket) */
+#define FTS_PATH_DELETED 0x4u   /* the dentry was unlinked */
+#define FTS_PATH_FLAG_BITS 4    /* exe flags in bits 0-3, cwd flags in bits 4-7 */
+
+/* exec flags */
+#define FTS_EXEC_JOB_STARTED 0x0100u /* this exec matched a launcher: a new job, rooted here */
+#define FTS_EXEC_ARGS_TRUNCATED 0x0200u
+#define FTS_EXEC_JOINED_BY_CGROUP 0x0400u /* task joined a job because of its cgroup */
+
+struct fts_exec_event {
+	struct fts_event_header hdr;
+	struct fts_task_id parent;
+	__u32 uid, gid, euid, egid;
+	__u32 flags;        /* FTS_EXEC_*, exe path flags in bits 0-3, cwd path flags in 4-7 */
+	__u32 policy;       /* policy index of a job started here, else ~0 */
+	__u32 argc;
+	__u16 exe_len;      /* encoded path of the executed file (bprm->file) */
+	__u16 exe_depth;    /* number of components in exe */
+	__u16 cwd_len;      /* encoded path of the working directory */
+	__u16 cwd_depth;
+	__u16 filename_len; /* bprm->filename as given to execve (kernel copy), NUL included */
+	__u16 args_len;     /* argv strings, each NUL-terminated */
+	char data[];        /* exe, cwd, filename, args */
+};
+
+#define FTS_FORK_JOINED_BY_CGROUP 0x1u
+
+struct fts_fork_event {
+	struct fts_event_header hdr; /* the child */
+	struct fts_task_id parent;
+	__u32 flags;
+	__u32 _pad;
+};
+
+struct fts_exit_event {
+	struct fts_event_header hdr;
+	__u32 exit_code;    /* wait(2) status: (code << 8) | signal */
+	__u32 _pad;
+};
+
+struct fts_cgroup_event {
+	struct fts_event_header hdr; /* for attach, the task that moved */
+	__u64 id;           /* the cgroup (v2 hierarchy) */
+	__u32 level;
+	__u16 path_len;     /* NUL included */
+	__u16 _pad;
+	char path[];        /* as the kernel names it, relative to the hierarchy root */
+};
+
+/* --- map values the daemon reads or writes --- */
+
+/* Start times in the tasks map are in USER_HZ ticks, the unit of /proc/PID/stat,
+ * so the daemon can register a process it only knows from /proc. */
+#define FTS_NS_PER_TICK 10000000ULL
+
+/* tasks: tgid -> membership. start_ticks guards against pid reuse. */
+struct fts_task_state {
+	__u64 start_ticks;
+	__u64 job_id;
+	__u32 policy;
+	__u32 flags;
+};
+
+/* launchers: basename of an executed file -> the policy that makes it a job. */
+struct fts_launcher_key {
+	char name[FTS_LAUNCHER_NAME];
+};
+
+/* job_cgroups: cgroup id -> the job whose members are the tasks inside. */
+struct fts_cgroup_job {
+	__u64 job_id;
+	__u32 policy;
+	__u32 _pad;
+};
+
+/* counters: per-CPU array indexed by enum fts_counter. */
+enum fts_counter {
+	FTS_CNT_RINGBUF_DROPS = 0, /* bpf_ringbuf_reserve/output failed */
+	FTS_CNT_TASKS_FULL = 1,    /* tasks map refused a new member */
+	FTS_CNT_EVENTS = 2,        /* records submitted */
+	FTS_CNT_MAX,
+};
+
+/* settings: array[0], written by the daemon at start and on reload. */
+#define FTS_SET_REPORT_ALL_EXEC 0x1u /* send execs of untracked tasks (user-space launcher globs) */
+struct fts_settings {
+	__u32 flags;
+	__u32 daemon_tgid;
+};
+
+/* A job id is the root process's identity folded into 64 bits: the start
+ * time in ~4 ms units above a 22-bit pid (PID_MAX_LIMIT is 2^22). Two
+ * processes with one pid cannot start within 4 ms of each other, so ids are
+ * unique per boot, sort by start, and both sides compute them alike.
+ * Jobs defined by a cgroup have the top bit set over the cgroup id. */
+#define FTS_JOB_CGROUP_BIT (1ULL << 63)
+static inline __u64 fts_job_id(__u32 tgid, __u64 start_ns)
+{
+	return ((start_ns & ~0x3fffffULL) & ~FTS_JOB_CGROUP_BIT) | (tgid & 0x3fffffULL);
+}
+
+#ifdef __cplusplus
+#define FTS_STATIC_ASSERT static_assert
+#else
+#define FTS_STATIC_ASSERT _Static_assert
+#endif
+FTS_STATIC_ASSERT(sizeof(struct fts_task_id) == 16, "fts_task_id ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_event_header) == 56, "fts_event_header ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_exec_event) == 56 + 16 + 16 + 12 + 12, "fts_exec_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_fork_event) == 56 + 24, "fts_fork_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_exit_event) == 56 + 8, "fts_exit_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_cgroup_event) == 56 + 16, "fts_cgroup_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_task_state) == 24, "fts_task_state ABI");
+
+#endif /* FTSENTINEL_EVENTS_H */

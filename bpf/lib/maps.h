@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every map of the sensor, declared once. Each .bpf.c includes this header;
+ * the definitions are __weak so the static linker (bpftool gen object) folds
+ * the copies of all hook families into one map each.
+ */
+#ifndef FTS_BPF_MAPS_H
+#define FTS_BPF_MAPS_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <ftsentinel/events.h>
+
+#define FTS_MAX_TASKS 65536
+#define FTS_MAX_LAUNCHERS 256
+#define FTS_MAX_JOB_CGROUPS 4096
+
+/* Records to user space. Size is set by the daemon before load (sensor.ringbuf_mb). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps") __weak;
+
+/* tgid -> job membership of every task in a job (inherited at fork, in here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_TASKS);
+	__type(key, __u32);
+	__type(value, struct fts_task_state);
+} tasks SEC(".maps") __weak;
+
+/* basename of an executed file -> policy index: exec of it starts a job. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_LAUNCHERS);
+	__type(key, struct fts_launcher_key);
+	__type(value, __u32);
+} launchers SEC(".maps") __weak;
+
+/* cgroup v2 id -> job: tasks that fork, exec or arrive there join it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_JOB_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct fts_cgroup_job);
+} job_cgroups SEC(".maps") __weak;
+
+/* Per-CPU counters (enum fts_counter): drops are never silent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FTS_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps") __weak;
+
+/* Run-time settings written by the daemon (array of one). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fts_settings);
+} settings SEC(".maps") __weak;
+
+/* Scratch space to build a variable-length record before bpf_ringbuf_output. */
+#define FTS_SCRATCH_SIZE 32768 /* offsets are masked to half of it */
+#define FTS_SCRATCH_MASK 16383
+struct fts_scratch {
+	char buf[FTS_SCRATCH_SIZE];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fts_scratch);
+} scratch SEC(".maps") __weak;
+
+#endif /* FTS_BPF_MAPS_H */

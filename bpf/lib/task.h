@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Reading a task's identity and job membership; filling a record header. */
+#ifndef FTS_BPF_TASK_H
+#define FTS_BPF_TASK_H
+
+#include "maps.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#define FTS_NO_POLICY 0xffffffffu
+
+static __always_inline void counter__inc(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+
+	if (v)
+		*v += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline struct fts_settings *settings__get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&settings, &zero);
+}
+
+/* A process's start: its group leader's, so every thread agrees. */
+static __always_inline __u64 task__start_ns(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, group_leader, start_boottime);
+}
+
+static __always_inline void task__id(struct task_struct *task, struct fts_task_id *id)
+{
+	id->tgid = BPF_CORE_READ(task, tgid);
+	id->_pad = 0;
+	id->start_ns = task__start_ns(task);
+}
+
+static __always_inline void task__parent_id(struct task_struct *task, struct fts_task_id *id)
+{
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+
+	task__id(parent, id);
+}
+
+/*
+ * The job membership of a process, or NULL. An entry whose start time differs
+ * belongs to an earlier process with the same pid whose exit we did not see:
+ * it is removed, never inherited.
+ */
+static __always_inline struct fts_task_state *task__tracked(__u32 tgid, __u64 start_ns)
+{
+	struct fts_task_state *st = bpf_map_lookup_elem(&tasks, &tgid);
+
+	if (!st)
+		return NULL;
+	if (st->start_ticks != start_ns / FTS_NS_PER_TICK) {
+		bpf_map_delete_elem(&tasks, &tgid);
+		return NULL;
+	}
+	return st;
+}
+
+/* Make a process a member of a job. Returns 0, or <0 when the map is full. */
+static __always_inline int task__track(__u32 tgid, __u64 start_ns, __u64 job_id, __u32 policy)
+{
+	struct fts_task_state st = {
+		.start_ticks = start_ns / FTS_NS_PER_TICK,
+		.job_id = job_id,
+		.policy = policy,
+	};
+	int err = bpf_map_update_elem(&tasks, &tgid, &st, BPF_ANY);
+
+	if (err)
+		counter__inc(FTS_CNT_TASKS_FULL);
+	return err;
+}
+
+static __always_inline void event__header(struct fts_event_header *hdr, __u32 kind, __u32 size,
+					  struct task_struct *task, __u64 job_id, __u64 cgroup_id)
+{
+	hdr->kind = kind;
+	hdr->size = size;
+	hdr->ts_ns = bpf_ktime_get_boot_ns();
+	hdr->job_id = job_id;
+	hdr->cgroup_id = cgroup_id;
+	task__id(task, &hdr->task);
+	hdr->tid = BPF_CORE_READ(task, pid);
+	hdr->cpu = bpf_get_smp_processor_id();
+}
+
+/* Reserve a fixed-size record; a failure is counted, never silent. */
+static __always_inline void *event__reserve(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		counter__inc(FTS_CNT_RINGBUF_DROPS);
+	return e;
+}
+
+static __always_inline void event__submit(void *e)
+{
+	bpf_ringbuf_submit(e, 0);
+	counter__inc(FTS_CNT_EVENTS);
+}
+
+/* Send a record built in scratch space; size is bounded by the caller. */
+static __always_inline void event__output(void *buf, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, buf, size, 0))
+		counter__inc(FTS_CNT_RINGBUF_DROPS);
+	else
+		counter__inc(FTS_CNT_EVENTS);
+}
+
+static __always_inline void *scratch__get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+#endif /* FTS_BPF_TASK_H */

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Process sensor: exec, fork and exit of tasks in jobs.
+ *
+ * Job membership lives in the `tasks` map and is inherited here, at fork, in
+ * the kernel: no child can escape between its fork and the daemon noticing.
+ * tp_btf, not syscall tracepoints: these sched events fire once per process
+ * change on every path (clone3, vfork, execveat, exit_group) and cost nothing
+ * to tasks that do not fork or exec.
+ */
+#include "lib/maps.h"
+#include "lib/path.h"
+#include "lib/task.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* A task joins a job through its cgroup, if that cgroup defines one. */
+static __always_inline struct fts_cgroup_job *cgroup__job(__u64 cgroup_id)
+{
+	return bpf_map_lookup_elem(&job_cgroups, &cgroup_id);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(fts_sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 tgid = BPF_CORE_READ(child, tgid);
+	struct fts_task_state *pst;
+	struct fts_cgroup_job *cj;
+	struct fts_fork_event *e;
+	__u64 job_id, cgroup_id;
+	__u32 policy, flags = 0;
+
+	if (BPF_CORE_READ(child, pid) != tgid)
+		return 0; /* a new thread, not a new process */
+
+	pst = task__tracked(BPF_CORE_READ(parent, tgid), task__start_ns(parent));
+	cgroup_id = bpf_get_current_cgroup_id(); /* the child starts in its parent's cgroup */
+	if (pst) {
+		job_id = pst->job_id;
+		policy = pst->policy;
+	} else if ((cj = cgroup__job(cgroup_id))) {
+		job_id = cj->job_id;
+		policy = cj->policy;
+		flags |= FTS_FORK_JOINED_BY_CGROUP;
+	} else {
+		return 0;
+	}
+
+	task__track(tgid, BPF_CORE_READ(child, start_boottime), job_id, policy);
+
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event__header(&e->hdr, FTS_EV_FORK, sizeof(*e), child, job_id, cgroup_id);
+	/* the child is its own group leader; its start is its own */
+	e->hdr.task.start_ns = BPF_CORE_READ(child, start_boottime);
+	task__parent_id(child, &e->parent);
+	e->flags = flags;
+	e->_pad = 0;
+	event__submit(e);
+	return 0;
+}
+
+struct basename_ctx {
+	const char *s;
+	__u32 max;
+	__u32 last;
+};
+
+static long basename__step(__u32 i, struct basename_ctx *ctx)
+{
+	char c = 0;
+
+	if (i >= ctx->max || bpf_probe_read_kernel(&c, 1, ctx->s + i) || !c)
+		return 1;
+	if (c == '/')
+		ctx->last = i + 1;
+	return 0;
+}
+
+/* The offset of the file name part of a NUL-terminated path. bpf_loop, not a
+ * plain loop: the verifier would otherwise walk every value `last` can take. */
+static __always_inline __u32 basename__offset(const char *s, __u32 max)
+{
+	struct basename_ctx ctx = { .s = s, .max = max, .last = 0 };
+
+	bpf_loop(FTS_FILENAME_MAX, basename__step, &ctx, 0);
+	return ctx.last & (FTS_FILENAME_MAX - 1);
+}
+
+/* Does this exec start a job? The launcher map is keyed by basename. */
+static __always_inline __u32 launcher__match(const char *name)
+{
+	struct fts_launcher_key key = {};
+	__u32 *policy;
+
+	bpf_probe_read_kernel_str(key.name, sizeof(key.name), name);
+	policy = bpf_map_lookup_elem(&launchers, &key);
+	return policy ? *policy : FTS_NO_POLICY;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	__u64 start_ns = task__start_ns(task);
+	__u64 cgroup_id = bpf_get_current_cgroup_id();
+	struct fts_task_state *st = task__tracked(tgid, start_ns);
+	struct fts_settings *set = settings__get();
+	struct fts_exec_event *e;
+	struct fts_cgroup_job *cj;
+	__u64 job_id = 0;
+	__u32 policy = FTS_NO_POLICY, flags = 0, pflags;
+	__u32 off, exe_off, fname_off;
+	long len;
+	char *buf;
+
+	if (set && set->daemon_tgid == tgid)
+		return 0;
+	buf = scratch__get();
+	if (!buf)
+		return 0;
+	e = (void *)buf;
+
+	/* Variable part first: the exe's leaf and the file name decide the launcher match. */
+	off = sizeof(*e);
+	exe_off = off;
+	e->exe_len = path__encode(&bprm->file->f_path, buf, off, &e->exe_depth, &pflags);
+	flags |= pflags;
+	off += e->exe_len;
+
+	e->cwd_len = path__encode(&task->fs->pwd, buf, off, &e->cwd_depth, &pflags);
+	flags |= pflags << FTS_PATH_FLAG_BITS;
+	off += e->cwd_len;
+
+	fname_off = off;
+	len = bpf_probe_read_kernel_str(buf + (off & FTS_SCRATCH_MASK), FTS_FILENAME_MAX,
+					BPF_CORE_READ(bprm, filename));
+	e->filename_len = len > 0 ? len : 0;
+	off += e->filename_len;
+
+	if (st) {
+		job_id = st->job_id;
+		policy = st->policy;
+	} else if ((cj = cgroup__job(cgroup_id))) {
+		job_id = cj->job_id;
+		policy = cj->policy;
+		flags |= FTS_EXEC_JOINED_BY_CGROUP;
+		task__track(tgid, start_ns, job_id, policy);
+	} else {
+		/* A launcher by the name it was run as (scripts: torchrun), else by its binary. */
+		__u32 b = basename__offset(buf + (fname_off & FTS_SCRATCH_MASK), e->filename_len);
+		policy = launcher__match(buf + ((fname_off + b) & FTS_SCRATCH_MASK));
+		if (policy == FTS_NO_POLICY && e->exe_depth)
+			policy = launcher__match(buf + (exe_off & FTS_SCRATCH_MASK));
+		if (policy != FTS_NO_POLICY) {
+			job_id = fts_job_id(tgid, start_ns);
+			flags |= FTS_EXEC_JOB_STARTED;
+			task__track(tgid, start_ns, job_id, policy);
+		} else if (!set || !(set->flags & FTS_SET_REPORT_ALL_EXEC)) {
+			return 0; /* untracked: one lookup, no record */
+		}
+	}
+
+	/* argv, as the new image's stack holds it */
+	{
+		struct mm_struct *mm = BPF_CORE_READ(task, mm);
+		__u64 arg_start = BPF_CORE_READ(mm, arg_start);
+		__u64 arg_end = BPF_CORE_READ(mm, arg_end);
+		__u64 n = arg_end > arg_start ? arg_end - arg_start : 0;
+
+		if (n > FTS_ARGS_MAX) {
+			n = FTS_ARGS_MAX;
+			flags |= FTS_EXEC_ARGS_TRUNCATED;
+		}
+		n &= (FTS_ARGS_MAX << 1) - 1;
+		if (n && bpf_probe_read_user(buf + (off & FTS_SCRATCH_MASK), n, (void *)arg_start))
+			n = 0;
+		e->args_len = n;
+		off += n;
+	}
+
+	event__header(&e->hdr, FTS_EV_EXEC, off, task, job_id, cgroup_id);
+	task__parent_id(task, &e->parent);
+	e->uid = BPF_CORE_READ(task, cred, uid.val);
+	e->gid = BPF_CORE_READ(task, cred, gid.val);
+	e->euid = BPF_CORE_READ(task, cred, euid.val);
+	e->egid = BPF_CORE_READ(task, cred, egid.val);
+	e->flags = flags;
+	e->policy = policy;
+	e->argc = BPF_CORE_READ(bprm, argc);
+	event__output(buf, off & FTS_SCRATCH_MASK);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(fts_sched_exit, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct fts_task_state *st;
+	struct fts_exit_event *e;
+	__u64 job_id;
+
+	/* A process exits with its last thread; signal->live is already decremented. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	st = task__tracked(tgid, task__start_ns(task));
+	if (!st)
+		return 0;
+	job_id = st->job_id;
+	bpf_map_delete_elem(&tasks, &tgid);
+
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event__header(&e->hdr, FTS_EV_EXIT, sizeof(*e), task, job_id, bpf_get_current_cgroup_id());
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->_pad = 0;
+	event__submit(e);
+	return 0;
+}

@@ -1,0 +1,182 @@
+// ftsentinel: the command line of the sentinel.
+//   ftsentinel run --policy NAME [--name JOB] -- CMD ARGS...
+//   ftsentinel status [--json]
+//   ftsentinel jobs [--all] [--json]
+// Global: --socket PATH (else $FTSENTINEL_SOCKET, else /run/ftsentinel/control.sock)
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "control/protocol.h"
+#include "common/v1.h"
+#include "ftsentinel/v1/control.pb.h"
+
+namespace {
+
+using fts::control::Client;
+
+struct Args {
+  std::string socket;
+  std::string command;
+  std::vector<std::string> rest;
+};
+
+int usage() {
+  fprintf(stderr,
+          "usage: ftsentinel [--socket PATH] COMMAND\n"
+          "  run --policy NAME [--name JOB] -- CMD [ARGS...]   run CMD as a watched job\n"
+          "  status [--json]                                  the daemon's state\n"
+          "  jobs [--all] [--json]                            live (or all remembered) jobs\n");
+  return 2;
+}
+
+fts::Result<fts::v1::Response> call(const std::string& socket, const fts::v1::Request& req) {
+  auto c = Client::connect(fts::control::socket_path(socket));
+  if (!c) return fts::make_error(c.error());
+  fts::v1::Response resp;
+  if (auto st = c->call(req, &resp); !st) return fts::make_error(st.error());
+  if (!resp.ok()) return fts::make_error(resp.error());
+  return resp;
+}
+
+void print_json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.preserve_proto_field_names = true;
+  o.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  printf("%s", out.c_str());
+}
+
+int cmd_run(const Args& a) {
+  std::string policy, name;
+  size_t i = 0;
+  for (; i < a.rest.size(); ++i) {
+    const std::string& s = a.rest[i];
+    if (s == "--policy" && i + 1 < a.rest.size()) policy = a.rest[++i];
+    else if (s == "--name" && i + 1 < a.rest.size()) name = a.rest[++i];
+    else if (s == "--") {
+      ++i;
+      break;
+    } else {
+      fprintf(stderr, "ftsentinel run: unexpected '%s' (the command follows --)\n", s.c_str());
+      return 2;
+    }
+  }
+  std::vector<std::string> cmd(a.rest.begin() + static_cast<long>(i), a.rest.end());
+  if (policy.empty() || cmd.empty()) {
+    fprintf(stderr, "usage: ftsentinel run --policy NAME [--name JOB] -- CMD [ARGS...]\n");
+    return 2;
+  }
+  fts::v1::Request req;
+  auto* r = req.mutable_register_job();
+  r->set_policy(policy);
+  r->set_name(name);
+  for (const auto& c : cmd) r->add_argv(c);
+  auto resp = call(a.socket, req);
+  if (!resp) {
+    // Never run the command unwatched.
+    fprintf(stderr, "ftsentinel run: %s; not starting %s\n", resp.error().c_str(), cmd[0].c_str());
+    return 125;
+  }
+  fprintf(stderr, "ftsentinel: job %s (policy %s)\n", resp->register_job().job_id().c_str(), policy.c_str());
+  std::vector<char*> argv;
+  for (const auto& c : cmd) argv.push_back(const_cast<char*>(c.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  fprintf(stderr, "ftsentinel run: cannot execute %s: %s\n", cmd[0].c_str(), std::strerror(errno));
+  return errno == ENOENT ? 127 : 126;
+}
+
+int cmd_status(const Args& a) {
+  bool json = false;
+  for (const auto& s : a.rest) {
+    if (s == "--json") json = true;
+    else return usage();
+  }
+  fts::v1::Request req;
+  req.mutable_status();
+  auto resp = call(a.socket, req);
+  if (!resp) {
+    fprintf(stderr, "ftsentinel status: %s\n", resp.error().c_str());
+    return 1;
+  }
+  const auto& s = resp->status();
+  if (json) {
+    print_json(s);
+    return 0;
+  }
+  printf("ftsentineld %s, pid %u, up since %s\n", s.version().c_str(), s.pid(), s.started().c_str());
+  printf("programs:     %d attached\n", s.programs_size());
+  for (const auto& p : s.programs()) printf("  %-22s %-32s id %u\n", p.name().c_str(), p.attach().c_str(), p.id());
+  printf("records seen: %llu (%llu undecodable)\n", (unsigned long long)s.events_seen(),
+         (unsigned long long)s.decode_errors());
+  printf("events out:   %llu\n", (unsigned long long)s.events_emitted());
+  std::string per_cpu;
+  for (int i = 0; i < s.ringbuf_drops_per_cpu_size(); ++i)
+    per_cpu += (i ? " " : "") + std::to_string(s.ringbuf_drops_per_cpu(i));
+  printf("drops:        %llu (per cpu: %s); tasks map full: %llu\n", (unsigned long long)s.ringbuf_drops(),
+         per_cpu.c_str(), (unsigned long long)s.tasks_map_full());
+  printf("jobs live:    %u (%u tasks tracked)\n", s.jobs_live(), s.tasks_tracked());
+  std::string pol;
+  for (const auto& p : s.policies()) pol += (pol.empty() ? "" : ", ") + p;
+  printf("policies:     %s\n", pol.empty() ? "(none)" : pol.c_str());
+  return 0;
+}
+
+int cmd_jobs(const Args& a) {
+  bool json = false, all = false;
+  for (const auto& s : a.rest) {
+    if (s == "--json") json = true;
+    else if (s == "--all") all = true;
+    else return usage();
+  }
+  fts::v1::Request req;
+  req.mutable_list_jobs()->set_all(all);
+  auto resp = call(a.socket, req);
+  if (!resp) {
+    fprintf(stderr, "ftsentinel jobs: %s\n", resp.error().c_str());
+    return 1;
+  }
+  if (json) {
+    print_json(resp->jobs());
+    return 0;
+  }
+  printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7s  %5s  %s\n", "JOB", "POLICY", "NAME", "MODE", "BY", "ROOT", "LIVE",
+         "STARTED");
+  for (const auto& j : resp->jobs().jobs())
+    printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7u  %5u  %s%s\n", j.id().c_str(), j.policy().c_str(), j.name().c_str(),
+           j.mode().c_str(), j.started_by().c_str(), j.root_pid(), j.live_processes(), j.start_time().c_str(),
+           j.end_time().empty() ? "" : (" (ended " + j.end_time() + ")").c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--socket" && i + 1 < argc) a.socket = argv[++i];
+    else if (s.rfind("--socket=", 0) == 0) a.socket = s.substr(9);
+    else break;
+  }
+  if (i >= argc) return usage();
+  a.command = argv[i++];
+  for (; i < argc; ++i) a.rest.emplace_back(argv[i]);
+  if (a.command == "run") return cmd_run(a);
+  if (a.command == "status") return cmd_status(a);
+  if (a.command == "jobs") return cmd_jobs(a);
+  if (a.command == "--help" || a.command == "help") {
+    usage();
+    return 0;
+  }
+  fprintf(stderr, "ftsentinel: unknown command '%s'\n", a.command.c_str());
+  return usage();
+}

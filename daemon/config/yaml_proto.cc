@@ -1,0 +1,229 @@
+#include "config/yaml_proto.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace fts::config {
+namespace {
+
+namespace pb = google::protobuf;
+
+class Mapper {
+ public:
+  Mapper(const std::string& file, std::vector<Diagnostic>* diags) : file_(file), diags_(diags) {}
+
+  void message(const YAML::Node& node, pb::Message* msg, const std::string& path) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      error(node, path, "expected a mapping, got " + kind(node));
+      return;
+    }
+    const pb::Descriptor* desc = msg->GetDescriptor();
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node& key = it->first;
+      if (!key.IsScalar()) {
+        error(key, path, "keys must be plain names");
+        continue;
+      }
+      std::string name = key.Scalar();
+      std::string sub = path.empty() ? name : path + "." + name;
+      const pb::FieldDescriptor* f = desc->FindFieldByName(name);
+      if (!f) {
+        error(key, sub, "unknown key" + suggestions(desc));
+        continue;
+      }
+      field(it->second, msg, f, sub);
+    }
+  }
+
+ private:
+  static std::string kind(const YAML::Node& n) {
+    switch (n.Type()) {
+      case YAML::NodeType::Map: return "a mapping";
+      case YAML::NodeType::Sequence: return "a list";
+      case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+      case YAML::NodeType::Null: return "nothing";
+      default: return "something undefined";
+    }
+  }
+
+  static std::string suggestions(const pb::Descriptor* desc) {
+    std::string s = " (expected one of: ";
+    for (int i = 0; i < desc->field_count(); ++i) {
+      if (i) s += ", ";
+      s += desc->field(i)->name();
+    }
+    return s + ")";
+  }
+
+  void error(const YAML::Node& n, const std::string& path, std::string msg) {
+    const YAML::Mark m = n.Mark();
+    diags_->push_back(Diagnostic{file_, m.line + 1, m.column + 1, path, std::move(msg)});
+  }
+
+  void field(const YAML::Node& v, pb::Message* msg, const pb::FieldDescriptor* f,
+             const std::string& path) {
+    const pb::Reflection* r = msg->GetReflection();
+    if (f->is_repeated()) {
+      if (v.IsNull()) return;
+      if (!v.IsSequence()) {
+        error(v, path, "expected a list, got " + kind(v));
+        return;
+      }
+      int i = 0;
+      for (const auto& item : v) {
+        std::string ipath = path + "[" + std::to_string(i++) + "]";
+        if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE)
+          message(item, r->AddMessage(msg, f), ipath);
+        else
+          scalar(item, msg, f, ipath, /*repeated=*/true);
+      }
+      return;
+    }
+    if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+      message(v, r->MutableMessage(msg, f), path);
+      return;
+    }
+    scalar(v, msg, f, path, false);
+  }
+
+  template <typename T>
+  bool number(const YAML::Node& v, const std::string& path, T* out) {
+    const std::string& s = v.Scalar();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    if (ec != std::errc() || p != s.data() + s.size()) {
+      error(v, path, "expected " + std::string(std::is_floating_point_v<T> ? "a number" : "an integer") +
+                         (std::is_unsigned_v<T> ? " >= 0" : "") + ", got '" + s + "'");
+      return false;
+    }
+    return true;
+  }
+
+  void scalar(const YAML::Node& v, pb::Message* msg, const pb::FieldDescriptor* f,
+              const std::string& path, bool repeated) {
+    if (!v.IsScalar()) {
+      error(v, path, "expected a single value, got " + kind(v));
+      return;
+    }
+    const pb::Reflection* r = msg->GetReflection();
+    using FD = pb::FieldDescriptor;
+    switch (f->cpp_type()) {
+      case FD::CPPTYPE_STRING:
+        repeated ? r->AddString(msg, f, v.Scalar()) : r->SetString(msg, f, v.Scalar());
+        break;
+      case FD::CPPTYPE_BOOL: {
+        const std::string& s = v.Scalar();
+        bool b;
+        if (s == "true" || s == "yes" || s == "on") b = true;
+        else if (s == "false" || s == "no" || s == "off") b = false;
+        else {
+          error(v, path, "expected true or false, got '" + s + "'");
+          return;
+        }
+        repeated ? r->AddBool(msg, f, b) : r->SetBool(msg, f, b);
+        break;
+      }
+      case FD::CPPTYPE_UINT32: {
+        uint32_t n;
+        if (number(v, path, &n)) repeated ? r->AddUInt32(msg, f, n) : r->SetUInt32(msg, f, n);
+        break;
+      }
+      case FD::CPPTYPE_UINT64: {
+        uint64_t n;
+        if (number(v, path, &n)) repeated ? r->AddUInt64(msg, f, n) : r->SetUInt64(msg, f, n);
+        break;
+      }
+      case FD::CPPTYPE_INT32: {
+        int32_t n;
+        if (number(v, path, &n)) repeated ? r->AddInt32(msg, f, n) : r->SetInt32(msg, f, n);
+        break;
+      }
+      case FD::CPPTYPE_INT64: {
+        int64_t n;
+        if (number(v, path, &n)) repeated ? r->AddInt64(msg, f, n) : r->SetInt64(msg, f, n);
+        break;
+      }
+      case FD::CPPTYPE_DOUBLE: {
+        double n;
+        if (number(v, path, &n)) repeated ? r->AddDouble(msg, f, n) : r->SetDouble(msg, f, n);
+        break;
+      }
+      case FD::CPPTYPE_ENUM: {
+        const pb::EnumValueDescriptor* ev = f->enum_type()->FindValueByName(v.Scalar());
+        if (!ev || ev->number() == 0) {
+          std::string names;
+          for (int i = 1; i < f->enum_type()->value_count(); ++i)
+            names += (i > 1 ? ", " : "") + f->enum_type()->value(i)->name();
+          error(v, path, "expected one of " + names + ", got '" + v.Scalar() + "'");
+          return;
+        }
+        repeated ? r->AddEnum(msg, f, ev) : r->SetEnum(msg, f, ev);
+        break;
+      }
+      default:
+        error(v, path, "unsupported field type");
+    }
+  }
+
+  const std::string& file_;
+  std::vector<Diagnostic>* diags_;
+};
+
+}  // namespace
+
+std::string Diagnostic::str() const {
+  std::ostringstream os;
+  os << file << ":" << line << ":" << column << ": ";
+  if (!field.empty()) os << field << ": ";
+  os << message;
+  return os.str();
+}
+
+void yaml_to_proto(const YAML::Node& node, google::protobuf::Message* out, const std::string& file,
+                   std::vector<Diagnostic>* diags) {
+  Mapper(file, diags).message(node, out, "");
+}
+
+void load_yaml_file(const std::string& path, google::protobuf::Message* out,
+                    std::vector<Diagnostic>* diags) {
+  std::ifstream in(path);
+  if (!in) {
+    diags->push_back(Diagnostic{path, 0, 0, "", "cannot read file"});
+    return;
+  }
+  try {
+    YAML::Node root = YAML::Load(in);
+    yaml_to_proto(root, out, path, diags);
+  } catch (const YAML::Exception& e) {
+    diags->push_back(Diagnostic{path, e.mark.line + 1, e.mark.column + 1, "", e.msg});
+  }
+}
+
+Diagnostic diag_at(const YAML::Node& root, const std::string& file, const std::string& field,
+                   std::string message) {
+  // Node::operator= writes through to the node; reset() rebinds.
+  YAML::Node n;
+  n.reset(root);
+  std::stringstream ss(field);
+  std::string part;
+  while (std::getline(ss, part, '.') && n.IsDefined()) {
+    size_t br = part.find('[');
+    std::string key = part.substr(0, br);
+    if (n.IsMap()) {
+      const YAML::Node& cn = n;
+      if (cn[key]) n.reset(cn[key]);
+    }
+    if (br != std::string::npos && n.IsSequence()) {
+      size_t idx = std::stoul(part.substr(br + 1));
+      const YAML::Node& cn = n;
+      if (idx < n.size()) n.reset(cn[idx]);
+    }
+  }
+  const YAML::Mark m = n.Mark();
+  return Diagnostic{file, m.line + 1, m.column + 1, field, std::move(message)};
+}
+
+}  // namespace fts::config

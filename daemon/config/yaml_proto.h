@@ -1,0 +1,35 @@
+#pragma once
+// YAML onto a protobuf message, by field name, with the position of every
+// mistake: "file:line:column: field.path: what is wrong".
+#include <google/protobuf/message.h>
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+namespace fts::config {
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+  std::string field;
+  std::string message;
+  std::string str() const;
+};
+
+// Fills `out` from `node`. Unknown keys, wrong types, bad enum names and
+// scalars out of range are reported; parsing goes on to report them all.
+void yaml_to_proto(const YAML::Node& node, google::protobuf::Message* out, const std::string& file,
+                   std::vector<Diagnostic>* diags);
+
+// Parses a whole file; a syntax error is one diagnostic.
+void load_yaml_file(const std::string& path, google::protobuf::Message* out,
+                    std::vector<Diagnostic>* diags);
+
+// Where the value at `field` (dotted path) was written, for semantic errors
+// found after mapping. Returns a diagnostic at that node, or at 1:1.
+Diagnostic diag_at(const YAML::Node& root, const std::string& file, const std::string& field,
+                   std::string message);
+
+}  // namespace fts::config

@@ -1,0 +1,127 @@
+#include <linux/types.h>
+
+#include <cstring>
+#include <string>
+
+#include "decode/build.h"
+
+extern "C" {
+#include <ftsentinel/events.h>
+}
+
+namespace fts::decode {
+namespace {
+
+fts_task_id raw(const TaskId& t) { return fts_task_id{t.tgid, 0, t.start_ns}; }
+
+fts_event_header raw(const Header& h, uint32_t size) {
+  fts_event_header r{};
+  r.kind = static_cast<uint32_t>(h.kind);
+  r.size = size;
+  r.ts_ns = h.ts_ns;
+  r.job_id = h.job_id;
+  r.cgroup_id = h.cgroup_id;
+  r.task = raw(h.task);
+  r.tid = h.tid;
+  r.cpu = h.cpu;
+  return r;
+}
+
+// "/a/b" -> "b\0a\0", as the kernel's dentry walk writes it.
+std::string encode_path(const std::string& path, uint16_t* depth) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    out += *it;
+    out += '\0';
+  }
+  *depth = static_cast<uint16_t>(parts.size());
+  return out;
+}
+
+uint32_t bits(const PathFlags& f) {
+  return (f.truncated ? FTS_PATH_TRUNCATED : 0) | (f.internal ? FTS_PATH_INTERNAL : 0) |
+         (f.deleted ? FTS_PATH_DELETED : 0);
+}
+
+template <typename T>
+void put(std::vector<uint8_t>* out, const T& v) {
+  std::memcpy(out->data(), &v, sizeof(T));
+}
+
+}  // namespace
+
+std::vector<uint8_t> build(const Exec& e) {
+  fts_exec_event r{};
+  std::string exe = encode_path(e.exe, &r.exe_depth);
+  std::string cwd = encode_path(e.cwd, &r.cwd_depth);
+  std::string filename = e.filename + '\0';
+  std::string args;
+  for (const auto& a : e.args) args += a + '\0';
+  r.exe_len = exe.size(), r.cwd_len = cwd.size();
+  r.filename_len = filename.size(), r.args_len = args.size();
+  r.parent = raw(e.parent);
+  r.uid = e.uid, r.gid = e.gid, r.euid = e.euid, r.egid = e.egid;
+  r.flags = bits(e.exe_flags) | (bits(e.cwd_flags) << FTS_PATH_FLAG_BITS) |
+            (e.args_truncated ? FTS_EXEC_ARGS_TRUNCATED : 0) |
+            (e.job_started ? FTS_EXEC_JOB_STARTED : 0) |
+            (e.joined_by_cgroup ? FTS_EXEC_JOINED_BY_CGROUP : 0);
+  r.policy = e.policy;
+  r.argc = e.argc ? e.argc : e.args.size();
+  std::string tail = exe + cwd + filename + args;
+  uint32_t size = sizeof(r) + tail.size();
+  r.hdr = raw(e.hdr, size);
+  r.hdr.kind = FTS_EV_EXEC;
+  std::vector<uint8_t> out(size);
+  put(&out, r);
+  std::memcpy(out.data() + sizeof(r), tail.data(), tail.size());
+  return out;
+}
+
+std::vector<uint8_t> build(const Fork& e) {
+  fts_fork_event r{};
+  r.hdr = raw(e.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_FORK;
+  r.parent = raw(e.parent);
+  r.flags = e.joined_by_cgroup ? FTS_FORK_JOINED_BY_CGROUP : 0;
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
+std::vector<uint8_t> build(const Exit& e) {
+  fts_exit_event r{};
+  r.hdr = raw(e.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_EXIT;
+  r.exit_code = e.status;
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
+std::vector<uint8_t> build(const Cgroup& e) {
+  fts_cgroup_event r{};
+  std::string path = e.path + '\0';
+  uint32_t size = sizeof(r) + path.size();
+  r.hdr = raw(e.hdr, size);
+  r.id = e.id;
+  r.level = e.level;
+  r.path_len = path.size();
+  std::vector<uint8_t> out(size);
+  put(&out, r);
+  std::memcpy(out.data() + sizeof(r), path.data(), path.size());
+  return out;
+}
+
+std::vector<uint8_t> build(const Record& rec) {
+  return std::visit([](const auto& x) { return build(x); }, rec);
+}
+
+}  // namespace fts::decode

@@ -1,0 +1,17 @@
+#pragma once
+// The inverse of decode(): kernel-format records from typed values, for the
+// replay source, tests and benchmarks that drive the pipeline without a kernel.
+#include <cstdint>
+#include <vector>
+
+#include "decode/records.h"
+
+namespace fts::decode {
+
+std::vector<uint8_t> build(const Exec& e);
+std::vector<uint8_t> build(const Fork& e);
+std::vector<uint8_t> build(const Exit& e);
+std::vector<uint8_t> build(const Cgroup& e);
+std::vector<uint8_t> build(const Record& r);
+
+}  // namespace fts::decode

@@ -1,0 +1,171 @@
+#include <linux/types.h>
+
+#include <array>
+#include <cstring>
+
+#include "decode/records.h"
+
+extern "C" {
+#include <ftsentinel/events.h>
+}
+
+namespace fts::decode {
+namespace {
+
+// A bounded reader over one record's bytes.
+class Bytes {
+ public:
+  explicit Bytes(std::span<const uint8_t> b) : b_(b) {}
+  template <typename T>
+  bool fixed(T* out) const {
+    if (b_.size() < sizeof(T)) return false;
+    std::memcpy(out, b_.data(), sizeof(T));
+    return true;
+  }
+  // The next `len` bytes after the fixed part, or false if they are not there.
+  bool take(size_t* pos, size_t len, std::string_view* out) const {
+    if (*pos > b_.size() || len > b_.size() - *pos) return false;
+    *out = std::string_view(reinterpret_cast<const char*>(b_.data()) + *pos, len);
+    *pos += len;
+    return true;
+  }
+
+ private:
+  std::span<const uint8_t> b_;
+};
+
+TaskId task_id(const fts_task_id& t) { return TaskId{t.tgid, t.start_ns}; }
+
+Header header_of(const fts_event_header& h) {
+  Header out;
+  out.kind = static_cast<Kind>(h.kind);
+  out.ts_ns = h.ts_ns;
+  out.job_id = h.job_id;
+  out.cgroup_id = h.cgroup_id;
+  out.task = task_id(h.task);
+  out.tid = h.tid;
+  out.cpu = h.cpu;
+  return out;
+}
+
+PathFlags path_flags(uint32_t bits) {
+  return PathFlags{(bits & FTS_PATH_TRUNCATED) != 0, (bits & FTS_PATH_INTERNAL) != 0,
+                   (bits & FTS_PATH_DELETED) != 0};
+}
+
+std::string until_nul(std::string_view s) { return std::string(s.substr(0, s.find('\0'))); }
+
+Result<Record> decode_exec(std::span<const uint8_t> b) {
+  fts_exec_event e;
+  Bytes in(b);
+  if (!in.fixed(&e)) return make_error("exec record shorter than its fixed part");
+  Exec x;
+  x.hdr = header_of(e.hdr);
+  x.parent = task_id(e.parent);
+  x.uid = e.uid, x.gid = e.gid, x.euid = e.euid, x.egid = e.egid;
+  x.exe_flags = path_flags(e.flags);
+  x.cwd_flags = path_flags(e.flags >> FTS_PATH_FLAG_BITS);
+  x.args_truncated = e.flags & FTS_EXEC_ARGS_TRUNCATED;
+  x.job_started = e.flags & FTS_EXEC_JOB_STARTED;
+  x.joined_by_cgroup = e.flags & FTS_EXEC_JOINED_BY_CGROUP;
+  x.policy = e.policy;
+  x.argc = e.argc;
+  size_t pos = sizeof(e);
+  std::string_view exe, cwd, filename, args;
+  if (!in.take(&pos, e.exe_len, &exe) || !in.take(&pos, e.cwd_len, &cwd) ||
+      !in.take(&pos, e.filename_len, &filename) || !in.take(&pos, e.args_len, &args))
+    return make_error("exec record: string lengths run past its end");
+  x.exe = path_from_components(exe, e.exe_depth);
+  x.cwd = path_from_components(cwd, e.cwd_depth);
+  x.filename = until_nul(filename);
+  while (!args.empty()) {
+    size_t nul = args.find('\0');
+    x.args.emplace_back(args.substr(0, nul));
+    if (nul == std::string_view::npos) break;
+    args.remove_prefix(nul + 1);
+  }
+  return Record{std::move(x)};
+}
+
+Result<Record> decode_fork(std::span<const uint8_t> b) {
+  fts_fork_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("fork record too short");
+  Fork f;
+  f.hdr = header_of(e.hdr);
+  f.parent = task_id(e.parent);
+  f.joined_by_cgroup = e.flags & FTS_FORK_JOINED_BY_CGROUP;
+  return Record{f};
+}
+
+Result<Record> decode_exit(std::span<const uint8_t> b) {
+  fts_exit_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("exit record too short");
+  return Record{Exit{header_of(e.hdr), e.exit_code}};
+}
+
+Result<Record> decode_cgroup(std::span<const uint8_t> b) {
+  fts_cgroup_event e;
+  Bytes in(b);
+  if (!in.fixed(&e)) return make_error("cgroup record too short");
+  size_t pos = sizeof(e);
+  std::string_view path;
+  if (!in.take(&pos, e.path_len, &path)) return make_error("cgroup record: path runs past its end");
+  return Record{Cgroup{header_of(e.hdr), e.id, e.level, until_nul(path)}};
+}
+
+using Decoder = Result<Record> (*)(std::span<const uint8_t>);
+
+// One decoder per record kind, indexed by enum fts_event_kind.
+constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
+  std::array<Decoder, FTS_EV_KIND_MAX> t{};
+  t[FTS_EV_EXEC] = decode_exec;
+  t[FTS_EV_FORK] = decode_fork;
+  t[FTS_EV_EXIT] = decode_exit;
+  t[FTS_EV_CGROUP_MKDIR] = decode_cgroup;
+  t[FTS_EV_CGROUP_RMDIR] = decode_cgroup;
+  t[FTS_EV_CGROUP_ATTACH] = decode_cgroup;
+  return t;
+}();
+
+static_assert(static_cast<uint32_t>(Kind::kExec) == FTS_EV_EXEC);
+static_assert(static_cast<uint32_t>(Kind::kCgroupAttach) == FTS_EV_CGROUP_ATTACH);
+static_assert(kNsPerTick == FTS_NS_PER_TICK);
+
+}  // namespace
+
+const Header& header(const Record& r) {
+  return std::visit([](const auto& x) -> const Header& { return x.hdr; }, r);
+}
+
+uint64_t job_id_for(uint32_t tgid, uint64_t start_ns) { return fts_job_id(tgid, start_ns); }
+
+static_assert(kCgroupJobBit == FTS_JOB_CGROUP_BIT);
+
+std::string path_from_components(std::string_view encoded, uint16_t depth) {
+  std::vector<std::string_view> parts;
+  while (!encoded.empty() && parts.size() < depth) {
+    size_t nul = encoded.find('\0');
+    parts.push_back(encoded.substr(0, nul));
+    if (nul == std::string_view::npos) break;
+    encoded.remove_prefix(nul + 1);
+  }
+  if (parts.empty()) return "/";
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    out += '/';
+    out += *it;
+  }
+  return out;
+}
+
+Result<Record> decode(std::span<const uint8_t> bytes) {
+  fts_event_header h;
+  if (bytes.size() < sizeof(h)) return make_error("record shorter than a header");
+  std::memcpy(&h, bytes.data(), sizeof(h));
+  if (h.kind == 0 || h.kind >= kDecoders.size() || !kDecoders[h.kind])
+    return make_error("unknown record kind " + std::to_string(h.kind));
+  if (h.size > bytes.size()) return make_error("record claims more bytes than it has");
+  return kDecoders[h.kind](bytes.first(h.size));
+}
+
+}  // namespace fts::decode

@@ -1,0 +1,343 @@
+#include "jobs/jobs.h"
+
+#include <pwd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "common/glob.h"
+#include "common/time.h"
+#include "state/proc.h"
+
+namespace fts::jobs {
+namespace {
+
+constexpr size_t kEndedKept = 256;
+
+std::string basename_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// execve's file name made absolute against the caller's cwd, "." and ".." folded.
+std::string absolute(const std::string& filename, const std::string& cwd) {
+  if (filename.empty()) return "";
+  std::filesystem::path p(filename);
+  if (p.is_relative()) p = std::filesystem::path(cwd) / p;
+  return p.lexically_normal().string();
+}
+
+std::vector<uint32_t> children_of(const std::string& proc_root, uint32_t pid) {
+  std::vector<uint32_t> out;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator(proc_root + "/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(t.path() / "children");
+    uint32_t c;
+    while (in >> c) out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* to_string(StartedBy s) {
+  switch (s) {
+    case StartedBy::kRun: return "run";
+    case StartedBy::kExec: return "exec";
+    case StartedBy::kCgroup: return "cgroup";
+  }
+  return "?";
+}
+
+std::string job_id_string(uint64_t id) {
+  char buf[17];
+  snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+JobManager::JobManager(KernelJobs* kernel, state::ProcessTable* procs, state::CgroupTable* cgroups,
+                       std::string proc_root)
+    : kernel_(kernel), procs_(procs), cgroups_(cgroups), proc_root_(std::move(proc_root)),
+      policies_(std::make_shared<config::PolicySet>()) {}
+
+void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::vector<JobChange>* changes) {
+  policies_ = std::move(policies);
+  std::map<std::string, uint32_t> launchers;
+  user_space_launchers_ = false;
+  for (const auto& p : policies_->all())
+    for (const auto& g : p.spec.jobs().exec()) {
+      std::string base = glob_literal_basename(g);
+      if (base.empty()) user_space_launchers_ = true;
+      else launchers.emplace(base, p.index);
+    }
+  kernel_->set_launchers(launchers);
+  kernel_->set_report_all_exec(user_space_launchers_);
+
+  for (const auto& [id, path] : cgroups_->scan()) match_cgroup(id, path, changes);
+
+  // Launchers that were already running when we started: the topmost process
+  // of each matching chain is a job root.
+  std::vector<state::ProcKey> roots;
+  for (uint32_t pid : state::list_pids(proc_root_)) {
+    state::Process* p = procs_->find_tgid(pid);
+    if (!p || p->job_id) continue;
+    decode::Exec probe;
+    probe.exe = p->exe;
+    probe.filename = p->args.empty() ? "" : p->args[0];
+    probe.cwd = p->cwd;
+    const config::Policy* pol = exec_policy(probe);
+    if (!pol) continue;
+    const state::Process* parent = procs_->find(p->parent);
+    if (parent && parent->job_id) continue;
+    uint64_t id = decode::job_id_for(pid, p->start_ns);
+    if (!kernel_->track(pid, p->key.start_ticks, id, pol->index)) continue;
+    p->job_id = id;
+    Job& j = start_job(id, *pol, StartedBy::kExec, p->key, basename_of(p->exe), changes);
+    join(id, p->key);
+    track_tree(pid, id, pol->index, j);
+  }
+}
+
+const config::Policy* JobManager::exec_policy(const decode::Exec& e) const {
+  std::string as_run = absolute(e.filename, e.cwd);
+  for (const auto& p : policies_->all())
+    for (const auto& g : p.spec.jobs().exec())
+      if (glob_match(g, e.exe) || (!as_run.empty() && glob_match(g, as_run))) return &p;
+  return nullptr;
+}
+
+Job& JobManager::start_job(uint64_t id, const config::Policy& p, StartedBy by, state::ProcKey root,
+                           const std::string& name, std::vector<JobChange>* changes) {
+  auto& slot = jobs_[id];
+  slot = std::make_unique<Job>();
+  Job& j = *slot;
+  j.id = id;
+  j.policy = p.spec.name();
+  j.policy_index = p.index;
+  j.mode = p.spec.mode() == v1::enforce ? "enforce" : "monitor";
+  j.name = name;
+  j.started_by = by;
+  j.start_wall_ns = now_wall_ns();
+  j.root = root;
+  j.labels["policy"] = j.policy;
+  j.labels["name"] = j.name;
+  if (root.valid()) add_labels(j, root.tgid);
+  changes->push_back({JobChange::kStarted, &j});
+  return j;
+}
+
+void JobManager::add_labels(Job& j, uint32_t pid) {
+  if (const state::Process* p = procs_->find(j.root)) {
+    if (passwd* pw = getpwuid(p->uid)) j.labels["user"] = pw->pw_name;
+    else j.labels["user"] = std::to_string(p->uid);
+  }
+  std::string cg = state::read_cgroup_path(proc_root_, pid);
+  if (!cg.empty()) j.labels["cgroup"] = cg;
+  for (const auto& [k, v] : state::read_environ(proc_root_, pid, {"SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"}))
+    j.labels[k == "SLURM_JOB_ID" ? "slurm_job_id" : "torchelastic_run_id"] = v;
+  static const std::regex kPod("pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})");
+  std::smatch m;
+  if (!cg.empty() && std::regex_search(cg, m, kPod)) {
+    std::string uid = m[1];
+    std::replace(uid.begin(), uid.end(), '_', '-');
+    j.labels["k8s_pod_uid"] = uid;
+  }
+}
+
+void JobManager::end_job(Job& j, std::vector<JobChange>* changes) {
+  if (j.ended) return;
+  j.ended = true;
+  j.end_wall_ns = now_wall_ns();
+  if (j.started_by == StartedBy::kCgroup) kernel_->clear_cgroup_job(j.cgroup_id);
+  changes->push_back({JobChange::kEnded, &j});
+  ended_order_.push_back(j.id);
+}
+
+void JobManager::forget_ended() {
+  while (ended_order_.size() > kEndedKept) {
+    jobs_.erase(ended_order_.front());
+    ended_order_.erase(ended_order_.begin());
+  }
+}
+
+void JobManager::join(uint64_t job_id, const state::ProcKey& k) {
+  auto it = jobs_.find(job_id);
+  if (it != jobs_.end() && !it->second->ended) it->second->members.insert(k);
+}
+
+void JobManager::leave(uint64_t job_id, const state::ProcKey& k, std::vector<JobChange>* changes) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  Job& j = *it->second;
+  j.members.erase(k);
+  bool waits_for_cgroup = j.started_by == StartedBy::kCgroup && !j.cgroup_removed;
+  if (j.members.empty() && !waits_for_cgroup) end_job(j, changes);
+}
+
+// The kernel matched a launcher by basename; a glob that says more (a
+// directory) can refuse it. Its members are dropped as they show up.
+bool JobManager::rejected(uint64_t job_id, uint32_t tgid) {
+  if (!rejected_.count(job_id)) return false;
+  kernel_->untrack(tgid);
+  return true;
+}
+
+void JobManager::track_tree(uint32_t root_pid, uint64_t job_id, uint32_t policy, Job& j) {
+  std::vector<uint32_t> stack = children_of(proc_root_, root_pid);
+  for (size_t guard = 0; !stack.empty() && guard < 65536; ++guard) {
+    uint32_t pid = stack.back();
+    stack.pop_back();
+    state::load_with_ancestors(proc_root_, pid, procs_);
+    state::Process* p = procs_->find_tgid(pid);
+    if (!p || p->job_id) continue;
+    if (!kernel_->track(pid, p->key.start_ticks, job_id, policy)) continue;
+    p->job_id = job_id;
+    j.members.insert(p->key);
+    for (uint32_t c : children_of(proc_root_, pid)) stack.push_back(c);
+  }
+}
+
+Result<const Job*> JobManager::register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,
+                                            const std::string& name, std::vector<JobChange>* changes) {
+  const config::Policy* p = policies_->find(policy);
+  if (!p) {
+    std::string known;
+    for (const auto& q : policies_->all()) known += (known.empty() ? "" : ", ") + q.spec.name();
+    return make_error("unknown policy '" + policy + "' (loaded: " + (known.empty() ? "none" : known) + ")");
+  }
+  uint64_t id = decode::job_id_for(pid, start_ticks * decode::kNsPerTick);
+  if (auto st = kernel_->track(pid, start_ticks, id, p->index); !st)
+    return make_error("cannot watch process " + std::to_string(pid) + ": " + st.error());
+  state::load_with_ancestors(proc_root_, pid, procs_);
+  state::ProcKey key{pid, start_ticks};
+  if (state::Process* proc = procs_->find(key)) proc->job_id = id;
+  Job& j = start_job(id, *p, StartedBy::kRun, key, name, changes);
+  join(id, key);
+  return &j;
+}
+
+void JobManager::on_exec(const decode::Exec& e, std::vector<JobChange>* changes) {
+  state::ProcKey k = state::key_of(e.hdr.task);
+  uint64_t id = e.hdr.job_id;
+  if (id && rejected(id, k.tgid)) return;
+  if (e.job_started) {
+    const config::Policy* p = policies_->at(e.policy);
+    const config::Policy* match = exec_policy(e);
+    if (!p || match != p) {
+      rejected_.insert(id);
+      kernel_->untrack(k.tgid);
+      if (state::Process* proc = procs_->find(k)) proc->job_id = 0;
+      return;
+    }
+    Job& j = start_job(id, *p, StartedBy::kExec, k, basename_of(absolute(e.filename, e.cwd)), changes);
+    join(id, k);
+    (void)j;
+    return;
+  }
+  if (!id && user_space_launchers_) {
+    const config::Policy* p = exec_policy(e);
+    if (!p) return;
+    id = decode::job_id_for(k.tgid, e.hdr.task.start_ns);
+    if (!kernel_->track(k.tgid, k.start_ticks, id, p->index)) return;
+    if (state::Process* proc = procs_->find(k)) proc->job_id = id;
+    Job& j = start_job(id, *p, StartedBy::kExec, k, basename_of(absolute(e.filename, e.cwd)), changes);
+    join(id, k);
+    track_tree(k.tgid, id, p->index, j);  // children forked before we caught up
+    return;
+  }
+  if (id) join(id, k);
+}
+
+void JobManager::on_fork(const decode::Fork& f, std::vector<JobChange>*) {
+  uint64_t id = f.hdr.job_id;
+  if (!id || rejected(id, f.hdr.task.tgid)) return;
+  join(id, state::key_of(f.hdr.task));
+}
+
+void JobManager::on_exit(const decode::Exit& e, std::vector<JobChange>* changes) {
+  if (e.hdr.job_id) leave(e.hdr.job_id, state::key_of(e.hdr.task), changes);
+  forget_ended();
+}
+
+void JobManager::match_cgroup(uint64_t id, const std::string& path, std::vector<JobChange>* changes) {
+  uint64_t job_id = decode::kCgroupJobBit | id;
+  if (jobs_.count(job_id)) return;
+  for (const auto& p : policies_->all())
+    for (const auto& g : p.spec.jobs().cgroup()) {
+      if (!glob_match(g, path)) continue;
+      if (!kernel_->set_cgroup_job(id, job_id, p.index)) return;
+      Job& j = start_job(job_id, p, StartedBy::kCgroup, {}, basename_of(path), changes);
+      j.cgroup_id = id;
+      j.labels["cgroup"] = path;
+      // Tasks already inside: from now on the kernel adds newcomers itself.
+      std::ifstream procs(cgroups_->mount() + path + "/cgroup.procs");
+      uint32_t pid;
+      while (procs >> pid) {
+        auto st = state::read_stat(proc_root_, pid);
+        if (!st) continue;
+        state::load_with_ancestors(proc_root_, pid, procs_);
+        if (!kernel_->track(pid, st->start_ticks, job_id, p.index)) continue;
+        state::ProcKey k{pid, st->start_ticks};
+        if (state::Process* proc = procs_->find(k)) proc->job_id = job_id;
+        j.members.insert(k);
+        track_tree(pid, job_id, p.index, j);
+      }
+      return;
+    }
+}
+
+void JobManager::on_cgroup(const decode::Cgroup& c, std::vector<JobChange>* changes) {
+  switch (c.hdr.kind) {
+    case decode::Kind::kCgroupMkdir:
+      cgroups_->set(c.id, c.path);
+      match_cgroup(c.id, c.path, changes);
+      break;
+    case decode::Kind::kCgroupRmdir: {
+      cgroups_->erase(c.id);
+      auto it = jobs_.find(decode::kCgroupJobBit | c.id);
+      if (it != jobs_.end() && !it->second->ended) {
+        it->second->cgroup_removed = true;
+        if (it->second->members.empty()) end_job(*it->second, changes);
+      }
+      break;
+    }
+    case decode::Kind::kCgroupAttach:
+      cgroups_->set(c.id, c.path);
+      if (c.hdr.job_id && !rejected(c.hdr.job_id, c.hdr.task.tgid)) {
+        state::load_with_ancestors(proc_root_, c.hdr.task.tgid, procs_);
+        if (state::Process* p = procs_->find(state::key_of(c.hdr.task))) {
+          p->job_id = c.hdr.job_id;
+          p->cgroup_id = c.id;
+        }
+        join(c.hdr.job_id, state::key_of(c.hdr.task));
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+const Job* JobManager::find(uint64_t id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const Job*> JobManager::list(bool include_ended) const {
+  std::vector<const Job*> out;
+  for (const auto& [id, j] : jobs_)
+    if (include_ended || !j->ended) out.push_back(j.get());
+  std::sort(out.begin(), out.end(), [](const Job* a, const Job* b) { return a->start_wall_ns < b->start_wall_ns; });
+  return out;
+}
+
+size_t JobManager::live_count() const {
+  size_t n = 0;
+  for (const auto& [id, j] : jobs_) n += !j->ended;
+  return n;
+}
+
+}  // namespace fts::jobs

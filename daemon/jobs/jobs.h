@@ -1,0 +1,100 @@
+#pragma once
+// Jobs: which process trees are watched, under which policy. A job starts by
+// `ftsentinel run`, by a launcher exec (`jobs.exec`), or by a cgroup
+// (`jobs.cgroup`); membership is inherited in the kernel, and this module
+// keeps the user-space view: ids, labels, live members, start and end.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/result.h"
+#include "config/config.h"
+#include "decode/records.h"
+#include "jobs/kernel_jobs.h"
+#include "state/cgroups.h"
+#include "state/process_table.h"
+
+namespace fts::jobs {
+
+enum class StartedBy { kRun, kExec, kCgroup };
+const char* to_string(StartedBy s);
+
+struct Job {
+  uint64_t id = 0;
+  std::string policy;
+  uint32_t policy_index = 0;
+  std::string mode;
+  std::string name;
+  StartedBy started_by = StartedBy::kRun;
+  uint64_t start_wall_ns = 0;
+  uint64_t end_wall_ns = 0;
+  state::ProcKey root;
+  uint64_t cgroup_id = 0;  // cgroup jobs
+  std::map<std::string, std::string> labels;
+  std::unordered_set<state::ProcKey, state::ProcKeyHash> members;  // live processes
+  bool cgroup_removed = false;
+  bool ended = false;
+  size_t live() const { return members.size(); }
+};
+
+std::string job_id_string(uint64_t id);  // 16 hex digits
+
+// What changed, for the pipeline to report.
+struct JobChange {
+  enum Kind { kStarted, kEnded } kind;
+  const Job* job;
+};
+
+class JobManager {
+ public:
+  JobManager(KernelJobs* kernel, state::ProcessTable* procs, state::CgroupTable* cgroups,
+             std::string proc_root);
+
+  // Installs a policy set: launcher names into the kernel, cgroup jobs for
+  // existing cgroups that match, and existing launcher processes from /proc.
+  void apply(std::shared_ptr<const config::PolicySet> policies, std::vector<JobChange>* changes);
+  const config::PolicySet& policies() const { return *policies_; }
+
+  // `ftsentinel run`: `pid` (verified by the caller) becomes the root of a new job.
+  Result<const Job*> register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,
+                                  const std::string& name, std::vector<JobChange>* changes);
+
+  // Kernel records, after the process table saw them.
+  void on_exec(const decode::Exec& e, std::vector<JobChange>* changes);
+  void on_fork(const decode::Fork& f, std::vector<JobChange>* changes);
+  void on_exit(const decode::Exit& e, std::vector<JobChange>* changes);
+  void on_cgroup(const decode::Cgroup& c, std::vector<JobChange>* changes);
+
+  const Job* find(uint64_t id) const;
+  std::vector<const Job*> list(bool include_ended) const;
+  size_t live_count() const;
+
+ private:
+  Job& start_job(uint64_t id, const config::Policy& p, StartedBy by, state::ProcKey root,
+                 const std::string& name, std::vector<JobChange>* changes);
+  void end_job(Job& j, std::vector<JobChange>* changes);
+  void add_labels(Job& j, uint32_t pid);
+  void track_tree(uint32_t root_pid, uint64_t job_id, uint32_t policy, Job& j);
+  void match_cgroup(uint64_t id, const std::string& path, std::vector<JobChange>* changes);
+  const config::Policy* exec_policy(const decode::Exec& e) const;
+  void forget_ended();
+  void join(uint64_t job_id, const state::ProcKey& k);
+  void leave(uint64_t job_id, const state::ProcKey& k, std::vector<JobChange>* changes);
+  bool rejected(uint64_t job_id, uint32_t tgid);
+
+  KernelJobs* kernel_;
+  state::ProcessTable* procs_;
+  state::CgroupTable* cgroups_;
+  std::string proc_root_;
+  std::shared_ptr<const config::PolicySet> policies_;
+  bool user_space_launchers_ = false;
+  std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;
+  std::vector<uint64_t> ended_order_;
+  std::unordered_set<uint64_t> rejected_;  // kernel launcher matches the full glob refused  // ended jobs kept for `jobs --all`, oldest first
+};
+
+}  // namespace fts::jobs

@@ -1,0 +1,25 @@
+#pragma once
+// What the job manager needs from the kernel side: the sensor implements it,
+// tests fake it.
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/result.h"
+
+namespace fts::jobs {
+
+class KernelJobs {
+ public:
+  virtual ~KernelJobs() = default;
+  virtual Status track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) = 0;
+  virtual Status untrack(uint32_t tgid) = 0;
+  // Replaces the launcher basenames (exec of one starts a job of its policy).
+  virtual Status set_launchers(const std::map<std::string, uint32_t>& names) = 0;
+  virtual Status set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) = 0;
+  virtual Status clear_cgroup_job(uint64_t cgroup_id) = 0;
+  // Untracked execs are sent only when some launcher glob needs user space.
+  virtual Status set_report_all_exec(bool on) = 0;
+};
+
+}  // namespace fts::jobs

@@ -1,0 +1,76 @@
+#pragma once
+// The event pipeline, one explicit list of stages:
+//
+//   kernel record bytes -> decode -> state (processes, jobs) -> render -> sinks -> reap
+//
+// A source (the BPF ring buffer, or a replay of recorded/synthetic records)
+// pushes bytes; each stage reads and fills the Item and may stop it.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "decode/records.h"
+#include "common/v1.h"
+#include "ftsentinel/v1/event.pb.h"
+#include "jobs/jobs.h"
+#include "sinks/sink.h"
+#include "state/cgroups.h"
+#include "state/process_table.h"
+
+namespace fts::pipeline {
+
+struct Item {
+  std::span<const uint8_t> bytes;
+  std::optional<decode::Record> record;
+  std::vector<jobs::JobChange> job_changes;
+  std::vector<v1::Event> events;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual const char* name() const = 0;
+  // Returns false to stop the item here.
+  virtual bool run(Item& item) = 0;
+  virtual void flush() {}
+};
+
+struct Stats {
+  uint64_t records = 0;
+  uint64_t decode_errors = 0;
+  uint64_t events = 0;
+};
+
+// What the stages share: the daemon's state. Owned by the caller.
+struct Context {
+  std::string host;
+  state::ProcessTable* procs;
+  state::CgroupTable* cgroups;
+  jobs::JobManager* jobs;
+  std::vector<std::unique_ptr<sinks::Sink>>* sinks;
+  Stats* stats;
+};
+
+class Pipeline {
+ public:
+  // The standard stages over `ctx`.
+  static Pipeline standard(Context ctx);
+
+  void add(std::unique_ptr<Stage> stage) { stages_.push_back(std::move(stage)); }
+  void push(std::span<const uint8_t> bytes);
+  // Job changes that did not come from a record (control socket, reload).
+  void push_job_changes(std::vector<jobs::JobChange> changes);
+  void flush();
+  std::vector<std::string> stage_names() const;
+
+ private:
+  std::vector<std::unique_ptr<Stage>> stages_;
+};
+
+// The JSON-ready view of a job (control replies and job_start/job_end).
+void render_job(const jobs::Job& j, v1::Job* out);
+
+}  // namespace fts::pipeline

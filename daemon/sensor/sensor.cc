@@ -1,0 +1,269 @@
+#include "sensor/sensor.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+
+#include <linux/types.h>
+
+extern "C" {
+#include <ftsentinel/events.h>
+}
+#include "ftsentinel.skel.h"
+
+namespace fts::sensor {
+namespace {
+
+constexpr long kBpfFsMagic = 0xcafe4a11;
+
+// libbpf's log, kept so a failed load can quote the verifier.
+std::mutex g_log_mu;
+std::deque<std::string> g_log;
+
+int capture_log(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, args);
+  std::lock_guard<std::mutex> lock(g_log_mu);
+  std::string text(buf);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    if (!line.empty()) g_log.push_back(line);
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  while (g_log.size() > 64) g_log.pop_front();
+  return 0;
+}
+
+std::string log_tail(size_t n) {
+  std::lock_guard<std::mutex> lock(g_log_mu);
+  std::string out;
+  size_t from = g_log.size() > n ? g_log.size() - n : 0;
+  for (size_t i = from; i < g_log.size(); ++i) out += "\n  " + g_log[i];
+  return out;
+}
+
+Error errno_error(const std::string& what, int err) {
+  return make_error(what + ": " + std::strerror(err < 0 ? -err : err));
+}
+
+}  // namespace
+
+struct Sensor::Impl {
+  ftsentinel* skel = nullptr;
+  ring_buffer* rb = nullptr;
+  RecordHandler on_record;
+  fts_settings settings{};
+  Options opts;
+};
+
+Status preflight(const Options& opts) {
+  if (geteuid() != 0)
+    return make_error("ftsentineld needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its BPF programs");
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+    return make_error("kernel BTF is missing: /sys/kernel/btf/vmlinux (needs CONFIG_DEBUG_INFO_BTF=y)");
+  if (opts.pin) {
+    struct statfs fs {};
+    if (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != kBpfFsMagic) {
+      if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0)
+        return make_error("bpffs is not mounted at /sys/fs/bpf and mounting it failed: " +
+                          std::string(std::strerror(errno)));
+    }
+  }
+  return {};
+}
+
+Sensor::Sensor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Sensor::~Sensor() {
+  if (!impl_) return;
+  if (impl_->rb) ring_buffer__free(impl_->rb);
+  if (impl_->skel) ftsentinel__destroy(impl_->skel);  // detaches every link
+}
+
+Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler on_record) {
+  if (auto st = preflight(opts); !st) return make_error(st.error());
+  libbpf_set_print(capture_log);
+
+  auto impl = std::make_unique<Impl>();
+  impl->on_record = std::move(on_record);
+  impl->opts = opts;
+  impl->skel = ftsentinel__open();
+  if (!impl->skel) return errno_error("opening the BPF object failed", errno);
+  if (int err = bpf_map__set_max_entries(impl->skel->maps.events, opts.ringbuf_mb << 20))
+    return errno_error("sizing the ring buffer", err);
+
+  if (int err = ftsentinel__load(impl->skel)) {
+    std::string prog;
+    bpf_program* p;
+    bpf_object__for_each_program(p, impl->skel->obj) {
+      if (bpf_program__fd(p) < 0) {
+        prog = bpf_program__name(p);
+        break;
+      }
+    }
+    ftsentinel__destroy(impl->skel);
+    impl->skel = nullptr;
+    return make_error("loading BPF program '" + prog + "' failed (" + std::strerror(-err) +
+                      "); verifier says:" + log_tail(8));
+  }
+  std::unique_ptr<Sensor> s(new Sensor(std::move(impl)));
+  s->impl_->settings.daemon_tgid = opts.daemon_tgid;
+  if (auto st = s->write_settings(); !st) return make_error(st.error());
+
+  if (int err = ftsentinel__attach(s->impl_->skel))
+    return make_error("attaching BPF programs failed (" + std::string(std::strerror(-err)) + ")" + log_tail(4));
+
+  s->impl_->rb = ring_buffer__new(
+      bpf_map__fd(s->impl_->skel->maps.events),
+      [](void* ctx, void* data, size_t size) -> int {
+        auto* impl = static_cast<Impl*>(ctx);
+        impl->on_record(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
+        return 0;
+      },
+      s->impl_.get(), nullptr);
+  if (!s->impl_->rb) return errno_error("ring buffer setup failed", errno);
+
+  if (opts.pin) {
+    std::filesystem::create_directories(opts.pin_dir);
+    bpf_map* m;
+    bpf_object__for_each_map(m, s->impl_->skel->obj) {
+      if (bpf_map__is_internal(m)) continue;
+      std::string path = opts.pin_dir + "/" + bpf_map__name(m);
+      unlink(path.c_str());
+      if (int err = bpf_map__pin(m, path.c_str())) return errno_error("pinning " + path, err);
+    }
+  }
+  return s;
+}
+
+int Sensor::ring_fd() const { return ring_buffer__epoll_fd(impl_->rb); }
+
+int Sensor::consume() { return ring_buffer__consume(impl_->rb); }
+
+std::vector<Program> Sensor::programs() const {
+  std::vector<Program> out;
+  bpf_program* p;
+  bpf_object__for_each_program(p, impl_->skel->obj) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    uint32_t id = 0;
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) == 0) id = info.id;
+    out.push_back(Program{bpf_program__name(p), bpf_program__section_name(p), id});
+  }
+  return out;
+}
+
+Counters Sensor::counters() const {
+  Counters c;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return c;
+  std::vector<uint64_t> vals(static_cast<size_t>(ncpu));
+  int fd = bpf_map__fd(impl_->skel->maps.counters);
+  auto read = [&](uint32_t key) {
+    std::fill(vals.begin(), vals.end(), 0);
+    bpf_map_lookup_elem(fd, &key, vals.data());
+  };
+  read(FTS_CNT_RINGBUF_DROPS);
+  c.ringbuf_drops_per_cpu = vals;
+  for (auto v : vals) c.ringbuf_drops += v;
+  read(FTS_CNT_TASKS_FULL);
+  for (auto v : vals) c.tasks_full += v;
+  read(FTS_CNT_EVENTS);
+  for (auto v : vals) c.events += v;
+  return c;
+}
+
+size_t Sensor::tasks_tracked() const {
+  int fd = bpf_map__fd(impl_->skel->maps.tasks);
+  size_t n = 0;
+  uint32_t key, next;
+  uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && n < 1u << 20) {
+    key = next;
+    prev = &key;
+    ++n;
+  }
+  return n;
+}
+
+Status Sensor::track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) {
+  fts_task_state st{};
+  st.start_ticks = start_ticks;
+  st.job_id = job_id;
+  st.policy = policy;
+  if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.tasks), &tgid, &st, BPF_ANY) != 0)
+    return errno_error("tasks map update", errno);
+  return {};
+}
+
+Status Sensor::untrack(uint32_t tgid) {
+  bpf_map_delete_elem(bpf_map__fd(impl_->skel->maps.tasks), &tgid);
+  return {};
+}
+
+Status Sensor::set_launchers(const std::map<std::string, uint32_t>& names) {
+  int fd = bpf_map__fd(impl_->skel->maps.launchers);
+  // Add the new set first, then drop what is no longer in it: no moment
+  // without a launcher that stays.
+  for (const auto& [name, policy] : names) {
+    fts_launcher_key key{};
+    std::strncpy(key.name, name.c_str(), sizeof(key.name) - 1);
+    if (bpf_map_update_elem(fd, &key, &policy, BPF_ANY) != 0) return errno_error("launchers map update", errno);
+  }
+  std::vector<fts_launcher_key> stale;
+  fts_launcher_key key{}, next{};
+  fts_launcher_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (!names.count(std::string(next.name, strnlen(next.name, sizeof(next.name))))) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (auto& k : stale) bpf_map_delete_elem(fd, &k);
+  return {};
+}
+
+Status Sensor::set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) {
+  fts_cgroup_job v{};
+  v.job_id = job_id;
+  v.policy = policy;
+  if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.job_cgroups), &cgroup_id, &v, BPF_ANY) != 0)
+    return errno_error("job_cgroups map update", errno);
+  return {};
+}
+
+Status Sensor::clear_cgroup_job(uint64_t cgroup_id) {
+  bpf_map_delete_elem(bpf_map__fd(impl_->skel->maps.job_cgroups), &cgroup_id);
+  return {};
+}
+
+Status Sensor::set_report_all_exec(bool on) {
+  if (on) impl_->settings.flags |= FTS_SET_REPORT_ALL_EXEC;
+  else impl_->settings.flags &= ~FTS_SET_REPORT_ALL_EXEC;
+  return write_settings();
+}
+
+Status Sensor::write_settings() {
+  uint32_t zero = 0;
+  fts_settings s{};
+  s.flags = impl_->settings.flags;
+  s.daemon_tgid = impl_->settings.daemon_tgid;
+  if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.settings), &zero, &s, BPF_ANY) != 0)
+    return errno_error("settings map update", errno);
+  return {};
+}
+
+}  // namespace fts::sensor

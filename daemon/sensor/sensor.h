@@ -1,0 +1,71 @@
+#pragma once
+// The BPF sensor: loads, attaches and owns the programs and maps of the
+// ftsentinel skeleton. The only module that touches libbpf.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "jobs/kernel_jobs.h"
+
+namespace fts::sensor {
+
+struct Options {
+  uint32_t ringbuf_mb = 16;
+  bool pin = false;
+  std::string pin_dir = "/sys/fs/bpf/ftsentinel";
+  uint32_t daemon_tgid = 0;
+};
+
+struct Program {
+  std::string name;
+  std::string attach;  // section, e.g. tp_btf/sched_process_exec
+  uint32_t id = 0;
+};
+
+struct Counters {
+  std::vector<uint64_t> ringbuf_drops_per_cpu;
+  uint64_t ringbuf_drops = 0;
+  uint64_t tasks_full = 0;
+  uint64_t events = 0;
+};
+
+using RecordHandler = std::function<void(std::span<const uint8_t>)>;
+
+// Checks what loading needs (root, BTF, bpffs) and says what is missing.
+Status preflight(const Options& opts);
+
+class Sensor : public jobs::KernelJobs {
+ public:
+  // Opens, loads and attaches everything; on failure, the error names the
+  // program and carries the verifier's last lines.
+  static Result<std::unique_ptr<Sensor>> start(const Options& opts, RecordHandler on_record);
+  ~Sensor() override;
+
+  int ring_fd() const;
+  // Drains the ring buffer, calling the handler per record; returns records.
+  int consume();
+
+  std::vector<Program> programs() const;
+  Counters counters() const;
+  size_t tasks_tracked() const;
+
+  // jobs::KernelJobs
+  Status track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) override;
+  Status untrack(uint32_t tgid) override;
+  Status set_launchers(const std::map<std::string, uint32_t>& names) override;
+  Status set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) override;
+  Status clear_cgroup_job(uint64_t cgroup_id) override;
+  Status set_report_all_exec(bool on) override;
+
+ private:
+  struct Impl;
+  explicit Sensor(std::unique_ptr<Impl> impl);
+  Status write_settings();
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fts::sensor
