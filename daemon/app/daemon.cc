@@ -58,10 +58,6 @@ class Daemon {
     const auto& d = cfg_.daemon;
     host_ = d.host().empty() ? hostname() : d.host();
     started_wall_ns_ = now_wall_ns();
-    auto s = make_sinks(d);
-    if (!s) return fail(s.error());
-    sinks_ = std::move(*s);
-
     sensor::Options so;
     so.ringbuf_mb = d.sensor().ringbuf_mb();
     so.pin = d.sensor().pin();
@@ -70,6 +66,9 @@ class Daemon {
     auto sensor = sensor::Sensor::start(so, [this](std::span<const uint8_t> b) { pipeline_.push(b); });
     if (!sensor) return fail(sensor.error());
     sensor_ = std::move(*sensor);
+    auto s = make_sinks(d);
+    if (!s) return fail(s.error());
+    sinks_ = std::move(*s);
 
     jobs_ = std::make_unique<jobs::JobManager>(sensor_.get(), &procs_, &cgroups_, d.sensor().proc_root());
     pipeline_ = pipeline::Pipeline::standard(

@@ -1,0 +1,216 @@
+"""Kernel-test harness: a real ftsentineld with a temp config, real processes.
+
+A test skips (exit 77) when BPF cannot load here, unless FTSENTINEL_REQUIRE_BPF=1
+(CI), where it fails instead.
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN_DIR = os.environ.get("FTS_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/daemon"))
+DAEMON = os.path.join(BIN_DIR, "ftsentineld")
+CLI = os.path.join(BIN_DIR, "ftsentinel")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77
+
+
+def bpf_required():
+    return os.environ.get("FTSENTINEL_REQUIRE_BPF") == "1"
+
+
+def skip_or_fail(why):
+    if bpf_required():
+        print(f"FAIL: {why} (FTSENTINEL_REQUIRE_BPF=1)", file=sys.stderr)
+        sys.exit(1)
+    print(f"SKIP: {why}", file=sys.stderr)
+    sys.exit(SKIP)
+
+
+def check_environment():
+    if os.geteuid() != 0:
+        skip_or_fail("kernel tests need root")
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        skip_or_fail("no kernel BTF")
+    for b in (DAEMON, CLI):
+        if not os.path.exists(b):
+            print(f"FAIL: {b} not built", file=sys.stderr)
+            sys.exit(1)
+
+
+def cgroup2_mount():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            head, _, tail = line.partition(" - ")
+            if tail.split()[0] == "cgroup2":
+                return head.split()[4]
+    return None
+
+
+class Cgroup:
+    """A cgroup v2 directory the test creates and removes."""
+
+    def __init__(self, prefix):
+        self.mount = cgroup2_mount()
+        if not self.mount:
+            skip_or_fail("no cgroup v2 mount")
+        self.name = f"{prefix}-{os.getpid()}-{random.randint(0, 1 << 30)}"
+        self.path = "/" + self.name
+        self.dir = os.path.join(self.mount, self.name)
+        os.mkdir(self.dir)
+
+    def procs_file(self):
+        return os.path.join(self.dir, "cgroup.procs")
+
+    def add(self, pid):
+        with open(self.procs_file(), "w") as f:
+            f.write(str(pid))
+
+    def remove(self):
+        # Move any leftovers back to the root, then remove.
+        try:
+            with open(self.procs_file()) as f:
+                pids = f.read().split()
+            for p in pids:
+                try:
+                    with open(os.path.join(self.mount, "cgroup.procs"), "w") as r:
+                        r.write(p)
+                except OSError:
+                    pass
+            os.rmdir(self.dir)
+        except FileNotFoundError:
+            pass
+
+
+class Daemon:
+    """ftsentineld on a temp dir. `policies` maps file names to YAML text."""
+
+    def __init__(self, policies, extra_config=""):
+        self.tmp = tempfile.mkdtemp(prefix="fts-kt-")
+        self.socket = os.path.join(self.tmp, "control.sock")
+        self.events_path = os.path.join(self.tmp, "state", "events.jsonl")
+        os.makedirs(os.path.join(self.tmp, "pol"))
+        for name, text in policies.items():
+            with open(os.path.join(self.tmp, "pol", name), "w") as f:
+                f.write(text)
+        self.config = os.path.join(self.tmp, "ftsentinel.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"state_dir: {self.tmp}/state\npolicies_dir: pol\n"
+                    f"control: {{ socket: {self.socket} }}\n"
+                    "outputs:\n  - { type: file, path: events.jsonl }\n" + extra_config)
+        self.proc = None
+        self.stderr_path = os.path.join(self.tmp, "daemon.err")
+
+    def start(self, timeout=20):
+        with open(self.stderr_path, "w") as err:
+            self.proc = subprocess.Popen([DAEMON, "--config", self.config], stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                err = self.stderr()
+                if "BPF" in err or "root" in err or "BTF" in err:
+                    skip_or_fail("ftsentineld could not load its BPF programs:\n" + err)
+                raise AssertionError("ftsentineld exited at start:\n" + err)
+            if os.path.exists(self.socket) and self.cli("status").returncode == 0:
+                return self
+            time.sleep(0.05)
+        raise AssertionError("ftsentineld did not become ready:\n" + self.stderr())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            print("--- daemon stderr ---\n" + self.stderr(), file=sys.stderr)
+        self.cleanup()
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def cli(self, *args, timeout=30):
+        return subprocess.run([CLI, "--socket", self.socket, *args], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def events(self):
+        out = []
+        try:
+            with open(self.events_path) as f:
+                for line in f:
+                    if line.endswith("\n"):
+                        out.append(json.loads(line))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def wait_for(self, pred, timeout=10, what="events"):
+        """Polls the event file until pred(events) is truthy; returns it."""
+        deadline = time.time() + timeout
+        while True:
+            evs = self.events()
+            got = pred(evs)
+            if got:
+                return got
+            if time.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; {len(evs)} events:\n" +
+                                     "\n".join(json.dumps(e)[:300] for e in evs[-30:]))
+            time.sleep(0.05)
+
+
+def of_kind(events, kind, **where):
+    def ok(e):
+        if e.get("kind") != kind:
+            return False
+        for k, v in where.items():
+            if k == "pid" and e.get("process", {}).get("pid") != v:
+                return False
+            if k == "job" and e.get("job", {}).get("id") != v:
+                return False
+            if k == "args" and e.get("process", {}).get("args") != v:
+                return False
+            if k == "argv1" and e.get("process", {}).get("args", [])[1:] != v:  # argv[0] varies by shell
+                return False
+        return True
+    return [e for e in events if ok(e)]
+
+
+def read_pid(path, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(path) as f:
+                s = f.read().strip()
+            if s:
+                return int(s)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never written")
+
+
+def main():
+    check_environment()
+    unittest.main(verbosity=2)
