@@ -1,6 +1,7 @@
 #include "app/daemon.h"
 
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -93,7 +94,10 @@ class Daemon {
                  "control socket {}; cgroup v2 at {}",
                  sensor_->programs().size(), names, n, cfg_.policies->all().size(), d.control().socket(),
                  cgroups_.mount().empty() ? "(none)" : cgroups_.mount());
+    // systemd (Type=notify): ready once programs are attached and the socket listens.
+    sd_notifyf(0, "READY=1\nSTATUS=watching; %zu policies", cfg_.policies->all().size());
     io_.run();
+    sd_notify(0, "STOPPING=1");
 
     control_.stop();
     ring_.reset();
@@ -137,6 +141,7 @@ class Daemon {
     ticker_.expires_after(std::chrono::seconds(1));
     ticker_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
+      sd_notify(0, "WATCHDOG=1");  // from the event loop: a stuck loop misses it
       auto c = sensor_->counters();
       if (c.ringbuf_drops > last_drops_ || c.tasks_full > last_tasks_full_) {
         uint64_t lost = c.ringbuf_drops - last_drops_;
