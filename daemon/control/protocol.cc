@@ -85,6 +85,9 @@ Status Client::call(const google::protobuf::MessageLite& request, google::protob
     ssize_t k = send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (k < 0) {
       if (errno == EINTR) continue;
+      // The daemon may answer (a refusal) and close before reading the
+      // request; its answer is still there to read, and says more than EPIPE.
+      if (errno == EPIPE || errno == ECONNRESET) break;
       return make_error(std::string("sending to ftsentineld: ") + std::strerror(errno));
     }
     sent += static_cast<size_t>(k);

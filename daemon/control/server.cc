@@ -132,6 +132,9 @@ class Server::Session : public std::enable_shared_from_this<Session> {
   }
 
   void drop(const char* why) {
+    // The timer's drop closes the socket, which fails the pending read with
+    // operation_aborted: that is the same client, counted once.
+    if (!socket_.is_open()) return;
     server_->dropped_++;
     spdlog::warn("control: client pid {} {}; dropped", peer_.pid, why);
     close();
@@ -212,8 +215,9 @@ void Server::accept() {
         session->start();
       } else {
         dropped_++;
-        spdlog::warn("control: refused uid {} (pid {}): not root or in group {}", peer.uid, peer.pid, opts_.group);
-        session->refuse("permission denied: root or group " + opts_.group + " only");
+        std::string who = have_group_ ? "root or group " + opts_.group + " only" : "root only";
+        spdlog::warn("control: refused uid {} (pid {}): {}", peer.uid, peer.pid, who);
+        session->refuse("permission denied: " + who);
       }
     }
     if (acceptor_) accept();

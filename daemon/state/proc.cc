@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <climits>
 #include <fstream>
 #include <sstream>
@@ -44,13 +45,19 @@ Result<ProcStat> read_stat(const std::string& root, uint32_t pid) {
   // comm may hold spaces and parentheses: fields restart after the last ')'.
   size_t rp = s.rfind(')');
   if (s.empty() || rp == std::string::npos) return make_error("no such process " + std::to_string(pid));
+  // A cut or garbled line (a fake or foreign proc root) is an error, not an exception.
+  if (rp + 2 > s.size()) return make_error("malformed stat for " + std::to_string(pid));
   std::istringstream in(s.substr(rp + 2));
   std::string f;
   ProcStat st;
+  auto number = [](const std::string& t, auto* out) {
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *out);
+    return ec == std::errc() && end == t.data() + t.size();
+  };
   // field 3 is state; ppid is field 4, starttime field 22
   for (int field = 3; field <= 22 && in >> f; ++field) {
-    if (field == 4) st.ppid = static_cast<uint32_t>(std::stoul(f));
-    if (field == 22) st.start_ticks = std::stoull(f);
+    if (field == 4 && !number(f, &st.ppid)) return make_error("malformed stat for " + std::to_string(pid));
+    if (field == 22 && !number(f, &st.start_ticks)) return make_error("malformed stat for " + std::to_string(pid));
   }
   if (!st.start_ticks && pid != 1) {
     // pid 1 and early kthreads can start at tick 0; others cannot be parsed.

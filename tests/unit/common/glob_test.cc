@@ -1,2 +1,102 @@
-#include <gtest/gtest.h>
+// Policy path globs: what a policy author writes must match what they mean.
 #include "common/glob.h"
+
+#include <gtest/gtest.h>
+
+namespace fts {
+namespace {
+
+TEST(Glob, DoubleStarLauncherMatchesAnyDirectory) {
+  EXPECT_TRUE(glob_match("**/torchrun", "/usr/bin/torchrun"));
+  EXPECT_TRUE(glob_match("**/torchrun", "/opt/conda/envs/x/bin/torchrun"));
+  EXPECT_TRUE(glob_match("**/torchrun", "/torchrun"));
+  EXPECT_TRUE(glob_match("**/torchrun", "torchrun"));  // "**/" also matches zero directories
+  EXPECT_FALSE(glob_match("**/torchrun", "/usr/bin/torchrun2"));
+  EXPECT_FALSE(glob_match("**/torchrun", "/usr/bin/mytorchrun"));
+  EXPECT_FALSE(glob_match("**/torchrun", "/usr/bin/torchrun/x"));
+}
+
+TEST(Glob, SensitiveHomeTree) {
+  const char* g = "/home/*/.aws/**";
+  EXPECT_TRUE(glob_match(g, "/home/alice/.aws/credentials"));
+  EXPECT_TRUE(glob_match(g, "/home/bob/.aws/sso/cache/token.json"));
+  EXPECT_FALSE(glob_match(g, "/home/alice/work/.aws/credentials"));  // '*' is one component
+  EXPECT_FALSE(glob_match(g, "/home/.aws/credentials"));
+  EXPECT_FALSE(glob_match(g, "/root/.aws/credentials"));
+  EXPECT_FALSE(glob_match(g, "/home/alice/.awsx/credentials"));
+}
+
+TEST(Glob, DoubleStarInTheMiddle) {
+  EXPECT_TRUE(glob_match("/data/**/*.parquet", "/data/a.parquet"));
+  EXPECT_TRUE(glob_match("/data/**/*.parquet", "/data/x/y/a.parquet"));
+  EXPECT_FALSE(glob_match("/data/**/*.parquet", "/data/x/y/a.csv"));
+  EXPECT_FALSE(glob_match("/data/**/*.parquet", "/other/a.parquet"));
+  EXPECT_TRUE(glob_match("/ckpt/**", "/ckpt/run1/step100/model.safetensors"));
+  EXPECT_TRUE(glob_match("**", "/anything/at/all"));
+}
+
+TEST(Glob, StarStopsAtSlash) {
+  EXPECT_TRUE(glob_match("/data/*", "/data/file"));
+  EXPECT_TRUE(glob_match("/data/*", "/data/"));
+  EXPECT_FALSE(glob_match("/data/*", "/data/a/file"));
+  EXPECT_TRUE(glob_match("/system.slice/finetune-*.scope", "/system.slice/finetune-42.scope"));
+  EXPECT_FALSE(glob_match("/system.slice/finetune-*.scope", "/system.slice/finetune-4/2.scope"));
+  EXPECT_TRUE(glob_match("/a/*b", "/a/b"));  // '*' may match nothing
+}
+
+TEST(Glob, QuestionMarkIsOneCharNotSlash) {
+  EXPECT_TRUE(glob_match("/tmp/a?c", "/tmp/abc"));
+  EXPECT_FALSE(glob_match("/tmp/a?c", "/tmp/a/c"));
+  EXPECT_FALSE(glob_match("/tmp/a?c", "/tmp/ac"));
+  EXPECT_FALSE(glob_match("/tmp/a?c", "/tmp/abbc"));
+}
+
+TEST(Glob, Classes) {
+  EXPECT_TRUE(glob_match("/x/[a-c].txt", "/x/a.txt"));
+  EXPECT_TRUE(glob_match("/x/[a-c].txt", "/x/c.txt"));
+  EXPECT_FALSE(glob_match("/x/[a-c].txt", "/x/d.txt"));
+  EXPECT_TRUE(glob_match("/x/[abz]", "/x/z"));
+  EXPECT_FALSE(glob_match("/x/[abz]", "/x/y"));
+  EXPECT_TRUE(glob_match("/x/[!x]", "/x/y"));
+  EXPECT_FALSE(glob_match("/x/[!x]", "/x/x"));
+  EXPECT_FALSE(glob_match("/x/[!x]", "/x//"));  // a class never matches '/'
+  EXPECT_TRUE(glob_match("/x/[^0-9]", "/x/k"));
+  EXPECT_FALSE(glob_match("/x/[^0-9]", "/x/5"));
+  EXPECT_TRUE(glob_match("/x/[]]", "/x/]"));   // ']' first is literal
+  EXPECT_TRUE(glob_match("/x/[a-]", "/x/-"));  // '-' last is literal
+  EXPECT_FALSE(glob_match("/x/[abc", "/x/a"));  // unclosed never matches
+}
+
+TEST(Glob, LiteralsAndEmpty) {
+  EXPECT_TRUE(glob_match("/usr/bin/python3", "/usr/bin/python3"));
+  EXPECT_FALSE(glob_match("/usr/bin/python3", "/usr/bin/python"));
+  EXPECT_FALSE(glob_match("/usr/bin/python", "/usr/bin/python3"));
+  EXPECT_TRUE(glob_match("", ""));
+  EXPECT_FALSE(glob_match("", "/a"));
+}
+
+TEST(GlobCheck, Errors) {
+  EXPECT_EQ(glob_check(""), "empty glob");
+  EXPECT_EQ(glob_check("/data/[abc"), "unclosed '[' in glob");
+  EXPECT_EQ(glob_check("/data/[!"), "unclosed '[' in glob");
+  EXPECT_EQ(glob_check("/data/***/x"), "'***' is not a glob");
+}
+
+TEST(GlobCheck, GoodGlobsPass) {
+  for (const char* g : {"**/torchrun", "/home/*/.aws/**", "/x/[a-c]", "/x/[!x]", "/x/[]]", "a?b", "/data/**"})
+    EXPECT_EQ(glob_check(g), "") << g;
+}
+
+TEST(GlobLiteralBasename, Cases) {
+  EXPECT_EQ(glob_literal_basename("**/torchrun"), "torchrun");
+  EXPECT_EQ(glob_literal_basename("/opt/x/torchrun"), "torchrun");
+  EXPECT_EQ(glob_literal_basename("deepspeed"), "deepspeed");
+  EXPECT_EQ(glob_literal_basename("/usr/bin/python*"), "");
+  EXPECT_EQ(glob_literal_basename("**/python?"), "");
+  EXPECT_EQ(glob_literal_basename("**/[ab]run"), "");
+  EXPECT_EQ(glob_literal_basename("/opt/"), "");
+  EXPECT_EQ(glob_literal_basename("/opt/*/bin/accelerate"), "accelerate");
+}
+
+}  // namespace
+}  // namespace fts

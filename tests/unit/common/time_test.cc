@@ -1,0 +1,26 @@
+// Clocks: RFC 3339 in UTC with microseconds, and boot time mapped to wall time.
+#include "common/time.h"
+
+#include <gtest/gtest.h>
+
+namespace fts {
+namespace {
+
+TEST(Rfc3339, UtcWithMicroseconds) {
+  EXPECT_EQ(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(rfc3339(1'700'000'000'123'456'789ull), "2023-11-14T22:13:20.123456Z");
+  EXPECT_EQ(rfc3339(951'782'400'000'000'000ull), "2000-02-29T00:00:00.000000Z");  // leap day
+}
+
+TEST(BootToWall, NowMapsToNow) {
+  uint64_t wall = boot_to_wall_ns(now_boot_ns());
+  uint64_t now = now_wall_ns();
+  EXPECT_LE(wall, now);
+  EXPECT_LT(now - wall, 1'000'000'000ull) << "within a second";
+  uint64_t b = now_boot_ns();
+  int64_t d = static_cast<int64_t>(boot_to_wall_ns(b + 5'000'000'000ull) - boot_to_wall_ns(b));
+  EXPECT_NEAR(d, 5'000'000'000ll, 10'000'000ll) << "a boot-time offset stays an offset";
+}
+
+}  // namespace
+}  // namespace fts

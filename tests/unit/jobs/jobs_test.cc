@@ -1,0 +1,241 @@
+// Jobs: how each kind starts (launcher in the kernel or in user space, a
+// process found at start-up, a cgroup), who belongs, and when it ends.
+#include "jobs/jobs.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+
+#include "state/proc.h"
+#include "support/fake_kernel.h"
+#include "support/fake_proc.h"
+#include "support/fixtures.h"
+
+namespace fts::jobs {
+namespace {
+
+using fts::testing::exec_of;
+using fts::testing::exit_of;
+using fts::testing::fork_of;
+using fts::testing::sec;
+using fts::testing::task;
+using std::string_literals::operator""s;
+
+config::Policy policy(const std::string& name, std::vector<std::string> exec, std::vector<std::string> cgroup = {},
+                      v1::Mode mode = v1::monitor) {
+  config::Policy p;
+  p.spec.set_name(name);
+  p.spec.set_mode(mode);
+  for (const auto& g : exec) p.spec.mutable_jobs()->add_exec(g);
+  for (const auto& g : cgroup) p.spec.mutable_jobs()->add_cgroup(g);
+  return p;
+}
+
+class JobsTest : public ::testing::Test {
+ protected:
+  // `cgroup_mount` "" means no cgroup v2.
+  void make(const std::string& cgroup_mount = "") {
+    cgroups_ = std::make_unique<state::CgroupTable>(cgroup_mount);
+    jobs_ = std::make_unique<JobManager>(&kernel_, &procs_, cgroups_.get(), proc_root_.path());
+  }
+  void install(std::vector<config::Policy> ps) {
+    auto set = std::make_shared<config::PolicySet>();
+    for (auto& p : ps) set->add(std::move(p));
+    jobs_->apply(set, &changes_);
+  }
+  // What the pipeline's state stage does with each record.
+  void exec(decode::Exec e) {
+    procs_.on_exec(e);
+    jobs_->on_exec(e, &changes_);
+  }
+  void fork(const decode::Fork& f) {
+    procs_.on_fork(f);
+    jobs_->on_fork(f, &changes_);
+  }
+  void exit(const decode::Exit& x) {
+    jobs_->on_exit(x, &changes_);
+    procs_.on_exit(state::key_of(x.hdr.task));
+  }
+  std::vector<std::pair<JobChange::Kind, uint64_t>> changes() {
+    std::vector<std::pair<JobChange::Kind, uint64_t>> out;
+    for (const auto& c : changes_) out.emplace_back(c.kind, c.job->id);
+    changes_.clear();
+    return out;
+  }
+
+  fts::testing::TempDir proc_root_;
+  fts::testing::FakeKernel kernel_;
+  state::ProcessTable procs_;
+  std::unique_ptr<state::CgroupTable> cgroups_;
+  std::unique_ptr<JobManager> jobs_;
+  std::vector<JobChange> changes_;
+};
+
+TEST(JobIdString, SixteenHexDigits) {
+  EXPECT_EQ(job_id_string(0xdeadbeef), "00000000deadbeef");
+  EXPECT_EQ(job_id_string(decode::kCgroupJobBit | 5), "8000000000000005");
+}
+
+TEST_F(JobsTest, ApplyInstallsLauncherBasenames) {
+  make();
+  install({policy("a", {"**/torchrun", "/opt/x/accelerate"}), policy("b", {"**/deepspeed"})});
+  EXPECT_EQ(kernel_.launchers,
+            (std::map<std::string, uint32_t>{{"torchrun", 0}, {"accelerate", 0}, {"deepspeed", 1}}));
+  EXPECT_FALSE(kernel_.report_all_exec) << "every launcher is matched in the kernel";
+  EXPECT_TRUE(changes().empty());
+}
+
+TEST_F(JobsTest, WildcardLauncherNeedsUserSpaceMatching) {
+  make();
+  install({policy("a", {"**/torchrun", "/opt/*/bin/train-*"})});
+  EXPECT_EQ(kernel_.launchers, (std::map<std::string, uint32_t>{{"torchrun", 0}}));
+  EXPECT_TRUE(kernel_.report_all_exec);
+
+  // An untracked exec that matches starts a job from user space.
+  const auto t = task(1000, sec(100));
+  exec(exec_of(t, task(1, 0), "/opt/a/bin/train-llm", {"train-llm"}));
+  const uint64_t id = decode::job_id_for(1000, sec(100));
+  EXPECT_EQ(changes(), (std::vector<std::pair<JobChange::Kind, uint64_t>>{{JobChange::kStarted, id}}));
+  ASSERT_EQ(kernel_.tracked.size(), 1u);
+  EXPECT_EQ(kernel_.tracked[0].tgid, 1000u);
+  EXPECT_EQ(kernel_.tracked[0].start_ticks, 10000u);
+  EXPECT_EQ(kernel_.tracked[0].job_id, id);
+  const Job* j = jobs_->find(id);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->started_by, StartedBy::kExec);
+  EXPECT_EQ(j->name, "train-llm");
+  EXPECT_EQ(procs_.find(state::key_of(t))->job_id, id);
+
+  // One that does not match is left alone.
+  exec(exec_of(task(1100, sec(110)), task(1, 0), "/opt/a/bin/other", {"other"}));
+  EXPECT_EQ(kernel_.tracked.size(), 1u);
+  EXPECT_TRUE(changes().empty());
+}
+
+TEST_F(JobsTest, MembersComeAndGoAndTheLastOneEndsTheJob) {
+  make();
+  install({policy("a", {"**/torchrun"})});
+  const auto root = task(1000, sec(100)), kid = task(1001, sec(101));
+  const uint64_t id = decode::job_id_for(1000, sec(100));
+  auto e = exec_of(root, task(1, 0), "/usr/bin/torchrun", {"torchrun"}, id);
+  e.job_started = true;
+  e.policy = 0;
+  exec(e);
+  fork(fork_of(kid, root, id));
+  EXPECT_EQ(jobs_->find(id)->live(), 2u);
+  EXPECT_EQ(jobs_->live_count(), 1u);
+  exit(exit_of(root, 0, id));
+  EXPECT_EQ(jobs_->find(id)->live(), 1u);
+  EXPECT_FALSE(jobs_->find(id)->ended);
+  exit(exit_of(kid, 0, id));
+  EXPECT_TRUE(jobs_->find(id)->ended);
+  EXPECT_NE(jobs_->find(id)->end_wall_ns, 0u);
+  EXPECT_EQ(changes(), (std::vector<std::pair<JobChange::Kind, uint64_t>>{{JobChange::kStarted, id},
+                                                                          {JobChange::kEnded, id}}));
+  EXPECT_EQ(jobs_->live_count(), 0u);
+  EXPECT_TRUE(jobs_->list(false).empty());
+  EXPECT_EQ(jobs_->list(true).size(), 1u) << "an ended job is remembered for `jobs --all`";
+}
+
+TEST_F(JobsTest, LauncherRunningBeforeTheDaemonIsFoundInProc) {
+  using fts::testing::add_fake_proc;
+  add_fake_proc(proc_root_, {.pid = 1, .ppid = 0, .start_ticks = 0, .exe = "/sbin/init", .children = {3000}});
+  add_fake_proc(proc_root_, {.pid = 3000, .ppid = 1, .start_ticks = 30000, .cmdline = "torchrun\0train.py\0"s,
+                             .exe = "/opt/x/bin/torchrun", .children = {3001}});
+  add_fake_proc(proc_root_, {.pid = 3001, .ppid = 3000, .start_ticks = 30010, .cmdline = "python3\0train.py\0"s,
+                             .exe = "/usr/bin/python3", .children = {3002}});
+  add_fake_proc(proc_root_, {.pid = 3002, .ppid = 3001, .start_ticks = 30020, .exe = "/usr/bin/python3"});
+  add_fake_proc(proc_root_, {.pid = 4000, .ppid = 1, .start_ticks = 40000, .exe = "/usr/bin/bash"});
+  make();
+  state::bootstrap(proc_root_.path(), &procs_);
+  install({policy("a", {"**/torchrun"})});
+
+  const uint64_t id = decode::job_id_for(3000, 30000 * decode::kNsPerTick);
+  EXPECT_EQ(changes(), (std::vector<std::pair<JobChange::Kind, uint64_t>>{{JobChange::kStarted, id}}));
+  const Job* j = jobs_->find(id);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->root, (state::ProcKey{3000, 30000}));
+  EXPECT_EQ(j->live(), 3u) << "the launcher and its whole tree";
+  std::set<uint32_t> tracked;
+  for (const auto& t : kernel_.tracked) {
+    EXPECT_EQ(t.job_id, id);
+    tracked.insert(t.tgid);
+  }
+  EXPECT_EQ(tracked, (std::set<uint32_t>{3000, 3001, 3002}));
+  EXPECT_EQ(procs_.find_tgid(3002)->job_id, id);
+  EXPECT_EQ(procs_.find_tgid(4000)->job_id, 0u);
+}
+
+TEST_F(JobsTest, CgroupJobFromMkdirLivesUntilRmdir) {
+  make();
+  install({policy("a", {}, {"/system.slice/finetune-*.scope"})});
+  decode::Cgroup mk{fts::testing::header(decode::Kind::kCgroupMkdir, task(1, 0)), 77, 2,
+                    "/system.slice/finetune-9.scope"};
+  jobs_->on_cgroup(mk, &changes_);
+  const uint64_t id = decode::kCgroupJobBit | 77;
+  EXPECT_EQ(changes(), (std::vector<std::pair<JobChange::Kind, uint64_t>>{{JobChange::kStarted, id}}));
+  ASSERT_EQ(kernel_.cgroup_jobs.count(77), 1u);
+  EXPECT_EQ(kernel_.cgroup_jobs[77].job_id, id);
+  EXPECT_EQ(cgroups_->path(77), "/system.slice/finetune-9.scope");
+  const Job* j = jobs_->find(id);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->started_by, StartedBy::kCgroup);
+  EXPECT_EQ(j->name, "finetune-9.scope");
+  EXPECT_EQ(j->labels.at("cgroup"), "/system.slice/finetune-9.scope");
+
+  // A task moved in, and left by exiting: the job waits for its cgroup.
+  const auto t = task(5000, sec(500));
+  decode::Cgroup attach{fts::testing::header(decode::Kind::kCgroupAttach, t, id), 77, 2,
+                        "/system.slice/finetune-9.scope"};
+  jobs_->on_cgroup(attach, &changes_);
+  EXPECT_EQ(j->live(), 1u);
+  exit(exit_of(t, 0, id));
+  EXPECT_FALSE(j->ended) << "an empty cgroup job lasts until its cgroup goes";
+
+  decode::Cgroup rm{fts::testing::header(decode::Kind::kCgroupRmdir, task(1, 0)), 77, 2, ""};
+  jobs_->on_cgroup(rm, &changes_);
+  EXPECT_TRUE(j->ended);
+  EXPECT_EQ(changes(), (std::vector<std::pair<JobChange::Kind, uint64_t>>{{JobChange::kEnded, id}}));
+  EXPECT_EQ(kernel_.cleared_cgroups, (std::vector<uint64_t>{77}));
+  EXPECT_EQ(cgroups_->path(77), "");
+}
+
+TEST_F(JobsTest, CgroupOutsideTheGlobsIsNoJob) {
+  make();
+  install({policy("a", {}, {"/system.slice/finetune-*.scope"})});
+  decode::Cgroup mk{fts::testing::header(decode::Kind::kCgroupMkdir, task(1, 0)), 78, 2,
+                    "/system.slice/sshd.service"};
+  jobs_->on_cgroup(mk, &changes_);
+  EXPECT_TRUE(changes().empty());
+  EXPECT_TRUE(kernel_.cgroup_jobs.empty());
+}
+
+TEST_F(JobsTest, ExistingCgroupWithTasksBecomesAJobAtApply) {
+  fts::testing::TempDir mount;
+  std::string scope = mount / "system.slice/finetune-1.scope";
+  std::filesystem::create_directories(scope);
+  fts::testing::write_file(scope + "/cgroup.procs", "6000\n");
+  fts::testing::add_fake_proc(proc_root_, {.pid = 6000, .ppid = 1, .start_ticks = 600, .exe = "/usr/bin/python3",
+                                           .children = {6001}});
+  fts::testing::add_fake_proc(proc_root_, {.pid = 6001, .ppid = 6000, .start_ticks = 601, .exe = "/usr/bin/python3"});
+  make(mount.path());
+  install({policy("a", {}, {"/system.slice/finetune-*.scope"})});
+
+  struct stat st {};
+  ASSERT_EQ(stat(scope.c_str(), &st), 0);
+  const uint64_t id = decode::kCgroupJobBit | st.st_ino;
+  EXPECT_EQ(changes(), (std::vector<std::pair<JobChange::Kind, uint64_t>>{{JobChange::kStarted, id}}));
+  ASSERT_EQ(kernel_.cgroup_jobs.count(st.st_ino), 1u);
+  const Job* j = jobs_->find(id);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->cgroup_id, st.st_ino);
+  EXPECT_EQ(j->live(), 2u) << "the task inside and its child";
+  std::set<uint32_t> tracked;
+  for (const auto& t : kernel_.tracked) tracked.insert(t.tgid);
+  EXPECT_EQ(tracked, (std::set<uint32_t>{6000, 6001}));
+}
+
+}  // namespace
+}  // namespace fts::jobs

@@ -1,0 +1,341 @@
+// The whole pipeline after the sensor, driven by built records: a job's tree
+// comes out as the events a SIEM would see, in order, with ancestry.
+#include "pipeline/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "decode/build.h"
+#include "support/fake_kernel.h"
+#include "support/fake_proc.h"
+#include "support/fixtures.h"
+
+namespace fts::pipeline {
+namespace {
+
+using fts::testing::exec_of;
+using fts::testing::exit_of;
+using fts::testing::fork_of;
+using fts::testing::sec;
+using fts::testing::task;
+using std::string_literals::operator""s;
+
+// The launcher's parent (a shell the daemon never saw), the launcher, its
+// worker and the worker's child.
+const decode::TaskId kShell = task(999, sec(50));
+const decode::TaskId kLauncher = task(1000, sec(100));
+const decode::TaskId kWorker = task(1001, sec(101));
+const decode::TaskId kTool = task(1002, sec(102));
+const uint64_t kJob = decode::job_id_for(kLauncher.tgid, kLauncher.start_ns);
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { sinks_.push_back(std::make_unique<fts::testing::CaptureSink>(&events_)); }
+
+  // One policy "llm" (monitor) whose jobs.exec are `globs`.
+  void install(std::vector<std::string> globs) {
+    auto set = std::make_shared<config::PolicySet>();
+    config::Policy p;
+    p.spec.set_name("llm");
+    p.spec.set_mode(v1::monitor);
+    for (const auto& g : globs) p.spec.mutable_jobs()->add_exec(g);
+    p.file = "llm.yaml";
+    set->add(std::move(p));
+    std::vector<jobs::JobChange> changes;
+    jobs_.apply(set, &changes);
+    EXPECT_TRUE(changes.empty());
+  }
+
+  void push(const decode::Record& r) {
+    auto bytes = decode::build(r);
+    pipeline_.push(bytes);
+  }
+
+  decode::Exec launcher_exec(const std::string& exe) {
+    auto e = exec_of(kLauncher, kShell, exe, {"torchrun", "--nproc_per_node=2", "train.py"}, kJob);
+    e.job_started = true;  // the kernel matched the basename
+    e.policy = 0;
+    return e;
+  }
+
+  std::vector<std::string> kinds() const {
+    std::vector<std::string> out;
+    for (const auto& e : events_) out.push_back(e.kind());
+    return out;
+  }
+
+  fts::testing::TempDir proc_root_;  // a fake /proc; empty unless a test fills it
+  fts::testing::FakeKernel kernel_;
+  state::ProcessTable procs_;
+  state::CgroupTable cgroups_{""};
+  jobs::JobManager jobs_{&kernel_, &procs_, &cgroups_, proc_root_.path()};
+  std::vector<v1::Event> events_;
+  std::vector<std::unique_ptr<sinks::Sink>> sinks_;
+  Stats stats_;
+  Pipeline pipeline_ = Pipeline::standard(Context{.host = "node-7",
+                                                  .procs = &procs_,
+                                                  .cgroups = &cgroups_,
+                                                  .jobs = &jobs_,
+                                                  .proc_root = proc_root_.path(),
+                                                  .sinks = &sinks_,
+                                                  .stats = &stats_});
+};
+
+TEST_F(PipelineTest, StagesRunInTheDocumentedOrder) {
+  // decode -> state -> render -> sinks -> reap (other stages may sit between).
+  auto names = pipeline_.stage_names();
+  auto at = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) - names.begin(); };
+  ASSERT_FALSE(names.empty());
+  EXPECT_EQ(names.front(), "decode");
+  EXPECT_EQ(names.back(), "reap") << "the table forgets a process only after everything used it";
+  EXPECT_LT(at("decode"), at("state"));
+  EXPECT_LT(at("state"), at("render"));
+  EXPECT_LT(at("render"), at("sinks"));
+  EXPECT_LT(at("sinks"), static_cast<long>(names.size()));
+}
+
+TEST_F(PipelineTest, LauncherJobTreeFromStartToEnd) {
+  install({"**/torchrun"});
+  EXPECT_EQ(kernel_.launchers, (std::map<std::string, uint32_t>{{"torchrun", 0}}));
+  EXPECT_FALSE(kernel_.report_all_exec);
+
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  push(fork_of(kWorker, kLauncher, kJob));
+  push(exec_of(kWorker, kLauncher, "/usr/bin/python3.11", {"python3", "train.py"}, kJob));
+  push(fork_of(kTool, kWorker, kJob));
+  push(exec_of(kTool, kWorker, "/usr/bin/nvidia-smi", {"nvidia-smi", "-L"}, kJob));
+  push(exit_of(kTool, 0, kJob));
+  push(exit_of(kWorker, 3 << 8, kJob));
+  push(exit_of(kLauncher, 0, kJob));
+  pipeline_.flush();
+
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "fork", "exec", "fork", "exec", "exit", "exit",
+                                               "exit", "job_end"}));
+  const std::string id = jobs::job_id_string(kJob);
+  EXPECT_EQ(id.size(), 16u);
+  uint64_t last_id = 0;
+  for (const auto& e : events_) {
+    EXPECT_EQ(e.job().id(), id) << e.kind();
+    EXPECT_EQ(e.job().policy(), "llm");
+    EXPECT_EQ(e.job().name(), "torchrun");
+    EXPECT_EQ(e.host(), "node-7");
+    EXPECT_FALSE(e.time().empty());
+    EXPECT_GT(e.id(), last_id) << "event ids increase";
+    last_id = e.id();
+  }
+
+  const v1::Event& start = events_[0];
+  EXPECT_EQ(start.job_info().started_by(), "exec");
+  EXPECT_EQ(start.job_info().root_pid(), 1000u);
+  EXPECT_EQ(start.job_info().mode(), "monitor");
+  EXPECT_EQ(start.job_info().labels().at("policy"), "llm");
+  EXPECT_EQ(start.process().exe(), "/usr/local/bin/torchrun");
+
+  const v1::Event& launcher = events_[1];
+  EXPECT_EQ(launcher.process().pid(), 1000u);
+  EXPECT_EQ(launcher.process().ppid(), 999u);
+  EXPECT_EQ(launcher.process().args_size(), 3);
+  EXPECT_EQ(launcher.process().cwd(), "/work");
+  EXPECT_EQ(launcher.process().ancestry_size(), 0) << "the shell was never seen";
+
+  const v1::Event& fork = events_[2];
+  EXPECT_EQ(fork.process().pid(), 1001u);
+  EXPECT_EQ(fork.process().exe(), "/usr/local/bin/torchrun") << "before exec a child runs its parent's image";
+
+  const v1::Event& tool = events_[5];
+  EXPECT_EQ(tool.process().pid(), 1002u);
+  EXPECT_EQ(tool.process().ppid(), 1001u);
+  EXPECT_EQ(tool.process().exe(), "/usr/bin/nvidia-smi");
+  ASSERT_EQ(tool.process().ancestry_size(), 2);
+  EXPECT_EQ(tool.process().ancestry(0).pid(), 1001u);
+  EXPECT_EQ(tool.process().ancestry(0).exe(), "/usr/bin/python3.11");
+  EXPECT_EQ(tool.process().ancestry(1).pid(), 1000u);
+  EXPECT_EQ(tool.process().ancestry(1).exe(), "/usr/local/bin/torchrun");
+
+  EXPECT_EQ(events_[6].process().pid(), 1002u);
+  ASSERT_TRUE(events_[6].exit().has_code());
+  EXPECT_EQ(events_[6].exit().code(), 0);
+  EXPECT_EQ(events_[7].process().pid(), 1001u);
+  EXPECT_EQ(events_[7].exit().code(), 3);  // wait status 3<<8
+  EXPECT_EQ(events_[7].exit().signal(), 0);
+  EXPECT_EQ(events_[8].process().pid(), 1000u);
+
+  const v1::Event& end = events_[9];
+  EXPECT_FALSE(end.job_info().end_time().empty());
+  EXPECT_EQ(end.job_info().live_processes(), 0u);
+
+  EXPECT_EQ(stats_.records, 8u);
+  EXPECT_EQ(stats_.events, 10u);
+  EXPECT_EQ(stats_.decode_errors, 0u);
+  EXPECT_EQ(procs_.size(), 0u) << "every exited process was reaped";
+  EXPECT_EQ(jobs_.live_count(), 0u);
+  ASSERT_NE(jobs_.find(kJob), nullptr);
+  EXPECT_TRUE(jobs_.find(kJob)->ended);
+  EXPECT_TRUE(kernel_.untracked.empty());
+  EXPECT_GE(static_cast<fts::testing::CaptureSink&>(*sinks_[0]).flushes, 1);
+}
+
+TEST_F(PipelineTest, JobOutlivesItsLauncherUntilTheLastMemberExits) {
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  push(fork_of(kWorker, kLauncher, kJob));
+  push(exit_of(kLauncher, 0, kJob));
+  EXPECT_EQ(kinds().back(), "exit");
+  EXPECT_EQ(jobs_.live_count(), 1u);
+  push(exit_of(kWorker, 0, kJob));
+  EXPECT_EQ(kinds().back(), "job_end");
+}
+
+TEST_F(PipelineTest, SignalledExit) {
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  push(exit_of(kLauncher, 9, kJob));  // SIGKILL
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "exit", "job_end"}));
+  EXPECT_EQ(events_[2].exit().signal(), 9);
+  EXPECT_EQ(events_[2].exit().code(), 0);
+}
+
+TEST_F(PipelineTest, RecordsOutsideJobsEmitNothing) {
+  install({"**/torchrun"});
+  push(exec_of(kShell, task(1, 0), "/usr/bin/bash", {"bash"}));
+  push(fork_of(kWorker, kShell));
+  push(exec_of(kWorker, kShell, "/usr/bin/ls", {"ls"}));
+  push(exit_of(kWorker, 0));
+  push(decode::Cgroup{fts::testing::header(decode::Kind::kCgroupAttach, kShell), 5, 1, "/user.slice"});
+  EXPECT_TRUE(events_.empty()) << kinds()[0];
+  EXPECT_EQ(stats_.records, 5u);
+  EXPECT_EQ(stats_.events, 0u);
+  EXPECT_TRUE(kernel_.tracked.empty());
+}
+
+TEST_F(PipelineTest, UndecodableRecordIsCountedAndTheNextStillFlows) {
+  install({"**/torchrun"});
+  std::vector<uint8_t> junk(10, 0xee);
+  pipeline_.push(junk);
+  EXPECT_EQ(stats_.decode_errors, 1u);
+  EXPECT_TRUE(events_.empty());
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  EXPECT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec"}));
+  EXPECT_EQ(stats_.records, 2u);
+}
+
+TEST_F(PipelineTest, LauncherOutsideTheGlobsDirectoryIsRejected) {
+  // The kernel matches launchers by basename only; the full glob decides.
+  install({"/opt/x/torchrun"});
+  EXPECT_EQ(kernel_.launchers, (std::map<std::string, uint32_t>{{"torchrun", 0}}));
+  auto e = launcher_exec("/tmp/torchrun");
+  e.cwd = "/tmp";
+  e.filename = "./torchrun";
+  push(e);
+  EXPECT_TRUE(events_.empty()) << kinds()[0];
+  EXPECT_EQ(jobs_.find(kJob), nullptr);
+  EXPECT_EQ(kernel_.untracked, (std::vector<uint32_t>{1000}));
+  EXPECT_EQ(procs_.find(state::key_of(kLauncher))->job_id, 0u);
+
+  // Children the kernel put in the refused job before the daemon caught up
+  // are untracked as they show up, and emit nothing.
+  push(fork_of(kWorker, kLauncher, kJob));
+  push(exec_of(kWorker, kLauncher, "/usr/bin/python3", {"python3"}, kJob));
+  push(exit_of(kWorker, 0, kJob));
+  push(exit_of(kLauncher, 0, kJob));
+  EXPECT_TRUE(events_.empty());
+  EXPECT_EQ(kernel_.untracked, (std::vector<uint32_t>{1000, 1001, 1001}));
+  EXPECT_EQ(jobs_.live_count(), 0u);
+}
+
+TEST_F(PipelineTest, LauncherMatchedByTheNameItWasRunAs) {
+  // /opt/x/torchrun is a symlink to the real file: the glob names the link.
+  install({"/opt/x/torchrun"});
+  auto e = launcher_exec("/usr/lib/torch/bin/torchrun");
+  e.cwd = "/opt/x";
+  e.filename = "./torchrun";
+  push(e);
+  EXPECT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec"}));
+  EXPECT_TRUE(kernel_.untracked.empty());
+}
+
+TEST_F(PipelineTest, LauncherWithAnUnknownPolicyIndexIsRejected) {
+  install({"**/torchrun"});
+  auto e = launcher_exec("/usr/bin/torchrun");
+  e.policy = 3;  // a stale kernel map after a reload shrank the set
+  push(e);
+  EXPECT_TRUE(events_.empty());
+  EXPECT_EQ(kernel_.untracked, (std::vector<uint32_t>{1000}));
+}
+
+TEST_F(PipelineTest, RegisteredRunJob) {
+  install({"**/torchrun"});
+  // `ftsentinel run` (pid 2000) registers itself, then execs the command.
+  fts::testing::add_fake_proc(
+      proc_root_, {.pid = 2000, .ppid = 1, .start_ticks = 5000, .comm = "ftsentinel",
+                   .cmdline = "ftsentinel\0run\0--policy\0llm\0--\0python3\0train.py\0"s,
+                   .exe = "/usr/bin/ftsentinel", .cwd = "/home/u", .uid = 4242, .euid = 4242,
+                   .cgroup = "0::/kubepods.slice/kubepods-burstable.slice/"
+                             "kubepods-burstable-pod12345678_1234_1234_1234_123456789abc.slice/cri-containerd-1.scope\n",
+                   .environ = "HOME=/home/u\0SLURM_JOB_ID=99\0TORCHELASTIC_RUN_ID=abc\0"s});
+  fts::testing::add_fake_proc(proc_root_, {.pid = 1, .ppid = 0, .start_ticks = 0, .exe = "/sbin/init"});
+  std::vector<jobs::JobChange> changes;
+  auto job = jobs_.register_run(2000, 5000, "llm", "nightly", &changes);
+  ASSERT_TRUE(job.ok()) << job.error();
+  const uint64_t id = decode::job_id_for(2000, 5000 * decode::kNsPerTick);
+  EXPECT_EQ((*job)->id, id);
+  ASSERT_EQ(kernel_.tracked.size(), 1u);
+  EXPECT_EQ(kernel_.tracked[0].tgid, 2000u);
+  EXPECT_EQ(kernel_.tracked[0].start_ticks, 5000u);
+  EXPECT_EQ(kernel_.tracked[0].job_id, id);
+  EXPECT_EQ(kernel_.tracked[0].policy, 0u);
+  pipeline_.push_job_changes(std::move(changes));
+
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start"}));
+  const v1::Event& start = events_[0];
+  EXPECT_EQ(start.job().id(), jobs::job_id_string(id));
+  EXPECT_EQ(start.job().name(), "nightly");
+  EXPECT_EQ(start.job_info().started_by(), "run");
+  EXPECT_EQ(start.job_info().root_pid(), 2000u);
+  const auto& labels = start.job_info().labels();
+  EXPECT_EQ(labels.at("policy"), "llm");
+  EXPECT_EQ(labels.at("name"), "nightly");
+  EXPECT_EQ(labels.at("user"), "4242");  // no passwd entry: the uid
+  EXPECT_EQ(labels.at("slurm_job_id"), "99");
+  EXPECT_EQ(labels.at("torchelastic_run_id"), "abc");
+  EXPECT_EQ(labels.at("k8s_pod_uid"), "12345678-1234-1234-1234-123456789abc");
+  EXPECT_NE(labels.at("cgroup").find("/kubepods.slice/"), std::string::npos);
+  EXPECT_EQ(start.process().exe(), "/usr/bin/ftsentinel");
+  ASSERT_EQ(start.process().ancestry_size(), 1);
+  EXPECT_EQ(start.process().ancestry(0).exe(), "/sbin/init");
+
+  // The same process execs the command; the kernel tags its records.
+  const auto run = task(2000, 5000 * decode::kNsPerTick);
+  push(exec_of(run, task(1, 0), "/usr/bin/python3", {"python3", "train.py"}, id));
+  push(exit_of(run, 1 << 8, id));
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "exit", "job_end"}));
+  EXPECT_EQ(events_[1].process().exe(), "/usr/bin/python3");
+  EXPECT_EQ(events_[1].job().id(), jobs::job_id_string(id));
+  EXPECT_EQ(events_[2].exit().code(), 1);
+}
+
+TEST_F(PipelineTest, RunWithAnUnknownPolicyIsRefusedBeforeTheKernelIsTouched) {
+  install({"**/torchrun"});
+  std::vector<jobs::JobChange> changes;
+  auto job = jobs_.register_run(2000, 5000, "nope", "", &changes);
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.error(), "unknown policy 'nope' (loaded: llm)");
+  EXPECT_TRUE(kernel_.tracked.empty());
+  EXPECT_TRUE(changes.empty());
+  EXPECT_EQ(jobs_.live_count(), 0u);
+}
+
+TEST_F(PipelineTest, RunThatTheKernelCannotWatchIsRefused) {
+  install({"**/torchrun"});
+  kernel_.fail_track = true;
+  std::vector<jobs::JobChange> changes;
+  auto job = jobs_.register_run(2000, 5000, "llm", "", &changes);
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.error().find("cannot watch process 2000"), std::string::npos) << job.error();
+  EXPECT_NE(job.error().find("tasks map full"), std::string::npos) << job.error();
+  EXPECT_TRUE(changes.empty());
+}
+
+}  // namespace
+}  // namespace fts::pipeline

@@ -1,0 +1,74 @@
+#pragma once
+// A KernelJobs that records what the job manager asked of the kernel, and a
+// Sink that keeps every event: the pipeline without BPF.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "jobs/kernel_jobs.h"
+#include "sinks/sink.h"
+
+namespace fts::testing {
+
+class FakeKernel : public jobs::KernelJobs {
+ public:
+  struct Track {
+    uint32_t tgid;
+    uint64_t start_ticks;
+    uint64_t job_id;
+    uint32_t policy;
+  };
+  struct CgroupJob {
+    uint64_t job_id;
+    uint32_t policy;
+  };
+
+  Status track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) override {
+    if (fail_track) return make_error("tasks map full");
+    tracked.push_back({tgid, start_ticks, job_id, policy});
+    return {};
+  }
+  Status untrack(uint32_t tgid) override {
+    untracked.push_back(tgid);
+    return {};
+  }
+  Status set_launchers(const std::map<std::string, uint32_t>& names) override {
+    launchers = names;
+    return {};
+  }
+  Status set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) override {
+    cgroup_jobs[cgroup_id] = {job_id, policy};
+    return {};
+  }
+  Status clear_cgroup_job(uint64_t cgroup_id) override {
+    cleared_cgroups.push_back(cgroup_id);
+    cgroup_jobs.erase(cgroup_id);
+    return {};
+  }
+  Status set_report_all_exec(bool on) override {
+    report_all_exec = on;
+    return {};
+  }
+
+  bool fail_track = false;
+  std::vector<Track> tracked;
+  std::vector<uint32_t> untracked;
+  std::map<std::string, uint32_t> launchers;
+  std::map<uint64_t, CgroupJob> cgroup_jobs;
+  std::vector<uint64_t> cleared_cgroups;
+  bool report_all_exec = false;
+};
+
+class CaptureSink : public sinks::Sink {
+ public:
+  explicit CaptureSink(std::vector<v1::Event>* out) : out_(out) {}
+  void write(const v1::Event& e) override { out_->push_back(e); }
+  void flush() override { ++flushes; }
+  int flushes = 0;
+
+ private:
+  std::vector<v1::Event>* out_;
+};
+
+}  // namespace fts::testing
