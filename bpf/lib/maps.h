@@ -45,6 +45,35 @@ struct {
 	__type(value, struct fts_cgroup_job);
 } job_cgroups SEC(".maps") __weak;
 
+#define FTS_MAX_WATCHED 262144
+#define FTS_MAX_WATCHED_NAMES 1024
+#define FTS_MAX_SEEN 65536
+
+/* (dev, ino) of watched directories and files -> classes; the kernel walks a
+ * file's d_parent chain through it. Written by the daemon from the policies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_WATCHED);
+	__type(key, struct fts_inode_key);
+	__type(value, struct fts_watch);
+} watched SEC(".maps") __weak;
+
+/* leaf names of globs that end in a literal name, anywhere -> classes (user space checks the whole glob). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_WATCHED_NAMES);
+	__type(key, struct fts_name_key);
+	__type(value, struct fts_watch);
+} watched_names SEC(".maps") __weak;
+
+/* Opens already reported, per process, file and access: reported once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTS_MAX_SEEN);
+	__type(key, struct fts_seen_key);
+	__type(value, __u8);
+} seen_opens SEC(".maps") __weak;
+
 /* Per-CPU counters (enum fts_counter): drops are never silent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -120,6 +120,61 @@ std::vector<uint8_t> build(const Cgroup& e) {
   return out;
 }
 
+std::vector<uint8_t> build(const File& f) {
+  fts_file_event r{};
+  std::string p1, p2;
+  if (f.path_raw) {
+    p1 = f.path + '\0';
+    r.path_depth = 1;
+  } else if (f.path_from_user) {
+    p1 = f.path + '\0';  // an absolute caller string: one component
+    r.path_depth = 1;
+  } else {
+    p1 = encode_path(f.path, &r.path_depth);
+  }
+  if (!f.path2.empty()) {
+    p2 = f.path2_from_user ? f.path2 + '\0' : encode_path(f.path2, &r.path2_depth);
+    if (f.path2_from_user) r.path2_depth = 1;
+  }
+  r.dev = f.dev;
+  r.ino = f.ino;
+  r.mnt_id = f.mnt_id;
+  r.open_flags = f.open_flags;
+  r.result = f.result;
+  r.op = static_cast<uint16_t>(f.op);
+  r.access = f.access;
+  r.classes = f.classes;
+  r.watch_id = f.watch_id;
+  r.match_depth = f.match_depth;
+  r.flags = bits(f.path_flags) | (f.path_from_user ? FTS_FILE_PATH_FROM_USER : 0) |
+            (f.path2_from_user ? FTS_FILE_PATH2_FROM_USER : 0) | (f.path_raw ? FTS_FILE_PATH_RAW : 0) |
+            (f.matched_by_name ? FTS_FILE_MATCHED_BY_NAME : 0);
+  std::string exe = f.exe.empty() ? "" : encode_path(f.exe, &r.exe_depth);
+  r.path_len = p1.size();
+  r.path2_len = p2.size();
+  r.exe_len = exe.size();
+  p2 += exe;
+  uint32_t size = sizeof(r) + p1.size() + p2.size();
+  r.hdr = raw(f.hdr, size);
+  r.hdr.kind = FTS_EV_FILE;
+  std::vector<uint8_t> out(size);
+  put(&out, r);
+  std::memcpy(out.data() + sizeof(r), p1.data(), p1.size());
+  std::memcpy(out.data() + sizeof(r) + p1.size(), p2.data(), p2.size());
+  return out;
+}
+
+std::vector<uint8_t> build(const IoUring& e) {
+  fts_io_uring_event r{};
+  r.hdr = raw(e.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_IO_URING;
+  r.opcode = e.opcode;
+  r.fd = e.fd;
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
 std::vector<uint8_t> build(const Record& rec) {
   return std::visit([](const auto& x) { return build(x); }, rec);
 }

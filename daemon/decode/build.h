@@ -12,6 +12,8 @@ std::vector<uint8_t> build(const Exec& e);
 std::vector<uint8_t> build(const Fork& e);
 std::vector<uint8_t> build(const Exit& e);
 std::vector<uint8_t> build(const Cgroup& e);
+std::vector<uint8_t> build(const File& e);
+std::vector<uint8_t> build(const IoUring& e);
 std::vector<uint8_t> build(const Record& r);
 
 }  // namespace fts::decode

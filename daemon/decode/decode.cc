@@ -1,6 +1,9 @@
 #include <linux/types.h>
 
+#include <sys/sysmacros.h>
+
 #include <array>
+#include <filesystem>
 #include <cstring>
 
 #include "decode/records.h"
@@ -113,6 +116,45 @@ Result<Record> decode_cgroup(std::span<const uint8_t> b) {
   return Record{Cgroup{header_of(e.hdr), e.id, e.level, until_nul(path)}};
 }
 
+Result<Record> decode_file(std::span<const uint8_t> b) {
+  fts_file_event e;
+  Bytes in(b);
+  if (!in.fixed(&e)) return make_error("file record too short");
+  File f;
+  f.hdr = header_of(e.hdr);
+  if (e.op == 0 || e.op >= FTS_FILE_OP_MAX) return make_error("file record: unknown op " + std::to_string(e.op));
+  f.op = static_cast<FileOp>(e.op);
+  f.access = e.access;
+  f.open_flags = e.open_flags;
+  f.result = e.result;
+  f.dev = e.dev;
+  f.ino = e.ino;
+  f.mnt_id = e.mnt_id;
+  f.classes = e.classes;
+  f.watch_id = e.watch_id;
+  f.match_depth = e.match_depth;
+  f.path_flags = path_flags(e.flags);
+  f.path_from_user = e.flags & FTS_FILE_PATH_FROM_USER;
+  f.path2_from_user = e.flags & FTS_FILE_PATH2_FROM_USER;
+  f.path_raw = e.flags & FTS_FILE_PATH_RAW;
+  f.matched_by_name = e.flags & FTS_FILE_MATCHED_BY_NAME;
+  size_t pos = sizeof(e);
+  std::string_view p1, p2, exe;
+  if (!in.take(&pos, e.path_len, &p1) || !in.take(&pos, e.path2_len, &p2) || !in.take(&pos, e.exe_len, &exe))
+    return make_error("file record: path lengths run past its end");
+  if (e.exe_len) f.exe = path_from_components(exe, e.exe_depth);
+  if (f.path_raw) f.path = until_nul(p1);
+  else if (e.path_len) f.path = path_from_components(p1, e.path_depth, f.path_from_user);
+  if (e.path2_len) f.path2 = path_from_components(p2, e.path2_depth, f.path2_from_user);
+  return Record{std::move(f)};
+}
+
+Result<Record> decode_io_uring(std::span<const uint8_t> b) {
+  fts_io_uring_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("io_uring record too short");
+  return Record{IoUring{header_of(e.hdr), e.opcode, e.fd}};
+}
+
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
 
 // One decoder per record kind, indexed by enum fts_event_kind.
@@ -124,6 +166,8 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_CGROUP_MKDIR] = decode_cgroup;
   t[FTS_EV_CGROUP_RMDIR] = decode_cgroup;
   t[FTS_EV_CGROUP_ATTACH] = decode_cgroup;
+  t[FTS_EV_FILE] = decode_file;
+  t[FTS_EV_IO_URING] = decode_io_uring;
   return t;
 }();
 
@@ -141,7 +185,7 @@ uint64_t job_id_for(uint32_t tgid, uint64_t start_ns) { return fts_job_id(tgid, 
 
 static_assert(kCgroupJobBit == FTS_JOB_CGROUP_BIT);
 
-std::string path_from_components(std::string_view encoded, uint16_t depth) {
+std::string path_from_components(std::string_view encoded, uint16_t depth, bool fold) {
   std::vector<std::string_view> parts;
   while (!encoded.empty() && parts.size() < depth) {
     size_t nul = encoded.find('\0');
@@ -152,11 +196,27 @@ std::string path_from_components(std::string_view encoded, uint16_t depth) {
   if (parts.empty()) return "/";
   std::string out;
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-    out += '/';
+    if (it == parts.rbegin() && !it->empty() && it->front() == '/') {
+      out = std::string(*it);  // a caller's absolute string: nothing above it
+      continue;
+    }
+    if (out.empty() || out.back() != '/') out += '/';
     out += *it;
   }
+  if (fold) out = std::filesystem::path(out).lexically_normal().string();
+  if (out.size() > 1 && out.back() == '/') out.pop_back();
   return out;
 }
+
+const char* to_string(FileOp op) {
+  static const char* kNames[] = {"",       "open",   "truncate", "rename", "link",        "symlink", "unlink", "rmdir",
+                                 "mkdir",  "chmod",  "chown",    "modify", "close_write", "create",  "delete"};
+  auto i = static_cast<size_t>(op);
+  return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "?";
+}
+
+uint64_t kernel_dev(uint64_t st_dev) { return (uint64_t{major(st_dev)} << 20) | minor(st_dev); }
+uint64_t user_dev(uint64_t kdev) { return makedev(kdev >> 20, kdev & 0xfffff); }
 
 Result<Record> decode(std::span<const uint8_t> bytes) {
   fts_event_header h;

@@ -18,7 +18,35 @@ enum class Kind : uint32_t {
   kCgroupMkdir = 4,
   kCgroupRmdir = 5,
   kCgroupAttach = 6,
+  kFile = 7,
+  kIoUring = 8,
 };
+
+enum class FileOp : uint16_t {
+  kOpen = 1,
+  kTruncate = 2,
+  kRename = 3,
+  kLink = 4,
+  kSymlink = 5,
+  kUnlink = 6,
+  kRmdir = 7,
+  kMkdir = 8,
+  kChmod = 9,
+  kChown = 10,
+  kModify = 11,      // fanotify
+  kCloseWrite = 12,  // fanotify
+  kCreate = 13,      // fanotify
+  kDelete = 14,      // fanotify
+};
+const char* to_string(FileOp op);
+
+// Access bits and data classes, as the kernel sets them.
+namespace access {
+constexpr uint16_t kRead = 0x1, kWrite = 0x2, kCreate = 0x4, kTruncate = 0x8, kAppend = 0x10, kExec = 0x20;
+}
+namespace cls {
+constexpr uint32_t kTraining = 0x1, kOutputs = 0x2, kProtected = 0x4, kSensitive = 0x8, kBase = 0x10;
+}
 
 constexpr uint64_t kNsPerTick = 10'000'000;  // USER_HZ = 100, as /proc/PID/stat counts
 
@@ -79,7 +107,38 @@ struct Cgroup {
   std::string path;
 };
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup>;
+enum class Source : uint8_t { kSyscall, kFanotify };
+
+struct File {
+  Header hdr;
+  FileOp op = FileOp::kOpen;
+  uint16_t access = 0;
+  uint32_t open_flags = 0;
+  int32_t result = 0;
+  uint64_t dev = 0;  // kernel dev_t (MAJOR << 20 | MINOR)
+  uint64_t ino = 0;
+  uint32_t mnt_id = 0;
+  uint32_t classes = 0;
+  uint32_t watch_id = ~0u;
+  uint16_t match_depth = 0;
+  std::string path;   // canonical unless path_from_user
+  std::string path2;  // rename/link/symlink: the new name
+  std::string exe;    // the task's executable, sent for tasks outside jobs
+  PathFlags path_flags;
+  bool path_from_user = false;
+  bool path2_from_user = false;
+  bool path_raw = false;  // a symlink's target text
+  bool matched_by_name = false;
+  Source source = Source::kSyscall;
+};
+
+struct IoUring {
+  Header hdr;
+  uint32_t opcode = 0;  // ~0: a ring was created
+  int32_t fd = -1;
+};
+
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring>;
 
 const Header& header(const Record& r);
 
@@ -91,7 +150,13 @@ Result<Record> decode(std::span<const uint8_t> bytes);
 uint64_t job_id_for(uint32_t tgid, uint64_t start_ns);
 constexpr uint64_t kCgroupJobBit = 1ull << 63;
 
-// "b\0a\0" (leaf first, `depth` components) -> "/a/b".
-std::string path_from_components(std::string_view encoded, uint16_t depth);
+// Kernel dev_t <-> stat's st_dev.
+uint64_t kernel_dev(uint64_t st_dev);
+uint64_t user_dev(uint64_t kdev);
+
+// "b\0a\0" (leaf first, `depth` components) -> "/a/b". A root-most component
+// that is a caller's absolute string ("/x/y") is not prefixed again; a
+// relative one is joined under the rest, and ".." is folded when `fold`.
+std::string path_from_components(std::string_view encoded, uint16_t depth, bool fold = false);
 
 }  // namespace fts::decode

@@ -1,6 +1,7 @@
 #include "jobs/jobs.h"
 
 #include <pwd.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -74,8 +75,8 @@ void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::v
       if (base.empty()) user_space_launchers_ = true;
       else launchers.emplace(base, p.index);
     }
-  kernel_->set_launchers(launchers);
-  kernel_->set_report_all_exec(user_space_launchers_);
+  if (auto st = kernel_->set_launchers(launchers); !st) spdlog::error("launchers: {}", st.error());
+  if (auto st = kernel_->set_report_all_exec(user_space_launchers_); !st) spdlog::error("settings: {}", st.error());
 
   for (const auto& [id, path] : cgroups_->scan()) match_cgroup(id, path, changes);
 
@@ -152,7 +153,7 @@ void JobManager::end_job(Job& j, std::vector<JobChange>* changes) {
   if (j.ended) return;
   j.ended = true;
   j.end_wall_ns = now_wall_ns();
-  if (j.started_by == StartedBy::kCgroup) kernel_->clear_cgroup_job(j.cgroup_id);
+  if (j.started_by == StartedBy::kCgroup) (void)kernel_->clear_cgroup_job(j.cgroup_id);  // best effort: gone anyway
   changes->push_back({JobChange::kEnded, &j});
   ended_order_.push_back(j.id);
 }
@@ -182,7 +183,7 @@ void JobManager::leave(uint64_t job_id, const state::ProcKey& k, std::vector<Job
 // directory) can refuse it. Its members are dropped as they show up.
 bool JobManager::rejected(uint64_t job_id, uint32_t tgid) {
   if (!rejected_.count(job_id)) return false;
-  kernel_->untrack(tgid);
+  (void)kernel_->untrack(tgid);  // cannot fail: a missing entry is the goal
   return true;
 }
 
@@ -220,7 +221,7 @@ Result<const Job*> JobManager::register_run(uint32_t pid, uint64_t start_ticks, 
   return &j;
 }
 
-void JobManager::on_exec(const decode::Exec& e, std::vector<JobChange>* changes) {
+void JobManager::on_exec(decode::Exec& e, std::vector<JobChange>* changes) {
   state::ProcKey k = state::key_of(e.hdr.task);
   uint64_t id = e.hdr.job_id;
   if (id && rejected(id, k.tgid)) return;
@@ -229,7 +230,7 @@ void JobManager::on_exec(const decode::Exec& e, std::vector<JobChange>* changes)
     const config::Policy* match = exec_policy(e);
     if (!p || match != p) {
       rejected_.insert(id);
-      kernel_->untrack(k.tgid);
+      (void)kernel_->untrack(k.tgid);
       if (state::Process* proc = procs_->find(k)) proc->job_id = 0;
       return;
     }
@@ -242,8 +243,12 @@ void JobManager::on_exec(const decode::Exec& e, std::vector<JobChange>* changes)
     const config::Policy* p = exec_policy(e);
     if (!p) return;
     id = decode::job_id_for(k.tgid, e.hdr.task.start_ns);
-    if (!kernel_->track(k.tgid, k.start_ticks, id, p->index)) return;
+    if (auto st = kernel_->track(k.tgid, k.start_ticks, id, p->index); !st) {
+      spdlog::error("launcher {} (pid {}): cannot watch: {}", e.exe, k.tgid, st.error());
+      return;
+    }
     if (state::Process* proc = procs_->find(k)) proc->job_id = id;
+    e.hdr.job_id = id;  // so this exec is reported as the job's first event
     Job& j = start_job(id, *p, StartedBy::kExec, k, basename_of(absolute(e.filename, e.cwd)), changes);
     join(id, k);
     track_tree(k.tgid, id, p->index, j);  // children forked before we caught up

@@ -63,8 +63,9 @@ class JobManager {
   Result<const Job*> register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,
                                   const std::string& name, std::vector<JobChange>* changes);
 
-  // Kernel records, after the process table saw them.
-  void on_exec(const decode::Exec& e, std::vector<JobChange>* changes);
+  // Kernel records, after the process table saw them. An exec that starts a
+  // job in user space (a launcher glob the kernel cannot match) gets its job id.
+  void on_exec(decode::Exec& e, std::vector<JobChange>* changes);
   void on_fork(const decode::Fork& f, std::vector<JobChange>* changes);
   void on_exit(const decode::Exit& e, std::vector<JobChange>* changes);
   void on_cgroup(const decode::Cgroup& c, std::vector<JobChange>* changes);

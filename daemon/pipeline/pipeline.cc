@@ -5,6 +5,9 @@
 #include <chrono>
 
 #include "common/time.h"
+#include "state/proc.h"
+
+#include <unordered_map>
 
 namespace fts::pipeline {
 namespace {
@@ -43,16 +46,16 @@ class StateStage : public Stage {
   explicit StateStage(const Context& ctx) : ctx_(ctx) {}
   const char* name() const override { return "state"; }
   bool run(Item& item) override {
-    std::visit([&](const auto& r) { apply(r, item); }, *item.record);
+    std::visit([&](auto& r) { apply(r, item); }, *item.record);
     return true;
   }
 
  private:
-  void apply(const decode::Exec& e, Item& item) {
+  void apply(decode::Exec& e, Item& item) {
     ctx_.procs->on_exec(e);
     ctx_.jobs->on_exec(e, &item.job_changes);
   }
-  void apply(const decode::Fork& f, Item& item) {
+  void apply(decode::Fork& f, Item& item) {
     ctx_.procs->on_fork(f);
     ctx_.jobs->on_fork(f, &item.job_changes);
   }
@@ -60,8 +63,77 @@ class StateStage : public Stage {
     ctx_.jobs->on_exit(e, &item.job_changes);  // the table forgets it in the reap stage
   }
   void apply(const decode::Cgroup& c, Item& item) { ctx_.jobs->on_cgroup(c, &item.job_changes); }
+  void apply(const decode::IoUring&, Item&) {}
+  void apply(decode::File& f, Item&) {
+    // Outside jobs the kernel reports only what matters (protected writes,
+    // sensitive reads): know the writer, from /proc if need be.
+    state::ProcKey k = state::key_of(f.hdr.task);
+    state::Process* p = ctx_.procs->find(k);
+    if (!p && k.tgid) {
+      state::load_with_ancestors(ctx_.proc_root, k.tgid, ctx_.procs);
+      p = ctx_.procs->find(k);
+      if (!p && !f.exe.empty()) {
+        // Gone already: what the kernel said of it is all there is.
+        state::Process gone;
+        gone.key = k;
+        gone.start_ns = f.hdr.task.start_ns;
+        gone.exe = f.exe;
+        p = &ctx_.procs->add(std::move(gone));
+      }
+      if (!p) p = ctx_.procs->find_tgid(k.tgid);  // fanotify without a pidfd: best effort
+    }
+    if (p && p->exe.empty() && !f.exe.empty()) p->exe = f.exe;  // a zombie's /proc has no exe
+    if (!f.hdr.job_id && p) f.hdr.job_id = p->job_id;
+  }
 
   Context ctx_;
+};
+
+// file records -> one report per change: the syscall and fanotify views of
+// the same change, and fanotify's repeats (a write per write(2)), are folded
+// into the first report for a while.
+class MergeStage : public Stage {
+ public:
+  explicit MergeStage(const Context& ctx) : ctx_(ctx) {}
+  const char* name() const override { return "merge"; }
+  bool run(Item& item) override {
+    auto* f = item.record ? std::get_if<decode::File>(&*item.record) : nullptr;
+    if (!f) return true;
+    std::string canonical = ctx_.watcher ? ctx_.watcher->canonical(*f) : "";
+    item.file_path = canonical.empty() ? f->path : canonical;
+    if (f->hdr.task.tgid == 0) return true;
+    uint64_t now = f->hdr.ts_ns;
+    if (now - last_sweep_ > kWindowNs) {
+      std::erase_if(recent_, [&](const auto& kv) { return now - kv.second > kWindowNs; });
+      last_sweep_ = now;
+    }
+    std::string key = std::to_string(f->hdr.task.tgid) + '\0' + group(f->op) + '\0' + item.file_path;
+    auto [it, fresh] = recent_.try_emplace(key, now);
+    if (!fresh && now - it->second <= kWindowNs) {
+      ctx_.stats->merged++;
+      return false;
+    }
+    it->second = now;
+    return true;
+  }
+
+ private:
+  static constexpr uint64_t kWindowNs = 2'000'000'000;
+  // Changes that are one change whichever source saw them.
+  static const char* group(decode::FileOp op) {
+    using O = decode::FileOp;
+    switch (op) {
+      case O::kOpen: case O::kModify: case O::kCloseWrite: case O::kTruncate: return "write";
+      case O::kCreate: case O::kMkdir: case O::kLink: case O::kSymlink: return "create";
+      case O::kUnlink: case O::kRmdir: case O::kDelete: return "delete";
+      case O::kRename: return "rename";
+      case O::kChmod: case O::kChown: return "attr";
+    }
+    return "?";
+  }
+  Context ctx_;
+  std::unordered_map<std::string, uint64_t> recent_;
+  uint64_t last_sweep_ = 0;
 };
 
 // record + job changes -> events of the output schema
@@ -79,7 +151,9 @@ class RenderStage : public Stage {
     if (item.record) {
       const decode::Header& h = decode::header(*item.record);
       const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
-      if (job && record_wanted(h.kind)) item.events.push_back(record_event(*item.record, *job));
+      // File records outside jobs are already filtered to what matters.
+      bool wanted = job ? record_wanted(h.kind) : h.kind == decode::Kind::kFile;
+      if (wanted) item.events.push_back(record_event(*item.record, job, item));
     }
     job_events(jobs::JobChange::kEnded);
     return true;
@@ -88,7 +162,7 @@ class RenderStage : public Stage {
  private:
   static bool record_wanted(decode::Kind k) {
     return k == decode::Kind::kExec || k == decode::Kind::kFork || k == decode::Kind::kExit ||
-           k == decode::Kind::kCgroupAttach;
+           k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring;
   }
 
   v1::Event base(uint64_t wall_ns, const char* kind) {
@@ -141,11 +215,12 @@ class RenderStage : public Stage {
     }
   }
 
-  v1::Event record_event(const decode::Record& r, const jobs::Job& job) {
+  v1::Event record_event(const decode::Record& r, const jobs::Job* job, const Item& item) {
     const decode::Header& h = decode::header(r);
-    static const char* kKinds[] = {"", "exec", "fork", "exit", "cgroup_mkdir", "cgroup_rmdir", "cgroup_move"};
+    static const char* kKinds[] = {"",         "exec", "fork", "exit", "cgroup_mkdir", "cgroup_rmdir", "cgroup_move",
+                                   "file", "io_uring"};
     v1::Event e = base(boot_to_wall_ns(h.ts_ns), kKinds[static_cast<uint32_t>(h.kind)]);
-    set_job_ref(job, e.mutable_job());
+    if (job) set_job_ref(*job, e.mutable_job());
     if (const state::Process* p = ctx_.procs->find(state::key_of(h.task))) {
       render_process(*p, h.tid, e.mutable_process());
     } else {
@@ -157,6 +232,13 @@ class RenderStage : public Stage {
       e.mutable_exit()->set_code(static_cast<int32_t>((x->status >> 8) & 0xff));
       e.mutable_exit()->set_signal(static_cast<int32_t>(x->status & 0x7f));
     }
+    if (const auto* f = std::get_if<decode::File>(&r)) render_file(*f, item, e.mutable_file());
+    if (const auto* u = std::get_if<decode::IoUring>(&r)) {
+      auto* out = e.mutable_io_uring();
+      out->set_opcode(u->opcode);
+      out->set_op(io_uring_op_name(u->opcode));
+      if (u->fd >= 0) out->set_fd(u->fd);
+    }
     if (const auto* c = std::get_if<decode::Cgroup>(&r)) {
       e.mutable_cgroup()->set_id(c->id);
       e.mutable_cgroup()->set_path(c->path);
@@ -164,6 +246,53 @@ class RenderStage : public Stage {
       e.mutable_process()->mutable_cgroup()->set_path(c->path);
     }
     return e;
+  }
+
+  static void render_file(const decode::File& f, const Item& item, v1::FileInfo* out) {
+    out->set_path(item.file_path);
+    if (!f.path.empty() && f.path != item.file_path) out->set_kernel_path(f.path);
+    if (!f.path2.empty()) out->set_new_path(f.path2);
+    if (f.dev || f.ino) {
+      out->set_dev(std::to_string(f.dev >> 20) + ":" + std::to_string(f.dev & 0xfffff));
+      out->set_ino(f.ino);
+    }
+    if (f.mnt_id) out->set_mnt_id(f.mnt_id);
+    out->set_op(decode::to_string(f.op));
+    static const std::pair<uint16_t, const char*> kAccess[] = {
+        {decode::access::kRead, "read"},       {decode::access::kWrite, "write"},   {decode::access::kCreate, "create"},
+        {decode::access::kTruncate, "truncate"}, {decode::access::kAppend, "append"}, {decode::access::kExec, "exec"}};
+    for (const auto& [bit, name] : kAccess)
+      if (f.access & bit) out->add_access(name);
+    if (f.source == decode::Source::kSyscall) out->set_result(f.result);
+    static const std::pair<uint32_t, const char*> kClasses[] = {{decode::cls::kTraining, "training"},
+                                                                 {decode::cls::kOutputs, "outputs"},
+                                                                 {decode::cls::kProtected, "protected"},
+                                                                 {decode::cls::kSensitive, "sensitive"},
+                                                                 {decode::cls::kBase, "base"}};
+    for (const auto& [bit, name] : kClasses)
+      if (f.classes & bit) out->add_classes(name);
+    out->set_source(f.source == decode::Source::kFanotify ? "fanotify" : "syscall");
+    if (f.path_from_user) out->add_flags("path_from_user");
+    if (f.path_flags.truncated) out->add_flags("path_truncated");
+    if (f.path_flags.deleted) out->add_flags("path_deleted");
+    if (f.path_flags.internal) out->add_flags("path_internal");
+    if (f.matched_by_name) out->add_flags("matched_by_name");
+  }
+
+  static std::string io_uring_op_name(uint32_t opcode) {
+    static const char* kOps[] = {
+        "nop",        "readv",       "writev",       "fsync",          "read_fixed",    "write_fixed",   "poll_add",
+        "poll_remove", "sync_file_range", "sendmsg", "recvmsg",        "timeout",       "timeout_remove", "accept",
+        "async_cancel", "link_timeout", "connect",   "fallocate",      "openat",        "close",         "files_update",
+        "statx",      "read",        "write",        "fadvise",        "madvise",       "send",          "recv",
+        "openat2",    "epoll_ctl",   "splice",       "provide_buffers", "remove_buffers", "tee",         "shutdown",
+        "renameat",   "unlinkat",    "mkdirat",      "symlinkat",      "linkat",        "msg_ring",      "fsetxattr",
+        "setxattr",   "fgetxattr",   "getxattr",     "socket",         "uring_cmd",     "send_zc",       "sendmsg_zc",
+        "read_multishot", "waitid",  "futex_wait",   "futex_wake",     "futex_waitv",   "fixed_fd_install", "ftruncate",
+        "bind",       "listen"};
+    if (opcode == ~0u) return "create";
+    if (opcode < sizeof(kOps) / sizeof(kOps[0])) return kOps[opcode];
+    return "op_" + std::to_string(opcode);
   }
 
   Context ctx_;
@@ -224,6 +353,7 @@ Pipeline Pipeline::standard(Context ctx) {
   Pipeline p;
   p.add(std::make_unique<DecodeStage>(ctx.stats));
   p.add(std::make_unique<StateStage>(ctx));
+  p.add(std::make_unique<MergeStage>(ctx));
   p.add(std::make_unique<RenderStage>(ctx));
   p.add(std::make_unique<SinkStage>(ctx));
   p.add(std::make_unique<ReapStage>(ctx));
@@ -235,6 +365,17 @@ void Pipeline::push(std::span<const uint8_t> bytes) {
   item.bytes = bytes;
   for (auto& s : stages_)
     if (!s->run(item)) return;
+}
+
+void Pipeline::push_record(decode::Record record) {
+  Item item;
+  item.record = std::move(record);
+  bool started = false;
+  for (auto& s : stages_) {
+    if (!started && std::string_view(s->name()) == "decode") continue;
+    started = true;
+    if (!s->run(item)) return;
+  }
 }
 
 void Pipeline::push_job_changes(std::vector<jobs::JobChange> changes) {

@@ -1,7 +1,8 @@
 #pragma once
 // The event pipeline, one explicit list of stages:
 //
-//   kernel record bytes -> decode -> state (processes, jobs) -> render -> sinks -> reap
+//   kernel record bytes -> decode -> state (processes, jobs) -> merge -> render -> sinks -> reap
+//   fanotify changes ----------------^
 //
 // A source (the BPF ring buffer, or a replay of recorded/synthetic records)
 // pushes bytes; each stage reads and fills the Item and may stop it.
@@ -19,6 +20,7 @@
 #include "sinks/sink.h"
 #include "state/cgroups.h"
 #include "state/process_table.h"
+#include "watch/watch.h"
 
 namespace fts::pipeline {
 
@@ -26,6 +28,7 @@ struct Item {
   std::span<const uint8_t> bytes;
   std::optional<decode::Record> record;
   std::vector<jobs::JobChange> job_changes;
+  std::string file_path;   // file records: the canonical path (merge)
   std::vector<v1::Event> events;
 };
 
@@ -42,6 +45,7 @@ struct Stats {
   uint64_t records = 0;
   uint64_t decode_errors = 0;
   uint64_t events = 0;
+  uint64_t merged = 0;  // file reports folded into an earlier one
 };
 
 // What the stages share: the daemon's state. Owned by the caller.
@@ -50,6 +54,8 @@ struct Context {
   state::ProcessTable* procs;
   state::CgroupTable* cgroups;
   jobs::JobManager* jobs;
+  const watch::Watcher* watcher;  // may be null (replays without watched data)
+  std::string proc_root;
   std::vector<std::unique_ptr<sinks::Sink>>* sinks;
   Stats* stats;
 };
@@ -61,6 +67,8 @@ class Pipeline {
 
   void add(std::unique_ptr<Stage> stage) { stages_.push_back(std::move(stage)); }
   void push(std::span<const uint8_t> bytes);
+  // A typed record from a source that does not speak the kernel ABI (fanotify).
+  void push_record(decode::Record record);
   // Job changes that did not come from a record (control socket, reload).
   void push_job_changes(std::vector<jobs::JobChange> changes);
   void flush();

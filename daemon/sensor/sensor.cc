@@ -19,7 +19,7 @@
 extern "C" {
 #include <ftsentinel/events.h>
 }
-#include "ftsentinel.skel.h"
+#include "fts_skel.skel.h"
 
 namespace fts::sensor {
 namespace {
@@ -63,7 +63,7 @@ Error errno_error(const std::string& what, int err) {
 }  // namespace
 
 struct Sensor::Impl {
-  ftsentinel* skel = nullptr;
+  fts_skel* skel = nullptr;
   ring_buffer* rb = nullptr;
   RecordHandler on_record;
   fts_settings settings{};
@@ -75,6 +75,11 @@ Status preflight(const Options& opts) {
     return make_error("ftsentineld needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN) to load its BPF programs");
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
     return make_error("kernel BTF is missing: /sys/kernel/btf/vmlinux (needs CONFIG_DEBUG_INFO_BTF=y)");
+  // Syscall tracepoints are attached through tracefs ids.
+  if (access("/sys/kernel/tracing/events", F_OK) != 0 && access("/sys/kernel/debug/tracing/events", F_OK) != 0 &&
+      mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
+    return make_error("tracefs is not mounted at /sys/kernel/tracing and mounting it failed: " +
+                      std::string(std::strerror(errno)));
   if (opts.pin) {
     struct statfs fs {};
     if (statfs("/sys/fs/bpf", &fs) != 0 || fs.f_type != kBpfFsMagic) {
@@ -91,7 +96,7 @@ Sensor::Sensor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Sensor::~Sensor() {
   if (!impl_) return;
   if (impl_->rb) ring_buffer__free(impl_->rb);
-  if (impl_->skel) ftsentinel__destroy(impl_->skel);  // detaches every link
+  if (impl_->skel) fts_skel__destroy(impl_->skel);  // detaches every link
 }
 
 Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler on_record) {
@@ -101,30 +106,32 @@ Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler
   auto impl = std::make_unique<Impl>();
   impl->on_record = std::move(on_record);
   impl->opts = opts;
-  impl->skel = ftsentinel__open();
+  impl->skel = fts_skel__open();
   if (!impl->skel) return errno_error("opening the BPF object failed", errno);
   if (int err = bpf_map__set_max_entries(impl->skel->maps.events, opts.ringbuf_mb << 20))
     return errno_error("sizing the ring buffer", err);
 
-  if (int err = ftsentinel__load(impl->skel)) {
-    std::string prog;
-    bpf_program* p;
-    bpf_object__for_each_program(p, impl->skel->obj) {
-      if (bpf_program__fd(p) < 0) {
-        prog = bpf_program__name(p);
-        break;
+  if (int err = fts_skel__load(impl->skel)) {
+    // libbpf names the program that failed: "prog 'NAME': failed to load".
+    std::string prog = "?";
+    {
+      std::lock_guard<std::mutex> lock(g_log_mu);
+      for (const auto& line : g_log) {
+        size_t a = line.find("prog '");
+        size_t b = line.find("': failed to load");
+        if (a != std::string::npos && b != std::string::npos && b > a + 6) prog = line.substr(a + 6, b - a - 6);
       }
     }
-    ftsentinel__destroy(impl->skel);
+    fts_skel__destroy(impl->skel);
     impl->skel = nullptr;
     return make_error("loading BPF program '" + prog + "' failed (" + std::strerror(-err) +
-                      "); verifier says:" + log_tail(8));
+                      "); the verifier's last lines:" + log_tail(12));
   }
   std::unique_ptr<Sensor> s(new Sensor(std::move(impl)));
   s->impl_->settings.daemon_tgid = opts.daemon_tgid;
   if (auto st = s->write_settings(); !st) return make_error(st.error());
 
-  if (int err = ftsentinel__attach(s->impl_->skel))
+  if (int err = fts_skel__attach(s->impl_->skel))
     return make_error("attaching BPF programs failed (" + std::string(std::strerror(-err)) + ")" + log_tail(4));
 
   s->impl_->rb = ring_buffer__new(
@@ -254,6 +261,55 @@ Status Sensor::set_report_all_exec(bool on) {
   if (on) impl_->settings.flags |= FTS_SET_REPORT_ALL_EXEC;
   else impl_->settings.flags &= ~FTS_SET_REPORT_ALL_EXEC;
   return write_settings();
+}
+
+namespace {
+
+// Make a hash map hold exactly `want`: add and update first, then delete the
+// keys no longer wanted, so no lookup in between misses an entry that stays.
+template <typename K, typename V, typename Less>
+Status replace_map(int fd, const std::map<K, V, Less>& want, const char* what) {
+  for (const auto& [k, v] : want)
+    if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0) return errno_error(std::string(what) + " map update", errno);
+  std::vector<K> stale;
+  K key{}, next{};
+  K* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (!want.count(next)) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (auto& k : stale) bpf_map_delete_elem(fd, &k);
+  return {};
+}
+
+struct InodeLess {
+  bool operator()(const fts_inode_key& a, const fts_inode_key& b) const {
+    return a.dev != b.dev ? a.dev < b.dev : a.ino < b.ino;
+  }
+};
+struct NameLess {
+  bool operator()(const fts_name_key& a, const fts_name_key& b) const {
+    return std::strncmp(a.name, b.name, sizeof(a.name)) < 0;
+  }
+};
+
+}  // namespace
+
+Status Sensor::set_watched(const std::map<watch::InodeKey, watch::WatchValue>& inodes) {
+  std::map<fts_inode_key, fts_watch, InodeLess> want;
+  for (const auto& [k, v] : inodes) want[fts_inode_key{k.dev, k.ino}] = fts_watch{v.classes, v.id};
+  return replace_map(bpf_map__fd(impl_->skel->maps.watched), want, "watched");
+}
+
+Status Sensor::set_watched_names(const std::map<std::string, watch::WatchValue>& names) {
+  std::map<fts_name_key, fts_watch, NameLess> want;
+  for (const auto& [n, v] : names) {
+    fts_name_key k{};
+    std::strncpy(k.name, n.c_str(), sizeof(k.name) - 1);
+    want[k] = fts_watch{v.classes, v.id};
+  }
+  return replace_map(bpf_map__fd(impl_->skel->maps.watched_names), want, "watched_names");
 }
 
 Status Sensor::write_settings() {

@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "jobs/kernel_jobs.h"
+#include "watch/watch.h"
 
 namespace fts::sensor {
 
@@ -38,7 +39,7 @@ using RecordHandler = std::function<void(std::span<const uint8_t>)>;
 // Checks what loading needs (root, BTF, bpffs) and says what is missing.
 Status preflight(const Options& opts);
 
-class Sensor : public jobs::KernelJobs {
+class Sensor : public jobs::KernelJobs, public watch::KernelWatch {
  public:
   // Opens, loads and attaches everything; on failure, the error names the
   // program and carries the verifier's last lines.
@@ -60,6 +61,10 @@ class Sensor : public jobs::KernelJobs {
   Status set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) override;
   Status clear_cgroup_job(uint64_t cgroup_id) override;
   Status set_report_all_exec(bool on) override;
+
+  // watch::KernelWatch
+  Status set_watched(const std::map<watch::InodeKey, watch::WatchValue>& inodes) override;
+  Status set_watched_names(const std::map<std::string, watch::WatchValue>& names) override;
 
  private:
   struct Impl;

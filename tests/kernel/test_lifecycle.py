@@ -24,7 +24,7 @@ class LifecycleTest(unittest.TestCase):
         try:
             st = json.loads(d.cli("status", "--json").stdout)
             ids = [p["id"] for p in st["programs"]]
-            self.assertEqual(len(ids), 6)
+            self.assertGreaterEqual(len(ids), 30)  # process, cgroup, file and io_uring programs
             self.assertTrue(all(prog_exists(i) for i in ids))
             self.assertEqual(d.stop(), 0)
             # The kernel frees programs after an RCU grace period: allow it a moment.
@@ -72,7 +72,7 @@ class LifecycleTest(unittest.TestCase):
             self.assertEqual(len(st["ringbuf_drops_per_cpu"]), os.cpu_count())
             self.assertEqual(st["policies"], ["lc"])
             human = d.cli("status").stdout
-            self.assertIn("6 attached", human)
+            self.assertIn(f"{len(st['programs'])} attached", human)
             self.assertIn("drops:", human)
 
 

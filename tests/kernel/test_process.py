@@ -107,6 +107,9 @@ class ProcessSensorTest(unittest.TestCase):
                     self.assertEqual(len(workers), 2, name)
                     for w in workers:
                         self.assertEqual(w["process"]["ppid"], s["job_info"]["root_pid"])
+                    # the launcher's own exec is the job's first process event
+                    root = of_kind(evs, "exec", job=s["job"]["id"], pid=s["job_info"]["root_pid"])
+                    self.assertEqual(len(root), 1, name)
                 self.assertFalse([e for e in evs if "not-a-job" in e.get("process", {}).get("args", [])])
         finally:
             subprocess.run(["rm", "-rf", tmp])

@@ -33,6 +33,8 @@ enum fts_event_kind {
 	FTS_EV_CGROUP_MKDIR = 4,  /* struct fts_cgroup_event */
 	FTS_EV_CGROUP_RMDIR = 5,  /* struct fts_cgroup_event */
 	FTS_EV_CGROUP_ATTACH = 6, /* struct fts_cgroup_event, a tracked task moved */
+	FTS_EV_FILE = 7,          /* struct fts_file_event */
+	FTS_EV_IO_URING = 8,      /* struct fts_io_uring_event */
 	FTS_EV_KIND_MAX,
 };
 
@@ -107,7 +109,101 @@ struct fts_cgroup_event {
 	char path[];        /* as the kernel names it, relative to the hierarchy root */
 };
 
+/* What a file record is about. */
+enum fts_file_op {
+	FTS_FILE_OPEN = 1,     /* open, openat, openat2, creat, open_by_handle_at */
+	FTS_FILE_TRUNCATE = 2, /* truncate, ftruncate */
+	FTS_FILE_RENAME = 3,   /* rename, renameat, renameat2 (path2: the new name) */
+	FTS_FILE_LINK = 4,     /* link, linkat (path2: the new name) */
+	FTS_FILE_SYMLINK = 5,  /* symlink, symlinkat (path: target text, path2: the new name) */
+	FTS_FILE_UNLINK = 6,   /* unlink, unlinkat */
+	FTS_FILE_RMDIR = 7,
+	FTS_FILE_MKDIR = 8,
+	FTS_FILE_CHMOD = 9,
+	FTS_FILE_CHOWN = 10,
+	/* reported by the daemon's fanotify backstop, never by BPF */
+	FTS_FILE_MODIFY = 11,
+	FTS_FILE_CLOSE_WRITE = 12,
+	FTS_FILE_CREATE = 13,
+	FTS_FILE_DELETE = 14,
+	FTS_FILE_OP_MAX,
+};
+
+/* access bits of a file record */
+#define FTS_ACC_READ 0x1u
+#define FTS_ACC_WRITE 0x2u
+#define FTS_ACC_CREAT 0x4u
+#define FTS_ACC_TRUNC 0x8u
+#define FTS_ACC_APPEND 0x10u
+#define FTS_ACC_EXEC 0x20u
+
+/* classes of watched data (a policy's data section, and the base list) */
+#define FTS_CLASS_TRAINING 0x1u
+#define FTS_CLASS_OUTPUTS 0x2u
+#define FTS_CLASS_PROTECTED 0x4u
+#define FTS_CLASS_SENSITIVE 0x8u
+#define FTS_CLASS_BASE 0x10u   /* what any Python/CUDA process reads: not reported for reads */
+
+/* file record flags */
+#define FTS_FILE_PATH_FROM_USER 0x100u /* path is the caller's string (the kernel object was gone or absent) */
+#define FTS_FILE_MATCHED_BY_NAME 0x200u /* classes came from the leaf-name map (a glob on a literal name) */
+#define FTS_FILE_PATH2_FROM_USER 0x400u /* the same for path2 */
+#define FTS_FILE_PATH_RAW 0x800u        /* path is text, not a location (a symlink's target) */
+/* A path "from user" is encoded like a kernel path whose leaf component is the
+ * caller's whole string: "a/../b\0dir\0cwd\0" for a relative name under the
+ * task's cwd or the dirfd, or just "/abs/name\0". The decoder joins and folds "..". */
+
+struct fts_file_event {
+	struct fts_event_header hdr;
+	__u64 dev;          /* kernel dev_t of the inode's superblock (MAJOR << 20 | MINOR) */
+	__u64 ino;
+	__u32 mnt_id;
+	__u32 open_flags;   /* O_* as passed */
+	__s32 result;       /* fd or 0 on success, -errno on failure */
+	__u16 op;           /* enum fts_file_op */
+	__u16 access;       /* FTS_ACC_* */
+	__u32 classes;      /* FTS_CLASS_* of the nearest watched ancestor (or the inode itself) */
+	__u32 watch_id;     /* which watched entry matched (daemon's index), ~0 if none */
+	__u16 match_depth;  /* components of `path` below the watched entry */
+	__u16 flags;        /* path flags (FTS_PATH_*) | FTS_FILE_* */
+	__u16 path_len, path_depth;   /* encoded like exe paths; from user: one plain string, depth 0 */
+	__u16 path2_len, path2_depth;
+	__u16 exe_len, exe_depth;     /* the task's executable, for tasks outside jobs (whose exec we never saw) */
+	char data[];        /* path, path2, exe */
+};
+
+struct fts_io_uring_event {
+	struct fts_event_header hdr;
+	__u32 opcode;       /* IORING_OP_*; ~0 for a ring's creation */
+	__s32 fd;           /* the request's fd, -1 when none */
+	__u32 flags;
+	__u32 _pad;
+};
+
 /* --- map values the daemon reads or writes --- */
+
+/* watched: (dev, ino) of a directory or file -> its classes */
+struct fts_inode_key {
+	__u64 dev;
+	__u64 ino;
+};
+struct fts_watch {
+	__u32 classes;
+	__u32 id;
+};
+
+/* watched_names: the leaf name of a glob like "**" "/token" -> its classes */
+struct fts_name_key {
+	char name[FTS_LAUNCHER_NAME];
+};
+
+/* seen_opens: one report per process, file and kind of access */
+struct fts_seen_key {
+	__u32 tgid;
+	__u32 access;
+	__u64 dev;
+	__u64 ino;
+};
 
 /* Start times in the tasks map are in USER_HZ ticks, the unit of /proc/PID/stat,
  * so the daemon can register a process it only knows from /proc. */
@@ -171,5 +267,7 @@ FTS_STATIC_ASSERT(sizeof(struct fts_fork_event) == 56 + 24, "fts_fork_event ABI"
 FTS_STATIC_ASSERT(sizeof(struct fts_exit_event) == 56 + 8, "fts_exit_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_cgroup_event) == 56 + 16, "fts_cgroup_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_task_state) == 24, "fts_task_state ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_file_event) == 56 + 16 + 8 + 8 + 8 + 8 + 8, "fts_file_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_io_uring_event) == 56 + 16, "fts_io_uring_event ABI");
 
 #endif /* FTSENTINEL_EVENTS_H */

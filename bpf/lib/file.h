@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Files from the kernel's side: the struct file behind an fd, the classes of
+ * watched data it lies under (by inode ancestry, so symlinks, "..", dirfds,
+ * /proc/self/fd and bind mounts all land on the same answer), and records.
+ */
+#ifndef FTS_BPF_FILE_H
+#define FTS_BPF_FILE_H
+
+#include "maps.h"
+#include "path.h"
+#include "task.h"
+#include <bpf/bpf_core_read.h>
+
+#define FTS_CLASS_WALK 32  /* d_parent steps checked against `watched` */
+
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define FMODE_EXEC 0x20
+#define O_ACCMODE 00000003
+#define O_WRONLY 00000001
+#define O_RDWR 00000002
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define O_APPEND 00002000
+#define AT_FDCWD -100
+#define EPERM 1
+#define EACCES 13
+
+/* The struct file of descriptor @fd of the current task, or NULL. */
+static __always_inline struct file *fd__file(struct task_struct *task, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+
+	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline __u64 inode__dev(struct inode *inode)
+{
+	return BPF_CORE_READ(inode, i_sb, s_dev);
+}
+
+struct class_walk {
+	struct dentry *dentry;
+	__u64 dev;
+	__u32 classes;
+	__u32 id;
+	__u16 depth;     /* steps above the file where the nearest watched entry sits */
+	bool found;
+};
+
+/* One step of the classification walk: d_parent only, never across mounts,
+ * because the dentry tree of a superblock is the same whichever mount (or
+ * bind mount) the file was opened through. */
+static long class__step(__u32 i, struct class_walk *w)
+{
+	struct dentry *dentry = w->dentry;
+	struct fts_inode_key key = {
+		.dev = w->dev,
+		.ino = BPF_CORE_READ(dentry, d_inode, i_ino),
+	};
+	struct fts_watch *v = bpf_map_lookup_elem(&watched, &key);
+	struct dentry *parent;
+
+	if (v) {
+		if (!w->found) {
+			w->found = true;
+			w->id = v->id;
+			w->depth = i;
+		}
+		w->classes |= v->classes;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry)
+		return 1;
+	w->dentry = parent;
+	return 0;
+}
+
+struct file_class {
+	__u32 classes;
+	__u32 id;
+	__u16 depth;
+	bool by_name;
+};
+
+/* Classes of a dentry: its own inode (hard-linked files are registered by
+ * inode), its ancestors, and the leaf-name map. */
+static __always_inline void dentry__classify(struct dentry *dentry, __u64 dev, struct file_class *out)
+{
+	struct class_walk w = { .dentry = dentry, .dev = dev, .id = ~0u };
+	struct fts_name_key nk = {};
+	struct fts_watch *v;
+
+	bpf_loop(FTS_CLASS_WALK, class__step, &w, 0);
+	out->classes = w.classes;
+	out->id = w.id;
+	out->depth = w.depth;
+	out->by_name = false;
+	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), BPF_CORE_READ(dentry, d_name.name));
+	v = bpf_map_lookup_elem(&watched_names, &nk);
+	if (v) {
+		out->classes |= v->classes;
+		out->by_name = true;
+	}
+}
+
+/* Cheap check for processes outside jobs: the file's own inode and its name. */
+static __always_inline __u32 dentry__own_classes(struct dentry *dentry, __u64 dev)
+{
+	struct fts_inode_key key = { .dev = dev, .ino = BPF_CORE_READ(dentry, d_inode, i_ino) };
+	struct fts_name_key nk = {};
+	struct fts_watch *v = bpf_map_lookup_elem(&watched, &key);
+	__u32 classes = v ? v->classes : 0;
+
+	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), BPF_CORE_READ(dentry, d_name.name));
+	v = bpf_map_lookup_elem(&watched_names, &nk);
+	if (v)
+		classes |= v->classes;
+	return classes;
+}
+
+/* Was this (process, file, access) reported already? Marks it if not. */
+static __always_inline bool seen__test_and_set(__u32 tgid, __u32 access, __u64 dev, __u64 ino)
+{
+	struct fts_seen_key key = { .tgid = tgid, .access = access, .dev = dev, .ino = ino };
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&seen_opens, &key))
+		return true;
+	bpf_map_update_elem(&seen_opens, &key, &one, BPF_ANY);
+	return false;
+}
+
+#endif /* FTS_BPF_FILE_H */

@@ -1,0 +1,221 @@
+#include "fanotify/backstop.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fstream>
+
+#include "common/time.h"
+#include "state/proc.h"
+
+namespace fts::fanotify {
+namespace {
+
+constexpr uint64_t kMarkMask = FAN_MODIFY | FAN_CLOSE_WRITE | FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_ATTRIB |
+                               FAN_ONDIR;
+
+// fsid as fanotify reports it and as statfs(2) does: the same two ints.
+template <typename Fsid>
+std::pair<uint64_t, uint64_t> fsid_key(const Fsid& f) {
+  int v[2];
+  static_assert(sizeof(f) == sizeof(v));
+  std::memcpy(v, &f, sizeof(v));
+  return {static_cast<uint32_t>(v[0]), static_cast<uint32_t>(v[1])};
+}
+
+std::string fd_path(int fd) {
+  char buf[PATH_MAX];
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = readlink(link.c_str(), buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// The pid behind a pidfd, from its fdinfo; -1 once the process is gone.
+int pidfd_pid(int pidfd) {
+  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Pid:", 0) == 0) return std::stoi(line.substr(4));
+  return -1;
+}
+
+struct Change {
+  uint64_t bit;
+  decode::FileOp op;
+  decode::FileOp dir_op;
+};
+// One record per kind of change in an event's mask, most telling first.
+constexpr Change kChanges[] = {
+    {FAN_RENAME, decode::FileOp::kRename, decode::FileOp::kRename},
+    {FAN_CREATE, decode::FileOp::kCreate, decode::FileOp::kMkdir},
+    {FAN_DELETE, decode::FileOp::kDelete, decode::FileOp::kRmdir},
+    {FAN_ATTRIB, decode::FileOp::kChmod, decode::FileOp::kChmod},
+    {FAN_MODIFY, decode::FileOp::kModify, decode::FileOp::kModify},
+    {FAN_CLOSE_WRITE, decode::FileOp::kCloseWrite, decode::FileOp::kCloseWrite},
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backstop>> Backstop::start(std::string proc_root, uint32_t self_tgid) {
+  int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_REPORT_PIDFD,
+                         O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fd < 0) return make_error(std::string("fanotify_init: ") + std::strerror(errno));
+  return std::unique_ptr<Backstop>(new Backstop(fd, std::move(proc_root), self_tgid));
+}
+
+Backstop::~Backstop() {
+  for (auto& [k, mfd] : mount_fds_) close(mfd);
+  if (fd_ >= 0) close(fd_);
+}
+
+Status Backstop::watch_filesystems(const std::vector<std::string>& paths) {
+  for (const auto& p : paths) {
+    int dfd = open(p.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) continue;  // not there yet; the next rescan tries again
+    struct statfs sfs {};
+    fstatfs(dfd, &sfs);
+    auto key = fsid_key(sfs.f_fsid);
+    if (mount_fds_.count(key)) {
+      close(dfd);
+      continue;
+    }
+    if (fanotify_mark(fd_, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kMarkMask, AT_FDCWD, p.c_str()) != 0) {
+      int err = errno;
+      close(dfd);
+      return make_error("fanotify mark on the filesystem of " + p + ": " + std::strerror(err));
+    }
+    mount_fds_[key] = dfd;
+    spdlog::info("fanotify: watching the filesystem of {}", p);
+  }
+  return {};
+}
+
+const Backstop::Dir* Backstop::classify_dir(const watch::Watcher& w, int dirfd) {
+  struct stat st {};
+  if (fstat(dirfd, &st) != 0) return nullptr;
+  std::pair<uint64_t, uint64_t> key{decode::kernel_dev(st.st_dev), st.st_ino};
+  auto it = dirs_.find(key);
+  if (it != dirs_.end()) return &it->second;
+  if (dirs_.size() > 100000) dirs_.clear();
+  Dir d;
+  d.path = fd_path(dirfd);
+  // Walk up by "..": the nearest watched ancestor names the tree; classes add up.
+  int cur = dup(dirfd);
+  for (int depth = 0; depth < 64 && cur >= 0; ++depth) {
+    struct stat cs {};
+    if (fstat(cur, &cs) != 0) break;
+    if (auto v = w.lookup({decode::kernel_dev(cs.st_dev), cs.st_ino})) {
+      if (d.watch_id == ~0u) d.watch_id = v->id;
+      d.classes |= v->classes;
+    }
+    int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct stat us {};
+    bool top = up < 0 || fstat(up, &us) != 0 || (us.st_ino == cs.st_ino && us.st_dev == cs.st_dev);
+    close(cur);
+    cur = up;
+    if (top) break;
+  }
+  if (cur >= 0) close(cur);
+  return &(dirs_[key] = std::move(d));
+}
+
+size_t Backstop::read(const watch::Watcher& watcher, const std::function<void(decode::File&&)>& on_change) {
+  alignas(fanotify_event_metadata) char buf[65536];
+  size_t events = 0;
+  for (;;) {
+    ssize_t n = ::read(fd_, buf, sizeof(buf));
+    if (n <= 0) break;  // EAGAIN: drained
+    for (auto* m = reinterpret_cast<fanotify_event_metadata*>(buf); FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+      ++events;
+      if (m->vers != FANOTIFY_METADATA_VERSION) continue;
+      int pidfd = -1;
+      struct Named {
+        int dirfd = -1;
+        std::string name;
+        const Dir* dir = nullptr;
+      } old_name, new_name, plain;
+      char* p = reinterpret_cast<char*>(m) + m->metadata_len;
+      char* end = reinterpret_cast<char*>(m) + m->event_len;
+      while (p + sizeof(fanotify_event_info_header) <= end) {
+        auto* h = reinterpret_cast<fanotify_event_info_header*>(p);
+        if (h->len == 0 || p + h->len > end) break;
+        if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
+          pidfd = reinterpret_cast<fanotify_event_info_pidfd*>(h)->pidfd;
+        } else if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME || h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME ||
+                   h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
+          auto* fid = reinterpret_cast<fanotify_event_info_fid*>(h);
+          auto* fh = reinterpret_cast<file_handle*>(fid->handle);
+          Named nm;
+          nm.name = reinterpret_cast<const char*>(fh->f_handle + fh->handle_bytes);
+          auto mit = mount_fds_.find(fsid_key(fid->fsid));
+          if (mit != mount_fds_.end()) nm.dirfd = open_by_handle_at(mit->second, fh, O_PATH | O_CLOEXEC);
+          if (nm.dirfd >= 0) nm.dir = classify_dir(watcher, nm.dirfd);
+          (h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME   ? old_name
+           : h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME ? new_name
+                                                               : plain) = std::move(nm);
+        }
+        p += h->len;
+      }
+      const Named& subject = (m->mask & FAN_RENAME) ? old_name : plain;
+      auto watched = [](const Named& x) {
+        return x.dir && (x.dir->classes & (decode::cls::kProtected | decode::cls::kOutputs));
+      };
+      bool relevant = watched(subject) || ((m->mask & FAN_RENAME) && watched(new_name));
+      uint32_t pid = m->pid > 0 ? static_cast<uint32_t>(m->pid) : 0;
+      if (pidfd >= 0) {
+        int live = pidfd_pid(pidfd);
+        if (live > 0) pid = static_cast<uint32_t>(live);
+      }
+      if (relevant && pid != self_tgid_) {
+        decode::File f;
+        f.source = decode::Source::kFanotify;
+        f.hdr.kind = decode::Kind::kFile;
+        f.hdr.ts_ns = now_boot_ns();
+        f.hdr.task.tgid = pid;
+        f.hdr.tid = pid;
+        // Identity from /proc while the pidfd pins the process.
+        if (auto st = state::read_stat(proc_root_, pid); st && pidfd >= 0 &&
+                                                          syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0)
+          f.hdr.task.start_ns = st->start_ticks * decode::kNsPerTick;
+        const Named& where = watched(subject) ? subject : new_name;
+        f.classes = where.dir->classes;
+        f.watch_id = where.dir->watch_id;
+        f.path = subject.dir ? subject.dir->path + "/" + subject.name : subject.name;
+        if (m->mask & FAN_RENAME) f.path2 = new_name.dir ? new_name.dir->path + "/" + new_name.name : new_name.name;
+        f.access = decode::access::kWrite;
+        struct stat st {};
+        if (subject.dirfd >= 0 && fstatat(subject.dirfd, subject.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          f.dev = decode::kernel_dev(st.st_dev);
+          f.ino = st.st_ino;
+        } else if (new_name.dirfd >= 0 &&
+                   fstatat(new_name.dirfd, new_name.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          f.dev = decode::kernel_dev(st.st_dev);
+          f.ino = st.st_ino;
+        }
+        bool ondir = m->mask & FAN_ONDIR;
+        for (const auto& c : kChanges) {
+          if (!(m->mask & c.bit)) continue;
+          decode::File one = f;
+          one.op = ondir ? c.dir_op : c.op;
+          on_change(std::move(one));
+        }
+        if (ondir && (m->mask & (FAN_RENAME | FAN_DELETE))) forget_directories();
+      }
+      for (int fd : {old_name.dirfd, new_name.dirfd, plain.dirfd})
+        if (fd >= 0) close(fd);
+      if (pidfd >= 0) close(pidfd);
+    }
+  }
+  events_read_ += events;
+  return events;
+}
+
+}  // namespace fts::fanotify

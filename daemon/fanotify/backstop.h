@@ -1,0 +1,54 @@
+#pragma once
+// The VFS backstop for protected trees: fanotify filesystem marks report
+// every create, write, rename, delete and attribute change on the
+// filesystems that hold protected or outputs trees — including writes no
+// syscall tracepoint sees (mmap, io_uring, copy_file_range, splice) — with a
+// pidfd for the writer. Changes outside watched trees are dropped here.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "decode/records.h"
+#include "watch/watch.h"
+
+namespace fts::fanotify {
+
+class Backstop {
+ public:
+  static Result<std::unique_ptr<Backstop>> start(std::string proc_root, uint32_t self_tgid);
+  ~Backstop();
+
+  int fd() const { return fd_; }
+  // Marks the filesystems holding `paths` (once each).
+  Status watch_filesystems(const std::vector<std::string>& paths);
+  // Reads pending events; calls on_change for each change under a protected
+  // or outputs tree. Returns the number of events read.
+  size_t read(const watch::Watcher& watcher, const std::function<void(decode::File&&)>& on_change);
+  // Directory classifications are cached; a rescan or a directory rename clears them.
+  void forget_directories() { dirs_.clear(); }
+  uint64_t events_read() const { return events_read_; }
+
+ private:
+  struct Dir {
+    uint32_t classes = 0;
+    uint32_t watch_id = ~0u;
+    std::string path;
+  };
+  Backstop(int fd, std::string proc_root, uint32_t self_tgid)
+      : fd_(fd), proc_root_(std::move(proc_root)), self_tgid_(self_tgid) {}
+  const Dir* classify_dir(const watch::Watcher& w, int dirfd);
+
+  int fd_;
+  std::string proc_root_;
+  uint32_t self_tgid_;
+  std::map<std::pair<uint64_t, uint64_t>, int> mount_fds_;  // fsid -> an fd on that filesystem
+  std::map<std::pair<uint64_t, uint64_t>, Dir> dirs_;       // (kdev, ino) of a directory -> class
+  uint64_t events_read_ = 0;
+};
+
+}  // namespace fts::fanotify

@@ -1,0 +1,202 @@
+#include "watch/watch.h"
+
+#include <glob.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/glob.h"
+
+namespace fts::watch {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool has_wildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+
+std::vector<std::string> expand(const std::string& pattern) {
+  if (!has_wildcard(pattern)) return {pattern};
+  std::vector<std::string> out;
+  glob_t g{};
+  if (::glob(pattern.c_str(), GLOB_NOSORT | GLOB_NOCHECK, nullptr, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; ++i)
+      if (!has_wildcard(g.gl_pathv[i])) out.emplace_back(g.gl_pathv[i]);
+  }
+  globfree(&g);
+  return out;
+}
+
+// Mount points strictly below `dir`: their files' d_parent chains end at
+// their own root, never at `dir`'s inode, so they are watched by their roots.
+std::vector<std::string> mounts_below(const std::string& dir) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  std::string prefix = dir == "/" ? "/" : dir + "/";
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mountpoint;
+    ls >> id >> parent >> devno >> root >> mountpoint;
+    if (mountpoint.size() > prefix.size() && mountpoint.compare(0, prefix.size(), prefix) == 0)
+      out.push_back(mountpoint);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<InodeKey> inode_of(const std::string& path, bool* is_dir, nlink_t* nlink) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  if (is_dir) *is_dir = S_ISDIR(st.st_mode);
+  if (nlink) *nlink = st.st_nlink;
+  return InodeKey{decode::kernel_dev(st.st_dev), st.st_ino};
+}
+
+std::vector<Pattern> patterns_of(const config::PolicySet& policies) {
+  std::vector<Pattern> out;
+  for (const auto& b : base_list()) out.push_back({b, decode::cls::kBase});
+  for (const auto& p : policies.all()) {
+    const auto& d = p.spec.data();
+    for (const auto& g : d.training()) out.push_back({g, decode::cls::kTraining});
+    for (const auto& g : d.outputs()) out.push_back({g, decode::cls::kOutputs});
+    for (const auto& g : d.protected_()) out.push_back({g, decode::cls::kProtected});
+    for (const auto& g : d.sensitive()) out.push_back({g, decode::cls::kSensitive});
+    for (const auto& g : d.base()) out.push_back({g, decode::cls::kBase});
+  }
+  return out;
+}
+
+void Watcher::resolve(std::map<InodeKey, WatchValue>* inodes, std::map<std::string, WatchValue>* names,
+                      std::vector<Root>* roots) const {
+  auto add_root = [&](const std::string& path, uint32_t classes, bool is_dir) -> uint32_t {
+    roots->push_back(Root{path, classes, is_dir});
+    return static_cast<uint32_t>(roots->size() - 1);
+  };
+  auto add_inode = [&](const InodeKey& k, uint32_t classes, uint32_t id) {
+    auto [it, fresh] = inodes->try_emplace(k, WatchValue{classes, id});
+    if (!fresh) it->second.classes |= classes;  // the first root names it; classes add up
+  };
+
+  for (const auto& p : patterns_) {
+    std::string g = p.glob;
+    // "**/name": any file so named. The kernel matches the leaf name; the
+    // whole glob is checked in user space.
+    if (g.rfind("**/", 0) == 0) {
+      std::string leaf = glob_literal_basename(g);
+      if (!leaf.empty()) {
+        uint32_t id = add_root(g, p.classes, false);
+        auto [it, fresh] = names->try_emplace(leaf, WatchValue{p.classes, id});
+        if (!fresh) it->second.classes |= p.classes;
+      }
+      continue;
+    }
+    // "/dir/**" watches the directory; "/a/**/b" over-approximates by "/a".
+    std::string base = g;
+    if (base.size() > 3 && base.compare(base.size() - 3, 3, "/**") == 0) base.resize(base.size() - 3);
+    if (size_t dbl = base.find("**"); dbl != std::string::npos) {
+      base = base.substr(0, dbl);
+      if (size_t slash = base.rfind('/'); slash != std::string::npos) base.resize(slash ? slash : 1);
+    }
+    for (const auto& path : expand(base)) {
+      bool is_dir = false;
+      auto key = inode_of(path, &is_dir);
+      if (!key) continue;  // not there yet: a rescan will find it
+      add_inode(*key, p.classes, add_root(path, p.classes, is_dir));
+      if (!is_dir) continue;
+      for (const auto& m : mounts_below(path)) {
+        bool mdir = false;
+        if (auto mk = inode_of(m, &mdir)) add_inode(*mk, p.classes, add_root(m, p.classes, mdir));
+      }
+      if (p.classes & decode::cls::kBase) continue;
+      // Files one by one where it matters: sensitive files (so a read outside
+      // a job costs one lookup of the file's own inode) and hard-linked data
+      // files (a second name outside the tree still reaches the inode).
+      bool sensitive = p.classes & decode::cls::kSensitive;
+      size_t limit = sensitive ? limits_.files_per_sensitive_dir : limits_.files_scanned_for_links;
+      size_t n = 0;
+      std::error_code ec;
+      for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+           it != end && n < limit; it.increment(ec), ++n) {
+        if (ec) break;
+        if (!it->is_regular_file(ec)) continue;
+        nlink_t links = 1;
+        auto fk = inode_of(it->path().string(), nullptr, &links);
+        // Its own root: a file found by its inode is named by its path here.
+        if (fk && (sensitive || links > 1)) add_inode(*fk, p.classes, add_root(it->path().string(), p.classes, false));
+      }
+    }
+  }
+}
+
+Result<size_t> Watcher::apply(std::vector<Pattern> patterns) {
+  patterns_ = std::move(patterns);
+  std::map<InodeKey, WatchValue> inodes;
+  std::map<std::string, WatchValue> names;
+  std::vector<Root> roots;
+  resolve(&inodes, &names, &roots);
+  if (auto st = kernel_->set_watched(inodes); !st) return make_error(st.error());
+  if (auto st = kernel_->set_watched_names(names); !st) return make_error(st.error());
+  inodes_ = std::move(inodes);
+  names_ = std::move(names);
+  roots_ = std::move(roots);
+  return inodes_.size();
+}
+
+Result<bool> Watcher::rescan() {
+  std::map<InodeKey, WatchValue> inodes;
+  std::map<std::string, WatchValue> names;
+  std::vector<Root> roots;
+  resolve(&inodes, &names, &roots);
+  auto same = [](const auto& a, const auto& b) {
+    if (a.size() != b.size()) return false;
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+      if (!(ia->first == ib->first) || ia->second.classes != ib->second.classes || ia->second.id != ib->second.id)
+        return false;
+    return true;
+  };
+  if (same(inodes, inodes_) && same(names, names_)) return false;
+  if (auto st = kernel_->set_watched(inodes); !st) return make_error(st.error());
+  if (auto st = kernel_->set_watched_names(names); !st) return make_error(st.error());
+  inodes_ = std::move(inodes);
+  names_ = std::move(names);
+  roots_ = std::move(roots);
+  return true;
+}
+
+std::string Watcher::canonical(const decode::File& f) const {
+  // fanotify names files through our own view of the tree already.
+  if (f.source != decode::Source::kSyscall) return "";
+  if (f.watch_id >= roots_.size() || f.path_from_user || f.matched_by_name) return "";
+  const Root& r = roots_[f.watch_id];
+  if (f.match_depth == 0) return r.path;
+  // The last `match_depth` components of the kernel's path, under the root.
+  size_t pos = f.path.size();
+  for (int i = 0; i < f.match_depth; ++i) {
+    size_t slash = f.path.rfind('/', pos == 0 ? 0 : pos - 1);
+    if (slash == std::string::npos) return "";
+    pos = slash;
+  }
+  std::string tail = f.path.substr(pos);
+  return r.path == "/" ? tail : r.path + tail;
+}
+
+std::optional<WatchValue> Watcher::lookup(const InodeKey& k) const {
+  auto it = inodes_.find(k);
+  if (it == inodes_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> Watcher::change_watched_paths() const {
+  std::set<std::string> out;
+  for (const auto& r : roots_) {
+    if (!(r.classes & (decode::cls::kProtected | decode::cls::kOutputs))) continue;
+    if (r.path.rfind("**/", 0) == 0) continue;
+    out.insert(r.is_dir ? r.path : fs::path(r.path).parent_path().string());
+  }
+  return {out.begin(), out.end()};
+}
+
+}  // namespace fts::watch

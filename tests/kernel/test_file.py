@@ -1,0 +1,360 @@
+"""File sensor, end to end: real BPF, real fanotify, real processes.
+Scenarios A4, A5, A6, I1, I2 (every variant), I3 of scenarios.md, and TOCTOU."""
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from fixture import DataTree, kdev  # noqa: E402
+from harness import Daemon, of_kind  # noqa: E402
+
+PY = "/usr/bin/python3"
+
+
+def file_events(events, path=None, pid=None, op=None):
+    out = []
+    for e in events:
+        if e.get("kind") != "file":
+            continue
+        f = e["file"]
+        if path is not None and f.get("path") != path:
+            continue
+        if pid is not None and e.get("process", {}).get("pid") != pid:
+            continue
+        if op is not None and f.get("op") != op:
+            continue
+        out.append(e)
+    return out
+
+
+def run_job(d, script, *args):
+    """Runs a python snippet as a job; returns (job id, pid of the job root)."""
+    r = d.cli("run", "--policy", "ft", "--", PY, "-c", script, *args, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"job failed: {r.returncode}\n{r.stdout}\n{r.stderr}")
+    job = r.stderr.split("job ")[1].split()[0]
+    return job, r
+
+
+class FileSensorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = DataTree()
+        cls.d = Daemon({"ft.yaml": cls.t.policy()}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        cls.t.cleanup()
+
+    def assert_file(self, e, path, classes_in=(), classes_out=(), job=None, pid=None):
+        f = e["file"]
+        st = os.stat(path)
+        self.assertEqual(f["path"], path)
+        self.assertEqual(f["dev"], kdev(st.st_dev))
+        self.assertEqual(int(f["ino"]), st.st_ino)
+        for c in classes_in:
+            self.assertIn(c, f.get("classes", []), f)
+        for c in classes_out:
+            self.assertNotIn(c, f.get("classes", []), f)
+        if job is not None:
+            self.assertEqual(e.get("job", {}).get("id"), job)
+        if pid is not None:
+            self.assertEqual(e["process"]["pid"], pid)
+
+    def test_a4_credential_reads(self):
+        t = self.t
+        job, _ = run_job(self.d, "import sys, os\nopen(sys.argv[1]).read(); open(sys.argv[2]).read()\n"
+                                 "print(os.getpid())", t.hf_token, t.aws)
+        for path in (t.hf_token, t.aws):
+            evs = self.d.wait_for(lambda e: [x for x in file_events(e, path=path) if x.get("job", {}).get("id") == job],
+                                  what=f"read of {path}")
+            self.assertEqual(len(evs), 1, "one report per process and file")
+            self.assert_file(evs[0], path, classes_in=["sensitive"], job=job)
+            self.assertEqual(evs[0]["file"]["access"], ["read"])
+            self.assertEqual(evs[0]["file"]["op"], "open")
+            self.assertGreaterEqual(evs[0]["file"]["result"], 0)
+
+    def test_a4_denied_credential_read_is_reported(self):
+        t = self.t
+        os.chmod(t.home, 0o755)
+        os.chmod(f"{t.home}/.aws", 0o755)
+        os.chmod(t.root, 0o755)
+        code = "import sys\ntry:\n    open(sys.argv[1]).read()\nexcept PermissionError:\n    sys.exit(0)\nsys.exit(1)"
+        job, _ = run_job(self.d, "import subprocess, sys\nsubprocess.run(['setpriv', '--reuid=65534', "
+                                 "'--regid=65534', '--clear-groups', '/usr/bin/python3', '-c', sys.argv[1], sys.argv[2]],"
+                                 " check=True)", code, t.aws)
+        evs = self.d.wait_for(lambda e: [x for x in file_events(e, path=t.aws) if x.get("job", {}).get("id") == job
+                                         and x["file"].get("result", 0) < 0] or None, what="denied read")
+        e = evs[0]
+        self.assertEqual(e["file"]["result"], -13)  # EACCES
+        self.assertIn("path_from_user", e["file"]["flags"])
+        self.assertEqual(e["process"]["uid"], 65534)
+
+    def test_hard_link_outside_the_tree_is_still_the_shard(self):
+        t = self.t
+        job, _ = run_job(self.d, "import sys\nopen(sys.argv[1]).read()", t.shard_alias)
+        evs = self.d.wait_for(lambda e: [x for x in file_events(e) if x.get("job", {}).get("id") == job
+                                         and x["file"].get("kernel_path") == t.shard_alias] or None,
+                              what="read through the outside name")
+        self.assert_file(evs[0], t.shards[1], classes_in=["training", "protected"], job=job)
+
+    def test_job_namespace_changes_are_reported(self):
+        t = self.t
+        code = ("import os, sys\nd = sys.argv[1]\nos.chdir(d)\n"
+                "open('step-1.tmp', 'w').write('w')\nos.rename('step-1.tmp', 'step-1.bin')\n"
+                "os.link('step-1.bin', 'latest.bin')\nos.unlink('latest.bin')\nos.mkdir('sub')\nos.rmdir('sub')\n"
+                "os.chmod('step-1.bin', 0o600)\nos.truncate('step-1.bin', 0)")
+        job, _ = run_job(self.d, code, t.ckpt)
+        want = {"rename": (f"{t.ckpt}/step-1.tmp", f"{t.ckpt}/step-1.bin"), "link": (f"{t.ckpt}/step-1.bin",
+                f"{t.ckpt}/latest.bin"), "unlink": (f"{t.ckpt}/latest.bin", None), "mkdir": (f"{t.ckpt}/sub", None),
+                "rmdir": (f"{t.ckpt}/sub", None), "chmod": (f"{t.ckpt}/step-1.bin", None),
+                "truncate": (f"{t.ckpt}/step-1.bin", None)}
+
+        def all_there(evs):
+            # either source: the syscall and fanotify views of one change are merged
+            mine = [x for x in file_events(evs) if x.get("job", {}).get("id") == job]
+            got = {x["file"]["op"]: x for x in mine}
+            return got if all(op in got for op in want) else None
+        got = self.d.wait_for(all_there, what="the job's namespace changes")
+        for op, (path, new) in want.items():
+            self.assertEqual(got[op]["file"]["path"], path, op)
+            if new:
+                self.assertEqual(got[op]["file"]["new_path"], new, op)
+
+    def test_a5_unapproved_read_every_way_is_the_same_file(self):
+        t = self.t
+        link = f"{t.approved}/looks-approved.jsonl"
+        os.symlink("../unapproved/x.jsonl", link)
+        try:
+            ways = {
+                "direct": f"open({t.unapproved_file!r}).read()",
+                "symlink": f"open({link!r}).read()",
+                "procfd": f"import os\nfd = os.open({t.unapproved_file!r}, os.O_PATH)\n"
+                          f"open(f'/proc/self/fd/{{fd}}').read()",
+                "dirfd": f"import os\nd = os.open({t.unapproved!r}, os.O_RDONLY)\n"
+                         f"os.read(os.open('x.jsonl', os.O_RDONLY, dir_fd=d), 10)",
+                "relative": f"import os\nos.chdir({t.root!r})\nopen('data/approved/../unapproved/x.jsonl').read()",
+            }
+            # One child process per way: a process's repeated opens are reported once.
+            script = "import subprocess, sys\nfor code in sys.argv[1:]:\n" \
+                     "    subprocess.run(['/usr/bin/python3', '-c', code], check=True)\n"
+            job, _ = run_job(self.d, script, *ways.values())
+            evs = self.d.wait_for(
+                lambda e: (lambda m: m if len({x["process"]["pid"] for x in m}) >= 5 else None)(
+                    [x for x in file_events(e, path=t.unapproved_file) if x.get("job", {}).get("id") == job]),
+                what="five reads of the unapproved file")
+            pids = {x["process"]["pid"] for x in evs}
+            self.assertEqual(len(pids), 5)
+            for e in evs:
+                self.assert_file(e, t.unapproved_file, classes_in=["protected"], classes_out=["training"], job=job)
+                self.assertIn("read", e["file"]["access"])
+        finally:
+            os.unlink(link)
+
+    def test_a6_io_uring_in_job(self):
+        fio = shutil.which("fio")
+        self.assertIsNotNone(fio, "fio is needed (scripts/dev.sh installs it)")
+        t = self.t
+        out = tempfile.mkdtemp(prefix="fts-kt-fio-")
+        try:
+            r = self.d.cli("run", "--policy", "ft", "--", fio, "--name=a6", "--ioengine=io_uring", "--rw=write",
+                           f"--filename={out}/written.bin", "--size=256k", "--bs=4k", "--direct=0", timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+            job = r.stderr.split("job ")[1].split()[0]
+            evs = self.d.wait_for(lambda e: [x for x in of_kind(e, "io_uring", job=job)] or None, what="io_uring")
+            ops = {x["io_uring"]["op"] for x in of_kind(self.d.events(), "io_uring", job=job)}
+            self.assertIn("create", ops)
+            self.assertTrue(ops & {"write", "writev", "write_fixed"}, ops)
+            self.assertTrue(all(x["process"]["exe"].endswith("fio") for x in evs))
+        finally:
+            shutil.rmtree(out)
+        del t
+
+    def test_i1_outside_append_to_approved_shard(self):
+        t = self.t
+        shard = t.shards[0]
+        p = subprocess.run(["/bin/sh", "-c", f"echo '{{\"text\": \"poison\"}}' >> {shard}; echo $$"],
+                           capture_output=True, text=True)
+        pid = int(p.stdout.strip())
+        evs = self.d.wait_for(lambda e: file_events(e, path=shard, pid=pid) or None, what="append event")
+        time.sleep(2.5)  # let fanotify's view arrive: it must be merged, not doubled
+        evs = file_events(self.d.events(), path=shard, pid=pid)
+        self.assertEqual(len(evs), 1, [x["file"] for x in evs])
+        e = evs[0]
+        self.assert_file(e, shard, classes_in=["protected", "training"])
+        self.assertNotIn("job", e)
+        self.assertIn("append", e["file"]["access"])
+        self.assertEqual(e["process"]["exe"], "/usr/bin/dash")
+
+    def test_i2_poisoning_every_way(self):
+        t = self.t
+        outside = tempfile.mkdtemp(prefix="fts-kt-evil-")
+        bind = tempfile.mkdtemp(prefix="fts-kt-bind-")
+        try:
+            def evil(name):
+                p = f"{outside}/{name}"
+                with open(p, "w") as f:
+                    f.write('{"text": "poison"}\n')
+                return p
+
+            # rename into the tree
+            src = evil("renamed.jsonl")
+            dst = f"{t.approved}/renamed.jsonl"
+            mv = subprocess.Popen(["/bin/mv", src, dst])
+            self.assertEqual(mv.wait(timeout=30), 0)
+            e = self.d.wait_for(lambda ev: [x for x in file_events(ev, op="rename")
+                                            if x["file"].get("new_path") == dst] or None, what="rename")[0]
+            self.assertEqual(e["file"]["source"], "fanotify")
+            self.assertIn("protected", e["file"]["classes"])
+            # The writer's pid; its exe only if it is still alive when the event is read.
+            self.assertEqual(e["process"]["pid"], mv.pid)
+
+            # a hard link into the tree
+            src = evil("linked.jsonl")
+            dst = f"{t.approved}/linked.jsonl"
+            ln = subprocess.Popen(["/bin/ln", src, dst])
+            self.assertEqual(ln.wait(timeout=30), 0)
+            e = self.d.wait_for(lambda ev: file_events(ev, path=dst, op="create") or None, what="link")[0]
+            self.assert_file(e, dst, classes_in=["protected"], pid=ln.pid)
+
+            # replacing a shard by a symlink
+            victim = t.shards[2]
+            subprocess.run(["/bin/ln", "-sf", evil("target.jsonl"), victim], check=True)
+            # ln -sf: a new symlink renamed over the shard (or unlink + symlink)
+            self.d.wait_for(lambda ev: [x for x in file_events(ev)
+                                        if victim in (x["file"]["path"], x["file"].get("new_path"))
+                                        and x["file"]["op"] in ("create", "rename", "delete")] or None,
+                            what="symlink replace")
+
+            # renameat2(RENAME_EXCHANGE) of a shard with an outside file
+            other = evil("exchanged.jsonl")
+            code = ("import ctypes, sys\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                    "r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2)\n"
+                    "sys.exit(0 if r == 0 else ctypes.get_errno())")
+            x = subprocess.run([PY, "-c", code, other, t.shards[1]])
+            self.assertEqual(x.returncode, 0)
+            e = self.d.wait_for(lambda ev: [y for y in file_events(ev, op="rename")
+                                            if t.shards[1] in (y["file"]["path"], y["file"].get("new_path"))] or None,
+                                what="exchange")[0]
+            self.assertIn("protected", e["file"]["classes"])
+            subprocess.run([PY, "-c", code, other, t.shards[1]], check=True)  # swap back
+
+            # a write through a bind mount of data/: named by its canonical path
+            subprocess.run(["mount", "--bind", f"{t.root}/data", bind], check=True)
+            try:
+                via = f"{bind}/approved/shard-0.jsonl"
+                p = subprocess.run(["/bin/sh", "-c", f"echo poison >> {via}; echo $$"], capture_output=True,
+                                   text=True)
+                pid = int(p.stdout.strip())
+                e = self.d.wait_for(lambda ev: file_events(ev, path=t.shards[0], pid=pid) or None,
+                                    what="write via bind mount")[0]
+                self.assert_file(e, t.shards[0], classes_in=["protected", "training"])
+                self.assertEqual(e["file"]["kernel_path"], via)
+            finally:
+                subprocess.run(["umount", bind])
+
+            # a write through mmap
+            code = ("import mmap, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nm = mmap.mmap(fd, 0)\n"
+                    "m[0:1] = b'X'\nm.flush()\nm.close()\nos.close(fd)\nprint(os.getpid())")
+            p = subprocess.run([PY, "-c", code, t.shards[0]], capture_output=True, text=True, check=True)
+            pid = int(p.stdout.strip())
+            e = self.d.wait_for(lambda ev: file_events(ev, path=t.shards[0], pid=pid) or None, what="mmap write")[0]
+            self.assertIn("write", e["file"]["access"])
+
+            # an io_uring write by an outsider
+            fio = shutil.which("fio")
+            self.assertIsNotNone(fio)
+            target = f"{t.approved}/uring.jsonl"
+            p = subprocess.Popen([fio, "--name=i2", "--ioengine=io_uring", "--rw=write", f"--filename={target}",
+                                  "--size=64k", "--bs=4k"], stdout=subprocess.DEVNULL)
+            self.assertEqual(p.wait(timeout=120), 0)
+            e = self.d.wait_for(lambda ev: file_events(ev, path=target, pid=p.pid) or None, what="fio write")[0]
+            self.assertIn("protected", e["file"]["classes"])
+        finally:
+            shutil.rmtree(outside, ignore_errors=True)
+            os.rmdir(bind)
+
+    def test_i3_checkpoint_tamper_from_outside(self):
+        t = self.t
+        target = f"{t.ckpt}/checkpoint-1.bin"
+        p = subprocess.run(["/bin/sh", "-c", f"echo tampered > {target}; echo $$"], capture_output=True, text=True)
+        pid = int(p.stdout.strip())
+        e = self.d.wait_for(lambda ev: file_events(ev, path=target, pid=pid, op="open") or None,
+                            what="ckpt write")[0]
+        self.assert_file(e, target, classes_in=["outputs", "protected"])
+        self.assertIn("create", e["file"]["access"])
+        self.assertIn("write", e["file"]["access"])
+        # the backstop saw the file appear too
+        self.d.wait_for(lambda ev: file_events(ev, path=target, op="create") or None, what="fanotify create")
+
+    def test_unrelated_process_is_not_reported(self):
+        tmp = tempfile.mkdtemp(prefix="fts-kt-unrel-")
+        try:
+            p = subprocess.run(["/bin/sh", "-c", f"cat /etc/hostname >/dev/null; echo x > {tmp}/f; cat {tmp}/f "
+                                                 f">/dev/null; echo $$"], capture_output=True, text=True)
+            pid = int(p.stdout.strip())
+            time.sleep(1.5)
+            self.assertFalse([e for e in self.d.events() if e.get("process", {}).get("pid") == pid])
+        finally:
+            shutil.rmtree(tmp)
+
+    def test_toctou_report_names_the_file_actually_opened(self):
+        t = self.t
+        a = [f"{t.approved}/race-a-{i}.jsonl" for i in range(40)]
+        b = [f"{t.unapproved}/race-b-{i}.jsonl" for i in range(40)]
+        for p in a + b:
+            with open(p, "w") as f:
+                f.write("x\n")
+        code = r'''
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+pairs = [l.split() for l in open(sys.argv[1])]
+buf = ctypes.create_string_buffer(4096)
+out = []
+for a, b in pairs:
+    buf.value = a.encode()
+    stop = False
+    def flip():
+        # rewrite the path while openat runs
+        while not stop:
+            buf.value = b.encode()
+            buf.value = a.encode()
+    th = threading.Thread(target=flip)
+    th.start()
+    fd = libc.openat(-100, buf, os.O_RDONLY)
+    stop = True
+    th.join()
+    st = os.fstat(fd)
+    out.append(f"{st.st_ino}")
+    os.close(fd)
+print(" ".join(out))
+'''
+        pairs = os.path.join(self.d.tmp, "pairs")
+        with open(pairs, "w") as f:
+            for x, y in zip(a, b):
+                f.write(f"{x} {y}\n")
+        r = self.d.cli("run", "--policy", "ft", "--", PY, "-c", code, pairs, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job = r.stderr.split("job ")[1].split()[0]
+        inos = [int(x) for x in r.stdout.split()]
+        self.assertEqual(len(inos), 40)
+        path_of = {os.stat(p).st_ino: p for p in a + b}
+        evs = self.d.wait_for(
+            lambda e: (lambda m: m if len(m) >= 40 else None)(
+                [x for x in file_events(e) if x.get("job", {}).get("id") == job and "race-" in x["file"]["path"]]),
+            what="40 race opens")
+        by_ino = {int(x["file"]["ino"]): x for x in evs}
+        for ino in inos:
+            self.assertIn(ino, by_ino)
+            self.assertEqual(by_ino[ino]["file"]["path"], path_of[ino])
+
+
+if __name__ == "__main__":
+    harness.main()
