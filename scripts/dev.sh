@@ -13,7 +13,8 @@ BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 PACKAGES="cmake make g++ pkg-config clang llvm bpftool libbpf-dev
   libboost-dev libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev
   libsystemd-dev libssl-dev libsqlite3-dev
-  libgtest-dev libgmock-dev python3 util-linux iproute2"
+  libgtest-dev libgmock-dev python3 util-linux iproute2
+  openssl rsyslog rsyslog-openssl systemd dpkg-dev fio"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then

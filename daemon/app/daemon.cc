@@ -11,13 +11,17 @@
 
 #include "common/time.h"
 #include "control/server.h"
+#include "fanotify/backstop.h"
 #include "jobs/jobs.h"
+#include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 #include "sensor/sensor.h"
+#include "sinks/factory.h"
 #include "sinks/sink.h"
 #include "state/cgroups.h"
 #include "state/proc.h"
 #include "state/process_table.h"
+#include "watch/watch.h"
 
 namespace fts::app {
 namespace {
@@ -30,17 +34,14 @@ std::string hostname() {
   return buf;
 }
 
-Result<std::vector<std::unique_ptr<sinks::Sink>>> make_sinks(const v1::DaemonConfig& c) {
-  std::vector<std::unique_ptr<sinks::Sink>> out;
-  for (const auto& o : c.outputs()) {
-    if (o.type() == "stdout") {
-      out.push_back(sinks::JsonLinesSink::to_stdout());
-    } else if (o.type() == "file") {
-      auto f = sinks::JsonLinesSink::to_file(o.path());
-      if (!f) return make_error(f.error());
-      out.push_back(std::move(*f));
-    }
-  }
+// The configured outputs, then a counter of what passes (for metrics).
+Result<std::vector<std::unique_ptr<sinks::Sink>>> make_sinks(const v1::DaemonConfig& c,
+                                                             sinks::CountingSink** counting) {
+  auto out = sinks::make_sinks(c);
+  if (!out) return out;
+  auto cs = std::make_unique<sinks::CountingSink>();
+  *counting = cs.get();
+  out->push_back(std::move(cs));
   return out;
 }
 
@@ -67,13 +68,20 @@ class Daemon {
     auto sensor = sensor::Sensor::start(so, [this](std::span<const uint8_t> b) { pipeline_.push(b); });
     if (!sensor) return fail(sensor.error());
     sensor_ = std::move(*sensor);
-    auto s = make_sinks(d);
+    auto s = make_sinks(d, &counting_);
     if (!s) return fail(s.error());
     sinks_ = std::move(*s);
 
     jobs_ = std::make_unique<jobs::JobManager>(sensor_.get(), &procs_, &cgroups_, d.sensor().proc_root());
-    pipeline_ = pipeline::Pipeline::standard(
-        pipeline::Context{host_, &procs_, &cgroups_, jobs_.get(), &sinks_, &stats_});
+    watcher_ = std::make_unique<watch::Watcher>(sensor_.get());
+    pipeline_ = pipeline::Pipeline::standard(pipeline::Context{host_, &procs_, &cgroups_, jobs_.get(), watcher_.get(),
+                                                               d.sensor().proc_root(), &sinks_, &stats_});
+    auto watched = watcher_->apply(watch::patterns_of(*cfg_.policies));
+    if (!watched) return fail("watched data: " + watched.error());
+    auto backstop = fanotify::Backstop::start(d.sensor().proc_root(), static_cast<uint32_t>(getpid()));
+    if (!backstop) return fail("fanotify backstop: " + backstop.error());
+    backstop_ = std::move(*backstop);
+    if (auto st = backstop_->watch_filesystems(watcher_->change_watched_paths()); !st) return fail(st.error());
 
     size_t n = state::bootstrap(d.sensor().proc_root(), &procs_);
     std::vector<jobs::JobChange> changes;
@@ -82,29 +90,37 @@ class Daemon {
     pipeline_.flush();
 
     if (auto st = control_.listen({d.control().socket(), d.control().group()}); !st) return fail(st.error());
+    start_metrics();
 
     ring_ = std::make_unique<asio::posix::stream_descriptor>(io_, dup(sensor_->ring_fd()));
     wait_ring();
+    fan_ = std::make_unique<asio::posix::stream_descriptor>(io_, dup(backstop_->fd()));
+    wait_fanotify();
     wait_signal();
     tick();
 
     std::string names;
     for (const auto& p : sensor_->programs()) names += (names.empty() ? "" : ", ") + p.attach;
-    spdlog::info("ftsentineld ready: {} programs attached ({}); {} processes from /proc; {} policies; "
+    spdlog::info("ftsentineld ready: {} programs attached; {} processes from /proc; {} policies; {} watched inodes; "
                  "control socket {}; cgroup v2 at {}",
-                 sensor_->programs().size(), names, n, cfg_.policies->all().size(), d.control().socket(),
+                 sensor_->programs().size(), n, cfg_.policies->all().size(), *watched, d.control().socket(),
                  cgroups_.mount().empty() ? "(none)" : cgroups_.mount());
+    spdlog::debug("programs: {}", names);
     // systemd (Type=notify): ready once programs are attached and the socket listens.
     sd_notifyf(0, "READY=1\nSTATUS=watching; %zu policies", cfg_.policies->all().size());
     io_.run();
     sd_notify(0, "STOPPING=1");
+    if (metrics_) metrics_->stop();
 
     control_.stop();
     ring_.reset();
+    fan_.reset();
+    backstop_.reset();
     pipeline_.flush();
     sensor_.reset();  // destroys links: nothing stays attached
-    spdlog::info("ftsentineld stopped: {} records, {} events out, {} ring-buffer drops", stats_.records,
-                 stats_.events, last_drops_);
+    spdlog::info("ftsentineld stopped: {} records, {} events out, {} alerts, {} ring-buffer drops", stats_.records,
+                 stats_.events, alerts_emitted_, last_drops_);
+    sinks_.clear();  // remote sinks stop and keep what is undelivered in their spools
     return 0;
   }
 
@@ -120,6 +136,19 @@ class Daemon {
       sensor_->consume();
       pipeline_.flush();
       wait_ring();
+    });
+  }
+
+  void wait_fanotify() {
+    fan_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+      if (ec) return;
+      // The kernel's record of a change is written at syscall exit, before
+      // fanotify queues the change: drain it first, so the richer syscall
+      // report is the one the merge keeps.
+      sensor_->consume();
+      backstop_->read(*watcher_, [this](decode::File&& f) { pipeline_.push_record(std::move(f)); });
+      pipeline_.flush();
+      wait_fanotify();
     });
   }
 
@@ -142,6 +171,8 @@ class Daemon {
     ticker_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       sd_notify(0, "WATCHDOG=1");  // from the event loop: a stuck loop misses it
+      report_sink_loss();
+      if (ticks_ % 5 == 0) notify_status();
       auto c = sensor_->counters();
       if (c.ringbuf_drops > last_drops_ || c.tasks_full > last_tasks_full_) {
         uint64_t lost = c.ringbuf_drops - last_drops_;
@@ -163,7 +194,17 @@ class Daemon {
         last_drops_ = c.ringbuf_drops;
         last_tasks_full_ = c.tasks_full;
       }
-      if (++ticks_ % 30 == 0) {
+      if (++ticks_ % 10 == 0) {
+        // New directories under watched globs, new sensitive files, new hard links.
+        auto changed = watcher_->rescan();
+        if (!changed) spdlog::error("watched data rescan: {}", changed.error());
+        else if (*changed) {
+          backstop_->forget_directories();
+          if (auto st = backstop_->watch_filesystems(watcher_->change_watched_paths()); !st)
+            spdlog::error("{}", st.error());
+        }
+      }
+      if (ticks_ % 30 == 0) {
         const std::string root = cfg_.daemon.sensor().proc_root();
         procs_.sweep([&](const state::ProcKey& k) {
           auto st = state::read_stat(root, k.tgid);
@@ -180,6 +221,7 @@ class Daemon {
     switch (req.body_case()) {
       case v1::Request::kRegisterJob: register_job(req.register_job(), peer, &resp); break;
       case v1::Request::kStatus: status(resp.mutable_status()); break;
+      case v1::Request::kTestAlert: test_alert(req.test_alert(), &resp); break;
       case v1::Request::kListJobs:
         for (const auto* j : jobs_->list(req.list_jobs().all())) pipeline::render_job(*j, resp.mutable_jobs()->add_jobs());
         break;
@@ -237,6 +279,157 @@ class Daemon {
     s->set_jobs_live(static_cast<uint32_t>(jobs_->live_count()));
     s->set_tasks_tracked(static_cast<uint32_t>(sensor_->tasks_tracked()));
     for (const auto& p : cfg_.policies->all()) s->add_policies(p.spec.name());
+    s->set_alerts_emitted(alerts_emitted_);
+    for (const auto& sink : sinks_) {
+      auto st = sink->stats();
+      if (st.name.empty()) continue;
+      auto* o = s->add_sinks();
+      o->set_name(st.name);
+      o->set_type(st.type);
+      o->set_target(st.target);
+      o->set_connected(st.connected);
+      o->set_written(st.written);
+      o->set_delivered(st.delivered);
+      o->set_failed(st.failed);
+      o->set_rejected(st.rejected);
+      o->set_dropped(st.dropped);
+      o->set_queued(st.queued);
+      o->set_spooled(st.spooled);
+      o->set_spool_bytes(st.spool_bytes);
+      o->set_last_error(st.last_error);
+    }
+  }
+
+  // Every alert goes through here to every output (each filters by its own
+  // severity threshold). The id is what a receiver de-duplicates by.
+  void raise(v1::Alert a) {
+    if (a.id().empty()) a.set_id(sinks::make_alert_id());
+    if (a.time().empty()) a.set_time(rfc3339(now_wall_ns()));
+    if (a.host().empty()) a.set_host(host_);
+    if (a.action().empty()) a.set_action("alerted");
+    for (auto& s : sinks_) s->write_alert(a);
+    alerts_emitted_++;
+  }
+
+  void test_alert(const v1::TestAlertRequest& r, v1::Response* resp) {
+    uint32_t n = r.count() ? r.count() : 1;
+    std::string sev = r.severity().empty() ? "low" : r.severity();
+    if (n > 100000 || !sinks::valid_severity(sev)) {
+      resp->set_ok(false);
+      resp->set_error(n > 100000 ? "at most 100000 test alerts at once"
+                                 : "unknown severity '" + sev + "' (info, low, medium, high, critical)");
+      return;
+    }
+    auto* out = resp->mutable_test_alert();
+    for (uint32_t i = 0; i < n; ++i) {
+      v1::Alert a;
+      a.set_id(sinks::make_alert_id());
+      a.set_rule("test-alert");
+      a.set_severity(sev);
+      a.set_message(r.message().empty() ? "ftsentinel test alert " + std::to_string(i + 1) + "/" + std::to_string(n) +
+                                              ": checking the SIEM wiring"
+                                        : r.message());
+      auto* p = a.mutable_process();
+      p->set_pid(static_cast<uint32_t>(getpid()));
+      p->set_exe("/proc/self/exe");
+      if (n <= 1000) out->add_ids(a.id());
+      raise(std::move(a));
+    }
+    for (auto& s : sinks_) s->flush();
+    out->set_raised(n);
+    spdlog::info("raised {} test alert(s), severity {}", n, sev);
+  }
+
+  // A remote sink that dropped records (spool full) says so in an alert of
+  // its own, which reaches the SIEM once it is back: loss is never silent.
+  void report_sink_loss() {
+    for (auto& sink : sinks_) {
+      uint64_t lost = sink->take_lost();
+      if (!lost) continue;
+      auto st = sink->stats();
+      spdlog::error("output {}: {} records dropped (spool full; {} in total)", st.name, lost, st.dropped);
+      v1::Alert a;
+      a.set_rule("sensor-tamper");
+      a.set_severity("high");
+      a.set_message("output " + st.name + " (" + st.target + ") dropped " + std::to_string(lost) +
+                    " undelivered records, oldest first: its spool was full (" + std::to_string(st.dropped) +
+                    " in total)");
+      a.mutable_mitre()->add_attack("T1562.001");
+      raise(std::move(a));
+    }
+    for (auto& s : sinks_) s->flush();
+  }
+
+  void notify_status() {
+    uint64_t spooled = 0;
+    for (const auto& s : sinks_) spooled += s->stats().spooled;
+    sd_notifyf(0, "STATUS=watching; %u jobs live; %llu events, %llu alerts out; %llu spooled", 
+               static_cast<unsigned>(jobs_->live_count()), static_cast<unsigned long long>(stats_.events),
+               static_cast<unsigned long long>(alerts_emitted_), static_cast<unsigned long long>(spooled));
+  }
+
+  void start_metrics() {
+    const std::string& listen = cfg_.daemon.metrics().listen();
+    if (listen.empty() || listen == "off") return;
+    metrics_ = std::make_unique<metrics::Server>(io_, [this] { return render_metrics(); });
+    // Not fatal: a node runs without its metrics rather than without its sensor.
+    if (auto st = metrics_->listen(listen); !st) {
+      spdlog::error("{}; metrics are off", st.error());
+      metrics_.reset();
+    }
+  }
+
+  std::string render_metrics() {
+    metrics::Exposition x;
+    x.family("ftsentinel_records_total", "counter", "Records read from the kernel ring buffer.");
+    x.sample("ftsentinel_records_total", static_cast<double>(stats_.records));
+    x.family("ftsentinel_decode_errors_total", "counter", "Records that could not be decoded.");
+    x.sample("ftsentinel_decode_errors_total", static_cast<double>(stats_.decode_errors));
+    x.family("ftsentinel_events_total", "counter", "Events emitted, by kind.");
+    for (const auto& [kind, n] : counting_->events_by_kind())
+      x.sample("ftsentinel_events_total", {{"kind", kind}}, static_cast<double>(n));
+    x.family("ftsentinel_alerts_total", "counter", "Alerts raised, by rule and severity.");
+    for (const auto& [key, n] : counting_->alerts_by_rule())
+      x.sample("ftsentinel_alerts_total", {{"rule", key.first}, {"severity", key.second}}, static_cast<double>(n));
+    auto c = sensor_->counters();
+    x.family("ftsentinel_ringbuf_drops_total", "counter", "Records the kernel could not queue (ring buffer full), by CPU.");
+    for (size_t i = 0; i < c.ringbuf_drops_per_cpu.size(); ++i)
+      x.sample("ftsentinel_ringbuf_drops_total", {{"cpu", std::to_string(i)}},
+               static_cast<double>(c.ringbuf_drops_per_cpu[i]));
+    x.family("ftsentinel_tasks_map_full_total", "counter", "Tasks the kernel could not track (map full).");
+    x.sample("ftsentinel_tasks_map_full_total", static_cast<double>(c.tasks_full));
+    x.family("ftsentinel_jobs_live", "gauge", "Jobs running now.");
+    x.sample("ftsentinel_jobs_live", static_cast<double>(jobs_->live_count()));
+    x.family("ftsentinel_tasks_tracked", "gauge", "Tasks in the kernel's job map.");
+    x.sample("ftsentinel_tasks_tracked", static_cast<double>(sensor_->tasks_tracked()));
+    std::vector<sinks::SinkStats> st;
+    for (const auto& s : sinks_)
+      if (auto one = s->stats(); !one.name.empty()) st.push_back(std::move(one));
+    auto per_sink = [&](const char* name, const char* type, const char* help, auto get) {
+      x.family(name, type, help);
+      for (const auto& s : st)
+        x.sample(name, {{"sink", s.name}, {"type", s.type}}, static_cast<double>(get(s)));
+    };
+    per_sink("ftsentinel_sink_written_total", "counter", "Records accepted by the output.",
+             [](const sinks::SinkStats& s) { return s.written; });
+    per_sink("ftsentinel_sink_delivered_total", "counter", "Records the destination has.",
+             [](const sinks::SinkStats& s) { return s.delivered; });
+    per_sink("ftsentinel_sink_deliveries_failed_total", "counter",
+             "Delivery attempts that failed (connect, TLS, write, non-2xx, timeout).",
+             [](const sinks::SinkStats& s) { return s.failed; });
+    per_sink("ftsentinel_sink_rejected_total", "counter", "Records the destination refused for good (HTTP 4xx).",
+             [](const sinks::SinkStats& s) { return s.rejected; });
+    per_sink("ftsentinel_sink_dropped_total", "counter", "Records lost because the spool or queue was full.",
+             [](const sinks::SinkStats& s) { return s.dropped; });
+    per_sink("ftsentinel_sink_queue_depth", "gauge", "Records waiting in memory for the spool.",
+             [](const sinks::SinkStats& s) { return s.queued; });
+    per_sink("ftsentinel_sink_spool_records", "gauge", "Records on disk, not yet delivered.",
+             [](const sinks::SinkStats& s) { return s.spooled; });
+    per_sink("ftsentinel_sink_spool_bytes", "gauge", "Bytes of the on-disk spool.",
+             [](const sinks::SinkStats& s) { return s.spool_bytes; });
+    per_sink("ftsentinel_sink_up", "gauge", "1 when the output has a live connection (or an open file).",
+             [](const sinks::SinkStats& s) { return s.connected ? 1 : 0; });
+    return x.take();
   }
 
   config::Loaded cfg_;
@@ -246,10 +439,16 @@ class Daemon {
   state::ProcessTable procs_;
   state::CgroupTable cgroups_;
   std::vector<std::unique_ptr<sinks::Sink>> sinks_;
+  sinks::CountingSink* counting_ = nullptr;  // owned by sinks_
+  std::unique_ptr<metrics::Server> metrics_;
+  uint64_t alerts_emitted_ = 0;
   pipeline::Stats stats_;
   pipeline::Pipeline pipeline_;
   std::unique_ptr<sensor::Sensor> sensor_;
   std::unique_ptr<jobs::JobManager> jobs_;
+  std::unique_ptr<watch::Watcher> watcher_;
+  std::unique_ptr<fanotify::Backstop> backstop_;
+  std::unique_ptr<asio::posix::stream_descriptor> fan_;
   std::unique_ptr<asio::posix::stream_descriptor> ring_;
   asio::signal_set signals_;
   asio::steady_timer ticker_;

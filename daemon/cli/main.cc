@@ -2,12 +2,14 @@
 //   ftsentinel run --policy NAME [--name JOB] -- CMD ARGS...
 //   ftsentinel status [--json]
 //   ftsentinel jobs [--all] [--json]
+//   ftsentinel alert-test [--count N] [--severity S] [--message TEXT]
 // Global: --socket PATH (else $FTSENTINEL_SOCKET, else /run/ftsentinel/control.sock)
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -31,7 +33,9 @@ int usage() {
           "usage: ftsentinel [--socket PATH] COMMAND\n"
           "  run --policy NAME [--name JOB] -- CMD [ARGS...]   run CMD as a watched job\n"
           "  status [--json]                                  the daemon's state\n"
-          "  jobs [--all] [--json]                            live (or all remembered) jobs\n");
+          "  jobs [--all] [--json]                            live (or all remembered) jobs\n"
+          "  alert-test [--count N] [--severity S] [--message TEXT]\n"
+          "                                                   send test alerts to every output (SIEM check)\n");
   return 2;
 }
 
@@ -126,6 +130,51 @@ int cmd_status(const Args& a) {
   std::string pol;
   for (const auto& p : s.policies()) pol += (pol.empty() ? "" : ", ") + p;
   printf("policies:     %s\n", pol.empty() ? "(none)" : pol.c_str());
+  printf("alerts out:   %llu\n", (unsigned long long)s.alerts_emitted());
+  for (const auto& o : s.sinks()) {
+    printf("output %-12s %-6s %s%s\n", o.name().c_str(), o.type().c_str(), o.target().c_str(),
+           o.type() == "syslog" || o.type() == "http" ? (o.connected() ? " (connected)" : " (not connected)") : "");
+    printf("  written %llu, delivered %llu, failed %llu, rejected %llu, dropped %llu, queued %llu, "
+           "spooled %llu (%llu bytes)%s%s\n",
+           (unsigned long long)o.written(), (unsigned long long)o.delivered(), (unsigned long long)o.failed(),
+           (unsigned long long)o.rejected(), (unsigned long long)o.dropped(), (unsigned long long)o.queued(),
+           (unsigned long long)o.spooled(), (unsigned long long)o.spool_bytes(),
+           o.last_error().empty() ? "" : "; last error: ", o.last_error().c_str());
+  }
+  return 0;
+}
+
+int cmd_alert_test(const Args& a) {
+  fts::v1::Request req;
+  auto* t = req.mutable_test_alert();
+  for (size_t i = 0; i < a.rest.size(); ++i) {
+    const std::string& s = a.rest[i];
+    bool has_value = i + 1 < a.rest.size();
+    if (s == "--count" && has_value) {
+      char* end = nullptr;
+      unsigned long n = std::strtoul(a.rest[++i].c_str(), &end, 10);
+      if (!end || *end || n == 0 || n > 100000) {
+        fprintf(stderr, "ftsentinel alert-test: --count is 1..100000\n");
+        return 2;
+      }
+      t->set_count(static_cast<uint32_t>(n));
+    } else if (s == "--severity" && has_value) {
+      t->set_severity(a.rest[++i]);
+    } else if (s == "--message" && has_value) {
+      t->set_message(a.rest[++i]);
+    } else {
+      fprintf(stderr, "usage: ftsentinel alert-test [--count N] [--severity info|low|medium|high|critical] [--message TEXT]\n");
+      return 2;
+    }
+  }
+  auto resp = call(a.socket, req);
+  if (!resp) {
+    fprintf(stderr, "ftsentinel alert-test: %s\n", resp.error().c_str());
+    return 1;
+  }
+  const auto& r = resp->test_alert();
+  printf("raised %u test alert(s) (rule test-alert)\n", r.raised());
+  for (const auto& id : r.ids()) printf("%s\n", id.c_str());
   return 0;
 }
 
@@ -173,6 +222,7 @@ int main(int argc, char** argv) {
   if (a.command == "run") return cmd_run(a);
   if (a.command == "status") return cmd_status(a);
   if (a.command == "jobs") return cmd_jobs(a);
+  if (a.command == "alert-test") return cmd_alert_test(a);
   if (a.command == "--help" || a.command == "help") {
     usage();
     return 0;

@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,80 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   return (fs::path(base_dir) / p).lexically_normal().string();
 }
 
+// Outputs (sinks): a remote output ships alerts only unless told otherwise;
+// its name keys its spool directory and its metrics.
+void fill_output_defaults(v1::DaemonConfig* c) {
+  for (int i = 0; i < c->outputs_size(); ++i) {
+    auto& o = *c->mutable_outputs(i);
+    bool remote = o.type() == "syslog" || o.type() == "http";
+    if (o.format().empty()) o.set_format("json");
+    if (o.events().empty()) o.set_events(remote ? "alerts" : "all");
+    if (o.name().empty()) o.set_name(o.type() + "-" + std::to_string(i));
+  }
+  if (c->metrics().listen().empty()) c->mutable_metrics()->set_listen("127.0.0.1:9477");
+}
+
+bool loopback_host(const std::string& url) {
+  auto start = url.find("://");
+  std::string rest = start == std::string::npos ? url : url.substr(start + 3);
+  return rest.rfind("127.", 0) == 0 || rest.rfind("localhost", 0) == 0 || rest.rfind("[::1]", 0) == 0;
+}
+
+void check_outputs(const YAML::Node& root, const std::string& file, const v1::DaemonConfig& c,
+                   std::vector<Diagnostic>* errors) {
+  static const std::set<std::string> kSeverities = {"info", "low", "medium", "high", "critical"};
+  std::set<std::string> names;
+  auto err = [&](const std::string& at, const std::string& what) { errors->push_back(diag_at(root, file, at, what)); };
+  for (int i = 0; i < c.outputs_size(); ++i) {
+    const auto& o = c.outputs(i);
+    std::string at = "outputs[" + std::to_string(i) + "]";
+    const std::string& t = o.type();
+    std::set<std::string> formats;
+    if (t == "stdout" || t == "file") formats = {"json", "ocsf", "rfc5424"};
+    else if (t == "syslog") formats = {"json", "ocsf", "rfc5424"};
+    else if (t == "http") formats = {"json", "ocsf", "splunk_hec"};
+    else err(at + ".type", "unknown output type '" + t + "' (expected stdout, file, syslog or http)");
+    if (t == "file" && o.path().empty()) err(at, "a file output needs a path");
+    if (!formats.empty() && !formats.count(o.format())) {
+      std::string list;
+      for (const auto& f : formats) list += (list.empty() ? "" : ", ") + f;
+      err(at + ".format", "unknown format '" + o.format() + "' for a " + t + " output (expected " + list + ")");
+    }
+    if (o.events() != "all" && o.events() != "alerts") err(at + ".events", "expected all or alerts");
+    if (!o.min_severity().empty() && !kSeverities.count(o.min_severity()))
+      err(at + ".min_severity", "expected info, low, medium, high or critical");
+    bool name_ok = !o.name().empty() && o.name() != "." && o.name() != "..";
+    for (char ch : o.name())
+      if (!isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') name_ok = false;
+    if (!name_ok) err(at + ".name", "a name is letters, digits, '-', '_' and '.' (it names the spool directory)");
+    else if (!names.insert(o.name()).second) err(at + ".name", "duplicate output name '" + o.name() + "'");
+    if (t == "syslog") {
+      const std::string& a = o.address();
+      if (a.rfind("udp://", 0) != 0 && a.rfind("tcp://", 0) != 0 && a.rfind("tls://", 0) != 0)
+        err(at + (a.empty() ? "" : ".address"), "a syslog output needs an address udp://, tcp:// or tls://HOST:PORT");
+    }
+    if (t == "http") {
+      const std::string& u = o.url();
+      if (u.rfind("https://", 0) != 0 && !(u.rfind("http://", 0) == 0 && loopback_host(u)))
+        err(at + (u.empty() ? "" : ".url"), "an http output needs an https:// url (plain http:// only to loopback)");
+      if (o.format() == "splunk_hec" && o.token_file().empty()) err(at, "a splunk_hec output needs a token_file");
+    }
+    if (!o.key_file().empty() && o.cert_file().empty())
+      err(at + ".key_file", "a client key needs its cert_file");
+    for (const auto& [key, path] : {std::pair{"ca_file", o.ca_file()}, {"cert_file", o.cert_file()},
+                                    {"key_file", o.key_file()}, {"token_file", o.token_file()}}) {
+      if (path.empty()) continue;
+      std::string full = resolve(fs::path(file).parent_path().string(), path);
+      if (access(full.c_str(), R_OK) != 0) err(at + "." + key, "cannot read " + full);
+    }
+    if (o.retry_min_ms() && o.retry_max_ms() && o.retry_min_ms() > o.retry_max_ms())
+      err(at + ".retry_min_ms", "is larger than retry_max_ms");
+  }
+  const std::string& m = c.metrics().listen();
+  if (m != "off" && (m.rfind(':') == std::string::npos || m.rfind(':') + 1 == m.size()))
+    err("metrics.listen", "expected HOST:PORT (an IP address, 127.0.0.1 by default) or off");
+}
+
 void fill_defaults(v1::DaemonConfig* c) {
   if (c->state_dir().empty()) c->set_state_dir("/var/lib/ftsentinel");
   if (c->policies_dir().empty()) c->set_policies_dir("/etc/ftsentinel/policies.d");
@@ -28,10 +104,7 @@ void fill_defaults(v1::DaemonConfig* c) {
   if (s->pin_dir().empty()) s->set_pin_dir("/sys/fs/bpf/ftsentinel");
   if (s->proc_root().empty()) s->set_proc_root("/proc");
   if (c->outputs_size() == 0) c->add_outputs()->set_type("stdout");
-  for (auto& o : *c->mutable_outputs()) {
-    if (o.format().empty()) o.set_format("json");
-    if (o.events().empty()) o.set_events("all");
-  }
+  fill_output_defaults(c);
   if (c->log().level().empty()) c->mutable_log()->set_level("info");
 }
 
@@ -40,19 +113,7 @@ void check_daemon(const YAML::Node& root, const std::string& file, const v1::Dae
   uint32_t mb = c.sensor().ringbuf_mb();
   if (mb & (mb - 1))
     errors->push_back(diag_at(root, file, "sensor.ringbuf_mb", "must be a power of two"));
-  for (int i = 0; i < c.outputs_size(); ++i) {
-    const auto& o = c.outputs(i);
-    std::string at = "outputs[" + std::to_string(i) + "]";
-    if (o.type() != "stdout" && o.type() != "file")
-      errors->push_back(diag_at(root, file, at + ".type",
-                                "unknown output type '" + o.type() + "' (expected stdout or file)"));
-    if (o.type() == "file" && o.path().empty())
-      errors->push_back(diag_at(root, file, at, "a file output needs a path"));
-    if (o.format() != "json")
-      errors->push_back(diag_at(root, file, at + ".format", "unknown format '" + o.format() + "' (expected json)"));
-    if (o.events() != "all" && o.events() != "alerts")
-      errors->push_back(diag_at(root, file, at + ".events", "expected all or alerts"));
-  }
+  check_outputs(root, file, c, errors);
 }
 
 }  // namespace
@@ -91,9 +152,27 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
     if (s.jobs().cgroup(i).empty() || s.jobs().cgroup(i)[0] != '/')
       errors->push_back(diag_at(root, p.file, "jobs.cgroup[" + std::to_string(i) + "]",
                                 "a cgroup glob is an absolute cgroup v2 path ('/system.slice/…')"));
+  const auto& d = s.data();
+  globs(d.training(), "data.training");
+  globs(d.outputs(), "data.outputs");
+  globs(d.protected_(), "data.protected");
+  globs(d.writers(), "data.writers");
+  globs(d.sensitive(), "data.sensitive");
+  globs(d.base(), "data.base");
+  auto absolute = [&](const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& at) {
+    for (int i = 0; i < list.size(); ++i)
+      if (!list[i].empty() && list[i][0] != '/' && list[i].rfind("**/", 0) != 0)
+        errors->push_back(diag_at(root, p.file, at + "[" + std::to_string(i) + "]",
+                                  "a data path is absolute ('/data/…') or starts with '**/'"));
+  };
+  absolute(d.training(), "data.training");
+  absolute(d.outputs(), "data.outputs");
+  absolute(d.protected_(), "data.protected");
+  absolute(d.sensitive(), "data.sensitive");
+  absolute(d.base(), "data.base");
   // These sections are read and type-checked; the rules that use them come with
-  // the file/network sensors and the rule engine. Say so rather than pretend.
-  for (const char* section : {"data", "network", "process"}) {
+  // the network sensor and the rule engine. Say so rather than pretend.
+  for (const char* section : {"network", "process"}) {
     if (root.IsMap() && root[section])
       warnings->push_back(diag_at(root, p.file, section,
                                   "parsed, not yet enforced by this version of ftsentineld"));
@@ -149,8 +228,11 @@ Loaded load(const std::string& config_file) {
   d.set_state_dir(resolve(base, d.state_dir()));
   d.set_policies_dir(resolve(base, d.policies_dir()));
   d.mutable_control()->set_socket(resolve(base, d.control().socket()));
-  for (auto& o : *d.mutable_outputs())
+  for (auto& o : *d.mutable_outputs()) {
     if (o.type() == "file") o.set_path(resolve(d.state_dir(), o.path()));
+    for (auto* f : {o.mutable_ca_file(), o.mutable_cert_file(), o.mutable_key_file(), o.mutable_token_file()})
+      *f = resolve(base, *f);
+  }
   out.policies = load_policies(d.policies_dir(), &out.errors, &out.warnings);
   return out;
 }

@@ -1,0 +1,165 @@
+"""The service an SRE ships: systemd's side of NOTIFY_SOCKET sees READY,
+STATUS and watchdog pings; the unit passes `systemd-analyze verify`; the .deb
+builds and holds the expected files; --check refuses bad outputs."""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import siem
+from siem import harness
+
+BUILD_DIR = os.environ.get("FTS_BUILD_DIR", os.path.join(harness.BIN_DIR, ".."))
+SRC = os.path.abspath(os.path.join(siem.HERE, "..", ".."))
+
+
+class Notify(unittest.TestCase):
+    def test_ready_status_watchdog_and_stopping(self):
+        d = harness.Daemon({}, 'metrics: { listen: "off" }\n')
+        sock_path = os.path.join(d.tmp, "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(sock_path)
+        s.settimeout(0.5)
+        env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="3000000")
+        with open(d.stderr_path, "w") as err:
+            proc = subprocess.Popen([harness.DAEMON, "--config", d.config], stdout=subprocess.DEVNULL, stderr=err,
+                                    env=env)
+        msgs = []
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                try:
+                    msgs.append(s.recv(4096).decode())
+                except socket.timeout:
+                    if proc.poll() is not None:
+                        err = d.stderr()
+                        if "BPF" in err or "root" in err or "BTF" in err:
+                            harness.skip_or_fail("ftsentineld could not load its BPF programs:\n" + err)
+                        self.fail("ftsentineld exited:\n" + err)
+                if sum("WATCHDOG=1" in m for m in msgs) >= 2 and any("STATUS=" in m and "jobs live" in m for m in msgs):
+                    break
+            ready = [m for m in msgs if "READY=1" in m]
+            self.assertEqual(len(ready), 1, msgs)
+            self.assertIn("STATUS=watching", ready[0])
+            self.assertGreaterEqual(sum("WATCHDOG=1" in m for m in msgs), 2, msgs)
+            self.assertLess(msgs.index(ready[0]), [i for i, m in enumerate(msgs) if "WATCHDOG=1" in m][0],
+                            "ready before the first watchdog ping")
+            self.assertTrue(any("STATUS=" in m and "jobs live" in m for m in msgs), msgs)
+            # ready means the control socket answers
+            self.assertEqual(d.cli("status").returncode, 0)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=10), 0)
+            tail = []
+            try:
+                while True:
+                    tail.append(s.recv(4096).decode())
+            except socket.timeout:
+                pass
+            self.assertTrue(any("STOPPING=1" in m for m in tail), tail)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            s.close()
+            d.cleanup()
+
+
+class Packaging(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fts-it-pkg-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def install(self, prefix):
+        root = os.path.join(self.tmp, "root")
+        r = subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", prefix], capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, DESTDIR=root))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return root
+
+    def test_install_layout_and_unit_verifies(self):
+        root = self.install("/usr/local")
+        for f in ("usr/local/bin/ftsentineld", "usr/local/bin/ftsentinel",
+                  "usr/local/lib/systemd/system/ftsentinel.service", "usr/local/lib/tmpfiles.d/ftsentinel.conf",
+                  "usr/local/lib/sysusers.d/ftsentinel.conf", "etc/ftsentinel/ftsentinel.yaml",
+                  "usr/local/share/ftsentinel/policies/llm-finetune.yaml"):
+            self.assertTrue(os.path.exists(os.path.join(root, f)), f)
+        unit = open(os.path.join(root, "usr/local/lib/systemd/system/ftsentinel.service")).read()
+        self.assertIn("ExecStart=/usr/local/bin/ftsentineld --config /etc/ftsentinel/ftsentinel.yaml", unit)
+        for want in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "NoNewPrivileges=yes",
+                     "ProtectSystem=strict", "ProtectHome=read-only", "PrivateTmp=yes", "LimitMEMLOCK=infinity",
+                     "CapabilityBoundingSet=CAP_BPF"):
+            self.assertIn(want, unit)
+        self.assertIn("d /run/ftsentinel     0750 root ftsentinel",
+                      open(os.path.join(root, "usr/local/lib/tmpfiles.d/ftsentinel.conf")).read())
+        # verify needs the binaries where the unit says: point it at the staged ones.
+        staged = os.path.join(self.tmp, "ftsentinel.service")
+        with open(staged, "w") as f:
+            f.write(unit.replace("/usr/local/bin/", os.path.join(root, "usr/local/bin") + "/"))
+        r = subprocess.run(["systemd-analyze", "verify", staged], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertNotIn("ftsentinel.service", r.stderr, r.stderr)
+        # The installed default config is valid as shipped.
+        r = subprocess.run([os.path.join(root, "usr/local/bin/ftsentineld"), "--config",
+                            os.path.join(root, "etc/ftsentinel/ftsentinel.yaml"), "--check"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertIn("ftsentinel.yaml", r.stderr)
+        self.assertNotIn("outputs", r.stderr, r.stderr)
+
+    def test_deb_builds_and_lists_the_service(self):
+        out = os.path.join(self.tmp, "deb")
+        r = subprocess.run(["cpack", "-G", "DEB", "-B", out, "--config", os.path.join(BUILD_DIR, "CPackConfig.cmake")],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        debs = glob.glob(os.path.join(out, "ftsentinel_*.deb"))
+        self.assertEqual(len(debs), 1, os.listdir(out))
+        files = subprocess.run(["dpkg-deb", "-c", debs[0]], capture_output=True, text=True, check=True).stdout
+        for f in ("./usr/bin/ftsentineld", "./usr/bin/ftsentinel", "./usr/lib/systemd/system/ftsentinel.service",
+                  "./usr/lib/tmpfiles.d/ftsentinel.conf", "./usr/lib/sysusers.d/ftsentinel.conf",
+                  "./etc/ftsentinel/ftsentinel.yaml", "./etc/ftsentinel/policies.d/"):
+            self.assertIn(f, files)
+        info = subprocess.run(["dpkg-deb", "-I", debs[0]], capture_output=True, text=True, check=True).stdout
+        self.assertIn("Depends:", info)
+        self.assertIn("libssl3", info)
+        ctl = os.path.join(self.tmp, "ctl")
+        subprocess.run(["dpkg-deb", "-e", debs[0], ctl], check=True)
+        postinst = open(os.path.join(ctl, "postinst")).read()
+        self.assertIn("enable ftsentinel.service", postinst)
+        self.assertIn("addgroup --system ftsentinel", postinst)
+        self.assertIn("/etc/ftsentinel/ftsentinel.yaml", open(os.path.join(ctl, "conffiles")).read())
+        unit = subprocess.run(["dpkg-deb", "--fsys-tarfile", debs[0]], capture_output=True, check=True).stdout
+        self.assertIn(b"ExecStart=/usr/bin/ftsentineld", unit, "the package's unit names /usr/bin")
+
+
+class CheckOutputs(unittest.TestCase):
+    def test_check_refuses_bad_outputs_with_positions(self):
+        tmp = tempfile.mkdtemp(prefix="fts-it-check-")
+        try:
+            os.makedirs(os.path.join(tmp, "pol"))
+            cfg = os.path.join(tmp, "c.yaml")
+            with open(cfg, "w") as f:
+                f.write("policies_dir: pol\nstate_dir: state\noutputs:\n"
+                        "  - { type: syslog, address: \"siem:514\" }\n"
+                        "  - { type: http, url: \"http://siem.example/x\", format: splunk_hec }\n"
+                        "  - { type: syslog, address: \"tls://127.0.0.1:6514\", ca_file: missing.pem, min_severity: loud }\n")
+            r = subprocess.run([harness.DAEMON, "--config", cfg, "--check"], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(":4:", r.stderr)
+            self.assertIn("needs an address udp://, tcp:// or tls://", r.stderr)
+            self.assertIn("plain http:// only to loopback", r.stderr)
+            self.assertIn("needs a token_file", r.stderr)
+            self.assertIn("outputs[2].ca_file: cannot read", r.stderr)
+            self.assertIn("outputs[2].min_severity", r.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    harness.main()
