@@ -29,6 +29,7 @@ exit, Ctrl-C or SIGTERM included.
 """
 
 import argparse
+import threading
 import json
 import os
 import shutil
@@ -252,14 +253,25 @@ def main():
         job = [cli, "--socket", daemon.sock, "run", "--policy", "bench", "--"]
         open_args = ["open", str(args.open_n), args.file]
         fe_args = ["forkexec", str(args.forkexec_n)]
-        # (label, baseline argv, daemon argv)
+        # (label, baseline argv, daemon argv, alerts flooding the outputs meanwhile)
         workloads = [
-            ("open/close, untracked", [loops] + open_args, [loops] + open_args),
-            ("fork/exec, untracked", [loops] + fe_args, [loops] + fe_args),
-            ("open/close, job", [loops] + open_args, job + [loops] + open_args),
-            ("fork/exec, job", [loops] + fe_args, job + [loops] + fe_args),
+            ("open/close, untracked", [loops] + open_args, [loops] + open_args, False),
+            ("fork/exec, untracked", [loops] + fe_args, [loops] + fe_args, False),
+            ("open/close, job", [loops] + open_args, job + [loops] + open_args, False),
+            ("fork/exec, job", [loops] + fe_args, job + [loops] + fe_args, False),
+            # The sensor's rate while the sinks are busy: compare with the row above.
+            ("fork/exec, job +alerts", [loops] + fe_args, job + [loops] + fe_args, True),
         ]
         results = {w[0]: {"base": [], "daemon": []} for w in workloads}
+        alerts_sent = [0]
+
+        def flood(stop):
+            # `ftsentinel alert-test` batches through every output until the loop ends.
+            while not stop.is_set():
+                r = subprocess.run([cli, "--socket", daemon.sock, "alert-test", "--count", "500"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+                if r.returncode == 0:
+                    alerts_sent[0] += 500
         drops = 0
         others_seen = set()
 
@@ -275,16 +287,23 @@ def main():
               "kernel %s" % (args.rounds, args.open_n, args.file, args.forkexec_n, os.cpu_count(),
                              os.uname().release), flush=True)
         for r in range(args.rounds):
-            for label, base_argv, daemon_argv in workloads:
+            for label, base_argv, daemon_argv, with_alerts in workloads:
                 others_seen.update(other_daemons(os.getpid()))
                 b = run_loop(base_argv)
                 daemon.start()
+                stop = threading.Event()
+                flooder = threading.Thread(target=flood, args=(stop,)) if with_alerts else None
                 try:
+                    if flooder:
+                        flooder.start()
                     d = run_loop(daemon_argv)
                     st = daemon.status()
                     if st is not None:
                         drops += int(st.get("ringbuf_drops", 0))
                 finally:
+                    stop.set()
+                    if flooder:
+                        flooder.join()
                     daemon.stop()
                 results[label]["base"].append(b)
                 results[label]["daemon"].append(d)
@@ -295,7 +314,7 @@ def main():
 
         head = ("workload", "baseline ns/op", "with daemon ns/op", "ratio median [min-max]")
         rows = []
-        for label, _, _ in workloads:
+        for label, _, _, _ in workloads:
             base, dmn = results[label]["base"], results[label]["daemon"]
             ratios = [d / b for b, d in zip(base, dmn)]
             rows.append((label, "%.0f" % statistics.median(base), "%.0f" % statistics.median(dmn),
@@ -311,7 +330,8 @@ def main():
         print("medians over %d alternating rounds (baseline, daemon, ...); ratio = with daemon / baseline "
               "of the same round." % args.rounds)
         print("%.0f s; load average %.2f at start, %.2f at end; ring-buffer drops with the daemon: %d; "
-              "daemon starts: %d" % (elapsed, load_start[0], load_end[0], drops, daemon.starts))
+              "daemon starts: %d; test alerts written during '+alerts' rounds: %d"
+              % (elapsed, load_start[0], load_end[0], drops, daemon.starts, alerts_sent[0]))
         if others_seen:
             print("warning: other ftsentineld processes ran during the bench (pids %s); their hooks are in "
                   "the baseline too" % ", ".join(map(str, sorted(others_seen))))
