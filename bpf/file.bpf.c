@@ -179,13 +179,18 @@ static __always_inline int file__maybe_report(struct who *w, struct file *f, __u
 	struct file_class cls = {};
 
 	if (w->job_id) {
+		__u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
+
+		/* A repeated open costs one lookup: the walk below runs once per
+		 * process, file and access. */
+		if (op == FTS_FILE_OPEN && seen__test(w->tgid, access, dev, ino))
+			return 0;
 		dentry__classify(dentry, dev, &cls);
+		if (op == FTS_FILE_OPEN)
+			seen__set(w->tgid, access, dev, ino);
 		if (!(access & FTS_ACC_CHANGES) && op == FTS_FILE_OPEN && (cls.classes & FTS_CLASS_BASE) &&
 		    !(cls.classes & ~FTS_CLASS_BASE))
 			return 0; /* a base-list read */
-		if (op == FTS_FILE_OPEN &&
-		    seen__test_and_set(w->tgid, access, dev, BPF_CORE_READ(f, f_inode, i_ino)))
-			return 0;
 	} else if (access & FTS_ACC_CHANGES) {
 		dentry__classify(dentry, dev, &cls);
 		if (!(cls.classes & (FTS_CLASS_PROTECTED | FTS_CLASS_OUTPUTS)))

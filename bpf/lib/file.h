@@ -125,16 +125,20 @@ static __always_inline __u32 dentry__own_classes(struct dentry *dentry, __u64 de
 	return classes;
 }
 
-/* Was this (process, file, access) reported already? Marks it if not. */
-static __always_inline bool seen__test_and_set(__u32 tgid, __u32 access, __u64 dev, __u64 ino)
+/* Was this (process, file, access) decided already (reported, or a base read)? */
+static __always_inline bool seen__test(__u32 tgid, __u32 access, __u64 dev, __u64 ino)
+{
+	struct fts_seen_key key = { .tgid = tgid, .access = access, .dev = dev, .ino = ino };
+
+	return bpf_map_lookup_elem(&seen_opens, &key) != NULL;
+}
+
+static __always_inline void seen__set(__u32 tgid, __u32 access, __u64 dev, __u64 ino)
 {
 	struct fts_seen_key key = { .tgid = tgid, .access = access, .dev = dev, .ino = ino };
 	__u8 one = 1;
 
-	if (bpf_map_lookup_elem(&seen_opens, &key))
-		return true;
 	bpf_map_update_elem(&seen_opens, &key, &one, BPF_ANY);
-	return false;
 }
 
 #endif /* FTS_BPF_FILE_H */

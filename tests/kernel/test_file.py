@@ -328,7 +328,11 @@ for a, b in pairs:
             buf.value = a.encode()
     th = threading.Thread(target=flip)
     th.start()
-    fd = libc.openat(-100, buf, os.O_RDONLY)
+    fd = -1
+    for _ in range(100):  # a torn read of the buffer names no file: try again
+        fd = libc.openat(-100, buf, os.O_RDONLY)
+        if fd >= 0:
+            break
     stop = True
     th.join()
     st = os.fstat(fd)
