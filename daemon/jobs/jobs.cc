@@ -43,6 +43,20 @@ std::vector<uint32_t> children_of(const std::string& proc_root, uint32_t pid) {
   return out;
 }
 
+// What a running process was started as: argv[0], or for a script run by
+// its interpreter (torchrun is python running /usr/bin/torchrun) the script,
+// which is what execve was given and what the kernel matches at exec.
+std::string launched_as(const state::Process& p) {
+  if (p.args.empty()) return "";
+  static const char* kInterpreters[] = {"python", "sh", "bash", "dash", "perl", "ruby", "node"};
+  std::string exe = basename_of(p.exe);
+  bool interpreter = false;
+  for (const char* i : kInterpreters)
+    if (exe.rfind(i, 0) == 0) interpreter = true;
+  if (interpreter && p.args.size() > 1 && !p.args[1].empty() && p.args[1][0] != '-') return p.args[1];
+  return p.args[0];
+}
+
 }  // namespace
 
 const char* to_string(StartedBy s) {
@@ -88,7 +102,7 @@ void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::v
     if (!p || p->job_id) continue;
     decode::Exec probe;
     probe.exe = p->exe;
-    probe.filename = p->args.empty() ? "" : p->args[0];
+    probe.filename = launched_as(*p);
     probe.cwd = p->cwd;
     const config::Policy* pol = exec_policy(probe);
     if (!pol) continue;

@@ -168,6 +168,24 @@ TEST_F(JobsTest, LauncherRunningBeforeTheDaemonIsFoundInProc) {
   EXPECT_EQ(procs_.find_tgid(4000)->job_id, 0u);
 }
 
+TEST_F(JobsTest, ScriptLauncherRunningBeforeTheDaemonIsFoundByItsScript) {
+  using fts::testing::add_fake_proc;
+  add_fake_proc(proc_root_, {.pid = 1, .ppid = 0, .start_ticks = 0, .exe = "/sbin/init", .children = {5000, 6000}});
+  // torchrun is a Python script: the kernel saw execve("/usr/local/bin/torchrun").
+  add_fake_proc(proc_root_, {.pid = 5000, .ppid = 1, .start_ticks = 50000,
+                             .cmdline = "/usr/bin/python3\0/usr/local/bin/torchrun\0train.py\0"s,
+                             .exe = "/usr/bin/python3.11"});
+  // an editor with the launcher open is not a launcher
+  add_fake_proc(proc_root_, {.pid = 6000, .ppid = 1, .start_ticks = 60000,
+                             .cmdline = "vim\0/usr/local/bin/torchrun\0"s, .exe = "/usr/bin/vim.basic"});
+  make();
+  state::bootstrap(proc_root_.path(), &procs_);
+  install({policy("a", {"**/torchrun"})});
+  const uint64_t id = decode::job_id_for(5000, 50000 * decode::kNsPerTick);
+  EXPECT_EQ(changes(), (std::vector<std::pair<JobChange::Kind, uint64_t>>{{JobChange::kStarted, id}}));
+  EXPECT_EQ(procs_.find_tgid(6000)->job_id, 0u);
+}
+
 TEST_F(JobsTest, CgroupJobFromMkdirLivesUntilRmdir) {
   make();
   install({policy("a", {}, {"/system.slice/finetune-*.scope"})});
