@@ -165,6 +165,8 @@ static __always_inline __u32 access__of(struct file *f, __u32 oflags)
 		acc |= FTS_ACC_TRUNC;
 	if (oflags & O_APPEND)
 		acc |= FTS_ACC_APPEND;
+	if (acc && (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) == 0040000 /* S_IFDIR */)
+		acc |= FTS_ACC_DIR;
 	return acc;
 }
 

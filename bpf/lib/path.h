@@ -19,6 +19,7 @@ struct path_walk {
 	__u32 written;
 	__u16 depth;
 	bool done;
+	bool pseudo;
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
@@ -37,6 +38,21 @@ static long path__step(__u32 i, struct path_walk *w)
 
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (dentry != mnt_root) {
+			/* A root that is not its mount's: a pseudo file (memfd, pipe,
+			 * socket) or a disconnected dentry. Its name is all there is. */
+			const unsigned char *pname = BPF_CORE_READ(dentry, d_name.name);
+			long n = bpf_probe_read_kernel_str(w->buf + ((w->off + w->written) & FTS_SCRATCH_MASK),
+							   FTS_NAME_MAX, pname);
+			if (n > 0) {
+				w->written += n;
+				w->depth++;
+			}
+			w->pseudo = true;
+			w->done = true;
+			return 1;
+		}
 
 		if (dentry == mnt_root && mnt != mnt_parent) {
 			/* Step out of this mount onto the dentry it covers. */
@@ -92,6 +108,8 @@ static __always_inline __u32 path__encode(const struct path *p, char *buf, __u32
 	bpf_loop(FTS_PATH_DEPTH, path__step, &w, 0);
 	if (!w.done)
 		*flags |= FTS_PATH_TRUNCATED;
+	if (w.pseudo)
+		*flags |= FTS_PATH_INTERNAL;
 	*depth = w.depth;
 	return w.written & (FTS_PATH_MAX - 1 + FTS_PATH_MAX); /* <= FTS_PATH_MAX, for the verifier */
 }

@@ -15,6 +15,7 @@
 #include "jobs/jobs.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
+#include "rules/rules.h"
 #include "sensor/sensor.h"
 #include "sinks/factory.h"
 #include "sinks/sink.h"
@@ -74,8 +75,10 @@ class Daemon {
 
     jobs_ = std::make_unique<jobs::JobManager>(sensor_.get(), &procs_, &cgroups_, d.sensor().proc_root());
     watcher_ = std::make_unique<watch::Watcher>(sensor_.get());
-    pipeline_ = pipeline::Pipeline::standard(pipeline::Context{host_, &procs_, &cgroups_, jobs_.get(), watcher_.get(),
-                                                               d.sensor().proc_root(), &sinks_, &stats_});
+    pipeline::Context ctx{host_, &procs_, &cgroups_, jobs_.get(), watcher_.get(), d.sensor().proc_root(), &sinks_,
+                          &stats_};
+    ctx.rules = &rules_;
+    pipeline_ = pipeline::Pipeline::standard(ctx);
     auto watched = watcher_->apply(watch::patterns_of(*cfg_.policies));
     if (!watched) return fail("watched data: " + watched.error());
     auto backstop = fanotify::Backstop::start(d.sensor().proc_root(), static_cast<uint32_t>(getpid()));
@@ -191,6 +194,9 @@ class Daemon {
           s->write(e);
           s->flush();
         }
+        // Blind spots are alerts too: the security team sees them in the SIEM.
+        raise(rules_.sensor_tamper(lost, c.ringbuf_drops,
+                                   lost ? "the sensor's ring buffer overflowed" : "the tasks map is full"));
         last_drops_ = c.ringbuf_drops;
         last_tasks_full_ = c.tasks_full;
       }
@@ -447,6 +453,7 @@ class Daemon {
   std::unique_ptr<sensor::Sensor> sensor_;
   std::unique_ptr<jobs::JobManager> jobs_;
   std::unique_ptr<watch::Watcher> watcher_;
+  rules::Engine rules_;
   std::unique_ptr<fanotify::Backstop> backstop_;
   std::unique_ptr<asio::posix::stream_descriptor> fan_;
   std::unique_ptr<asio::posix::stream_descriptor> ring_;

@@ -42,7 +42,8 @@ const char* to_string(FileOp op);
 
 // Access bits and data classes, as the kernel sets them.
 namespace access {
-constexpr uint16_t kRead = 0x1, kWrite = 0x2, kCreate = 0x4, kTruncate = 0x8, kAppend = 0x10, kExec = 0x20;
+constexpr uint16_t kRead = 0x1, kWrite = 0x2, kCreate = 0x4, kTruncate = 0x8, kAppend = 0x10, kExec = 0x20,
+                   kDirectory = 0x40;
 }
 namespace cls {
 constexpr uint32_t kTraining = 0x1, kOutputs = 0x2, kProtected = 0x4, kSensitive = 0x8, kBase = 0x10;

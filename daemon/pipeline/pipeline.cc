@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/time.h"
+#include "sinks/format.h"
 #include "state/proc.h"
 
 #include <unordered_map>
@@ -260,7 +261,8 @@ class RenderStage : public Stage {
     out->set_op(decode::to_string(f.op));
     static const std::pair<uint16_t, const char*> kAccess[] = {
         {decode::access::kRead, "read"},       {decode::access::kWrite, "write"},   {decode::access::kCreate, "create"},
-        {decode::access::kTruncate, "truncate"}, {decode::access::kAppend, "append"}, {decode::access::kExec, "exec"}};
+        {decode::access::kTruncate, "truncate"}, {decode::access::kAppend, "append"}, {decode::access::kExec, "exec"},
+        {decode::access::kDirectory, "directory"}};
     for (const auto& [bit, name] : kAccess)
       if (f.access & bit) out->add_access(name);
     if (f.source == decode::Source::kSyscall) out->set_result(f.result);
@@ -299,7 +301,29 @@ class RenderStage : public Stage {
   uint64_t seq_ = 0;
 };
 
-// events -> every configured sink
+// record + state -> alerts of the rule catalogue
+class DetectStage : public Stage {
+ public:
+  explicit DetectStage(const Context& ctx) : ctx_(ctx) {}
+  const char* name() const override { return "detect"; }
+  bool run(Item& item) override {
+    if (!ctx_.rules || !item.record) return true;
+    const decode::Header& h = decode::header(*item.record);
+    const state::Process* p = ctx_.procs->find(state::key_of(h.task));
+    const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
+    const auto& policies = ctx_.jobs->policies();
+    const config::Policy* policy = job ? policies.at(job->policy_index) : nullptr;
+    uint64_t evidence = item.events.empty() ? 0 : item.events.back().id();
+    rules::Input in{*item.record, p, job, policy, policies, *ctx_.jobs, *ctx_.procs, item.file_path, evidence};
+    for (auto& a : ctx_.rules->run(in)) item.alerts.push_back(std::move(a));
+    return true;
+  }
+
+ private:
+  Context ctx_;
+};
+
+// events and alerts -> every configured sink
 class SinkStage : public Stage {
  public:
   explicit SinkStage(const Context& ctx) : ctx_(ctx) {}
@@ -308,6 +332,13 @@ class SinkStage : public Stage {
     for (const auto& e : item.events) {
       for (auto& s : *ctx_.sinks) s->write(e);
       ctx_.stats->events++;
+    }
+    for (auto& a : item.alerts) {
+      // The id is what a receiver de-duplicates by (delivery is at-least-once).
+      a.set_id(sinks::make_alert_id());
+      a.set_host(ctx_.host);
+      for (auto& s : *ctx_.sinks) s->write_alert(a);
+      ctx_.stats->alerts++;
     }
     return true;
   }
@@ -355,6 +386,7 @@ Pipeline Pipeline::standard(Context ctx) {
   p.add(std::make_unique<StateStage>(ctx));
   p.add(std::make_unique<MergeStage>(ctx));
   p.add(std::make_unique<RenderStage>(ctx));
+  p.add(std::make_unique<DetectStage>(ctx));
   p.add(std::make_unique<SinkStage>(ctx));
   p.add(std::make_unique<ReapStage>(ctx));
   return p;

@@ -1,7 +1,7 @@
 #pragma once
 // The event pipeline, one explicit list of stages:
 //
-//   kernel record bytes -> decode -> state (processes, jobs) -> merge -> render -> sinks -> reap
+//   kernel record bytes -> decode -> state (processes, jobs) -> merge -> render -> detect -> sinks -> reap
 //   fanotify changes ----------------^
 //
 // A source (the BPF ring buffer, or a replay of recorded/synthetic records)
@@ -16,7 +16,9 @@
 #include "decode/records.h"
 #include "common/v1.h"
 #include "ftsentinel/v1/event.pb.h"
+#include "ftsentinel/v1/alert.pb.h"
 #include "jobs/jobs.h"
+#include "rules/rules.h"
 #include "sinks/sink.h"
 #include "state/cgroups.h"
 #include "state/process_table.h"
@@ -30,6 +32,7 @@ struct Item {
   std::vector<jobs::JobChange> job_changes;
   std::string file_path;   // file records: the canonical path (merge)
   std::vector<v1::Event> events;
+  std::vector<v1::Alert> alerts;
 };
 
 class Stage {
@@ -46,6 +49,7 @@ struct Stats {
   uint64_t decode_errors = 0;
   uint64_t events = 0;
   uint64_t merged = 0;  // file reports folded into an earlier one
+  uint64_t alerts = 0;
 };
 
 // What the stages share: the daemon's state. Owned by the caller.
@@ -58,6 +62,7 @@ struct Context {
   std::string proc_root;
   std::vector<std::unique_ptr<sinks::Sink>>* sinks;
   Stats* stats;
+  rules::Engine* rules = nullptr;  // null: no detection (replays of events only)
 };
 
 class Pipeline {

@@ -41,6 +41,10 @@ class DropsTest(unittest.TestCase):
             self.assertEqual(sum(per_cpu), total)
             self.assertGreater(int(ev["sensor"]["ringbuf_drops"]), 0)
             self.assertIn("lost", d.stderr())
+            alert = d.wait_for(lambda e: [x for x in e if x.get("rule") == "sensor-tamper"] or None,
+                               what="sensor-tamper alert")[0]
+            self.assertEqual(alert["severity"], "high")
+            self.assertIn("records lost", alert["message"])
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ enum fts_file_op {
 #define FTS_ACC_TRUNC 0x8u
 #define FTS_ACC_APPEND 0x10u
 #define FTS_ACC_EXEC 0x20u
+#define FTS_ACC_DIR 0x40u      /* the file is a directory (a listing, not data) */
 
 /* classes of watched data (a policy's data section, and the base list) */
 #define FTS_CLASS_TRAINING 0x1u

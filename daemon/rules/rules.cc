@@ -1,0 +1,335 @@
+#include "rules/rules.h"
+
+#include <algorithm>
+
+#include "common/glob.h"
+#include "common/time.h"
+#include "watch/watch.h"
+
+namespace fts::rules {
+namespace {
+
+using google::protobuf::RepeatedPtrField;
+
+std::string basename_of(const std::string& p) {
+  size_t s = p.rfind('/');
+  return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+// A path is in a list of globs; "/dir/**" also names "/dir" itself.
+bool matches(const RepeatedPtrField<std::string>& globs, const std::string& path) {
+  for (const auto& g : globs) {
+    if (glob_match(g, path)) return true;
+    if (g.size() > 3 && g.compare(g.size() - 3, 3, "/**") == 0 && path == g.substr(0, g.size() - 3)) return true;
+  }
+  return false;
+}
+
+bool in_base(const config::Policy* p, const std::string& path) {
+  for (const auto& g : watch::base_list())
+    if (glob_match(g, path)) return true;
+  return p && matches(p->spec.data().base(), path);
+}
+
+std::string who(const Input& in) {
+  const decode::Header& h = decode::header(in.record);
+  std::string exe = in.process && !in.process->exe.empty() ? in.process->exe : "?";
+  return exe + " (pid " + std::to_string(h.task.tgid) + ")";
+}
+
+std::string job_name(const jobs::Job* j) {
+  return j ? "job " + j->name + " (" + jobs::job_id_string(j->id) + ")" : "a process outside any job";
+}
+
+bool is_change(const decode::File& f) {
+  using O = decode::FileOp;
+  if (f.op == O::kOpen)
+    return f.access & (decode::access::kWrite | decode::access::kCreate | decode::access::kTruncate |
+                       decode::access::kAppend);
+  return true;  // truncate, rename, link, unlink, mkdir, chmod, … and every fanotify change
+}
+
+// --- the rules ---
+
+class CredentialRead : public Rule {
+ public:
+  const char* id() const override { return "credential-read"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kFile}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& f = std::get<decode::File>(in.record);
+    if (!in.job || !in.policy || f.op != decode::FileOp::kOpen || !(f.access & decode::access::kRead)) return;
+    if (!matches(in.policy->spec.data().sensitive(), in.file_path)) return;
+    std::string how = f.result < 0 ? "tried to read (denied)" : "read";
+    out->push_back({id(), "high", job_name(in.job) + " " + how + " credentials " + in.file_path + ": " + who(in),
+                    in.file_path, nullptr, true});
+  }
+};
+
+class UnapprovedDataRead : public Rule {
+ public:
+  const char* id() const override { return "unapproved-data-read"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kFile}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& f = std::get<decode::File>(in.record);
+    if (!in.job || !in.policy || f.op != decode::FileOp::kOpen || f.result < 0) return;
+    if (!(f.access & decode::access::kRead) || is_change(f)) return;
+    if (f.access & decode::access::kDirectory) return;  // a listing is not data
+    const auto& d = in.policy->spec.data();
+    if (matches(d.training(), in.file_path) || matches(d.outputs(), in.file_path) || matches(d.sensitive(), in.file_path) ||
+        in_base(in.policy, in.file_path))
+      return;
+    out->push_back({id(), "medium",
+                    job_name(in.job) + " read " + in.file_path + ", outside its approved data: " + who(in),
+                    in.file_path, nullptr, true});
+  }
+};
+
+// Is `path` an output of a live job the actor is not part of?
+bool live_job_output(const Input& in, const std::string& path) {
+  for (const jobs::Job* j : in.jobs.list(false)) {
+    const config::Policy* p = in.policies.at(j->policy_index);
+    if (p && !(in.job && in.job->id == j->id) && matches(p->spec.data().outputs(), path)) return true;
+  }
+  return false;
+}
+
+class ProtectedDataWrite : public Rule {
+ public:
+  const char* id() const override { return "protected-data-write"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kFile}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& f = std::get<decode::File>(in.record);
+    if (!is_change(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
+    std::string exe = in.process ? in.process->exe : "";
+    for (const auto& p : in.policies.all()) {
+      const auto& d = p.spec.data();
+      for (const std::string* path : {&in.file_path, &f.path2}) {
+        if (path->empty() || !matches(d.protected_(), *path)) continue;
+        if (!exe.empty() && matches(d.writers(), exe)) return;                 // an approved writer
+        if (in.job && in.policy == &p && matches(d.outputs(), *path)) return;  // the job's own outputs
+        if (live_job_output(in, *path)) return;  // checkpoint-tamper says it, about that job
+        out->push_back({id(), "high",
+                        std::string(decode::to_string(f.op)) + " of protected " + *path + " by " + who(in) +
+                            (in.job ? " in " + job_name(in.job) : ""),
+                        *path, nullptr, true});
+        return;
+      }
+    }
+  }
+};
+
+class CheckpointTamper : public Rule {
+ public:
+  const char* id() const override { return "checkpoint-tamper"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kFile}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& f = std::get<decode::File>(in.record);
+    if (!is_change(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
+    std::string exe = in.process ? in.process->exe : "";
+    for (const jobs::Job* j : in.jobs.list(false)) {
+      const config::Policy* p = in.policies.at(j->policy_index);
+      if (!p || (in.job && in.job->id == j->id)) continue;
+      if (!matches(p->spec.data().outputs(), in.file_path)) continue;
+      if (!exe.empty() && matches(p->spec.data().writers(), exe)) continue;
+      out->push_back({id(), "high",
+                      "checkpoint " + in.file_path + " of " + job_name(j) + " changed from outside it by " + who(in),
+                      in.file_path, j, true});
+    }
+  }
+};
+
+class TransferToolExec : public Rule {
+ public:
+  const char* id() const override { return "transfer-tool-exec"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kExec}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& e = std::get<decode::Exec>(in.record);
+    if (!in.job || !in.policy) return;
+    const auto& deny = in.policy->spec.process().deny_exec();
+    if (!matches(deny, e.exe) && !(e.filename.size() && e.filename[0] == '/' && matches(deny, e.filename))) return;
+    out->push_back({id(), "high", job_name(in.job) + " ran transfer tool " + e.exe + ": " + who(in), e.exe});
+  }
+};
+
+class ShellInJob : public Rule {
+ public:
+  const char* id() const override { return "shell-in-job"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kExec}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& e = std::get<decode::Exec>(in.record);
+    static const char* kShells[] = {"sh", "bash", "dash", "zsh", "ksh", "ash", "csh", "tcsh", "fish"};
+    if (!in.job || !in.process) return;
+    std::string name = basename_of(e.exe);
+    if (std::none_of(std::begin(kShells), std::end(kShells), [&](const char* s) { return name == s; })) return;
+    // Under the training process: a Python ancestor inside the same job. A
+    // shell the launcher itself runs (a wrapper script) has none.
+    for (const state::Process* a : in.procs.ancestry(*in.process, 8)) {
+      if (a->job_id != in.job->id) break;
+      if (basename_of(a->exe).rfind("python", 0) == 0) {
+        out->push_back({id(), "medium",
+                        "a shell (" + e.exe + ") started under " + a->exe + " (pid " + std::to_string(a->key.tgid) +
+                            ") in " + job_name(in.job),
+                        e.exe});
+        return;
+      }
+    }
+  }
+};
+
+class FilelessExec : public Rule {
+ public:
+  const char* id() const override { return "fileless-exec"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kExec}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& e = std::get<decode::Exec>(in.record);
+    if (!in.job) return;
+    std::string why;
+    if (e.exe_flags.internal || e.exe.rfind("/memfd:", 0) == 0) why = "a memfd";
+    else if (e.exe_flags.deleted) why = "a deleted file";
+    else if (e.exe.rfind("/dev/shm/", 0) == 0) why = "/dev/shm";
+    if (why.empty()) return;
+    out->push_back({id(), "high", job_name(in.job) + " executed " + e.exe + " from " + why + ": " + who(in), e.exe});
+  }
+};
+
+class IoUringInJob : public Rule {
+ public:
+  const char* id() const override { return "io-uring-in-job"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kIoUring}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& u = std::get<decode::IoUring>(in.record);
+    // file and network operations: a channel the syscall hooks do not see
+    static const uint32_t kOps[] = {1, 2, 4, 5, 9, 10, 13, 16, 18, 22, 23, 26, 27, 28, 30, 33, 35, 36, 37, 38, 39, 45, 47, 48};
+    if (!in.job || std::find(std::begin(kOps), std::end(kOps), u.opcode) == std::end(kOps)) return;
+    out->push_back({id(), "medium",
+                    job_name(in.job) + " submitted io_uring operation " + std::to_string(u.opcode) + ": " + who(in),
+                    "op" + std::to_string(u.opcode)});
+  }
+};
+
+}  // namespace
+
+const Catalogue* catalogue(const std::string& rule) {
+  static const std::vector<Catalogue> kCatalogue = {
+      {"unapproved-data-read", {}, {"AML.T0020", "AML.T0010.002"}},
+      {"protected-data-write", {"T1565.001"}, {"AML.T0020"}},
+      {"checkpoint-tamper", {}, {"AML.T0018"}},
+      {"dataset-drift", {}, {"AML.T0020", "AML.T0059"}},
+      {"egress-not-allowed", {"T1041"}, {"AML.T0025"}},
+      {"egress-volume", {"T1030", "T1048"}, {}},
+      {"exfil-chain", {"T1048"}, {"AML.T0025", "AML.T0035"}},
+      {"transfer-tool-exec", {"T1105", "T1048"}, {}},
+      {"credential-read", {"T1552.001"}, {"AML.T0055"}},
+      {"shell-in-job", {"T1059.004"}, {}},
+      {"dns-tunnel", {"T1048.003", "T1071.004"}, {}},
+      {"io-uring-in-job", {"T1562.001"}, {}},
+      {"fileless-exec", {"T1620"}, {}},
+      {"preload-injection", {"T1574.006"}, {}},
+      {"job-memory-access", {"T1055.008"}, {}},
+      {"sensor-tamper", {"T1562.001"}, {}},
+  };
+  for (const auto& c : kCatalogue)
+    if (rule == c.rule) return &c;
+  return nullptr;
+}
+
+Engine::Engine() {
+  add(std::make_unique<UnapprovedDataRead>());
+  add(std::make_unique<ProtectedDataWrite>());
+  add(std::make_unique<CheckpointTamper>());
+  add(std::make_unique<TransferToolExec>());
+  add(std::make_unique<CredentialRead>());
+  add(std::make_unique<ShellInJob>());
+  add(std::make_unique<IoUringInJob>());
+  add(std::make_unique<FilelessExec>());
+}
+
+void Engine::add(std::unique_ptr<Rule> rule) {
+  for (decode::Kind k : rule->kinds()) by_kind_.at(static_cast<size_t>(k)).push_back(rule.get());
+  rules_.push_back(std::move(rule));
+}
+
+std::vector<std::string> Engine::rule_ids() const {
+  std::vector<std::string> out;
+  for (const auto& r : rules_) out.push_back(r->id());
+  return out;
+}
+
+std::vector<v1::Alert> Engine::run(const Input& in) {
+  std::vector<v1::Alert> out;
+  const decode::Header& h = decode::header(in.record);
+  size_t kind = static_cast<size_t>(h.kind);
+  if (kind >= by_kind_.size()) return out;
+  std::vector<Finding> findings;
+  for (Rule* r : by_kind_[kind]) r->on(in, &findings);
+  for (const auto& f : findings) {
+    const jobs::Job* job = f.job ? f.job : in.job;
+    auto key = std::make_tuple(f.rule, job ? job->id : 0, h.task.tgid, h.task.start_ticks(), f.object);
+    if (seen_[key]++ > 0) {
+      ++suppressed_;
+      continue;
+    }
+    if (seen_.size() > 100000) seen_.clear();  // bounded; a repeat after this is raised again
+    out.push_back(to_alert(f, in));
+  }
+  return out;
+}
+
+v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
+  v1::Alert a;
+  const decode::Header& h = decode::header(in.record);
+  a.set_time(rfc3339(boot_to_wall_ns(h.ts_ns)));
+  a.set_rule(f.rule);
+  a.set_severity(f.severity);
+  a.set_action("alerted");
+  a.set_message(f.message);
+  const jobs::Job* job = f.job ? f.job : in.job;
+  if (job) {
+    a.mutable_job()->set_id(jobs::job_id_string(job->id));
+    a.mutable_job()->set_policy(job->policy);
+    a.mutable_job()->set_name(job->name);
+  }
+  auto* p = a.mutable_process();
+  p->set_pid(h.task.tgid);
+  if (in.process) {
+    p->set_ppid(in.process->parent.tgid);
+    p->set_exe(in.process->exe);
+    for (const auto& arg : in.process->args) p->add_args(arg);
+    p->set_uid(in.process->uid);
+    for (const state::Process* anc : in.procs.ancestry(*in.process)) {
+      auto* x = p->add_ancestry();
+      x->set_pid(anc->key.tgid);
+      x->set_exe(anc->exe);
+    }
+  }
+  if (f.file) {
+    if (const auto* file = std::get_if<decode::File>(&in.record)) {
+      auto* fr = a.mutable_file();
+      fr->set_path(f.object.empty() ? in.file_path : f.object);
+      fr->set_dev(decode::user_dev(file->dev));
+      fr->set_ino(file->ino);
+      fr->set_access(file->op == decode::FileOp::kOpen
+                         ? ((file->access & decode::access::kWrite) ? "write" : "read")
+                         : decode::to_string(file->op));
+    }
+  }
+  if (const Catalogue* c = catalogue(f.rule)) {
+    for (const char* t : c->attack) a.mutable_mitre()->add_attack(t);
+    for (const char* t : c->atlas) a.mutable_mitre()->add_atlas(t);
+  }
+  if (in.event_id) a.add_evidence(in.event_id);
+  return a;
+}
+
+v1::Alert Engine::sensor_tamper(uint64_t lost, uint64_t total, const std::string& why) {
+  v1::Alert a;
+  a.set_time(rfc3339(now_wall_ns()));
+  a.set_rule("sensor-tamper");
+  a.set_severity("high");
+  a.set_action("alerted");
+  a.set_message(why + ": " + std::to_string(lost) + " records lost (" + std::to_string(total) + " since start)");
+  for (const char* t : catalogue("sensor-tamper")->attack) a.mutable_mitre()->add_attack(t);
+  return a;
+}
+
+}  // namespace fts::rules

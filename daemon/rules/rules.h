@@ -1,0 +1,81 @@
+#pragma once
+// Detection: the rule catalogue of DESIGN.md, each rule a small unit fed by
+// one engine that dispatches records by kind (a table, not a switch). Rules
+// see typed records with their process, job and policy; they return findings
+// the engine turns into alerts, once per (rule, job, process, object).
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/v1.h"
+#include "config/config.h"
+#include "decode/records.h"
+#include "ftsentinel/v1/alert.pb.h"
+#include "jobs/jobs.h"
+#include "state/process_table.h"
+
+namespace fts::rules {
+
+// What a rule is shown about one record.
+struct Input {
+  const decode::Record& record;
+  const state::Process* process;     // may be null
+  const jobs::Job* job;              // the record's job, or null
+  const config::Policy* policy;      // the job's policy, or null
+  const config::PolicySet& policies; // all of them (outsiders' writes)
+  const jobs::JobManager& jobs;      // live jobs (checkpoint-tamper)
+  const state::ProcessTable& procs;
+  const std::string& file_path;      // file records: canonical path
+  uint64_t event_id;                 // the rendered event that is the evidence (0: none)
+};
+
+struct Finding {
+  std::string rule;
+  std::string severity;  // info | low | medium | high | critical
+  std::string message;
+  std::string object;    // what repeats are keyed by (a path, an exe, an opcode)
+  const jobs::Job* job = nullptr;  // the job the alert is about (default: the record's)
+  bool file = false;     // fill the alert's file from the record
+};
+
+class Rule {
+ public:
+  virtual ~Rule() = default;
+  virtual const char* id() const = 0;
+  virtual std::vector<decode::Kind> kinds() const = 0;
+  virtual void on(const Input& in, std::vector<Finding>* out) = 0;
+};
+
+// The rule's catalogue entry: ATT&CK and ATLAS ids.
+struct Catalogue {
+  const char* rule;
+  std::vector<const char*> attack;
+  std::vector<const char*> atlas;
+};
+const Catalogue* catalogue(const std::string& rule);
+
+class Engine {
+ public:
+  Engine();  // every rule of the catalogue implemented so far
+  void add(std::unique_ptr<Rule> rule);
+  // Runs the rules for this record's kind; returns the new alerts (repeats
+  // of a (rule, job, process, object) are counted, not raised again).
+  std::vector<v1::Alert> run(const Input& in);
+  // An alert about the sensor itself (drops), outside any record.
+  v1::Alert sensor_tamper(uint64_t lost, uint64_t total, const std::string& why);
+  uint64_t suppressed() const { return suppressed_; }
+  std::vector<std::string> rule_ids() const;
+
+ private:
+  v1::Alert to_alert(const Finding& f, const Input& in) const;
+  std::vector<std::unique_ptr<Rule>> rules_;
+  std::array<std::vector<Rule*>, 16> by_kind_{};
+  std::map<std::tuple<std::string, uint64_t, uint32_t, uint64_t, std::string>, uint64_t> seen_;
+  uint64_t suppressed_ = 0;
+};
+
+}  // namespace fts::rules
