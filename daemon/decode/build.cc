@@ -175,6 +175,25 @@ std::vector<uint8_t> build(const IoUring& e) {
   return out;
 }
 
+std::vector<uint8_t> build(const Net& n) {
+  fts_net_event r{};
+  r.hdr = raw(n.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_NET;
+  r.cookie = n.cookie;
+  r.bytes = n.bytes;
+  std::memcpy(r.saddr, n.saddr.data(), 16);
+  std::memcpy(r.daddr, n.daddr.data(), 16);
+  r.sport = n.sport;
+  r.dport = n.dport;
+  r.protocol = n.protocol;
+  r.op = static_cast<uint16_t>(n.op);
+  r.flags = (n.v4 ? FTS_NET_V4 : 0) | (n.allowed ? FTS_NET_ALLOWED : 0) | (n.blocked ? FTS_NET_BLOCKED : 0);
+  r.policy = n.policy;
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
 std::vector<uint8_t> build(const Record& rec) {
   return std::visit([](const auto& x) { return build(x); }, rec);
 }

@@ -1,5 +1,6 @@
 #include <linux/types.h>
 
+#include <arpa/inet.h>
 #include <sys/sysmacros.h>
 
 #include <array>
@@ -155,6 +156,27 @@ Result<Record> decode_io_uring(std::span<const uint8_t> b) {
   return Record{IoUring{header_of(e.hdr), e.opcode, e.fd}};
 }
 
+Result<Record> decode_net(std::span<const uint8_t> b) {
+  fts_net_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("network record too short");
+  if (e.op == 0 || e.op >= FTS_NET_OP_MAX) return make_error("network record: unknown op " + std::to_string(e.op));
+  Net n;
+  n.hdr = header_of(e.hdr);
+  n.op = static_cast<NetOp>(e.op);
+  n.cookie = e.cookie;
+  n.bytes = e.bytes;
+  std::memcpy(n.saddr.data(), e.saddr, 16);
+  std::memcpy(n.daddr.data(), e.daddr, 16);
+  n.sport = e.sport;
+  n.dport = e.dport;
+  n.protocol = e.protocol;
+  n.v4 = e.flags & FTS_NET_V4;
+  n.allowed = e.flags & FTS_NET_ALLOWED;
+  n.blocked = e.flags & FTS_NET_BLOCKED;
+  n.policy = e.policy;
+  return Record{n};
+}
+
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
 
 // One decoder per record kind, indexed by enum fts_event_kind.
@@ -168,11 +190,14 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_CGROUP_ATTACH] = decode_cgroup;
   t[FTS_EV_FILE] = decode_file;
   t[FTS_EV_IO_URING] = decode_io_uring;
+  t[FTS_EV_NET] = decode_net;
   return t;
 }();
 
 static_assert(static_cast<uint32_t>(Kind::kExec) == FTS_EV_EXEC);
 static_assert(static_cast<uint32_t>(Kind::kCgroupAttach) == FTS_EV_CGROUP_ATTACH);
+static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
+static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
 
 }  // namespace
@@ -213,6 +238,23 @@ const char* to_string(FileOp op) {
                                  "mkdir",  "chmod",  "chown",    "modify", "close_write", "create",  "delete"};
   auto i = static_cast<size_t>(op);
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "?";
+}
+
+const char* to_string(NetOp op) {
+  switch (op) {
+    case NetOp::kConnect: return "connect";
+    case NetOp::kSendmsg: return "sendmsg";
+    case NetOp::kFlow: return "flow";
+  }
+  return "?";
+}
+
+std::string address_string(const std::array<uint8_t, 16>& a) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (std::memcmp(a.data(), kMapped, 12) == 0) inet_ntop(AF_INET, a.data() + 12, buf, sizeof(buf));
+  else inet_ntop(AF_INET6, a.data(), buf, sizeof(buf));
+  return buf;
 }
 
 uint64_t kernel_dev(uint64_t st_dev) { return (uint64_t{major(st_dev)} << 20) | minor(st_dev); }

@@ -1,6 +1,7 @@
 #pragma once
 // Typed records from the kernel, decoded. The rest of the daemon sees only
 // these; the ABI header stays inside this module.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -20,6 +21,7 @@ enum class Kind : uint32_t {
   kCgroupAttach = 6,
   kFile = 7,
   kIoUring = 8,
+  kNet = 9,
 };
 
 enum class FileOp : uint16_t {
@@ -138,7 +140,28 @@ struct IoUring {
   int32_t fd = -1;
 };
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring>;
+enum class NetOp : uint16_t { kConnect = 1, kSendmsg = 2, kFlow = 3 };
+const char* to_string(NetOp op);
+
+struct Net {
+  Header hdr;
+  NetOp op = NetOp::kConnect;
+  uint64_t cookie = 0;  // the socket, for its whole life
+  uint64_t bytes = 0;   // flow: bytes sent
+  std::array<uint8_t, 16> saddr{};  // IPv6, or v4-mapped when v4
+  std::array<uint8_t, 16> daddr{};
+  uint16_t sport = 0, dport = 0;
+  uint16_t protocol = 0;  // IPPROTO_*
+  bool v4 = false;        // an AF_INET socket
+  bool allowed = false;   // in the policy's egress list
+  bool blocked = false;   // enforce mode refused it (EPERM)
+  uint32_t policy = ~0u;
+};
+
+// "10.0.0.1" for v4-mapped addresses, "::1" for the rest.
+std::string address_string(const std::array<uint8_t, 16>& a);
+
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net>;
 
 const Header& header(const Record& r);
 
