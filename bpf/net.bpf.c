@@ -235,3 +235,69 @@ int fts_sock_release(struct bpf_sock *sk)
 	bpf_map_delete_elem(&flows, &cookie);
 	return 1;
 }
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_UDP_ 17
+#define DNS_HEADER 12
+
+/* DNS questions of job sockets: egress packets of sockets whose flow goes to
+ * port 53. Any other packet costs a cookie and one lookup. */
+SEC("cgroup_skb/egress")
+int fts_dns_egress(struct __sk_buff *skb)
+{
+	struct fts_dns_event *e;
+	struct fts_flow *f;
+	__u32 off, len;
+	__u64 cookie;
+	__u8 b0, proto;
+
+	cookie = bpf_get_socket_cookie(skb);
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || f->dport != 53)
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, 0, &b0, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
+			return 1;
+		off = (b0 & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, 6, &proto, 1))
+			return 1;
+		off = 40; /* extension headers before UDP: not parsed */
+	} else {
+		return 1;
+	}
+	if (proto != IPPROTO_UDP_)
+		return 1;
+	off += 8; /* UDP header */
+	if (skb->len <= off + DNS_HEADER)
+		return 1;
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 1;
+	e->hdr.kind = FTS_EV_DNS;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	e->hdr.job_id = f->job_id;
+	e->hdr.cgroup_id = 0;
+	e->hdr.task = f->task;
+	e->hdr.tid = 0;
+	e->hdr.cpu = bpf_get_smp_processor_id();
+	e->cookie = cookie;
+	__builtin_memcpy(e->daddr, f->daddr, sizeof(e->daddr));
+	e->dport = f->dport;
+	e->_pad = 0;
+	e->id = 0;
+	bpf_skb_load_bytes(skb, off, &e->id, 2);
+	e->id = bpf_ntohs(e->id);
+	off += DNS_HEADER;
+	len = skb->len - off;
+	if (len > FTS_DNS_NAME)
+		len = FTS_DNS_NAME;
+	e->qname_len = 0;
+	__builtin_memset(e->qname, 0, sizeof(e->qname));
+	if (len >= 1 && len <= FTS_DNS_NAME && !bpf_skb_load_bytes(skb, off, e->qname, len))
+		e->qname_len = len;
+	event__submit(e);
+	return 1;
+}

@@ -177,6 +177,20 @@ Result<Record> decode_net(std::span<const uint8_t> b) {
   return Record{n};
 }
 
+Result<Record> decode_dns(std::span<const uint8_t> b) {
+  fts_dns_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("dns record too short");
+  if (e.qname_len > FTS_DNS_NAME) return make_error("dns record: name length past its buffer");
+  Dns d;
+  d.hdr = header_of(e.hdr);
+  d.cookie = e.cookie;
+  std::memcpy(d.daddr.data(), e.daddr, 16);
+  d.dport = e.dport;
+  d.id = e.id;
+  d.name = dns_name_from_wire(std::string_view(reinterpret_cast<const char*>(e.qname), e.qname_len), &d.truncated);
+  return Record{std::move(d)};
+}
+
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
 
 // One decoder per record kind, indexed by enum fts_event_kind.
@@ -191,12 +205,14 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_FILE] = decode_file;
   t[FTS_EV_IO_URING] = decode_io_uring;
   t[FTS_EV_NET] = decode_net;
+  t[FTS_EV_DNS] = decode_dns;
   return t;
 }();
 
 static_assert(static_cast<uint32_t>(Kind::kExec) == FTS_EV_EXEC);
 static_assert(static_cast<uint32_t>(Kind::kCgroupAttach) == FTS_EV_CGROUP_ATTACH);
 static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
+static_assert(static_cast<uint32_t>(Kind::kDns) == FTS_EV_DNS);
 static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
 
@@ -238,6 +254,29 @@ const char* to_string(FileOp op) {
                                  "mkdir",  "chmod",  "chown",    "modify", "close_write", "create",  "delete"};
   auto i = static_cast<size_t>(op);
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "?";
+}
+
+std::string dns_name_from_wire(std::string_view wire, bool* truncated) {
+  std::string out;
+  size_t pos = 0;
+  *truncated = true;
+  while (pos < wire.size()) {
+    auto len = static_cast<uint8_t>(wire[pos]);
+    if (len == 0) {
+      *truncated = false;
+      break;
+    }
+    if (len & 0xc0) break;  // a compression pointer has no place in a question
+    if (pos + 1 + len > wire.size()) {
+      if (!out.empty()) out += '.';
+      out.append(wire.substr(pos + 1));
+      break;
+    }
+    if (!out.empty()) out += '.';
+    out.append(wire.substr(pos + 1, len));
+    pos += 1 + len;
+  }
+  return out;
 }
 
 const char* to_string(NetOp op) {

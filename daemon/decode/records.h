@@ -22,6 +22,7 @@ enum class Kind : uint32_t {
   kFile = 7,
   kIoUring = 8,
   kNet = 9,
+  kDns = 10,
 };
 
 enum class FileOp : uint16_t {
@@ -161,7 +162,22 @@ struct Net {
 // "10.0.0.1" for v4-mapped addresses, "::1" for the rest.
 std::string address_string(const std::array<uint8_t, 16>& a);
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net>;
+// A DNS question a job socket sent.
+struct Dns {
+  Header hdr;
+  uint64_t cookie = 0;
+  std::array<uint8_t, 16> daddr{};  // the resolver
+  uint16_t dport = 0;
+  uint16_t id = 0;         // the query id
+  std::string name;        // "hub.internal", from the wire labels
+  bool truncated = false;  // the name was longer than the kernel copies
+};
+
+// Wire-format labels ("\3hub\8internal\0") -> "hub.internal"; sets *truncated
+// when the bytes end before the root label.
+std::string dns_name_from_wire(std::string_view wire, bool* truncated);
+
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns>;
 
 const Header& header(const Record& r);
 

@@ -64,6 +64,7 @@ class StateStage : public Stage {
   }
   void apply(const decode::Cgroup& c, Item& item) { ctx_.jobs->on_cgroup(c, &item.job_changes); }
   void apply(const decode::IoUring&, Item&) {}
+  void apply(const decode::Dns&, Item&) {}
   void apply(const decode::Net& n, Item& item) {
     if (n.op == decode::NetOp::kFlow && ctx_.totals && n.hdr.job_id)
       item.total_bytes = ctx_.totals->add(n.hdr.job_id, n.daddr, n.bytes);
@@ -167,7 +168,7 @@ class RenderStage : public Stage {
   static bool record_wanted(decode::Kind k) {
     return k == decode::Kind::kExec || k == decode::Kind::kFork || k == decode::Kind::kExit ||
            k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring ||
-           k == decode::Kind::kNet;
+           k == decode::Kind::kNet || k == decode::Kind::kDns;
   }
 
   v1::Event base(uint64_t wall_ns, const char* kind) {
@@ -223,7 +224,7 @@ class RenderStage : public Stage {
   v1::Event record_event(const decode::Record& r, const jobs::Job* job, const Item& item) {
     const decode::Header& h = decode::header(r);
     static const char* kKinds[] = {"",         "exec", "fork", "exit", "cgroup_mkdir", "cgroup_rmdir", "cgroup_move",
-                                   "file", "io_uring", "network"};
+                                   "file", "io_uring", "network", "network"};
     v1::Event e = base(boot_to_wall_ns(h.ts_ns), kKinds[static_cast<uint32_t>(h.kind)]);
     if (job) set_job_ref(*job, e.mutable_job());
     if (const state::Process* p = ctx_.procs->find(state::key_of(h.task))) {
@@ -245,6 +246,16 @@ class RenderStage : public Stage {
       if (u->fd >= 0) out->set_fd(u->fd);
     }
     if (const auto* n = std::get_if<decode::Net>(&r)) render_net(*n, item, e.mutable_network());
+    if (const auto* d = std::get_if<decode::Dns>(&r)) {
+      auto* out = e.mutable_network();
+      out->set_op("dns_query");
+      out->set_protocol("udp");
+      out->set_daddr(decode::address_string(d->daddr));
+      out->set_dport(d->dport);
+      out->set_cookie(d->cookie);
+      out->set_dns(d->name);
+      if (d->truncated) out->set_dns_truncated(true);
+    }
     if (const auto* c = std::get_if<decode::Cgroup>(&r)) {
       e.mutable_cgroup()->set_id(c->id);
       e.mutable_cgroup()->set_path(c->path);

