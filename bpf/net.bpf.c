@@ -167,6 +167,90 @@ int fts_sendmsg6(struct bpf_sock_addr *ctx)
 	return net__check(ctx, FTS_NET_SENDMSG, true);
 }
 
+/* bind(2) by a job process: a job opening a listener is worth knowing. Never refused. */
+static __always_inline int net__bind(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fts_task_state *st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
+	struct fts_net_event *e;
+	struct net_dest d;
+
+	if (!st)
+		return 1;
+	dest__read(ctx, &d, v6);
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 1;
+	event__header(&e->hdr, FTS_EV_NET, sizeof(*e), task, st->job_id, bpf_get_current_cgroup_id());
+	e->cookie = bpf_get_socket_cookie(ctx);
+	e->bytes = 0;
+	__builtin_memcpy(e->saddr, d.addr, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	e->sport = d.port;
+	e->dport = 0;
+	e->protocol = d.protocol;
+	e->op = FTS_NET_BIND;
+	e->flags = d.flags;
+	e->policy = st->policy;
+	event__submit(e);
+	return 1;
+}
+
+SEC("cgroup/bind4")
+int fts_bind4(struct bpf_sock_addr *ctx)
+{
+	return net__bind(ctx, false);
+}
+
+SEC("cgroup/bind6")
+int fts_bind6(struct bpf_sock_addr *ctx)
+{
+	return net__bind(ctx, true);
+}
+
+#define TCP_LISTEN_ 10
+
+/* listen(2) runs in the caller's context: the state change names the job process. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(fts_inet_listen, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct task_struct *task;
+	struct fts_task_state *st;
+	struct fts_net_event *e;
+
+	if (newstate != TCP_LISTEN_)
+		return 0;
+	task = bpf_get_current_task_btf();
+	st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
+	if (!st)
+		return 0;
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event__header(&e->hdr, FTS_EV_NET, sizeof(*e), task, st->job_id, bpf_get_current_cgroup_id());
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->bytes = 0;
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	e->flags = 0;
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+	} else {
+		__u32 *w = (__u32 *)e->saddr;
+
+		w[2] = bpf_htonl(0xffff);
+		w[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		e->flags = FTS_NET_V4;
+	}
+	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->dport = 0;
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->op = FTS_NET_LISTEN;
+	e->policy = st->policy;
+	event__submit(e);
+	return 0;
+}
+
 /* Every sendmsg of every socket: one cookie and one lookup, counted only for job sockets. */
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(fts_sock_send_length, struct sock *sk, int ret, int flags)

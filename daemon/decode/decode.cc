@@ -214,6 +214,7 @@ static_assert(static_cast<uint32_t>(Kind::kCgroupAttach) == FTS_EV_CGROUP_ATTACH
 static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
 static_assert(static_cast<uint32_t>(Kind::kDns) == FTS_EV_DNS);
 static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
+static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
 
 }  // namespace
@@ -284,6 +285,8 @@ const char* to_string(NetOp op) {
     case NetOp::kConnect: return "connect";
     case NetOp::kSendmsg: return "sendmsg";
     case NetOp::kFlow: return "flow";
+    case NetOp::kBind: return "bind";
+    case NetOp::kListen: return "listen";
   }
   return "?";
 }

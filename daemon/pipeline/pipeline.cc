@@ -299,6 +299,13 @@ class RenderStage : public Stage {
   void render_net(const decode::Net& n, const Item& item, v1::NetworkInfo* out) {
     out->set_op(decode::to_string(n.op));
     out->set_protocol(n.protocol == 6 ? "tcp" : n.protocol == 17 ? "udp" : "ip_" + std::to_string(n.protocol));
+    if (n.op == decode::NetOp::kBind || n.op == decode::NetOp::kListen) {
+      // A local endpoint: no destination, nothing for the egress list to say.
+      out->set_saddr(decode::address_string(n.saddr));
+      out->set_sport(n.sport);
+      out->set_cookie(n.cookie);
+      return;
+    }
     if (n.op == decode::NetOp::kFlow) {
       out->set_saddr(decode::address_string(n.saddr));
       out->set_sport(n.sport);

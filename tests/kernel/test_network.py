@@ -296,6 +296,31 @@ print(n1)
         self.assertEqual(q6[0]["network"]["daddr"], "::1")
         self.assertEqual(len(net_events(self.d.events(), job=job, op="dns_query")), 2)
 
+    def test_job_listeners_are_reported(self):
+        code = """
+import socket, json
+a = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+a.bind(('127.0.0.1', 0))
+a.listen(4)
+b = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+b.bind(('::1', 0))
+b.listen(4)
+print(json.dumps([a.getsockname()[1], b.getsockname()[1]]))
+"""
+        job, out = run_job(self.d, "ft", code)
+        p4, p6 = json.loads(out)
+        for addr, port in (("127.0.0.1", p4), ("::1", p6)):
+            ev = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="listen")
+                                              if e["network"].get("sport") == port] or None,
+                                 what=f"listen on {addr}:{port}")
+            n = ev[0]["network"]
+            self.assertEqual((n["saddr"], n["protocol"]), (addr, "tcp"))
+            self.assertNotIn("daddr", n)
+            binds = [e for e in net_events(self.d.events(), job=job, op="bind") if e["network"]["saddr"] == addr]
+            self.assertEqual(len(binds), 1, binds)
+            self.assertEqual(binds[0]["network"].get("sport", 0), 0)  # asked for any port (0: omitted)
+            self.assertEqual(binds[0]["network"]["cookie"], n["cookie"])
+
     def test_unrelated_process_connections_are_not_reported(self):
         p = subprocess.run([PY, "-c", SEND, "127.0.0.1", str(self.denied4.port), self.t.shards[0], "3"],
                            capture_output=True, text=True, timeout=30, check=True)

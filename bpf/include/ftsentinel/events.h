@@ -187,6 +187,8 @@ enum fts_net_op {
 	FTS_NET_CONNECT = 1, /* connect(2) (TCP, or UDP/raw choosing a peer) */
 	FTS_NET_SENDMSG = 2, /* sendto/sendmsg/sendmmsg with an address on an unconnected socket */
 	FTS_NET_FLOW = 3,    /* a job socket closed: bytes it sent */
+	FTS_NET_BIND = 4,    /* bind(2): saddr/sport are the address asked for */
+	FTS_NET_LISTEN = 5,  /* listen(2) on a TCP socket: saddr/sport are where */
 	FTS_NET_OP_MAX,
 };
 

@@ -70,6 +70,23 @@ TEST(NetRecord, BlockedIpv6Connect) {
   EXPECT_FALSE(g.v4);
 }
 
+TEST(NetRecord, ListenNamesTheLocalEndpoint) {
+  Net n;
+  n.hdr.kind = Kind::kNet;
+  n.op = NetOp::kListen;
+  n.saddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+  n.sport = 8888;
+  n.protocol = 6;
+  n.v4 = true;
+  auto r = decode(build(n));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<Net>(*r);
+  EXPECT_EQ(g.op, NetOp::kListen);
+  EXPECT_STREQ(to_string(g.op), "listen");
+  EXPECT_EQ(address_string(g.saddr), "0.0.0.0");
+  EXPECT_EQ(g.sport, 8888);
+}
+
 TEST(NetRecord, UnknownOpAndShortRecordAreErrors) {
   fts_net_event e{};
   e.hdr.kind = FTS_EV_NET;
