@@ -198,6 +198,16 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 attempt('udp_denied', lambda: u.sendto(b'x', ('127.0.0.1', udp)))
 attempt('tcp4_allowed', lambda: tcp('127.0.0.1', a4, b'a' * 1000))
 attempt('tcp6_allowed', lambda: tcp('::1', a6, b'b' * 1000))
+def mapped(port, payload=b''):
+    c = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    c.connect(('::ffff:127.0.0.1', port))
+    c.sendall(payload)
+    c.close()
+attempt('mapped_denied', lambda: mapped(d4))
+attempt('mapped_allowed', lambda: mapped(a4, b'c' * 500))
+nb = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+nb.setblocking(False)
+res['nonblocking_denied'] = nb.connect_ex(('127.0.0.1', d4 + 0))
 print(json.dumps(res))
 """
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -208,7 +218,9 @@ print(json.dumps(res))
                                str(self.allowed6.port), str(self.denied6.port), str(udp_port))
             res = json.loads(out)
             self.assertEqual(res, {"tcp4_denied": 1, "tcp6_denied": 1, "udp_denied": 1,  # EPERM
-                                   "tcp4_allowed": 0, "tcp6_allowed": 0})
+                                   "tcp4_allowed": 0, "tcp6_allowed": 0,
+                                   "mapped_denied": 1, "mapped_allowed": 0,  # ::ffff:127.0.0.1 is 127.0.0.1
+                                   "nonblocking_denied": 1})
             u.settimeout(0.3)
             with self.assertRaises(socket.timeout):
                 u.recvfrom(100)  # nothing got through
@@ -222,12 +234,20 @@ print(json.dumps(res))
             self.assertEqual((n["daddr"], n["protocol"], n["verdict"], n["action"]),
                              (daddr, proto, "not_allowed", "blocked"))
             self.assertEqual(ev[0]["job"]["policy"], "enf")
+        # denied4: the IPv4 connect, the v4-mapped one on an IPv6 socket and the non-blocking one
+        blocked4 = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(
+            net_events(evs, job=job, op="connect", dport=self.denied4.port)), what="three blocked connects")
+        self.assertEqual({e["network"]["action"] for e in blocked4}, {"blocked"})
+        self.assertEqual({e["network"]["daddr"] for e in blocked4}, {"127.0.0.1"})
         for port, daddr in ((self.allowed4.port, "127.0.0.1"), (self.allowed6.port, "::1")):
             ev = self.wait_net(f"allowed connect to {daddr}", job=job, op="connect", dport=port)
             n = ev[0]["network"]
             self.assertEqual((n["daddr"], n["verdict"], n["action"]), (daddr, "allowed", "allowed"))
-            flow = self.wait_net(f"flow to {daddr}", job=job, op="flow", dport=port)
-            self.assertEqual(int(flow[0]["network"]["bytes"]), 1000)
+        flows = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(
+            net_events(evs, job=job, op="flow")), what="three flows")
+        got = sorted((e["network"]["daddr"], e["network"]["dport"], int(e["network"]["bytes"])) for e in flows)
+        self.assertEqual(got, sorted([("127.0.0.1", self.allowed4.port, 1000), ("::1", self.allowed6.port, 1000),
+                                      ("127.0.0.1", self.allowed4.port, 500)]))
 
     def test_a12_double_forked_setsid_child_in_another_cgroup_is_still_the_job(self):
         cg = Cgroup("fts-kt-net")
