@@ -74,6 +74,52 @@ struct {
 	__type(value, __u8);
 } seen_opens SEC(".maps") __weak;
 
+#define FTS_MAX_EGRESS 16384
+#define FTS_MAX_POLICIES 256
+#define FTS_MAX_FLOWS 65536
+
+/* (policy, address prefix) -> allowed ports: the policies' egress lists,
+ * CIDRs and the resolved addresses of names. Written by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FTS_MAX_EGRESS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fts_egress_key);
+	__type(value, struct fts_egress_ports);
+} egress SEC(".maps") __weak;
+
+/* policy index -> network settings (enforce or monitor). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FTS_MAX_POLICIES);
+	__type(key, __u32);
+	__type(value, struct fts_policy_net);
+} policy_net SEC(".maps") __weak;
+
+/* socket cookie -> a job socket's destination and bytes sent; reported and
+ * removed when the socket closes. LRU: a socket whose close we miss ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTS_MAX_FLOWS);
+	__type(key, __u64);
+	__type(value, struct fts_flow);
+} flows SEC(".maps") __weak;
+
+/* (socket, destination) already reported for unconnected sends: a UDP
+ * socket sends thousands of datagrams to one peer; one record says it. */
+struct fts_net_seen_key {
+	__u64 cookie;
+	__u8 daddr[16];
+	__u16 dport;
+	__u16 _pad[3];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTS_MAX_FLOWS);
+	__type(key, struct fts_net_seen_key);
+	__type(value, __u8);
+} net_seen SEC(".maps") __weak;
+
 /* Per-CPU counters (enum fts_counter): drops are never silent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

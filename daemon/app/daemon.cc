@@ -11,6 +11,7 @@
 
 #include "common/time.h"
 #include "control/server.h"
+#include "egress/egress.h"
 #include "fanotify/backstop.h"
 #include "jobs/jobs.h"
 #include "metrics/metrics.h"
@@ -75,8 +76,12 @@ class Daemon {
 
     jobs_ = std::make_unique<jobs::JobManager>(sensor_.get(), &procs_, &cgroups_, d.sensor().proc_root());
     watcher_ = std::make_unique<watch::Watcher>(sensor_.get());
+    egress_ = std::make_unique<egress::Egress>(sensor_.get());
+    if (auto st = egress_->apply(*cfg_.policies); !st) return fail("egress policy: " + st.error());
     pipeline::Context ctx{host_, &procs_, &cgroups_, jobs_.get(), watcher_.get(), d.sensor().proc_root(), &sinks_,
                           &stats_};
+    ctx.totals = &totals_;
+    ctx.egress = egress_.get();
     ctx.rules = &rules_;
     pipeline_ = pipeline::Pipeline::standard(ctx);
     auto watched = watcher_->apply(watch::patterns_of(*cfg_.policies));
@@ -209,6 +214,10 @@ class Daemon {
           if (auto st = backstop_->watch_filesystems(watcher_->change_watched_paths()); !st)
             spdlog::error("{}", st.error());
         }
+      }
+      if (ticks_ % 30 == 0) {
+        // Names in egress lists: their addresses change (DNS load balancing, failover).
+        if (auto st = egress_->refresh(); !st) spdlog::error("egress names: {}", st.error());
       }
       if (ticks_ % 30 == 0) {
         const std::string root = cfg_.daemon.sensor().proc_root();
@@ -454,6 +463,8 @@ class Daemon {
   std::unique_ptr<jobs::JobManager> jobs_;
   std::unique_ptr<watch::Watcher> watcher_;
   rules::Engine rules_;
+  std::unique_ptr<egress::Egress> egress_;
+  egress::Totals totals_;
   std::unique_ptr<fanotify::Backstop> backstop_;
   std::unique_ptr<asio::posix::stream_descriptor> fan_;
   std::unique_ptr<asio::posix::stream_descriptor> ring_;

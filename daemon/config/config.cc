@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/glob.h"
+#include "egress/egress.h"
 
 namespace fts::config {
 namespace {
@@ -170,9 +171,21 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
   absolute(d.protected_(), "data.protected");
   absolute(d.sensitive(), "data.sensitive");
   absolute(d.base(), "data.base");
-  // These sections are read and type-checked; the rules that use them come with
-  // the network sensor and the rule engine. Say so rather than pretend.
-  for (const char* section : {"network", "process"}) {
+  const auto& net = s.network();
+  for (int i = 0; i < net.egress_size(); ++i) {
+    auto r = egress::parse(net.egress(i));
+    if (const auto* bad = std::get_if<egress::ParseError>(&r))
+      errors->push_back(diag_at(root, p.file, "network.egress[" + std::to_string(i) + "]",
+                                "bad egress entry '" + net.egress(i) + "': " + bad->what + " (at character " +
+                                    std::to_string(bad->offset + 1) + ")"));
+  }
+  if (!net.max_bytes_per_destination().empty() && !egress::parse_bytes(net.max_bytes_per_destination()))
+    errors->push_back(diag_at(root, p.file, "network.max_bytes_per_destination",
+                              "bad size '" + net.max_bytes_per_destination() +
+                                  "' (expected a number with an optional unit: B, KB, MB, GB, KiB, MiB, GiB)"));
+  // The process section is read and type-checked; the rules that use it come
+  // with the rule engine. Say so rather than pretend.
+  for (const char* section : {"process"}) {
     if (root.IsMap() && root[section])
       warnings->push_back(diag_at(root, p.file, section,
                                   "parsed, not yet enforced by this version of ftsentineld"));

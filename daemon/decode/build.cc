@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <linux/types.h>
 
 #include <cstring>
@@ -170,6 +171,52 @@ std::vector<uint8_t> build(const IoUring& e) {
   r.hdr.kind = FTS_EV_IO_URING;
   r.opcode = e.opcode;
   r.fd = e.fd;
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
+std::vector<uint8_t> build(const Net& n) {
+  fts_net_event r{};
+  r.hdr = raw(n.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_NET;
+  r.cookie = n.cookie;
+  r.bytes = n.bytes;
+  std::memcpy(r.saddr, n.saddr.data(), 16);
+  std::memcpy(r.daddr, n.daddr.data(), 16);
+  r.sport = n.sport;
+  r.dport = n.dport;
+  r.protocol = n.protocol;
+  r.op = static_cast<uint16_t>(n.op);
+  r.flags = (n.v4 ? FTS_NET_V4 : 0) | (n.allowed ? FTS_NET_ALLOWED : 0) | (n.blocked ? FTS_NET_BLOCKED : 0);
+  r.policy = n.policy;
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
+std::vector<uint8_t> build(const Dns& d) {
+  fts_dns_event r{};
+  r.hdr = raw(d.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_DNS;
+  r.cookie = d.cookie;
+  std::memcpy(r.daddr, d.daddr.data(), 16);
+  r.dport = d.dport;
+  r.id = d.id;
+  // "a.b" -> "\1a\1b\0", cut to the kernel's buffer
+  std::string wire;
+  size_t start = 0;
+  while (start <= d.name.size() && !d.name.empty()) {
+    size_t dot = d.name.find('.', start);
+    std::string label = d.name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    wire += static_cast<char>(label.size());
+    wire += label;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (!d.truncated) wire += '\0';
+  r.qname_len = static_cast<uint16_t>(std::min<size_t>(wire.size(), FTS_DNS_NAME));
+  std::memcpy(r.qname, wire.data(), r.qname_len);
   std::vector<uint8_t> out(sizeof(r));
   put(&out, r);
   return out;

@@ -14,6 +14,8 @@ std::vector<uint8_t> build(const Exit& e);
 std::vector<uint8_t> build(const Cgroup& e);
 std::vector<uint8_t> build(const File& e);
 std::vector<uint8_t> build(const IoUring& e);
+std::vector<uint8_t> build(const Net& e);
+std::vector<uint8_t> build(const Dns& e);
 std::vector<uint8_t> build(const Record& r);
 
 }  // namespace fts::decode

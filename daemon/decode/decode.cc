@@ -1,5 +1,6 @@
 #include <linux/types.h>
 
+#include <arpa/inet.h>
 #include <sys/sysmacros.h>
 
 #include <array>
@@ -155,6 +156,41 @@ Result<Record> decode_io_uring(std::span<const uint8_t> b) {
   return Record{IoUring{header_of(e.hdr), e.opcode, e.fd}};
 }
 
+Result<Record> decode_net(std::span<const uint8_t> b) {
+  fts_net_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("network record too short");
+  if (e.op == 0 || e.op >= FTS_NET_OP_MAX) return make_error("network record: unknown op " + std::to_string(e.op));
+  Net n;
+  n.hdr = header_of(e.hdr);
+  n.op = static_cast<NetOp>(e.op);
+  n.cookie = e.cookie;
+  n.bytes = e.bytes;
+  std::memcpy(n.saddr.data(), e.saddr, 16);
+  std::memcpy(n.daddr.data(), e.daddr, 16);
+  n.sport = e.sport;
+  n.dport = e.dport;
+  n.protocol = e.protocol;
+  n.v4 = e.flags & FTS_NET_V4;
+  n.allowed = e.flags & FTS_NET_ALLOWED;
+  n.blocked = e.flags & FTS_NET_BLOCKED;
+  n.policy = e.policy;
+  return Record{n};
+}
+
+Result<Record> decode_dns(std::span<const uint8_t> b) {
+  fts_dns_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("dns record too short");
+  if (e.qname_len > FTS_DNS_NAME) return make_error("dns record: name length past its buffer");
+  Dns d;
+  d.hdr = header_of(e.hdr);
+  d.cookie = e.cookie;
+  std::memcpy(d.daddr.data(), e.daddr, 16);
+  d.dport = e.dport;
+  d.id = e.id;
+  d.name = dns_name_from_wire(std::string_view(reinterpret_cast<const char*>(e.qname), e.qname_len), &d.truncated);
+  return Record{std::move(d)};
+}
+
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
 
 // One decoder per record kind, indexed by enum fts_event_kind.
@@ -168,11 +204,17 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_CGROUP_ATTACH] = decode_cgroup;
   t[FTS_EV_FILE] = decode_file;
   t[FTS_EV_IO_URING] = decode_io_uring;
+  t[FTS_EV_NET] = decode_net;
+  t[FTS_EV_DNS] = decode_dns;
   return t;
 }();
 
 static_assert(static_cast<uint32_t>(Kind::kExec) == FTS_EV_EXEC);
 static_assert(static_cast<uint32_t>(Kind::kCgroupAttach) == FTS_EV_CGROUP_ATTACH);
+static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
+static_assert(static_cast<uint32_t>(Kind::kDns) == FTS_EV_DNS);
+static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
+static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
 
 }  // namespace
@@ -213,6 +255,48 @@ const char* to_string(FileOp op) {
                                  "mkdir",  "chmod",  "chown",    "modify", "close_write", "create",  "delete"};
   auto i = static_cast<size_t>(op);
   return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "?";
+}
+
+std::string dns_name_from_wire(std::string_view wire, bool* truncated) {
+  std::string out;
+  size_t pos = 0;
+  *truncated = true;
+  while (pos < wire.size()) {
+    auto len = static_cast<uint8_t>(wire[pos]);
+    if (len == 0) {
+      *truncated = false;
+      break;
+    }
+    if (len & 0xc0) break;  // a compression pointer has no place in a question
+    if (pos + 1 + len > wire.size()) {
+      if (!out.empty()) out += '.';
+      out.append(wire.substr(pos + 1));
+      break;
+    }
+    if (!out.empty()) out += '.';
+    out.append(wire.substr(pos + 1, len));
+    pos += 1 + len;
+  }
+  return out;
+}
+
+const char* to_string(NetOp op) {
+  switch (op) {
+    case NetOp::kConnect: return "connect";
+    case NetOp::kSendmsg: return "sendmsg";
+    case NetOp::kFlow: return "flow";
+    case NetOp::kBind: return "bind";
+    case NetOp::kListen: return "listen";
+  }
+  return "?";
+}
+
+std::string address_string(const std::array<uint8_t, 16>& a) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (std::memcmp(a.data(), kMapped, 12) == 0) inet_ntop(AF_INET, a.data() + 12, buf, sizeof(buf));
+  else inet_ntop(AF_INET6, a.data(), buf, sizeof(buf));
+  return buf;
 }
 
 uint64_t kernel_dev(uint64_t st_dev) { return (uint64_t{major(st_dev)} << 20) | minor(st_dev); }

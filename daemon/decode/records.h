@@ -1,6 +1,7 @@
 #pragma once
 // Typed records from the kernel, decoded. The rest of the daemon sees only
 // these; the ABI header stays inside this module.
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -20,6 +21,8 @@ enum class Kind : uint32_t {
   kCgroupAttach = 6,
   kFile = 7,
   kIoUring = 8,
+  kNet = 9,
+  kDns = 10,
 };
 
 enum class FileOp : uint16_t {
@@ -139,7 +142,43 @@ struct IoUring {
   int32_t fd = -1;
 };
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring>;
+enum class NetOp : uint16_t { kConnect = 1, kSendmsg = 2, kFlow = 3, kBind = 4, kListen = 5 };
+const char* to_string(NetOp op);
+
+struct Net {
+  Header hdr;
+  NetOp op = NetOp::kConnect;
+  uint64_t cookie = 0;  // the socket, for its whole life
+  uint64_t bytes = 0;   // flow: bytes sent
+  std::array<uint8_t, 16> saddr{};  // IPv6, or v4-mapped when v4
+  std::array<uint8_t, 16> daddr{};
+  uint16_t sport = 0, dport = 0;
+  uint16_t protocol = 0;  // IPPROTO_*
+  bool v4 = false;        // an AF_INET socket
+  bool allowed = false;   // in the policy's egress list
+  bool blocked = false;   // enforce mode refused it (EPERM)
+  uint32_t policy = ~0u;
+};
+
+// "10.0.0.1" for v4-mapped addresses, "::1" for the rest.
+std::string address_string(const std::array<uint8_t, 16>& a);
+
+// A DNS question a job socket sent.
+struct Dns {
+  Header hdr;
+  uint64_t cookie = 0;
+  std::array<uint8_t, 16> daddr{};  // the resolver
+  uint16_t dport = 0;
+  uint16_t id = 0;         // the query id
+  std::string name;        // "hub.internal", from the wire labels
+  bool truncated = false;  // the name was longer than the kernel copies
+};
+
+// Wire-format labels ("\3hub\8internal\0") -> "hub.internal"; sets *truncated
+// when the bytes end before the root label.
+std::string dns_name_from_wire(std::string_view wire, bool* truncated);
+
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns>;
 
 const Header& header(const Record& r);
 

@@ -65,6 +65,11 @@ class StateStage : public Stage {
   }
   void apply(const decode::Cgroup& c, Item& item) { ctx_.jobs->on_cgroup(c, &item.job_changes); }
   void apply(const decode::IoUring&, Item&) {}
+  void apply(const decode::Dns&, Item&) {}
+  void apply(const decode::Net& n, Item& item) {
+    if (n.op == decode::NetOp::kFlow && ctx_.totals && n.hdr.job_id)
+      item.total_bytes = ctx_.totals->add(n.hdr.job_id, n.daddr, n.bytes);
+  }
   void apply(decode::File& f, Item&) {
     // Outside jobs the kernel reports only what matters (protected writes,
     // sensitive reads): know the writer, from /proc if need be.
@@ -163,7 +168,8 @@ class RenderStage : public Stage {
  private:
   static bool record_wanted(decode::Kind k) {
     return k == decode::Kind::kExec || k == decode::Kind::kFork || k == decode::Kind::kExit ||
-           k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring;
+           k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring ||
+           k == decode::Kind::kNet || k == decode::Kind::kDns;
   }
 
   v1::Event base(uint64_t wall_ns, const char* kind) {
@@ -219,7 +225,7 @@ class RenderStage : public Stage {
   v1::Event record_event(const decode::Record& r, const jobs::Job* job, const Item& item) {
     const decode::Header& h = decode::header(r);
     static const char* kKinds[] = {"",         "exec", "fork", "exit", "cgroup_mkdir", "cgroup_rmdir", "cgroup_move",
-                                   "file", "io_uring"};
+                                   "file", "io_uring", "network", "network"};
     v1::Event e = base(boot_to_wall_ns(h.ts_ns), kKinds[static_cast<uint32_t>(h.kind)]);
     if (job) set_job_ref(*job, e.mutable_job());
     if (const state::Process* p = ctx_.procs->find(state::key_of(h.task))) {
@@ -239,6 +245,17 @@ class RenderStage : public Stage {
       out->set_opcode(u->opcode);
       out->set_op(io_uring_op_name(u->opcode));
       if (u->fd >= 0) out->set_fd(u->fd);
+    }
+    if (const auto* n = std::get_if<decode::Net>(&r)) render_net(*n, item, e.mutable_network());
+    if (const auto* d = std::get_if<decode::Dns>(&r)) {
+      auto* out = e.mutable_network();
+      out->set_op("dns_query");
+      out->set_protocol("udp");
+      out->set_daddr(decode::address_string(d->daddr));
+      out->set_dport(d->dport);
+      out->set_cookie(d->cookie);
+      out->set_dns(d->name);
+      if (d->truncated) out->set_dns_truncated(true);
     }
     if (const auto* c = std::get_if<decode::Cgroup>(&r)) {
       e.mutable_cgroup()->set_id(c->id);
@@ -279,6 +296,34 @@ class RenderStage : public Stage {
     if (f.path_flags.deleted) out->add_flags("path_deleted");
     if (f.path_flags.internal) out->add_flags("path_internal");
     if (f.matched_by_name) out->add_flags("matched_by_name");
+  }
+
+  void render_net(const decode::Net& n, const Item& item, v1::NetworkInfo* out) {
+    out->set_op(decode::to_string(n.op));
+    out->set_protocol(n.protocol == 6 ? "tcp" : n.protocol == 17 ? "udp" : "ip_" + std::to_string(n.protocol));
+    if (n.op == decode::NetOp::kBind || n.op == decode::NetOp::kListen) {
+      // A local endpoint: no destination, nothing for the egress list to say.
+      out->set_saddr(decode::address_string(n.saddr));
+      out->set_sport(n.sport);
+      out->set_cookie(n.cookie);
+      return;
+    }
+    if (n.op == decode::NetOp::kFlow) {
+      out->set_saddr(decode::address_string(n.saddr));
+      out->set_sport(n.sport);
+      out->set_bytes(n.bytes);
+      out->set_total_bytes(item.total_bytes);
+      uint64_t max = ctx_.egress ? ctx_.egress->max_bytes(n.policy) : 0;
+      if (max) {
+        out->set_max_bytes_per_destination(max);
+        out->set_over_max_bytes(item.total_bytes > max);
+      }
+    }
+    out->set_daddr(decode::address_string(n.daddr));
+    out->set_dport(n.dport);
+    out->set_cookie(n.cookie);
+    out->set_verdict(n.allowed ? "allowed" : "not_allowed");
+    out->set_action(n.blocked ? "blocked" : "allowed");
   }
 
   static std::string io_uring_op_name(uint32_t opcode) {
@@ -350,7 +395,8 @@ class SinkStage : public Stage {
   Context ctx_;
 };
 
-// exits -> the process table forgets, once everything after state has used it
+// exits -> the process table forgets, once everything after state has used it;
+// ended jobs -> their byte totals go
 class ReapStage : public Stage {
  public:
   explicit ReapStage(const Context& ctx) : ctx_(ctx) {}
@@ -358,6 +404,9 @@ class ReapStage : public Stage {
   bool run(Item& item) override {
     if (item.record)
       if (const auto* x = std::get_if<decode::Exit>(&*item.record)) ctx_.procs->on_exit(state::key_of(x->hdr.task));
+    if (ctx_.totals)
+      for (const auto& c : item.job_changes)
+        if (c.kind == jobs::JobChange::kEnded) ctx_.totals->forget_job(c.job->id);
     return true;
   }
 

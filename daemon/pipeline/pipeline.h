@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "decode/records.h"
+#include "egress/egress.h"
 #include "common/v1.h"
 #include "ftsentinel/v1/event.pb.h"
 #include "ftsentinel/v1/alert.pb.h"
@@ -31,6 +32,7 @@ struct Item {
   std::optional<decode::Record> record;
   std::vector<jobs::JobChange> job_changes;
   std::string file_path;   // file records: the canonical path (merge)
+  uint64_t total_bytes = 0; // flow records: the job's bytes to this destination so far (state)
   std::vector<v1::Event> events;
   std::vector<v1::Alert> alerts;
 };
@@ -62,6 +64,8 @@ struct Context {
   std::string proc_root;
   std::vector<std::unique_ptr<sinks::Sink>>* sinks;
   Stats* stats;
+  egress::Totals* totals = nullptr;        // per-job, per-destination bytes; may be null
+  const egress::Egress* egress = nullptr;  // the policies' byte limits; may be null
   rules::Engine* rules = nullptr;  // null: no detection (replays of events only)
 };
 

@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +16,7 @@
 #include <mutex>
 
 #include <linux/types.h>
+#include <arpa/inet.h>
 
 extern "C" {
 #include <ftsentinel/events.h>
@@ -60,10 +62,40 @@ Error errno_error(const std::string& what, int err) {
   return make_error(what + ": " + std::strerror(err < 0 ? -err : err));
 }
 
+// The cgroup v2 mount (hybrid hosts: /sys/fs/cgroup/unified), or "".
+std::string cgroup2_mount() {
+  FILE* f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return "";
+  char* line = nullptr;
+  size_t cap = 0;
+  std::string found;
+  while (getline(&line, &cap, f) > 0) {
+    std::string l(line);
+    size_t sep = l.find(" - ");
+    if (sep == std::string::npos || l.compare(sep + 3, 8, "cgroup2 ") != 0) continue;
+    // fields: id parent major:minor root mount-point ...
+    size_t pos = 0;
+    for (int i = 0; i < 4 && pos != std::string::npos; ++i) pos = l.find(' ', pos + 1);
+    if (pos == std::string::npos) continue;
+    size_t end = l.find(' ', pos + 1);
+    found = l.substr(pos + 1, end - pos - 1);
+    break;
+  }
+  free(line);
+  fclose(f);
+  return found;
+}
+
+bool is_cgroup_prog(const bpf_program* p) {
+  std::string_view sec = bpf_program__section_name(p);
+  return sec.starts_with("cgroup/") || sec.starts_with("cgroup_skb/");
+}
+
 }  // namespace
 
 struct Sensor::Impl {
   fts_skel* skel = nullptr;
+  std::vector<bpf_link*> cgroup_links;  // the skeleton's attach cannot do cgroup programs
   ring_buffer* rb = nullptr;
   RecordHandler on_record;
   fts_settings settings{};
@@ -96,6 +128,7 @@ Sensor::Sensor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Sensor::~Sensor() {
   if (!impl_) return;
   if (impl_->rb) ring_buffer__free(impl_->rb);
+  for (auto* l : impl_->cgroup_links) bpf_link__destroy(l);
   if (impl_->skel) fts_skel__destroy(impl_->skel);  // detaches every link
 }
 
@@ -110,6 +143,13 @@ Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler
   if (!impl->skel) return errno_error("opening the BPF object failed", errno);
   if (int err = bpf_map__set_max_entries(impl->skel->maps.events, opts.ringbuf_mb << 20))
     return errno_error("sizing the ring buffer", err);
+
+  {
+    bpf_program* p;
+    bpf_object__for_each_program(p, impl->skel->obj) {
+      if (is_cgroup_prog(p)) bpf_program__set_autoattach(p, false);
+    }
+  }
 
   if (int err = fts_skel__load(impl->skel)) {
     // libbpf names the program that failed: "prog 'NAME': failed to load".
@@ -133,6 +173,26 @@ Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler
 
   if (int err = fts_skel__attach(s->impl_->skel))
     return make_error("attaching BPF programs failed (" + std::string(std::strerror(-err)) + ")" + log_tail(4));
+
+  // Egress hooks at the cgroup v2 root: every task on the host passes them.
+  std::string cg_root = opts.cgroup2_root.empty() ? cgroup2_mount() : opts.cgroup2_root;
+  if (cg_root.empty()) return make_error("no cgroup v2 mount in /proc/self/mountinfo: the egress hooks need one");
+  int cg_fd = open(cg_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (cg_fd < 0) return errno_error("opening the cgroup v2 root " + cg_root, errno);
+  {
+    bpf_program* p;
+    bpf_object__for_each_program(p, s->impl_->skel->obj) {
+      if (!is_cgroup_prog(p)) continue;
+      bpf_link* link = bpf_program__attach_cgroup(p, cg_fd);
+      if (!link) {
+        int err = errno;
+        close(cg_fd);
+        return errno_error(std::string("attaching ") + bpf_program__name(p) + " at " + cg_root, err);
+      }
+      s->impl_->cgroup_links.push_back(link);
+    }
+  }
+  close(cg_fd);
 
   s->impl_->rb = ring_buffer__new(
       bpf_map__fd(s->impl_->skel->maps.events),
@@ -310,6 +370,40 @@ Status Sensor::set_watched_names(const std::map<std::string, watch::WatchValue>&
     want[k] = fts_watch{v.classes, v.id};
   }
   return replace_map(bpf_map__fd(impl_->skel->maps.watched_names), want, "watched_names");
+}
+
+Status Sensor::set_egress(const std::vector<egress::LpmEntry>& entries) {
+  struct KeyLess {
+    bool operator()(const fts_egress_key& a, const fts_egress_key& b) const {
+      return std::memcmp(&a, &b, sizeof(a)) < 0;
+    }
+  };
+  std::map<fts_egress_key, fts_egress_ports, KeyLess> want;
+  for (const auto& e : entries) {
+    fts_egress_key k{};
+    k.prefixlen = 32 + e.prefix;
+    k.policy = htonl(e.policy);
+    std::memcpy(k.addr, e.addr.data(), 16);
+    fts_egress_ports v{};
+    for (size_t i = 0; i < FTS_EGRESS_RANGES; ++i) {
+      v.lo[i] = 1;  // unused: lo > hi
+      v.hi[i] = 0;
+    }
+    for (size_t i = 0; i < e.ports.size() && i < FTS_EGRESS_RANGES; ++i) {
+      v.lo[i] = e.ports[i].lo;
+      v.hi[i] = e.ports[i].hi;
+    }
+    want[k] = v;
+  }
+  return replace_map(bpf_map__fd(impl_->skel->maps.egress), want, "egress");
+}
+
+Status Sensor::set_policy_enforce(uint32_t policy, bool enforce) {
+  fts_policy_net v{};
+  v.flags = enforce ? FTS_POLICY_NET_ENFORCE : 0;
+  if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.policy_net), &policy, &v, BPF_ANY) != 0)
+    return errno_error("policy_net map update (policy " + std::to_string(policy) + ")", errno);
+  return {};
 }
 
 Status Sensor::write_settings() {

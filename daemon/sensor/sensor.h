@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "egress/egress.h"
 #include "jobs/kernel_jobs.h"
 #include "watch/watch.h"
 
@@ -18,6 +19,7 @@ struct Options {
   uint32_t ringbuf_mb = 16;
   bool pin = false;
   std::string pin_dir = "/sys/fs/bpf/ftsentinel";
+  std::string cgroup2_root;  // where the egress hooks attach; found in /proc/self/mountinfo when empty
   uint32_t daemon_tgid = 0;
 };
 
@@ -39,7 +41,7 @@ using RecordHandler = std::function<void(std::span<const uint8_t>)>;
 // Checks what loading needs (root, BTF, bpffs) and says what is missing.
 Status preflight(const Options& opts);
 
-class Sensor : public jobs::KernelJobs, public watch::KernelWatch {
+class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress::KernelEgress {
  public:
   // Opens, loads and attaches everything; on failure, the error names the
   // program and carries the verifier's last lines.
@@ -65,6 +67,10 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch {
   // watch::KernelWatch
   Status set_watched(const std::map<watch::InodeKey, watch::WatchValue>& inodes) override;
   Status set_watched_names(const std::map<std::string, watch::WatchValue>& names) override;
+
+  // egress::KernelEgress
+  Status set_egress(const std::vector<egress::LpmEntry>& entries) override;
+  Status set_policy_enforce(uint32_t policy, bool enforce) override;
 
  private:
   struct Impl;

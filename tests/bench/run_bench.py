@@ -20,6 +20,11 @@ Workloads:
   fork/exec, job            bench -- fts_bench_loops ...`); its baseline is the
                             loop run directly, since the CLI cannot register a
                             job without a daemon.
+  tcp 1GiB, untracked       loopback TCP: 1 GiB in 64 KiB writes to a child
+  tcp 1GiB, job             that drains it (ns per 64 KiB); the network sensor's
+  connect/close, untracked  sock_send_length and cgroup hooks
+  connect/close, job
+(--only picks workloads by substring, e.g. --only tcp --only connect.)
 
 The loop times itself (CLOCK_MONOTONIC around the loop only), so the daemon's
 start, the CLI's registration and process start-up are not in the figures.
@@ -218,6 +223,9 @@ def main():
     ap.add_argument("--open-n", type=int, default=200000, help="open/close per run (default 200000)")
     ap.add_argument("--forkexec-n", type=int, default=1000, help="fork/exec/wait per run (default 1000)")
     ap.add_argument("--file", default="/etc/hostname", help="file the open loop opens (default %(default)s)")
+    ap.add_argument("--tcp-n", type=int, default=16384, help="64 KiB loopback writes per run (default 16384: 1 GiB)")
+    ap.add_argument("--connect-n", type=int, default=5000, help="loopback connect/close per run (default 5000)")
+    ap.add_argument("--only", action="append", default=[], help="run only workloads whose label contains this")
     args = ap.parse_args()
 
     if os.geteuid() != 0:
@@ -253,6 +261,8 @@ def main():
         job = [cli, "--socket", daemon.sock, "run", "--policy", "bench", "--"]
         open_args = ["open", str(args.open_n), args.file]
         fe_args = ["forkexec", str(args.forkexec_n)]
+        tcp_args = ["tcp", str(args.tcp_n)]
+        conn_args = ["connect", str(args.connect_n)]
         # (label, baseline argv, daemon argv, alerts flooding the outputs meanwhile)
         workloads = [
             ("open/close, untracked", [loops] + open_args, [loops] + open_args, False),
@@ -261,7 +271,15 @@ def main():
             ("fork/exec, job", [loops] + fe_args, job + [loops] + fe_args, False),
             # The sensor's rate while the sinks are busy: compare with the row above.
             ("fork/exec, job +alerts", [loops] + fe_args, job + [loops] + fe_args, True),
+            ("tcp 1GiB, untracked", [loops] + tcp_args, [loops] + tcp_args, False),
+            ("tcp 1GiB, job", [loops] + tcp_args, job + [loops] + tcp_args, False),
+            ("connect/close, untracked", [loops] + conn_args, [loops] + conn_args, False),
+            ("connect/close, job", [loops] + conn_args, job + [loops] + conn_args, False),
         ]
+        if args.only:
+            workloads = [w for w in workloads if any(o in w[0] for o in args.only)]
+            if not workloads:
+                raise BenchError("--only matched no workload")
         results = {w[0]: {"base": [], "daemon": []} for w in workloads}
         alerts_sent = [0]
 
@@ -278,6 +296,7 @@ def main():
         # Warm the page cache (binaries, /bin/true, the daemon) so round 1 is not the cold one.
         run_loop([loops, "open", "1000", args.file])
         run_loop([loops, "forkexec", "10"])
+        run_loop([loops, "tcp", "16"])
         daemon.start()
         daemon.stop()
 

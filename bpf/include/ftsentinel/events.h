@@ -35,6 +35,8 @@ enum fts_event_kind {
 	FTS_EV_CGROUP_ATTACH = 6, /* struct fts_cgroup_event, a tracked task moved */
 	FTS_EV_FILE = 7,          /* struct fts_file_event */
 	FTS_EV_IO_URING = 8,      /* struct fts_io_uring_event */
+	FTS_EV_NET = 9,           /* struct fts_net_event */
+	FTS_EV_DNS = 10,          /* struct fts_dns_event */
 	FTS_EV_KIND_MAX,
 };
 
@@ -181,7 +183,88 @@ struct fts_io_uring_event {
 	__u32 _pad;
 };
 
+/* What a network record is about. */
+enum fts_net_op {
+	FTS_NET_CONNECT = 1, /* connect(2) (TCP, or UDP/raw choosing a peer) */
+	FTS_NET_SENDMSG = 2, /* sendto/sendmsg/sendmmsg with an address on an unconnected socket */
+	FTS_NET_FLOW = 3,    /* a job socket closed: bytes it sent */
+	FTS_NET_BIND = 4,    /* bind(2): saddr/sport are the address asked for */
+	FTS_NET_LISTEN = 5,  /* listen(2) on a TCP socket: saddr/sport are where */
+	FTS_NET_OP_MAX,
+};
+
+/* network record flags */
+#define FTS_NET_ALLOWED 0x1u /* the destination is in the policy's egress list */
+#define FTS_NET_BLOCKED 0x2u /* enforce mode refused it: the syscall got EPERM */
+#define FTS_NET_V4 0x4u      /* an AF_INET socket; addresses are v4-mapped (::ffff:a.b.c.d) */
+
+/* Addresses are 16 bytes, network order; IPv4 as v4-mapped IPv6 so one LPM
+ * trie and one decoder cover both. Ports are host order. */
+struct fts_net_event {
+	struct fts_event_header hdr;
+	__u64 cookie;        /* bpf_get_socket_cookie: the socket, for its whole life */
+	__u64 bytes;         /* flow: bytes sent (sock_send_length) */
+	__u8 saddr[16];      /* flow: the bound source; connect: usually still unbound (zero) */
+	__u8 daddr[16];
+	__u16 sport, dport;
+	__u16 protocol;      /* IPPROTO_TCP / IPPROTO_UDP / ... */
+	__u16 op;            /* enum fts_net_op */
+	__u32 flags;         /* FTS_NET_* */
+	__u32 policy;        /* the job's policy index */
+};
+
+/* A DNS query a job socket sent (cgroup_skb egress, UDP to port 53): the
+ * question's name in wire format (length-prefixed labels), cut at FTS_DNS_NAME. */
+#define FTS_DNS_NAME 128
+struct fts_dns_event {
+	struct fts_event_header hdr;
+	__u64 cookie;
+	__u8 daddr[16];      /* the resolver, v4-mapped for IPv4 */
+	__u16 dport;
+	__u16 qname_len;     /* bytes of qname copied */
+	__u16 id;            /* the query's id */
+	__u16 _pad;
+	__u8 qname[FTS_DNS_NAME];
+};
+
 /* --- map values the daemon reads or writes --- */
+
+/* egress: LPM trie over (policy, v4-mapped or v6 address) -> allowed ports.
+ * prefixlen counts the 32 policy bits too. A more specific entry carries the
+ * ports of the entries that contain it (the daemon merges them), because an
+ * LPM lookup returns only the longest match. */
+#define FTS_EGRESS_RANGES 8
+struct fts_egress_key {
+	__u32 prefixlen;
+	__u32 policy;        /* big-endian, so it is matched as the leading bits */
+	__u8 addr[16];
+};
+struct fts_egress_ports {
+	__u16 lo[FTS_EGRESS_RANGES]; /* inclusive; an unused slot has lo > hi */
+	__u16 hi[FTS_EGRESS_RANGES];
+};
+
+/* policy_net: policy index -> network settings */
+#define FTS_POLICY_NET_ENFORCE 0x1u /* mode: enforce: refuse what egress does not allow */
+struct fts_policy_net {
+	__u32 flags;
+	__u32 _pad;
+};
+
+/* flows: socket cookie -> the job socket's destination and bytes sent so far */
+struct fts_flow {
+	__u64 job_id;
+	__u64 bytes;
+	struct fts_task_id task; /* the task that connected */
+	__u8 daddr[16];
+	__u8 saddr[16];      /* the bound source, filled at the first send */
+	__u16 dport;
+	__u16 protocol;
+	__u32 policy;
+	__u32 flags;         /* FTS_NET_* of the connect */
+	__u16 sport;
+	__u16 _pad;
+};
 
 /* watched: (dev, ino) of a directory or file -> its classes */
 struct fts_inode_key {
@@ -270,5 +353,11 @@ FTS_STATIC_ASSERT(sizeof(struct fts_cgroup_event) == 56 + 16, "fts_cgroup_event 
 FTS_STATIC_ASSERT(sizeof(struct fts_task_state) == 24, "fts_task_state ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_file_event) == 56 + 16 + 8 + 8 + 8 + 8 + 8, "fts_file_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_io_uring_event) == 56 + 16, "fts_io_uring_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_net_event) == 56 + 16 + 32 + 16, "fts_net_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_event) == 56 + 8 + 16 + 8 + FTS_DNS_NAME, "fts_dns_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_egress_key) == 24, "fts_egress_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_egress_ports) == 4 * FTS_EGRESS_RANGES, "fts_egress_ports ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_policy_net) == 8, "fts_policy_net ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_flow) == 16 + 16 + 16 + 16 + 16, "fts_flow ABI");
 
 #endif /* FTSENTINEL_EVENTS_H */

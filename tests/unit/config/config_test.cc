@@ -351,14 +351,34 @@ TEST_F(PolicyTest, UnenforcedSectionsWarn) {
                          "process:\n  deny_exec: [\"**/curl\"]\n");
   auto set = load_dir();
   ASSERT_TRUE(errors_.empty()) << all(errors_);
-  // data is enforced by the file sensor; network and process are not yet.
-  ASSERT_EQ(warnings_.size(), 2u) << all(warnings_);
-  EXPECT_EQ(warnings_[0].field, "network");
-  EXPECT_EQ(warnings_[0].line, 7);  // the section's value
-  EXPECT_EQ(warnings_[1].field, "process");
+  // data is enforced by the file sensor and network by the network sensor;
+  // process is not yet.
+  ASSERT_EQ(warnings_.size(), 1u) << all(warnings_);
+  EXPECT_EQ(warnings_[0].field, "process");
+  EXPECT_EQ(warnings_[0].line, 10);  // the section's value
   ASSERT_EQ(set->all().size(), 1u);
   EXPECT_EQ(set->all()[0].spec.data().training(0), "/data/approved/**");
   EXPECT_EQ(set->all()[0].spec.network().max_bytes_per_destination(), "64MiB");
+}
+
+TEST_F(PolicyTest, BadEgressEntriesAreErrorsAtTheirEntry) {
+  std::string f = policy("p.yaml",
+                         "name: p\nmode: enforce\nnetwork:\n  egress:\n    - 10.0.0.0/8:29500-29600\n"
+                         "    - 10.0.0.0/33\n    - \"[::1]/128:0\"\n    - 127.0.0.1:9-3\n    - hub.internal:443\n"
+                         "  max_bytes_per_destination: 64 parsecs\n");
+  auto set = load_dir();
+  ASSERT_EQ(errors_.size(), 4u) << all(errors_);
+  EXPECT_EQ(errors_[0].file, f);
+  EXPECT_EQ(errors_[0].line, 6);
+  EXPECT_EQ(errors_[0].column, 7);
+  EXPECT_EQ(errors_[0].field, "network.egress[1]");
+  EXPECT_NE(errors_[0].message.find("prefix length 33 is over 32"), std::string::npos) << errors_[0].message;
+  EXPECT_EQ(errors_[1].line, 7);
+  EXPECT_NE(errors_[1].message.find("bad port '0'"), std::string::npos) << errors_[1].message;
+  EXPECT_EQ(errors_[2].line, 8);
+  EXPECT_NE(errors_[2].message.find("empty port range"), std::string::npos) << errors_[2].message;
+  EXPECT_EQ(errors_[3].field, "network.max_bytes_per_destination");
+  EXPECT_EQ(errors_[3].line, 10);
 }
 
 // --- the building blocks ---

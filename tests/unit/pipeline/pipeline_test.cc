@@ -73,13 +73,15 @@ class PipelineTest : public ::testing::Test {
   std::vector<v1::Event> events_;
   std::vector<std::unique_ptr<sinks::Sink>> sinks_;
   Stats stats_;
+  egress::Totals totals_;
   Pipeline pipeline_ = Pipeline::standard(Context{.host = "node-7",
                                                   .procs = &procs_,
                                                   .cgroups = &cgroups_,
                                                   .jobs = &jobs_,
                                                   .proc_root = proc_root_.path(),
                                                   .sinks = &sinks_,
-                                                  .stats = &stats_});
+                                                  .stats = &stats_,
+                                                  .totals = &totals_});
 };
 
 TEST_F(PipelineTest, StagesRunInTheDocumentedOrder) {
@@ -93,6 +95,40 @@ TEST_F(PipelineTest, StagesRunInTheDocumentedOrder) {
   EXPECT_LT(at("state"), at("render"));
   EXPECT_LT(at("render"), at("sinks"));
   EXPECT_LT(at("sinks"), static_cast<long>(names.size()));
+}
+
+TEST_F(PipelineTest, NetworkFlowsCarryTheJobsRunningTotalPerDestination) {
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  auto flow = [&](uint64_t job, uint8_t last, uint64_t bytes) {
+    decode::Net n;
+    n.hdr.kind = decode::Kind::kNet;
+    n.hdr.job_id = job;
+    n.hdr.task = job ? kLauncher : kShell;
+    n.op = decode::NetOp::kFlow;
+    n.daddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, last};
+    n.dport = 443;
+    n.protocol = 6;
+    n.v4 = true;
+    n.bytes = bytes;
+    n.policy = 0;
+    return n;
+  };
+  push(flow(kJob, 1, 100));
+  push(flow(kJob, 1, 250));
+  push(flow(kJob, 2, 7));
+  push(flow(0, 1, 1000));  // outside every job: not reported, not counted
+  pipeline_.flush();
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "network", "network", "network"}));
+  EXPECT_EQ(events_[2].network().op(), "flow");
+  EXPECT_EQ(events_[2].network().daddr(), "10.0.0.1");
+  EXPECT_EQ(events_[2].network().protocol(), "tcp");
+  EXPECT_EQ(events_[2].network().total_bytes(), 100u);
+  EXPECT_EQ(events_[3].network().bytes(), 250u);
+  EXPECT_EQ(events_[3].network().total_bytes(), 350u);
+  EXPECT_EQ(events_[4].network().daddr(), "10.0.0.2");
+  EXPECT_EQ(events_[4].network().total_bytes(), 7u);
+  EXPECT_EQ(events_[4].job().id(), jobs::job_id_string(kJob));
 }
 
 TEST_F(PipelineTest, LauncherJobTreeFromStartToEnd) {

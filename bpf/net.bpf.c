@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Egress of job processes.
+ *
+ * cgroup sock_addr hooks (connect4/6, sendmsg4/6) attached at the cgroup v2
+ * root see every connect(2) and every send with an address on an unconnected
+ * socket, with the kernel's copy of the address (no TOCTOU), and can refuse
+ * it: returning 0 makes the syscall fail with EPERM. Attached at the root
+ * they run for every task on the host, so a task outside a job costs one
+ * hash lookup and is always allowed.
+ *
+ * Bytes are counted per job socket (keyed by socket cookie) from
+ * sock:sock_send_length, which also sees sendfile, splice and io_uring sends,
+ * and reported when the socket is released.
+ */
+#include "lib/maps.h"
+#include "lib/task.h"
+#include <bpf/bpf_endian.h>
+
+#define AF_INET 2
+#define AF_INET6 10
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct net_dest {
+	__u8 addr[16]; /* v4-mapped for AF_INET */
+	__u16 port;    /* host order */
+	__u16 protocol;
+	__u32 flags;
+};
+
+/* The destination of a sock_addr call, as the kernel copied it. */
+static __always_inline void dest__read(struct bpf_sock_addr *ctx, struct net_dest *d, bool v6)
+{
+	__u32 *w = (__u32 *)d->addr;
+
+	if (v6) {
+		w[0] = ctx->user_ip6[0];
+		w[1] = ctx->user_ip6[1];
+		w[2] = ctx->user_ip6[2];
+		w[3] = ctx->user_ip6[3];
+		d->flags = 0;
+	} else {
+		w[0] = 0;
+		w[1] = 0;
+		w[2] = bpf_htonl(0xffff);
+		w[3] = ctx->user_ip4;
+		d->flags = FTS_NET_V4;
+	}
+	d->port = bpf_ntohs((__u16)ctx->user_port);
+	d->protocol = ctx->protocol;
+}
+
+/* Is (address, port) in the egress list of `policy`? */
+static __always_inline bool egress__allowed(__u32 policy, struct net_dest *d)
+{
+	struct fts_egress_key key = { .prefixlen = 32 + 128, .policy = bpf_htonl(policy) };
+	struct fts_egress_ports *ports;
+
+	__builtin_memcpy(key.addr, d->addr, sizeof(key.addr));
+	ports = bpf_map_lookup_elem(&egress, &key);
+	if (!ports)
+		return false;
+#pragma unroll
+	for (int i = 0; i < FTS_EGRESS_RANGES; i++)
+		if (ports->lo[i] <= d->port && d->port <= ports->hi[i])
+			return true;
+	return false;
+}
+
+static __always_inline void net__report(struct task_struct *task, struct fts_task_state *st, __u16 op,
+					__u64 cookie, struct net_dest *d)
+{
+	struct fts_net_event *e = event__reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	event__header(&e->hdr, FTS_EV_NET, sizeof(*e), task, st->job_id, bpf_get_current_cgroup_id());
+	e->cookie = cookie;
+	e->bytes = 0;
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	__builtin_memcpy(e->daddr, d->addr, sizeof(e->daddr));
+	e->sport = 0;
+	e->dport = d->port;
+	e->protocol = d->protocol;
+	e->op = op;
+	e->flags = d->flags;
+	e->policy = st->policy;
+	event__submit(e);
+}
+
+/* Remember a job socket's destination so its bytes can be counted and reported. */
+static __always_inline void flow__start(__u64 cookie, struct task_struct *task, struct fts_task_state *st,
+					struct net_dest *d)
+{
+	struct fts_flow f = {
+		.job_id = st->job_id,
+		.dport = d->port,
+		.protocol = d->protocol,
+		.policy = st->policy,
+		.flags = d->flags,
+	};
+
+	task__id(task, &f.task);
+	__builtin_memcpy(f.daddr, d->addr, sizeof(f.daddr));
+	/* BPF_NOEXIST: a UDP socket sending to many peers keeps its first. */
+	bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+}
+
+static __always_inline int net__check(struct bpf_sock_addr *ctx, __u16 op, bool v6)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fts_task_state *st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
+	struct fts_policy_net *pn;
+	struct net_dest d;
+	__u64 cookie;
+	__u32 policy;
+	bool blocked;
+
+	if (!st)
+		return 1;
+	policy = st->policy;
+	dest__read(ctx, &d, v6);
+	if (egress__allowed(policy, &d))
+		d.flags |= FTS_NET_ALLOWED;
+	pn = bpf_map_lookup_elem(&policy_net, &policy);
+	blocked = !(d.flags & FTS_NET_ALLOWED) && pn && (pn->flags & FTS_POLICY_NET_ENFORCE);
+	if (blocked)
+		d.flags |= FTS_NET_BLOCKED;
+	cookie = bpf_get_socket_cookie(ctx);
+	if (op == FTS_NET_SENDMSG) {
+		struct fts_net_seen_key seen = { .cookie = cookie, .dport = d.port };
+		__u8 one = 1;
+
+		__builtin_memcpy(seen.daddr, d.addr, sizeof(seen.daddr));
+		if (bpf_map_lookup_elem(&net_seen, &seen))
+			return blocked ? 0 : 1;
+		bpf_map_update_elem(&net_seen, &seen, &one, BPF_ANY);
+	}
+	if (!blocked)
+		flow__start(cookie, task, st, &d);
+	net__report(task, st, op, cookie, &d);
+	return blocked ? 0 : 1;
+}
+
+SEC("cgroup/connect4")
+int fts_connect4(struct bpf_sock_addr *ctx)
+{
+	return net__check(ctx, FTS_NET_CONNECT, false);
+}
+
+SEC("cgroup/connect6")
+int fts_connect6(struct bpf_sock_addr *ctx)
+{
+	return net__check(ctx, FTS_NET_CONNECT, true);
+}
+
+SEC("cgroup/sendmsg4")
+int fts_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return net__check(ctx, FTS_NET_SENDMSG, false);
+}
+
+SEC("cgroup/sendmsg6")
+int fts_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return net__check(ctx, FTS_NET_SENDMSG, true);
+}
+
+/* bind(2) by a job process: a job opening a listener is worth knowing. Never refused. */
+static __always_inline int net__bind(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fts_task_state *st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
+	struct fts_net_event *e;
+	struct net_dest d;
+
+	if (!st)
+		return 1;
+	dest__read(ctx, &d, v6);
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 1;
+	event__header(&e->hdr, FTS_EV_NET, sizeof(*e), task, st->job_id, bpf_get_current_cgroup_id());
+	e->cookie = bpf_get_socket_cookie(ctx);
+	e->bytes = 0;
+	__builtin_memcpy(e->saddr, d.addr, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	e->sport = d.port;
+	e->dport = 0;
+	e->protocol = d.protocol;
+	e->op = FTS_NET_BIND;
+	e->flags = d.flags;
+	e->policy = st->policy;
+	event__submit(e);
+	return 1;
+}
+
+SEC("cgroup/bind4")
+int fts_bind4(struct bpf_sock_addr *ctx)
+{
+	return net__bind(ctx, false);
+}
+
+SEC("cgroup/bind6")
+int fts_bind6(struct bpf_sock_addr *ctx)
+{
+	return net__bind(ctx, true);
+}
+
+#define TCP_LISTEN_ 10
+
+/* listen(2) runs in the caller's context: the state change names the job process. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(fts_inet_listen, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct task_struct *task;
+	struct fts_task_state *st;
+	struct fts_net_event *e;
+
+	if (newstate != TCP_LISTEN_)
+		return 0;
+	task = bpf_get_current_task_btf();
+	st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
+	if (!st)
+		return 0;
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	event__header(&e->hdr, FTS_EV_NET, sizeof(*e), task, st->job_id, bpf_get_current_cgroup_id());
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->bytes = 0;
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	e->flags = 0;
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+	} else {
+		__u32 *w = (__u32 *)e->saddr;
+
+		w[2] = bpf_htonl(0xffff);
+		w[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		e->flags = FTS_NET_V4;
+	}
+	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->dport = 0;
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->op = FTS_NET_LISTEN;
+	e->policy = st->policy;
+	event__submit(e);
+	return 0;
+}
+
+/* Every sendmsg of every socket: one cookie and one lookup, counted only for job sockets. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(fts_sock_send_length, struct sock *sk, int ret, int flags)
+{
+	struct fts_flow *f;
+	__u64 cookie;
+
+	if (ret <= 0)
+		return 0;
+	cookie = bpf_get_socket_cookie(sk);
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f)
+		return 0;
+	__sync_fetch_and_add(&f->bytes, ret);
+	if (!f->sport) {
+		/* The source is bound by now; the release hook cannot read it. */
+		f->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
+			BPF_CORE_READ_INTO(&f->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		} else {
+			__u32 *w = (__u32 *)f->saddr;
+
+			w[2] = bpf_htonl(0xffff);
+			w[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		}
+	}
+	return 0;
+}
+
+/* The socket's release (close of its last reference), at the cgroup root
+ * like the hooks above (fentry is not available on every kernel we run on):
+ * the flow's summary. Every send has been counted by then. */
+SEC("cgroup/sock_release")
+int fts_sock_release(struct bpf_sock *sk)
+{
+	struct fts_net_event *e;
+	struct fts_flow *f;
+	__u64 cookie;
+
+	cookie = bpf_get_socket_cookie(sk);
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f)
+		return 1;
+	e = event__reserve(sizeof(*e));
+	if (e) {
+		e->hdr.kind = FTS_EV_NET;
+		e->hdr.size = sizeof(*e);
+		e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+		e->hdr.job_id = f->job_id;
+		e->hdr.cgroup_id = bpf_get_current_cgroup_id();
+		e->hdr.task = f->task;
+		e->hdr.tid = (__u32)bpf_get_current_pid_tgid();
+		e->hdr.cpu = bpf_get_smp_processor_id();
+		e->cookie = cookie;
+		e->bytes = f->bytes;
+		__builtin_memcpy(e->saddr, f->saddr, sizeof(e->saddr));
+		__builtin_memcpy(e->daddr, f->daddr, sizeof(e->daddr));
+		e->sport = f->sport;
+		e->dport = f->dport;
+		e->protocol = f->protocol;
+		e->op = FTS_NET_FLOW;
+		e->flags = f->flags;
+		e->policy = f->policy;
+		event__submit(e);
+	}
+	bpf_map_delete_elem(&flows, &cookie);
+	return 1;
+}
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_UDP_ 17
+#define DNS_HEADER 12
+
+/* DNS questions of job sockets: egress packets of sockets whose flow goes to
+ * port 53. Any other packet costs a cookie and one lookup. */
+SEC("cgroup_skb/egress")
+int fts_dns_egress(struct __sk_buff *skb)
+{
+	struct fts_dns_event *e;
+	struct fts_flow *f;
+	__u32 off, len;
+	__u64 cookie;
+	__u8 b0, proto;
+
+	cookie = bpf_get_socket_cookie(skb);
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (!f || f->dport != 53)
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, 0, &b0, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
+			return 1;
+		off = (b0 & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, 6, &proto, 1))
+			return 1;
+		off = 40; /* extension headers before UDP: not parsed */
+	} else {
+		return 1;
+	}
+	if (proto != IPPROTO_UDP_)
+		return 1;
+	off += 8; /* UDP header */
+	if (skb->len <= off + DNS_HEADER)
+		return 1;
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return 1;
+	e->hdr.kind = FTS_EV_DNS;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	e->hdr.job_id = f->job_id;
+	e->hdr.cgroup_id = 0;
+	e->hdr.task = f->task;
+	e->hdr.tid = 0;
+	e->hdr.cpu = bpf_get_smp_processor_id();
+	e->cookie = cookie;
+	__builtin_memcpy(e->daddr, f->daddr, sizeof(e->daddr));
+	e->dport = f->dport;
+	e->_pad = 0;
+	e->id = 0;
+	bpf_skb_load_bytes(skb, off, &e->id, 2);
+	e->id = bpf_ntohs(e->id);
+	off += DNS_HEADER;
+	len = skb->len - off;
+	if (len > FTS_DNS_NAME)
+		len = FTS_DNS_NAME;
+	e->qname_len = 0;
+	__builtin_memset(e->qname, 0, sizeof(e->qname));
+	if (len >= 1 && len <= FTS_DNS_NAME && !bpf_skb_load_bytes(skb, off, e->qname, len))
+		e->qname_len = len;
+	event__submit(e);
+	return 1;
+}

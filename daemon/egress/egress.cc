@@ -1,0 +1,328 @@
+#include "egress/egress.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <set>
+#include <variant>
+
+#include "config/config.h"
+
+namespace fts::egress {
+namespace {
+
+Address v4_mapped(const in_addr& a) {
+  Address out{};
+  out[10] = out[11] = 0xff;
+  std::memcpy(out.data() + 12, &a, 4);
+  return out;
+}
+
+bool parse_u16(const std::string& s, uint16_t* out) {
+  if (s.empty() || s.size() > 5) return false;
+  uint32_t v = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (v > 65535) return false;
+  *out = static_cast<uint16_t>(v);
+  return true;
+}
+
+// "443", "29500-29600"; `at` is where the ports start in the entry.
+std::optional<ParseError> parse_ports(const std::string& s, size_t at, std::vector<PortRange>* out) {
+  size_t dash = s.find('-');
+  PortRange r;
+  if (dash == std::string::npos) {
+    if (!parse_u16(s, &r.lo) || r.lo == 0) return ParseError{"bad port '" + s + "' (expected 1-65535)", at};
+    r.hi = r.lo;
+  } else {
+    if (!parse_u16(s.substr(0, dash), &r.lo) || r.lo == 0)
+      return ParseError{"bad port '" + s.substr(0, dash) + "' (expected 1-65535)", at};
+    if (!parse_u16(s.substr(dash + 1), &r.hi) || r.hi == 0)
+      return ParseError{"bad port '" + s.substr(dash + 1) + "' (expected 1-65535)", at + dash + 1};
+    if (r.lo > r.hi) return ParseError{"empty port range '" + s + "' (low > high)", at};
+  }
+  out->push_back(r);
+  return std::nullopt;
+}
+
+bool valid_name(const std::string& n) {
+  if (n.empty() || n.size() > 253) return false;
+  size_t label = 0;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    if (++label > 63) return false;
+  }
+  return label > 0 || n.back() == '.';
+}
+
+// Keeps only the first `bits` bits of an address.
+Address mask(Address a, uint8_t bits) {
+  for (size_t i = 0; i < 16; ++i) {
+    int keep = std::clamp(static_cast<int>(bits) - static_cast<int>(i) * 8, 0, 8);
+    a[i] &= static_cast<uint8_t>(keep == 8 ? 0xff : (0xff << (8 - keep)) & 0xff);
+  }
+  return a;
+}
+
+bool contains(const Address& net, uint8_t bits, const Address& a) { return mask(a, bits) == net; }
+
+// Sorted, overlapping and adjacent ranges joined.
+std::vector<PortRange> normalize(std::vector<PortRange> v) {
+  std::sort(v.begin(), v.end());
+  std::vector<PortRange> out;
+  for (const auto& r : v) {
+    if (!out.empty() && static_cast<uint32_t>(r.lo) <= static_cast<uint32_t>(out.back().hi) + 1)
+      out.back().hi = std::max(out.back().hi, r.hi);
+    else out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<PortRange> all_ports_if_empty(const std::vector<PortRange>& p) {
+  return p.empty() ? std::vector<PortRange>{PortRange{}} : p;
+}
+
+}  // namespace
+
+std::string to_string(const Address& a) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (std::memcmp(a.data(), kMapped, 12) == 0) inet_ntop(AF_INET, a.data() + 12, buf, sizeof(buf));
+  else inet_ntop(AF_INET6, a.data(), buf, sizeof(buf));
+  return buf;
+}
+
+std::variant<Entry, ParseError> parse(const std::string& text) {
+  Entry e;
+  e.text = text;
+  if (text.empty()) return ParseError{"empty egress entry", 0};
+  std::string host;
+  size_t host_at = 0;
+  std::string ports;
+  size_t ports_at = 0;
+  bool bracketed = false;
+  if (text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos) return ParseError{"'[' without ']'", 0};
+    bracketed = true;
+    host = text.substr(1, close - 1);
+    host_at = 1;
+    std::string rest = text.substr(close + 1);
+    size_t at = close + 1;
+    if (!rest.empty() && rest[0] == '/') {
+      size_t colon = rest.find(':');
+      host += rest.substr(0, colon);
+      if (colon != std::string::npos) {
+        ports = rest.substr(colon + 1);
+        ports_at = at + colon + 1;
+      }
+    } else if (!rest.empty() && rest[0] == ':') {
+      ports = rest.substr(1);
+      ports_at = at + 1;
+    } else if (!rest.empty()) {
+      return ParseError{"expected ':port' or '/prefix' after ']'", at};
+    }
+    if (ports_at && ports.empty()) return ParseError{"empty port after ':'", ports_at};
+  } else if (std::count(text.begin(), text.end(), ':') > 1) {
+    host = text;  // a bare IPv6 CIDR: no port without brackets
+  } else {
+    size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    if (colon != std::string::npos) {
+      ports = text.substr(colon + 1);
+      ports_at = colon + 1;
+      if (ports.empty()) return ParseError{"empty port after ':'", ports_at};
+    }
+  }
+  if (!ports.empty()) {
+    size_t start = 0;
+    while (true) {
+      size_t comma = ports.find(',', start);
+      std::string one = ports.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (auto err = parse_ports(one, ports_at + start, &e.ports)) return *err;
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (e.ports.size() > kMaxRanges)
+      return ParseError{"more than " + std::to_string(kMaxRanges) + " port ranges", ports_at};
+  }
+  size_t slash = host.find('/');
+  std::string addr = host.substr(0, slash);
+  std::optional<uint32_t> plen;
+  if (slash != std::string::npos) {
+    std::string len = host.substr(slash + 1);
+    uint16_t v;
+    if (!parse_u16(len, &v)) return ParseError{"bad prefix length '" + len + "'", host_at + slash + 1};
+    plen = v;
+  }
+  in_addr a4{};
+  in6_addr a6{};
+  if (!bracketed && inet_pton(AF_INET, addr.c_str(), &a4) == 1) {
+    uint32_t n = plen.value_or(32);
+    if (n > 32) return ParseError{"IPv4 prefix length " + std::to_string(n) + " is over 32", host_at + slash + 1};
+    e.addr = v4_mapped(a4);
+    e.prefix = static_cast<uint8_t>(96 + n);
+  } else if (inet_pton(AF_INET6, addr.c_str(), &a6) == 1) {
+    uint32_t n = plen.value_or(128);
+    if (n > 128) return ParseError{"IPv6 prefix length " + std::to_string(n) + " is over 128", host_at + slash + 1};
+    Address x;
+    std::memcpy(x.data(), &a6, 16);
+    e.addr = x;
+    e.prefix = static_cast<uint8_t>(n);
+  } else {
+    if (bracketed) return ParseError{"bad IPv6 address '" + addr + "'", host_at};
+    if (plen) return ParseError{"bad address '" + addr + "' in a CIDR", host_at};
+    bool looks_numeric = !addr.empty() && std::all_of(addr.begin(), addr.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+    });
+    if (looks_numeric || !valid_name(addr))
+      return ParseError{"'" + addr + "' is neither an IP address, a CIDR nor a DNS name", host_at};
+    e.name = addr;
+    return e;
+  }
+  if (mask(*e.addr, e.prefix) != *e.addr)
+    return ParseError{"host bits set after the prefix (did you mean " + to_string(mask(*e.addr, e.prefix)) + "/" +
+                          std::to_string(e.prefix >= 96 && e.addr->at(10) == 0xff ? e.prefix - 96 : e.prefix) + "?)",
+                      host_at};
+  return e;
+}
+
+std::optional<uint64_t> parse_bytes(const std::string& text) {
+  size_t i = 0;
+  uint64_t v = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    if (v > (UINT64_MAX - 9) / 10) return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(text[i++] - '0');
+  }
+  if (i == 0) return std::nullopt;
+  std::string unit = text.substr(i);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1},          {"B", 1},           {"K", 1000},       {"KB", 1000},         {"M", 1000000},
+      {"MB", 1000000},  {"G", 1000000000},  {"GB", 1000000000}, {"T", 1000000000000}, {"TB", 1000000000000},
+      {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) return std::nullopt;
+  if (v > UINT64_MAX / it->second) return std::nullopt;
+  return v * it->second;
+}
+
+Result<std::vector<LpmEntry>> compile(const std::map<uint32_t, std::vector<Entry>>& entries, const Resolved& names) {
+  std::vector<LpmEntry> out;
+  for (const auto& [policy, list] : entries) {
+    // (prefix, address) -> ports, equal prefixes merged
+    std::map<std::pair<uint8_t, Address>, std::vector<PortRange>> prefixes;
+    for (const auto& e : list) {
+      auto ports = all_ports_if_empty(e.ports);
+      if (e.addr) {
+        auto& p = prefixes[{e.prefix, *e.addr}];
+        p.insert(p.end(), ports.begin(), ports.end());
+        continue;
+      }
+      auto it = names.find(e.name);
+      if (it == names.end()) continue;  // not resolved (yet): allows nothing
+      for (const auto& a : it->second) {
+        auto& p = prefixes[{128, a}];
+        p.insert(p.end(), ports.begin(), ports.end());
+      }
+    }
+    for (const auto& [key, ports] : prefixes) {
+      std::vector<PortRange> all = ports;
+      for (const auto& [outer, outer_ports] : prefixes)
+        if (outer.first < key.first && contains(outer.second, outer.first, key.second))
+          all.insert(all.end(), outer_ports.begin(), outer_ports.end());
+      all = normalize(std::move(all));
+      if (all.size() > kMaxRanges)
+        return make_error("policy " + std::to_string(policy) + ": " + to_string(key.second) + "/" +
+                          std::to_string(key.first) + " needs " + std::to_string(all.size()) +
+                          " port ranges with the entries that contain it; at most " + std::to_string(kMaxRanges));
+      out.push_back(LpmEntry{policy, key.second, key.first, std::move(all)});
+    }
+  }
+  return out;
+}
+
+std::vector<Address> resolve_getaddrinfo(const std::string& name) {
+  std::vector<Address> out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return out;
+  for (addrinfo* p = res; p; p = p->ai_next) {
+    if (p->ai_family == AF_INET) out.push_back(v4_mapped(reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr));
+    else if (p->ai_family == AF_INET6) {
+      Address a;
+      std::memcpy(a.data(), &reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr, 16);
+      out.push_back(a);
+    }
+  }
+  freeaddrinfo(res);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+Status Egress::apply(const config::PolicySet& policies) {
+  entries_.clear();
+  max_bytes_.clear();
+  for (const auto& p : policies.all()) {
+    auto& list = entries_[p.index];
+    for (const auto& text : p.spec.network().egress()) {
+      auto r = parse(text);
+      if (auto* err = std::get_if<ParseError>(&r))
+        return make_error("policy " + p.spec.name() + ": egress '" + text + "': " + err->what);
+      list.push_back(std::get<Entry>(r));
+    }
+    if (!p.spec.network().max_bytes_per_destination().empty())
+      if (auto b = parse_bytes(p.spec.network().max_bytes_per_destination())) max_bytes_[p.index] = *b;
+    if (auto st = kernel_->set_policy_enforce(p.index, p.spec.mode() == v1::enforce); !st) return st;
+  }
+  names_.clear();
+  for (const auto& [policy, list] : entries_)
+    for (const auto& e : list)
+      if (!e.name.empty() && !names_.count(e.name)) names_[e.name] = resolver_(e.name);
+  return write();
+}
+
+Status Egress::refresh() {
+  Resolved now;
+  for (const auto& [name, _] : names_) now[name] = resolver_(name);
+  if (now == names_) return {};
+  names_ = std::move(now);
+  return write();
+}
+
+Status Egress::write() {
+  auto compiled = compile(entries_, names_);
+  if (!compiled) return make_error(compiled.error());
+  return kernel_->set_egress(*compiled);
+}
+
+uint64_t Egress::max_bytes(uint32_t policy) const {
+  auto it = max_bytes_.find(policy);
+  return it == max_bytes_.end() ? 0 : it->second;
+}
+
+uint64_t Totals::add(uint64_t job_id, const Address& daddr, uint64_t bytes) {
+  return totals_[{job_id, daddr}] += bytes;
+}
+
+void Totals::forget_job(uint64_t job_id) {
+  std::erase_if(totals_, [&](const auto& kv) { return kv.first.first == job_id; });
+}
+
+}  // namespace fts::egress

@@ -1,0 +1,116 @@
+#pragma once
+// Egress policy: a policy's `network.egress` list parsed, compiled into the
+// kernel's LPM trie (per policy, v4-mapped IPv6 prefixes -> port ranges),
+// with DNS names resolved at load and again periodically; and the per-job,
+// per-destination running byte totals that `network.max_bytes_per_destination`
+// is checked against.
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace fts::config {
+class PolicySet;
+}
+
+namespace fts::egress {
+
+using Address = std::array<uint8_t, 16>;  // IPv6; IPv4 as ::ffff:a.b.c.d
+
+struct PortRange {
+  uint16_t lo = 0, hi = 65535;
+  bool operator==(const PortRange&) const = default;
+  bool operator<(const PortRange& o) const { return lo != o.lo ? lo < o.lo : hi < o.hi; }
+};
+
+// One egress entry: a CIDR or a DNS name, with ports (all when none given).
+struct Entry {
+  std::string text;
+  std::optional<Address> addr;  // a CIDR...
+  uint8_t prefix = 128;         // ...of this many bits of the 128 (v4: 96 + n)
+  std::string name;             // ...or a DNS name
+  std::vector<PortRange> ports; // empty: every port
+};
+
+// Parses "10.0.0.0/8:29500-29600", "127.0.0.1", "[::1]/128:8080", "::1",
+// "hub.internal:443". On error, says what and at which character (0-based).
+struct ParseError {
+  std::string what;
+  size_t offset = 0;
+};
+std::variant<Entry, ParseError> parse(const std::string& text);
+
+// Bytes like "10GiB", "500MB", "1048576". nullopt when malformed.
+std::optional<uint64_t> parse_bytes(const std::string& text);
+
+// One LPM trie entry: (policy, prefix) -> up to kMaxRanges port ranges.
+constexpr size_t kMaxRanges = 8;
+struct LpmEntry {
+  uint32_t policy = 0;
+  Address addr{};
+  uint8_t prefix = 0;  // of the 128 address bits
+  std::vector<PortRange> ports;
+  bool operator==(const LpmEntry&) const = default;
+};
+
+// A name's addresses, from the resolver.
+using Resolved = std::map<std::string, std::vector<Address>>;
+
+// Compiles the entries of every policy into trie entries: names become their
+// resolved /128s, equal prefixes merge their ports, and a prefix carries the
+// ports of every shorter prefix of its policy that contains it (an LPM lookup
+// returns only the longest match). Errors when an entry needs more than
+// kMaxRanges ranges.
+Result<std::vector<LpmEntry>> compile(const std::map<uint32_t, std::vector<Entry>>& entries, const Resolved& names);
+
+// The kernel side: the sensor implements it, tests fake it.
+class KernelEgress {
+ public:
+  virtual ~KernelEgress() = default;
+  virtual Status set_egress(const std::vector<LpmEntry>& entries) = 0;  // replaces the whole trie
+  virtual Status set_policy_enforce(uint32_t policy, bool enforce) = 0;
+};
+
+using Resolver = std::function<std::vector<Address>(const std::string& name)>;
+std::vector<Address> resolve_getaddrinfo(const std::string& name);
+
+class Egress {
+ public:
+  explicit Egress(KernelEgress* kernel, Resolver resolver = resolve_getaddrinfo)
+      : kernel_(kernel), resolver_(std::move(resolver)) {}
+  // Parses every policy's egress list, resolves names, writes the maps.
+  Status apply(const config::PolicySet& policies);
+  // Resolves the names again; rewrites the trie when an address changed.
+  Status refresh();
+  uint64_t max_bytes(uint32_t policy) const;  // 0: no limit
+
+ private:
+  Status write();
+  KernelEgress* kernel_;
+  Resolver resolver_;
+  std::map<uint32_t, std::vector<Entry>> entries_;
+  std::map<uint32_t, uint64_t> max_bytes_;
+  Resolved names_;
+};
+
+// Running bytes sent per job and destination address.
+class Totals {
+ public:
+  // Adds a closed flow's bytes; returns the new total for (job, address).
+  uint64_t add(uint64_t job_id, const Address& daddr, uint64_t bytes);
+  void forget_job(uint64_t job_id);
+
+ private:
+  std::map<std::pair<uint64_t, Address>, uint64_t> totals_;
+};
+
+std::string to_string(const Address& a);
+
+}  // namespace fts::egress

@@ -1,0 +1,361 @@
+"""Network sensor, end to end: real BPF hooks at the cgroup v2 root, real
+sockets to servers this test starts on 127.0.0.1 and [::1] (ports the kernel
+picks). Scenarios A2, A10, A11, A12 of scenarios.md, and that an unrelated
+process's connections are not reported."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from fixture import DataTree  # noqa: E402
+from harness import Cgroup, Daemon  # noqa: E402
+
+PY = "/usr/bin/python3"
+MAX_BYTES = 100_000
+
+
+class SinkServer:
+    """A TCP server that reads each connection to its end and counts bytes."""
+
+    def __init__(self, family, host):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.received = {}  # peer port -> bytes
+        self.lock = threading.Lock()
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop_flag:
+            try:
+                c, peer = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self.drain, args=(c, peer[1]), daemon=True).start()
+
+    def drain(self, c, peer_port):
+        n = 0
+        c.settimeout(30)
+        try:
+            while True:
+                b = c.recv(1 << 16)
+                if not b:
+                    break
+                n += len(b)
+        except OSError:
+            pass
+        c.close()
+        with self.lock:
+            self.received[peer_port] = n
+
+    def close(self):
+        self.stop_flag = True
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+def net_events(events, job=None, op=None, dport=None, pid=None):
+    out = []
+    for e in events:
+        if e.get("kind") != "network":
+            continue
+        n = e["network"]
+        if job is not None and e.get("job", {}).get("id") != job:
+            continue
+        if op is not None and n.get("op") != op:
+            continue
+        if dport is not None and n.get("dport") != dport:
+            continue
+        if pid is not None and e.get("process", {}).get("pid") != pid:
+            continue
+        out.append(e)
+    return out
+
+
+def run_job(d, policy, script, *args):
+    """Runs a python snippet as a job; returns (job id, its stdout)."""
+    r = d.cli("run", "--policy", policy, "--", PY, "-c", script, *args, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"job failed: {r.returncode}\n{r.stdout}\n{r.stderr}")
+    job = r.stderr.split("job ")[1].split()[0]
+    return job, r.stdout
+
+
+SEND = """
+import socket, sys, json
+host, port, path, times = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+connections = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+data = open(path, 'rb').read()
+for _ in range(connections):
+    c = socket.create_connection((host, port))
+    sent = 0
+    for _ in range(times):
+        c.sendall(data)
+        sent += len(data)
+    src = c.getsockname()[1]
+    c.close()
+    print(json.dumps({"sent": sent, "sport": src}))
+"""
+
+
+class NetworkSensorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = DataTree()
+        cls.allowed4 = SinkServer(socket.AF_INET, "127.0.0.1")
+        cls.denied4 = SinkServer(socket.AF_INET, "127.0.0.1")
+        cls.allowed6 = SinkServer(socket.AF_INET6, "::1")
+        cls.denied6 = SinkServer(socket.AF_INET6, "::1")
+        egress = (f'network:\n  egress: ["127.0.0.1/32:{cls.allowed4.port}", "[::1]/128:{cls.allowed6.port}"]\n'
+                  f'  max_bytes_per_destination: "{MAX_BYTES}"\n')
+        mon = cls.t.policy(name="ft", mode="monitor", extra=egress)
+        enf = cls.t.policy(name="enf", mode="enforce", extra=egress).replace(
+            "fts-kt-launcher", "fts-kt-launcher-enf")
+        cls.d = Daemon({"ft.yaml": mon, "enf.yaml": enf}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+        for s in (cls.allowed4, cls.denied4, cls.allowed6, cls.denied6):
+            s.close()
+        cls.t.cleanup()
+
+    def wait_net(self, what, **where):
+        return self.d.wait_for(lambda evs: net_events(evs, **where) or None, what=what)
+
+    def test_a2_shard_over_a_plain_socket_to_a_not_allowed_server(self):
+        shard = self.t.shards[0]
+        times = 400
+        job, out = run_job(self.d, "ft", SEND, "127.0.0.1", str(self.denied4.port), shard, str(times))
+        res = json.loads(out)
+        self.assertEqual(res["sent"], os.path.getsize(shard) * times)
+        conn = self.wait_net("connect", job=job, op="connect", dport=self.denied4.port)
+        self.assertEqual(len(conn), 1)
+        n = conn[0]["network"]
+        self.assertEqual(n["protocol"], "tcp")
+        self.assertEqual(n["daddr"], "127.0.0.1")
+        self.assertEqual(n["verdict"], "not_allowed")
+        self.assertEqual(n["action"], "allowed")  # monitor mode never blocks
+        self.assertEqual(conn[0]["job"]["policy"], "ft")
+        flow = self.wait_net("flow", job=job, op="flow", dport=self.denied4.port)
+        self.assertEqual(len(flow), 1)
+        f = flow[0]["network"]
+        self.assertEqual(f["cookie"], n["cookie"])
+        self.assertEqual(f["saddr"], "127.0.0.1")
+        self.assertEqual(f["sport"], res["sport"])
+        self.assertLessEqual(abs(int(f["bytes"]) - res["sent"]), res["sent"] * 0.01, f)
+        self.assertEqual(flow[0]["process"]["pid"], conn[0]["process"]["pid"])
+
+    def test_a10_bytes_over_max_per_destination_in_the_totals(self):
+        shard = self.t.shards[1]
+        size = os.path.getsize(shard)
+        times = (MAX_BYTES * 6 // 10) // size + 1  # each flow is over 60% of the limit
+        job, out1 = run_job(self.d, "ft", SEND, "127.0.0.1", str(self.allowed4.port), shard, str(times), "2")
+        sent = [json.loads(l)["sent"] for l in out1.splitlines()]
+        self.assertEqual(len(sent), 2)
+        flows = self.d.wait_for(lambda evs: (lambda f: f if len(f) == 2 else None)(
+            net_events(evs, job=job, op="flow", dport=self.allowed4.port)), what="two flows")
+        flows.sort(key=lambda e: int(e["network"]["total_bytes"]))
+        first, second = flows[0]["network"], flows[1]["network"]
+        self.assertEqual(first["verdict"], "allowed")
+        self.assertEqual(int(first["max_bytes_per_destination"]), MAX_BYTES)
+        self.assertFalse(first.get("over_max_bytes", False))
+        self.assertEqual(int(second["total_bytes"]), int(first["bytes"]) + int(second["bytes"]))
+        self.assertEqual(int(second["total_bytes"]), sum(sent))
+        self.assertTrue(second["over_max_bytes"])
+
+    def test_a11_enforce_blocks_what_egress_does_not_allow(self):
+        code = """
+import socket, json, sys, errno
+a4, d4, a6, d6, udp = (int(x) for x in sys.argv[1:6])
+res = {}
+def attempt(name, fn):
+    try:
+        fn()
+        res[name] = 0
+    except OSError as e:
+        res[name] = e.errno
+def tcp(host, port, payload=b''):
+    c = socket.create_connection((host, port), timeout=5)
+    c.sendall(payload)
+    c.close()
+attempt('tcp4_denied', lambda: tcp('127.0.0.1', d4))
+attempt('tcp6_denied', lambda: tcp('::1', d6))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+attempt('udp_denied', lambda: u.sendto(b'x', ('127.0.0.1', udp)))
+attempt('tcp4_allowed', lambda: tcp('127.0.0.1', a4, b'a' * 1000))
+attempt('tcp6_allowed', lambda: tcp('::1', a6, b'b' * 1000))
+def mapped(port, payload=b''):
+    c = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    c.connect(('::ffff:127.0.0.1', port))
+    c.sendall(payload)
+    c.close()
+attempt('mapped_denied', lambda: mapped(d4))
+attempt('mapped_allowed', lambda: mapped(a4, b'c' * 500))
+nb = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+nb.setblocking(False)
+res['nonblocking_denied'] = nb.connect_ex(('127.0.0.1', d4 + 0))
+print(json.dumps(res))
+"""
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        udp_port = u.getsockname()[1]
+        try:
+            job, out = run_job(self.d, "enf", code, str(self.allowed4.port), str(self.denied4.port),
+                               str(self.allowed6.port), str(self.denied6.port), str(udp_port))
+            res = json.loads(out)
+            self.assertEqual(res, {"tcp4_denied": 1, "tcp6_denied": 1, "udp_denied": 1,  # EPERM
+                                   "tcp4_allowed": 0, "tcp6_allowed": 0,
+                                   "mapped_denied": 1, "mapped_allowed": 0,  # ::ffff:127.0.0.1 is 127.0.0.1
+                                   "nonblocking_denied": 1})
+            u.settimeout(0.3)
+            with self.assertRaises(socket.timeout):
+                u.recvfrom(100)  # nothing got through
+        finally:
+            u.close()
+        for port, daddr, op, proto in ((self.denied4.port, "127.0.0.1", "connect", "tcp"),
+                                       (self.denied6.port, "::1", "connect", "tcp"),
+                                       (udp_port, "127.0.0.1", "sendmsg", "udp")):
+            ev = self.wait_net(f"blocked {op} to {daddr}:{port}", job=job, op=op, dport=port)
+            n = ev[0]["network"]
+            self.assertEqual((n["daddr"], n["protocol"], n["verdict"], n["action"]),
+                             (daddr, proto, "not_allowed", "blocked"))
+            self.assertEqual(ev[0]["job"]["policy"], "enf")
+        # denied4: the IPv4 connect, the v4-mapped one on an IPv6 socket and the non-blocking one
+        blocked4 = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(
+            net_events(evs, job=job, op="connect", dport=self.denied4.port)), what="three blocked connects")
+        self.assertEqual({e["network"]["action"] for e in blocked4}, {"blocked"})
+        self.assertEqual({e["network"]["daddr"] for e in blocked4}, {"127.0.0.1"})
+        for port, daddr in ((self.allowed4.port, "127.0.0.1"), (self.allowed6.port, "::1")):
+            ev = self.wait_net(f"allowed connect to {daddr}", job=job, op="connect", dport=port)
+            n = ev[0]["network"]
+            self.assertEqual((n["daddr"], n["verdict"], n["action"]), (daddr, "allowed", "allowed"))
+        flows = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(
+            net_events(evs, job=job, op="flow")), what="three flows")
+        got = sorted((e["network"]["daddr"], e["network"]["dport"], int(e["network"]["bytes"])) for e in flows)
+        self.assertEqual(got, sorted([("127.0.0.1", self.allowed4.port, 1000), ("::1", self.allowed6.port, 1000),
+                                      ("127.0.0.1", self.allowed4.port, 500)]))
+
+    def test_a12_double_forked_setsid_child_in_another_cgroup_is_still_the_job(self):
+        cg = Cgroup("fts-kt-net")
+        try:
+            code = """
+import os, sys, time, socket
+procs, port, path, done = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if os.fork() == 0:
+    if os.fork() == 0:
+        os.setsid()
+        with open(procs, 'w') as f:
+            f.write(str(os.getpid()))
+        data = open(path, 'rb').read()
+        c = socket.create_connection(('127.0.0.1', port))
+        c.sendall(data)
+        c.close()
+        with open(done, 'w') as f:
+            f.write(str(os.getpid()))
+        os._exit(0)
+    os._exit(0)
+os.wait()
+for _ in range(200):
+    if os.path.exists(done):
+        break
+    time.sleep(0.05)
+"""
+            done = os.path.join(self.d.tmp, "a12.done")
+            job, _ = run_job(self.d, "ft", code, cg.procs_file(), str(self.denied4.port), self.t.shards[2], done)
+            pid = harness.read_pid(done)
+            flow = self.wait_net("flow of the moved grandchild", op="flow", dport=self.denied4.port, pid=pid)
+            self.assertEqual(flow[0]["job"]["id"], job)
+            self.assertEqual(int(flow[0]["network"]["bytes"]), os.path.getsize(self.t.shards[2]))
+            conn = net_events(self.d.events(), op="connect", pid=pid)
+            self.assertEqual(len(conn), 1)
+            self.assertEqual(conn[0]["job"]["id"], job)
+        finally:
+            cg.remove()
+
+    def test_a3_dns_query_names(self):
+        # Queries whose labels carry base32 of a shard, to port 53 on loopback (UDP:
+        # nothing needs to answer). Unconnected sendto over IPv4, connected over IPv6.
+        code = """
+import base64, socket, struct, sys
+data = open(sys.argv[1], 'rb').read()[:60]
+labels = base64.b32encode(data).decode().rstrip('=').lower()
+labels = [labels[i:i + 48] for i in range(0, len(labels), 48)][:2]
+def query(qid, name):
+    wire = b''.join(bytes([len(l)]) + l.encode() for l in name.split('.')) + b'\\0'
+    return struct.pack('>HHHHHH', qid, 0x0100, 1, 0, 0, 0) + wire + struct.pack('>HH', 1, 1)
+n1 = '.'.join(labels) + '.exfil.test'
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(query(0x1111, n1), ('127.0.0.1', 53))
+v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+v.connect(('::1', 53))
+v.send(query(0x2222, 'hub.internal'))
+print(n1)
+"""
+        job, out = run_job(self.d, "ft", code, self.t.shards[0])
+        n1 = out.strip()
+        q4 = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="dns_query")
+                                          if e["network"]["dns"] == n1] or None, what="the IPv4 query")
+        self.assertEqual((q4[0]["network"]["daddr"], q4[0]["network"]["dport"]), ("127.0.0.1", 53))
+        self.assertFalse(q4[0]["network"].get("dns_truncated", False))
+        q6 = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="dns_query")
+                                          if e["network"]["dns"] == "hub.internal"] or None, what="the IPv6 query")
+        self.assertEqual(q6[0]["network"]["daddr"], "::1")
+        self.assertEqual(len(net_events(self.d.events(), job=job, op="dns_query")), 2)
+
+    def test_job_listeners_are_reported(self):
+        code = """
+import socket, json
+a = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+a.bind(('127.0.0.1', 0))
+a.listen(4)
+b = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+b.bind(('::1', 0))
+b.listen(4)
+print(json.dumps([a.getsockname()[1], b.getsockname()[1]]))
+"""
+        job, out = run_job(self.d, "ft", code)
+        p4, p6 = json.loads(out)
+        for addr, port in (("127.0.0.1", p4), ("::1", p6)):
+            ev = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="listen")
+                                              if e["network"].get("sport") == port] or None,
+                                 what=f"listen on {addr}:{port}")
+            n = ev[0]["network"]
+            self.assertEqual((n["saddr"], n["protocol"]), (addr, "tcp"))
+            self.assertNotIn("daddr", n)
+            binds = [e for e in net_events(self.d.events(), job=job, op="bind") if e["network"]["saddr"] == addr]
+            self.assertEqual(len(binds), 1, binds)
+            self.assertEqual(binds[0]["network"].get("sport", 0), 0)  # asked for any port (0: omitted)
+            self.assertEqual(binds[0]["network"]["cookie"], n["cookie"])
+
+    def test_unrelated_process_connections_are_not_reported(self):
+        p = subprocess.run([PY, "-c", SEND, "127.0.0.1", str(self.denied4.port), self.t.shards[0], "3"],
+                           capture_output=True, text=True, timeout=30, check=True)
+        u = subprocess.run([PY, "-c", "import socket,sys\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+                            ".sendto(b'x', ('127.0.0.1', int(sys.argv[1])))\nimport os\nprint(os.getpid())",
+                            str(self.denied4.port)], capture_output=True, text=True, timeout=30, check=True)
+        # A job after them: once its events are out, theirs would be too.
+        job, _ = run_job(self.d, "ft", SEND, "127.0.0.1", str(self.allowed4.port), self.t.shards[0], "1")
+        self.wait_net("the marker job's flow", job=job, op="flow")
+        sport = json.loads(p.stdout)["sport"]
+        for e in net_events(self.d.events()):
+            self.assertIn("job", e, e)
+            self.assertNotEqual(e["network"].get("sport"), sport, e)
+            self.assertNotEqual(e["process"]["pid"], int(u.stdout))
+
+
+if __name__ == "__main__":
+    harness.main()

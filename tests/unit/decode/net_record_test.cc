@@ -1,0 +1,144 @@
+// Network records: decoding from kernel-format bytes, both address families.
+#include <gtest/gtest.h>
+#include <linux/types.h>
+
+#include <cstring>
+
+#include "decode/build.h"
+#include "decode/records.h"
+
+extern "C" {
+#include <ftsentinel/events.h>
+}
+
+namespace fts::decode {
+namespace {
+
+TEST(NetRecord, FlowRoundTripsEveryField) {
+  Net n;
+  n.hdr.kind = Kind::kNet;
+  n.hdr.job_id = 9;
+  n.hdr.task = {1234, 5678};
+  n.op = NetOp::kFlow;
+  n.cookie = 77;
+  n.bytes = 1 << 20;
+  n.saddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  n.daddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
+  n.sport = 40000;
+  n.dport = 29500;
+  n.protocol = 6;
+  n.v4 = true;
+  n.allowed = true;
+  n.policy = 2;
+  auto r = decode(build(n));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<Net>(*r);
+  EXPECT_EQ(g.op, NetOp::kFlow);
+  EXPECT_EQ(g.hdr.job_id, 9u);
+  EXPECT_EQ(g.hdr.task.tgid, 1234u);
+  EXPECT_EQ(g.cookie, 77u);
+  EXPECT_EQ(g.bytes, 1u << 20);
+  EXPECT_EQ(address_string(g.saddr), "127.0.0.1");
+  EXPECT_EQ(address_string(g.daddr), "10.1.2.3");
+  EXPECT_EQ(g.sport, 40000);
+  EXPECT_EQ(g.dport, 29500);
+  EXPECT_EQ(g.protocol, 6);
+  EXPECT_TRUE(g.v4);
+  EXPECT_TRUE(g.allowed);
+  EXPECT_FALSE(g.blocked);
+  EXPECT_EQ(g.policy, 2u);
+  EXPECT_STREQ(to_string(g.op), "flow");
+}
+
+TEST(NetRecord, BlockedIpv6Connect) {
+  fts_net_event e{};
+  e.hdr.kind = FTS_EV_NET;
+  e.hdr.size = sizeof(e);
+  e.op = FTS_NET_CONNECT;
+  e.flags = FTS_NET_BLOCKED;
+  e.daddr[15] = 1;  // ::1
+  e.dport = 8080;
+  e.protocol = 6;
+  std::vector<uint8_t> b(sizeof(e));
+  std::memcpy(b.data(), &e, sizeof(e));
+  auto r = decode(b);
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<Net>(*r);
+  EXPECT_EQ(address_string(g.daddr), "::1");
+  EXPECT_TRUE(g.blocked);
+  EXPECT_FALSE(g.allowed);
+  EXPECT_FALSE(g.v4);
+}
+
+TEST(NetRecord, ListenNamesTheLocalEndpoint) {
+  Net n;
+  n.hdr.kind = Kind::kNet;
+  n.op = NetOp::kListen;
+  n.saddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+  n.sport = 8888;
+  n.protocol = 6;
+  n.v4 = true;
+  auto r = decode(build(n));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<Net>(*r);
+  EXPECT_EQ(g.op, NetOp::kListen);
+  EXPECT_STREQ(to_string(g.op), "listen");
+  EXPECT_EQ(address_string(g.saddr), "0.0.0.0");
+  EXPECT_EQ(g.sport, 8888);
+}
+
+TEST(NetRecord, UnknownOpAndShortRecordAreErrors) {
+  fts_net_event e{};
+  e.hdr.kind = FTS_EV_NET;
+  e.hdr.size = sizeof(e);
+  e.op = 99;
+  std::vector<uint8_t> b(sizeof(e));
+  std::memcpy(b.data(), &e, sizeof(e));
+  EXPECT_FALSE(decode(b).ok());
+  e.op = FTS_NET_CONNECT;
+  e.hdr.size = sizeof(e) - 8;
+  std::memcpy(b.data(), &e, sizeof(e));
+  b.resize(sizeof(e) - 8);
+  EXPECT_FALSE(decode(b).ok());
+}
+
+}  // namespace
+}  // namespace fts::decode
+
+namespace fts::decode {
+namespace {
+
+TEST(DnsRecord, WireNameToDots) {
+  bool cut = false;
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\3hub\10internal\0", 14), &cut), "hub.internal");
+  EXPECT_FALSE(cut);
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\3hub\10inte", 9), &cut), "hub.inte");
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\0", 1), &cut), "");
+  EXPECT_FALSE(cut);
+  EXPECT_EQ(dns_name_from_wire(std::string_view("\3abc\xc0\x0c", 6), &cut), "abc");
+  EXPECT_TRUE(cut);  // a pointer in a question is not followed
+}
+
+TEST(DnsRecord, RoundTrips) {
+  Dns d;
+  d.hdr.kind = Kind::kDns;
+  d.hdr.job_id = 4;
+  d.cookie = 12;
+  d.daddr[15] = 1;
+  d.dport = 53;
+  d.id = 0xbeef;
+  d.name = "mfrggzdf.exfil.test";
+  auto r = decode(build(d));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<Dns>(*r);
+  EXPECT_EQ(g.name, "mfrggzdf.exfil.test");
+  EXPECT_FALSE(g.truncated);
+  EXPECT_EQ(g.id, 0xbeef);
+  EXPECT_EQ(g.dport, 53);
+  EXPECT_EQ(g.cookie, 12u);
+  EXPECT_EQ(address_string(g.daddr), "::1");
+}
+
+}  // namespace
+}  // namespace fts::decode
