@@ -67,6 +67,7 @@ class Daemon {
     so.pin = d.sensor().pin();
     so.pin_dir = d.sensor().pin_dir();
     so.daemon_tgid = static_cast<uint32_t>(getpid());
+    so.cgroup2_root = d.sensor().cgroup_root();
     auto sensor = sensor::Sensor::start(so, [this](std::span<const uint8_t> b) { pipeline_.push(b); });
     if (!sensor) return fail(sensor.error());
     sensor_ = std::move(*sensor);
@@ -214,6 +215,12 @@ class Daemon {
           if (auto st = backstop_->watch_filesystems(watcher_->change_watched_paths()); !st)
             spdlog::error("{}", st.error());
         }
+      }
+      if (ticks_ % std::max<uint32_t>(1, cfg_.daemon.sensor().flow_report_seconds()) == 0) {
+        // Long flows: bytes so far, so a slow exfiltration shows before the socket closes.
+        sensor_->consume();  // closes already in the ring first
+        for (auto& n : sensor_->open_flows()) pipeline_.push_record(std::move(n));
+        pipeline_.flush();
       }
       if (ticks_ % 30 == 0) {
         // Names in egress lists: their addresses change (DNS load balancing, failover).
@@ -465,6 +472,7 @@ class Daemon {
   rules::Engine rules_;
   std::unique_ptr<egress::Egress> egress_;
   egress::Totals totals_;
+
   std::unique_ptr<fanotify::Backstop> backstop_;
   std::unique_ptr<asio::posix::stream_descriptor> fan_;
   std::unique_ptr<asio::posix::stream_descriptor> ring_;

@@ -102,6 +102,7 @@ void fill_defaults(v1::DaemonConfig* c) {
   if (ctl->group().empty()) ctl->set_group("ftsentinel");
   auto* s = c->mutable_sensor();
   if (s->ringbuf_mb() == 0) s->set_ringbuf_mb(16);
+  if (s->flow_report_seconds() == 0) s->set_flow_report_seconds(60);
   if (s->pin_dir().empty()) s->set_pin_dir("/sys/fs/bpf/ftsentinel");
   if (s->proc_root().empty()) s->set_proc_root("/proc");
   if (c->outputs_size() == 0) c->add_outputs()->set_type("stdout");

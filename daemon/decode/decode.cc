@@ -215,6 +215,7 @@ static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
 static_assert(static_cast<uint32_t>(Kind::kDns) == FTS_EV_DNS);
 static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
 static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
+static_assert(static_cast<uint16_t>(NetOp::kFlowUpdate) == FTS_NET_FLOW_UPDATE);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
 
 }  // namespace
@@ -287,6 +288,7 @@ const char* to_string(NetOp op) {
     case NetOp::kFlow: return "flow";
     case NetOp::kBind: return "bind";
     case NetOp::kListen: return "listen";
+    case NetOp::kFlowUpdate: return "flow_update";
   }
   return "?";
 }

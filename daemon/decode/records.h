@@ -142,7 +142,7 @@ struct IoUring {
   int32_t fd = -1;
 };
 
-enum class NetOp : uint16_t { kConnect = 1, kSendmsg = 2, kFlow = 3, kBind = 4, kListen = 5 };
+enum class NetOp : uint16_t { kConnect = 1, kSendmsg = 2, kFlow = 3, kBind = 4, kListen = 5, kFlowUpdate = 6 };
 const char* to_string(NetOp op);
 
 struct Net {

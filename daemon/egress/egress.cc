@@ -321,8 +321,19 @@ uint64_t Totals::add(uint64_t job_id, const Address& daddr, uint64_t bytes) {
   return totals_[{job_id, daddr}] += bytes;
 }
 
+uint64_t Totals::add_flow(uint64_t job_id, const Address& daddr, uint64_t cookie, uint64_t bytes_so_far,
+                          bool closed, uint64_t* delta) {
+  auto& c = counted_[cookie];
+  c.first = job_id;
+  *delta = bytes_so_far > c.second ? bytes_so_far - c.second : 0;
+  c.second = std::max(c.second, bytes_so_far);
+  if (closed) counted_.erase(cookie);
+  return add(job_id, daddr, *delta);
+}
+
 void Totals::forget_job(uint64_t job_id) {
   std::erase_if(totals_, [&](const auto& kv) { return kv.first.first == job_id; });
+  std::erase_if(counted_, [&](const auto& kv) { return kv.second.first == job_id; });
 }
 
 }  // namespace fts::egress

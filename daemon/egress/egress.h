@@ -103,12 +103,17 @@ class Egress {
 // Running bytes sent per job and destination address.
 class Totals {
  public:
-  // Adds a closed flow's bytes; returns the new total for (job, address).
+  // Adds bytes to (job, address); returns the new total.
   uint64_t add(uint64_t job_id, const Address& daddr, uint64_t bytes);
+  // A flow's bytes so far (a periodic report, or its close): adds what was not
+  // counted yet; *delta says how much that was. A closed flow is forgotten.
+  uint64_t add_flow(uint64_t job_id, const Address& daddr, uint64_t cookie, uint64_t bytes_so_far, bool closed,
+                    uint64_t* delta);
   void forget_job(uint64_t job_id);
 
  private:
   std::map<std::pair<uint64_t, Address>, uint64_t> totals_;
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> counted_;  // cookie -> (job, bytes counted)
 };
 
 std::string to_string(const Address& a);

@@ -47,30 +47,40 @@ class StateStage : public Stage {
   explicit StateStage(const Context& ctx) : ctx_(ctx) {}
   const char* name() const override { return "state"; }
   bool run(Item& item) override {
-    std::visit([&](auto& r) { apply(r, item); }, *item.record);
-    return true;
+    return std::visit([&](auto& r) { return apply(r, item); }, *item.record);
   }
 
  private:
-  void apply(decode::Exec& e, Item& item) {
+  bool apply(decode::Exec& e, Item& item) {
     ctx_.procs->on_exec(e);
     ctx_.jobs->on_exec(e, &item.job_changes);
+    return true;
   }
-  void apply(decode::Fork& f, Item& item) {
+  bool apply(decode::Fork& f, Item& item) {
     ctx_.procs->on_fork(f);
     ctx_.jobs->on_fork(f, &item.job_changes);
+    return true;
   }
-  void apply(const decode::Exit& e, Item& item) {
+  bool apply(const decode::Exit& e, Item& item) {
     ctx_.jobs->on_exit(e, &item.job_changes);  // the table forgets it in the reap stage
+    return true;
   }
-  void apply(const decode::Cgroup& c, Item& item) { ctx_.jobs->on_cgroup(c, &item.job_changes); }
-  void apply(const decode::IoUring&, Item&) {}
-  void apply(const decode::Dns&, Item&) {}
-  void apply(const decode::Net& n, Item& item) {
-    if (n.op == decode::NetOp::kFlow && ctx_.totals && n.hdr.job_id)
-      item.total_bytes = ctx_.totals->add(n.hdr.job_id, n.daddr, n.bytes);
+  bool apply(const decode::Cgroup& c, Item& item) {
+    ctx_.jobs->on_cgroup(c, &item.job_changes);
+    return true;
   }
-  void apply(decode::File& f, Item&) {
+  bool apply(const decode::IoUring&, Item&) { return true; }
+  bool apply(const decode::Dns&, Item&) { return true; }
+  bool apply(const decode::Net& n, Item& item) {
+    bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
+    if (!flow || !ctx_.totals || !n.hdr.job_id) return true;
+    uint64_t delta = 0;
+    item.total_bytes =
+        ctx_.totals->add_flow(n.hdr.job_id, n.daddr, n.cookie, n.bytes, n.op == decode::NetOp::kFlow, &delta);
+    // A long flow is reported again only when it sent something since.
+    return n.op == decode::NetOp::kFlow || delta > 0;
+  }
+  bool apply(decode::File& f, Item&) {
     // Outside jobs the kernel reports only what matters (protected writes,
     // sensitive reads): know the writer, from /proc if need be.
     state::ProcKey k = state::key_of(f.hdr.task);
@@ -90,6 +100,7 @@ class StateStage : public Stage {
     }
     if (p && p->exe.empty() && !f.exe.empty()) p->exe = f.exe;  // a zombie's /proc has no exe
     if (!f.hdr.job_id && p) f.hdr.job_id = p->job_id;
+    return true;
   }
 
   Context ctx_;
@@ -308,7 +319,7 @@ class RenderStage : public Stage {
       out->set_cookie(n.cookie);
       return;
     }
-    if (n.op == decode::NetOp::kFlow) {
+    if (n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate) {
       out->set_saddr(decode::address_string(n.saddr));
       out->set_sport(n.sport);
       out->set_bytes(n.bytes);

@@ -267,6 +267,41 @@ size_t Sensor::tasks_tracked() const {
   return n;
 }
 
+std::vector<decode::Net> Sensor::open_flows() const {
+  std::vector<decode::Net> out;
+  int fd = bpf_map__fd(impl_->skel->maps.flows);
+  uint64_t key = 0, next = 0;
+  uint64_t* prev = nullptr;
+  struct timespec ts {};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && out.size() < (1u << 20)) {
+    key = next;
+    prev = &key;
+    fts_flow f{};
+    if (bpf_map_lookup_elem(fd, &key, &f) != 0) continue;  // closed meanwhile
+    decode::Net n;
+    n.hdr.kind = decode::Kind::kNet;
+    n.hdr.ts_ns = now;
+    n.hdr.job_id = f.job_id;
+    n.hdr.task = decode::TaskId{f.task.tgid, f.task.start_ns};
+    n.hdr.tid = f.task.tgid;
+    n.op = decode::NetOp::kFlowUpdate;
+    n.cookie = key;
+    n.bytes = f.bytes;
+    std::memcpy(n.saddr.data(), f.saddr, 16);
+    std::memcpy(n.daddr.data(), f.daddr, 16);
+    n.sport = f.sport;
+    n.dport = f.dport;
+    n.protocol = f.protocol;
+    n.v4 = f.flags & FTS_NET_V4;
+    n.allowed = f.flags & FTS_NET_ALLOWED;
+    n.policy = f.policy;
+    out.push_back(n);
+  }
+  return out;
+}
+
 Status Sensor::track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) {
   fts_task_state st{};
   st.start_ticks = start_ticks;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "decode/records.h"
 #include "egress/egress.h"
 #include "jobs/kernel_jobs.h"
 #include "watch/watch.h"
@@ -55,6 +56,8 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress
   std::vector<Program> programs() const;
   Counters counters() const;
   size_t tasks_tracked() const;
+  // The job sockets still open, as flow_update records (bytes sent so far).
+  std::vector<decode::Net> open_flows() const;
 
   // jobs::KernelJobs
   Status track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) override;

@@ -193,6 +193,11 @@ def summary(e):
              f'{f.get("source")} kpath={f.get("kernel_path", "")}'
     elif "io_uring" in e:
         s += f' io_uring {e["io_uring"].get("op")}'
+    elif "network" in e:
+        n = e["network"]
+        s += f' {n.get("op")} {n.get("protocol")} {n.get("saddr", "")}:{n.get("sport", 0)} -> ' \
+             f'{n.get("daddr", "")}:{n.get("dport", 0)} {n.get("verdict", "")}/{n.get("action", "")} ' \
+             f'bytes={n.get("bytes", "")} dns={n.get("dns", "")}'
     else:
         s += f' args={p.get("args")}'
     return s

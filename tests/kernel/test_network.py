@@ -124,7 +124,7 @@ class NetworkSensorTest(unittest.TestCase):
         mon = cls.t.policy(name="ft", mode="monitor", extra=egress)
         enf = cls.t.policy(name="enf", mode="enforce", extra=egress).replace(
             "fts-kt-launcher", "fts-kt-launcher-enf")
-        cls.d = Daemon({"ft.yaml": mon, "enf.yaml": enf}).start()
+        cls.d = Daemon({"ft.yaml": mon, "enf.yaml": enf}, extra_config="sensor: { flow_report_seconds: 1 }\n").start()
 
     @classmethod
     def tearDownClass(cls):
@@ -315,6 +315,32 @@ print(n1)
                                           if e["network"]["dns"] == "hub.internal"] or None, what="the IPv6 query")
         self.assertEqual(q6[0]["network"]["daddr"], "::1")
         self.assertEqual(len(net_events(self.d.events(), job=job, op="dns_query")), 2)
+
+    def test_a10_long_flow_is_reported_while_open(self):
+        code = """
+import socket, sys, time
+c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+c.sendall(b'x' * 70000)
+time.sleep(2.5)  # flow_report_seconds is 1 here
+c.sendall(b'y' * 50000)
+time.sleep(2.5)
+c.close()
+"""
+        job, _ = run_job(self.d, "ft", code, str(self.allowed4.port))
+        flow = self.wait_net("the closing flow", job=job, op="flow")
+        updates = net_events(self.d.events(), job=job, op="flow_update")
+        self.assertGreaterEqual(len(updates), 2, [e["network"] for e in updates])
+        seen = [int(e["network"]["bytes"]) for e in updates]
+        self.assertEqual(seen, sorted(seen))
+        self.assertIn(70000, seen)
+        self.assertEqual(seen[-1], 120000)
+        self.assertEqual(len(set(seen)), len(seen), "no report when nothing was sent since")
+        for e in updates:
+            self.assertEqual(e["network"]["cookie"], flow[0]["network"]["cookie"])
+        over = [e for e in updates if e["network"].get("over_max_bytes")]
+        self.assertEqual(int(over[0]["network"]["total_bytes"]), 120000)  # over 100000 before the close
+        f = flow[0]["network"]
+        self.assertEqual((int(f["bytes"]), int(f["total_bytes"])), (120000, 120000))  # counted once
 
     def test_job_listeners_are_reported(self):
         code = """

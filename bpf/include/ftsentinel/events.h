@@ -190,6 +190,8 @@ enum fts_net_op {
 	FTS_NET_FLOW = 3,    /* a job socket closed: bytes it sent */
 	FTS_NET_BIND = 4,    /* bind(2): saddr/sport are the address asked for */
 	FTS_NET_LISTEN = 5,  /* listen(2) on a TCP socket: saddr/sport are where */
+	/* made by the daemon from the flows map, never by BPF */
+	FTS_NET_FLOW_UPDATE = 6, /* a long flow still open: bytes sent so far */
 	FTS_NET_OP_MAX,
 };
 

@@ -139,7 +139,7 @@ TEST_F(ConfigTest, UnknownKeyAtTheKey) {
   EXPECT_EQ(d.column, 3);
   EXPECT_EQ(d.field, "sensor.ringbuf_size");
   EXPECT_EQ(d.str(), cfg + ":4:3: sensor.ringbuf_size: unknown key (expected one of: ringbuf_mb, pin, pin_dir, "
-                           "cgroup_root, proc_root)");
+                           "cgroup_root, proc_root, flow_report_seconds)");
 }
 
 TEST_F(ConfigTest, UnknownTopLevelKeyAndAllMistakesAtOnce) {

@@ -208,5 +208,19 @@ TEST(Totals, PerJobAndDestination) {
   EXPECT_EQ(t.add(1, v4("127.0.0.1"), 1), 1u);
 }
 
+TEST(Totals, AFlowIsCountedOnceAcrossUpdatesAndItsClose) {
+  Totals t;
+  uint64_t delta = 0;
+  EXPECT_EQ(t.add_flow(1, v4("10.0.0.1"), 77, 100, false, &delta), 100u);
+  EXPECT_EQ(delta, 100u);
+  EXPECT_EQ(t.add_flow(1, v4("10.0.0.1"), 77, 100, false, &delta), 100u);
+  EXPECT_EQ(delta, 0u);  // nothing new: the pipeline drops the update
+  EXPECT_EQ(t.add_flow(1, v4("10.0.0.1"), 78, 5, true, &delta), 105u);  // another socket, same destination
+  EXPECT_EQ(t.add_flow(1, v4("10.0.0.1"), 77, 160, true, &delta), 165u);
+  EXPECT_EQ(delta, 60u);
+  // closed: a reused cookie starts from zero
+  EXPECT_EQ(t.add_flow(1, v4("10.0.0.1"), 77, 1, true, &delta), 166u);
+}
+
 }  // namespace
 }  // namespace fts::egress
