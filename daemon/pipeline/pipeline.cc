@@ -371,6 +371,10 @@ class DetectStage : public Stage {
     const config::Policy* policy = job ? policies.at(job->policy_index) : nullptr;
     uint64_t evidence = item.events.empty() ? 0 : item.events.back().id();
     rules::Input in{*item.record, p, job, policy, policies, *ctx_.jobs, *ctx_.procs, item.file_path, evidence};
+    if (const auto* n = std::get_if<decode::Net>(&*item.record)) {
+      in.net_total_bytes = item.total_bytes;
+      in.net_max_bytes = ctx_.egress ? ctx_.egress->max_bytes(n->policy) : 0;
+    }
     for (auto& a : ctx_.rules->run(in)) item.alerts.push_back(std::move(a));
     return true;
   }

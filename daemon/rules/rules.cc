@@ -207,6 +207,78 @@ class IoUringInJob : public Rule {
   }
 };
 
+bool outbound(const decode::Net& n) {
+  return n.op == decode::NetOp::kConnect || n.op == decode::NetOp::kSendmsg;
+}
+
+std::string destination(const decode::Net& n) {
+  std::string a = decode::address_string(n.daddr);
+  return (n.v4 || a.find(':') == std::string::npos ? a : "[" + a + "]") + ":" + std::to_string(n.dport);
+}
+
+class EgressNotAllowed : public Rule {
+ public:
+  const char* id() const override { return "egress-not-allowed"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kNet}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& n = std::get<decode::Net>(in.record);
+    if (!in.job || !outbound(n) || n.allowed) return;
+    Finding f{id(), "high",
+              job_name(in.job) + (n.blocked ? " was refused " : " connected to ") + destination(n) +
+                  ", outside its egress list: " + who(in),
+              destination(n)};
+    if (n.blocked) f.action = "blocked";
+    out->push_back(f);
+  }
+};
+
+class EgressVolume : public Rule {
+ public:
+  const char* id() const override { return "egress-volume"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kNet}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& n = std::get<decode::Net>(in.record);
+    bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
+    if (!in.job || !flow || !in.net_max_bytes || in.net_total_bytes <= in.net_max_bytes) return;
+    out->push_back({id(), "medium",
+                    job_name(in.job) + " sent " + std::to_string(in.net_total_bytes) + " bytes to " +
+                        decode::address_string(n.daddr) + ", over its limit of " + std::to_string(in.net_max_bytes),
+                    decode::address_string(n.daddr)});
+  }
+};
+
+// Data read, then bytes out of bounds: per job, which protected, training or
+// sensitive files its processes read; an egress outside the list after that.
+class ExfilChain : public Rule {
+ public:
+  const char* id() const override { return "exfil-chain"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kFile, decode::Kind::kNet}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    if (!in.job) return;
+    if (const auto* f = std::get_if<decode::File>(&in.record)) {
+      constexpr uint32_t kData = decode::cls::kTraining | decode::cls::kProtected | decode::cls::kSensitive;
+      if (f->op == decode::FileOp::kOpen && (f->access & decode::access::kRead) && f->result >= 0 &&
+          (f->classes & kData) && !(f->access & decode::access::kDirectory)) {
+        if (read_.size() > 10000) read_.clear();  // bounded: jobs come and go
+        auto& first = read_[in.job->id];
+        if (first.empty()) first = in.file_path;
+      }
+      return;
+    }
+    const auto& n = std::get<decode::Net>(in.record);
+    if (!outbound(n) || n.allowed) return;
+    auto it = read_.find(in.job->id);
+    if (it == read_.end()) return;
+    out->push_back({id(), "critical",
+                    job_name(in.job) + " read " + it->second + " and then sent to " + destination(n) +
+                        ", outside its egress list: " + who(in),
+                    destination(n)});
+  }
+
+ private:
+  std::map<uint64_t, std::string> read_;  // job -> the first data file it read
+};
+
 }  // namespace
 
 const Catalogue* catalogue(const std::string& rule) {
@@ -242,6 +314,9 @@ Engine::Engine() {
   add(std::make_unique<ShellInJob>());
   add(std::make_unique<IoUringInJob>());
   add(std::make_unique<FilelessExec>());
+  add(std::make_unique<EgressNotAllowed>());
+  add(std::make_unique<EgressVolume>());
+  add(std::make_unique<ExfilChain>());
 }
 
 void Engine::add(std::unique_ptr<Rule> rule) {
@@ -281,7 +356,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   a.set_time(rfc3339(boot_to_wall_ns(h.ts_ns)));
   a.set_rule(f.rule);
   a.set_severity(f.severity);
-  a.set_action("alerted");
+  a.set_action(f.action);
   a.set_message(f.message);
   const jobs::Job* job = f.job ? f.job : in.job;
   if (job) {
@@ -312,6 +387,13 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
                          ? ((file->access & decode::access::kWrite) ? "write" : "read")
                          : decode::to_string(file->op));
     }
+  }
+  if (const auto* n = std::get_if<decode::Net>(&in.record)) {
+    auto* nr = a.mutable_network();
+    nr->set_protocol(n->protocol == 6 ? "tcp" : n->protocol == 17 ? "udp" : std::to_string(n->protocol));
+    nr->set_daddr(decode::address_string(n->daddr));
+    nr->set_dport(n->dport);
+    if (in.net_total_bytes) nr->set_bytes(in.net_total_bytes);
   }
   if (const Catalogue* c = catalogue(f.rule)) {
     for (const char* t : c->attack) a.mutable_mitre()->add_attack(t);

@@ -31,6 +31,8 @@ struct Input {
   const state::ProcessTable& procs;
   const std::string& file_path;      // file records: canonical path
   uint64_t event_id;                 // the rendered event that is the evidence (0: none)
+  uint64_t net_total_bytes = 0;      // flow records: the job's bytes to this destination so far
+  uint64_t net_max_bytes = 0;        // the policy's max_bytes_per_destination (0: none)
 };
 
 struct Finding {
@@ -40,6 +42,7 @@ struct Finding {
   std::string object;    // what repeats are keyed by (a path, an exe, an opcode)
   const jobs::Job* job = nullptr;  // the job the alert is about (default: the record's)
   bool file = false;     // fill the alert's file from the record
+  std::string action = "alerted";  // or "blocked" when the kernel refused it
 };
 
 class Rule {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <memory>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -19,11 +20,91 @@ constexpr int kFacilityAuthpriv = 10;
 // Documentation enterprise number (RFC 5612) until ftsentinel has its own PEN.
 constexpr std::string_view kSdId = "ftsentinel@32473";
 
+// Bytes that are not UTF-8 (file names and argv may be anything) as \xNN text.
+std::string utf8_scrub(const std::string& in) {
+  std::string out;
+  size_t i = 0;
+  while (i < in.size()) {
+    unsigned char c = in[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = len > 0 && i + len <= in.size();
+    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
+    if (ok) {
+      out.append(in, i, len);
+      i += len;
+    } else {
+      char buf[5];
+      snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+      ++i;
+    }
+  }
+  return out;
+}
+
+void scrub_strings(google::protobuf::Message* m) {
+  using FD = google::protobuf::FieldDescriptor;
+  const auto* d = m->GetDescriptor();
+  const auto* r = m->GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FD* f = d->field(i);
+    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int k = 0; k < r->FieldSize(*m, f); ++k) r->SetRepeatedString(m, f, k, utf8_scrub(r->GetRepeatedString(*m, f, k)));
+      } else if (r->HasField(*m, f) || !r->GetString(*m, f).empty()) {
+        r->SetString(m, f, utf8_scrub(r->GetString(*m, f)));
+      }
+    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE && !f->is_map()) {
+      if (f->is_repeated()) {
+        for (int k = 0; k < r->FieldSize(*m, f); ++k) scrub_strings(r->MutableRepeatedMessage(m, f, k));
+      } else if (r->HasField(*m, f)) {
+        scrub_strings(r->MutableMessage(m, f));
+      }
+    }
+  }
+}
+
+bool valid_utf8(const std::string& s) { return utf8_scrub(s).size() == s.size(); }
+
+bool all_utf8(const google::protobuf::Message& m) {
+  using FD = google::protobuf::FieldDescriptor;
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FD* f = d->field(i);
+    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int k = 0; k < r->FieldSize(m, f); ++k)
+          if (!valid_utf8(r->GetRepeatedString(m, f, k))) return false;
+      } else if (!valid_utf8(r->GetString(m, f))) {
+        return false;
+      }
+    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE && !f->is_map()) {
+      if (f->is_repeated()) {
+        for (int k = 0; k < r->FieldSize(m, f); ++k)
+          if (!all_utf8(r->GetRepeatedMessage(m, f, k))) return false;
+      } else if (r->HasField(m, f) && !all_utf8(r->GetMessage(m, f))) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 std::string proto_json(const google::protobuf::Message& m) {
   std::string out;
   google::protobuf::util::JsonPrintOptions opts;
   opts.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  // JSON needs UTF-8 and the printer silently drops what is not: a file name
+  // or argument that is not UTF-8 is escaped (\xNN) instead, never cut.
+  if (all_utf8(m)) {
+    (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+    return out;
+  }
+  std::unique_ptr<google::protobuf::Message> copy(m.New());
+  copy->CopyFrom(m);
+  scrub_strings(copy.get());
+  (void)google::protobuf::util::MessageToJsonString(*copy, &out, opts);
   return out;
 }
 

@@ -158,6 +158,18 @@ class NetworkSensorTest(unittest.TestCase):
         self.assertEqual(f["sport"], res["sport"])
         self.assertLessEqual(abs(int(f["bytes"]) - res["sent"]), res["sent"] * 0.01, f)
         self.assertEqual(flow[0]["process"]["pid"], conn[0]["process"]["pid"])
+        # A2's alerts: the egress itself, and the chain from the shard read to it
+        al = self.d.wait_for(lambda evs: (lambda a: a if {"egress-not-allowed", "exfil-chain", "egress-volume"} <= {x["rule"] for x in a}
+                                          else None)([x for x in evs if "rule" in x and x.get("job", {}).get("id") == job]),
+                             what="A2 alerts")
+        rules = {x["rule"] for x in al}
+        # this test sends more than max_bytes_per_destination, so egress-volume is due too
+        self.assertGreater(res["sent"], MAX_BYTES)
+        self.assertEqual(sorted(rules), ["egress-not-allowed", "egress-volume", "exfil-chain"])
+        chain = [x for x in al if x["rule"] == "exfil-chain"][0]
+        self.assertIn(shard, chain["message"])
+        self.assertEqual((chain["network"]["daddr"], chain["network"]["dport"]), ("127.0.0.1", self.denied4.port))
+        self.assertEqual(chain["mitre"]["attack"], ["T1048"])
 
     def test_a10_bytes_over_max_per_destination_in_the_totals(self):
         shard = self.t.shards[1]
@@ -176,6 +188,10 @@ class NetworkSensorTest(unittest.TestCase):
         self.assertEqual(int(second["total_bytes"]), int(first["bytes"]) + int(second["bytes"]))
         self.assertEqual(int(second["total_bytes"]), sum(sent))
         self.assertTrue(second["over_max_bytes"])
+        vol = self.d.wait_for(lambda evs: [x for x in evs if x.get("rule") == "egress-volume"
+                                           and x.get("job", {}).get("id") == job] or None, what="egress-volume")
+        self.assertEqual(len(vol), 1)
+        self.assertEqual(int(vol[0]["network"]["bytes"]), sum(sent))
 
     def test_a11_enforce_blocks_what_egress_does_not_allow(self):
         code = """
@@ -239,6 +255,10 @@ print(json.dumps(res))
             net_events(evs, job=job, op="connect", dport=self.denied4.port)), what="three blocked connects")
         self.assertEqual({e["network"]["action"] for e in blocked4}, {"blocked"})
         self.assertEqual({e["network"]["daddr"] for e in blocked4}, {"127.0.0.1"})
+        blocked = self.d.wait_for(lambda evs: (lambda a: a if len(a) >= 3 else None)(
+            [x for x in evs if x.get("rule") == "egress-not-allowed" and x.get("job", {}).get("id") == job]),
+            what="egress-not-allowed alerts")
+        self.assertEqual({x["action"] for x in blocked}, {"blocked"})
         for port, daddr in ((self.allowed4.port, "127.0.0.1"), (self.allowed6.port, "::1")):
             ev = self.wait_net(f"allowed connect to {daddr}", job=job, op="connect", dport=port)
             n = ev[0]["network"]
