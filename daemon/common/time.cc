@@ -28,7 +28,7 @@ std::string rfc3339(uint64_t wall_ns) {
   unsigned micros = static_cast<unsigned>((wall_ns % 1000000000ull) / 1000);
   tm t{};
   gmtime_r(&secs, &t);
-  char buf[40];
+  char buf[80];  // room for any int the format can print
   snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", t.tm_year + 1900, t.tm_mon + 1,
            t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, micros);
   return buf;

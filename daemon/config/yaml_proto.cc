@@ -23,7 +23,7 @@ class Mapper {
     }
     const pb::Descriptor* desc = msg->GetDescriptor();
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: the iterator yields a temporary pair
       if (!key.IsScalar()) {
         error(key, path, "keys must be plain names");
         continue;
@@ -35,7 +35,8 @@ class Mapper {
         error(key, sub, "unknown key" + suggestions(desc));
         continue;
       }
-      field(it->second, msg, f, sub);
+      const YAML::Node value = it->second;
+      field(value, msg, f, sub);
     }
   }
 
