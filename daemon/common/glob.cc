@@ -97,4 +97,9 @@ std::string glob_literal_basename(std::string_view pattern) {
   return std::string(last);
 }
 
+std::string path_basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 }  // namespace fts

@@ -15,4 +15,7 @@ std::string glob_check(std::string_view pattern);
 // when the last component has wildcards.
 std::string glob_literal_basename(std::string_view pattern);
 
+// The last component of a path ("torchrun" for "/usr/bin/torchrun").
+std::string path_basename(const std::string& path);
+
 }  // namespace fts

@@ -19,11 +19,6 @@ namespace {
 
 constexpr size_t kEndedKept = 256;
 
-std::string basename_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // execve's file name made absolute against the caller's cwd, "." and ".." folded.
 std::string absolute(const std::string& filename, const std::string& cwd) {
   if (filename.empty()) return "";
@@ -49,7 +44,7 @@ std::vector<uint32_t> children_of(const std::string& proc_root, uint32_t pid) {
 std::string launched_as(const state::Process& p) {
   if (p.args.empty()) return "";
   static const char* kInterpreters[] = {"python", "sh", "bash", "dash", "perl", "ruby", "node"};
-  std::string exe = basename_of(p.exe);
+  std::string exe = path_basename(p.exe);
   bool interpreter = false;
   for (const char* i : kInterpreters)
     if (exe.rfind(i, 0) == 0) interpreter = true;
@@ -111,7 +106,7 @@ void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::v
     uint64_t id = decode::job_id_for(pid, p->start_ns);
     if (!kernel_->track(pid, p->key.start_ticks, id, pol->index)) continue;
     p->job_id = id;
-    Job& j = start_job(id, *pol, StartedBy::kExec, p->key, basename_of(p->exe), changes);
+    Job& j = start_job(id, *pol, StartedBy::kExec, p->key, path_basename(p->exe), changes);
     join(id, p->key);
     track_tree(pid, id, pol->index, j);
   }
@@ -248,7 +243,7 @@ void JobManager::on_exec(decode::Exec& e, std::vector<JobChange>* changes) {
       if (state::Process* proc = procs_->find(k)) proc->job_id = 0;
       return;
     }
-    Job& j = start_job(id, *p, StartedBy::kExec, k, basename_of(absolute(e.filename, e.cwd)), changes);
+    Job& j = start_job(id, *p, StartedBy::kExec, k, path_basename(absolute(e.filename, e.cwd)), changes);
     join(id, k);
     (void)j;
     return;
@@ -263,7 +258,7 @@ void JobManager::on_exec(decode::Exec& e, std::vector<JobChange>* changes) {
     }
     if (state::Process* proc = procs_->find(k)) proc->job_id = id;
     e.hdr.job_id = id;  // so this exec is reported as the job's first event
-    Job& j = start_job(id, *p, StartedBy::kExec, k, basename_of(absolute(e.filename, e.cwd)), changes);
+    Job& j = start_job(id, *p, StartedBy::kExec, k, path_basename(absolute(e.filename, e.cwd)), changes);
     join(id, k);
     track_tree(k.tgid, id, p->index, j);  // children forked before we caught up
     return;
@@ -289,7 +284,7 @@ void JobManager::match_cgroup(uint64_t id, const std::string& path, std::vector<
     for (const auto& g : p.spec.jobs().cgroup()) {
       if (!glob_match(g, path)) continue;
       if (!kernel_->set_cgroup_job(id, job_id, p.index)) return;
-      Job& j = start_job(job_id, p, StartedBy::kCgroup, {}, basename_of(path), changes);
+      Job& j = start_job(job_id, p, StartedBy::kCgroup, {}, path_basename(path), changes);
       j.cgroup_id = id;
       j.labels["cgroup"] = path;
       // Tasks already inside: from now on the kernel adds newcomers itself.

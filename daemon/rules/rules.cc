@@ -11,11 +11,6 @@ namespace {
 
 using google::protobuf::RepeatedPtrField;
 
-std::string basename_of(const std::string& p) {
-  size_t s = p.rfind('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
-
 // A path is in a list of globs; "/dir/**" also names "/dir" itself.
 bool matches(const RepeatedPtrField<std::string>& globs, const std::string& path) {
   for (const auto& g : globs) {
@@ -159,13 +154,13 @@ class ShellInJob : public Rule {
     const auto& e = std::get<decode::Exec>(in.record);
     static const char* kShells[] = {"sh", "bash", "dash", "zsh", "ksh", "ash", "csh", "tcsh", "fish"};
     if (!in.job || !in.process) return;
-    std::string name = basename_of(e.exe);
+    std::string name = path_basename(e.exe);
     if (std::none_of(std::begin(kShells), std::end(kShells), [&](const char* s) { return name == s; })) return;
     // Under the training process: a Python ancestor inside the same job. A
     // shell the launcher itself runs (a wrapper script) has none.
     for (const state::Process* a : in.procs.ancestry(*in.process, 8)) {
       if (a->job_id != in.job->id) break;
-      if (basename_of(a->exe).rfind("python", 0) == 0) {
+      if (path_basename(a->exe).rfind("python", 0) == 0) {
         out->push_back({id(), "medium",
                         "a shell (" + e.exe + ") started under " + a->exe + " (pid " + std::to_string(a->key.tgid) +
                             ") in " + job_name(in.job),
