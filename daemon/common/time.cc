@@ -24,14 +24,26 @@ uint64_t boot_to_wall_ns(uint64_t boot_ns) {
 }
 
 std::string rfc3339(uint64_t wall_ns) {
+  // Events come in bursts within one second: format the date and time once
+  // per second per thread, then only the microseconds.
+  thread_local time_t cached_secs = -1;
+  thread_local char prefix[80];  // room for any int the format can print
+  thread_local size_t prefix_len = 0;
   time_t secs = static_cast<time_t>(wall_ns / 1000000000ull);
   unsigned micros = static_cast<unsigned>((wall_ns % 1000000000ull) / 1000);
-  tm t{};
-  gmtime_r(&secs, &t);
-  char buf[80];  // room for any int the format can print
-  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", t.tm_year + 1900, t.tm_mon + 1,
-           t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, micros);
-  return buf;
+  if (secs != cached_secs) {
+    tm t{};
+    gmtime_r(&secs, &t);
+    int n = snprintf(prefix, sizeof(prefix), "%04d-%02d-%02dT%02d:%02d:%02d.", t.tm_year + 1900, t.tm_mon + 1,
+                     t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+    prefix_len = n > 0 ? static_cast<size_t>(n) : 0;
+    cached_secs = secs;
+  }
+  std::string out(prefix, prefix_len);
+  char frac[8] = {'0', '0', '0', '0', '0', '0', 'Z', 0};
+  for (int i = 5; i >= 0; --i, micros /= 10) frac[i] = static_cast<char>('0' + micros % 10);
+  out.append(frac, 7);
+  return out;
 }
 
 }  // namespace fts

@@ -123,6 +123,7 @@ const config::Policy* JobManager::exec_policy(const decode::Exec& e) const {
 Job& JobManager::start_job(uint64_t id, const config::Policy& p, StartedBy by, state::ProcKey root,
                            const std::string& name, std::vector<JobChange>* changes) {
   auto& slot = jobs_[id];
+  if (slot) std::erase(live_, slot.get());
   slot = std::make_unique<Job>();
   Job& j = *slot;
   j.id = id;
@@ -137,6 +138,7 @@ Job& JobManager::start_job(uint64_t id, const config::Policy& p, StartedBy by, s
   j.labels["name"] = j.name;
   if (root.valid()) add_labels(j, root.tgid);
   changes->push_back({JobChange::kStarted, &j});
+  live_.push_back(&j);
   return j;
 }
 
@@ -165,6 +167,7 @@ void JobManager::end_job(Job& j, std::vector<JobChange>* changes) {
   if (j.started_by == StartedBy::kCgroup) (void)kernel_->clear_cgroup_job(j.cgroup_id);  // best effort: gone anyway
   changes->push_back({JobChange::kEnded, &j});
   ended_order_.push_back(j.id);
+  std::erase(live_, &j);
 }
 
 void JobManager::forget_ended() {
@@ -341,6 +344,7 @@ const Job* JobManager::find(uint64_t id) const {
 }
 
 std::vector<const Job*> JobManager::list(bool include_ended) const {
+  if (!include_ended) return live_;
   std::vector<const Job*> out;
   for (const auto& [id, j] : jobs_)
     if (include_ended || !j->ended) out.push_back(j.get());
@@ -348,10 +352,6 @@ std::vector<const Job*> JobManager::list(bool include_ended) const {
   return out;
 }
 
-size_t JobManager::live_count() const {
-  size_t n = 0;
-  for (const auto& [id, j] : jobs_) n += !j->ended;
-  return n;
-}
+size_t JobManager::live_count() const { return live_.size(); }
 
 }  // namespace fts::jobs

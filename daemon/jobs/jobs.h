@@ -72,6 +72,8 @@ class JobManager {
 
   const Job* find(uint64_t id) const;
   std::vector<const Job*> list(bool include_ended) const;
+  // The live jobs, oldest first, without a copy: what rules scan per event.
+  const std::vector<const Job*>& live() const { return live_; }
   size_t live_count() const;
 
  private:
@@ -95,6 +97,7 @@ class JobManager {
   bool user_space_launchers_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;
   std::vector<uint64_t> ended_order_;
+  std::vector<const Job*> live_;  // started, not ended; in start order
   std::unordered_set<uint64_t> rejected_;  // kernel launcher matches the full glob refused  // ended jobs kept for `jobs --all`, oldest first
 };
 

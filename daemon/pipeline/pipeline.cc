@@ -119,6 +119,9 @@ class MergeStage : public Stage {
     std::string canonical = ctx_.watcher ? ctx_.watcher->canonical(*f) : "";
     item.file_path = canonical.empty() ? f->path : canonical;
     if (f->hdr.task.tgid == 0) return true;
+    // Only changes have a second view (fanotify) or repeats; the kernel
+    // already reports a read once per (process, file).
+    if (!is_change(*f)) return true;
     uint64_t now = f->hdr.ts_ns;
     if (now - last_sweep_ > kWindowNs) {
       std::erase_if(recent_, [&](const auto& kv) { return now - kv.second > kWindowNs; });
@@ -136,6 +139,10 @@ class MergeStage : public Stage {
 
  private:
   static constexpr uint64_t kWindowNs = 2'000'000'000;
+  static bool is_change(const decode::File& f) {
+    using namespace decode::access;
+    return f.op != decode::FileOp::kOpen || (f.access & (kWrite | kCreate | kTruncate | kAppend));
+  }
   // Changes that are one change whichever source saw them.
   static const char* group(decode::FileOp op) {
     using O = decode::FileOp;
@@ -170,7 +177,12 @@ class RenderStage : public Stage {
       const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
       // File records outside jobs are already filtered to what matters.
       bool wanted = job ? record_wanted(h.kind) : h.kind == decode::Kind::kFile;
-      if (wanted) item.events.push_back(record_event(*item.record, job, item));
+      if (wanted && ctx_.render_events) {
+        item.events.push_back(record_event(*item.record, job, item));
+        item.event_id = item.events.back().id();
+      } else if (wanted) {
+        item.event_id = ++seq_;  // nothing reads events: the id still names the evidence
+      }
     }
     job_events(jobs::JobChange::kEnded);
     return true;
@@ -369,7 +381,7 @@ class DetectStage : public Stage {
     const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
     const auto& policies = ctx_.jobs->policies();
     const config::Policy* policy = job ? policies.at(job->policy_index) : nullptr;
-    uint64_t evidence = item.events.empty() ? 0 : item.events.back().id();
+    uint64_t evidence = item.event_id;
     rules::Input in{*item.record, p, job, policy, policies, *ctx_.jobs, *ctx_.procs, item.file_path, evidence};
     if (const auto* n = std::get_if<decode::Net>(&*item.record)) {
       in.net_total_bytes = item.total_bytes;

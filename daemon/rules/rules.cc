@@ -69,6 +69,8 @@ class UnapprovedDataRead : public Rule {
     if (!in.job || !in.policy || f.op != decode::FileOp::kOpen || f.result < 0) return;
     if (!(f.access & decode::access::kRead) || is_change(f)) return;
     if (f.access & decode::access::kDirectory) return;  // a listing is not data
+    // A script launcher's interpreter reads the script it was exec'd as: code, not data.
+    if (in.process && !in.process->script.empty() && in.process->script == in.file_path) return;
     const auto& d = in.policy->spec.data();
     if (matches(d.training(), in.file_path) || matches(d.outputs(), in.file_path) || matches(d.sensitive(), in.file_path) ||
         in_base(in.policy, in.file_path))
@@ -81,7 +83,7 @@ class UnapprovedDataRead : public Rule {
 
 // Is `path` an output of a live job the actor is not part of?
 bool live_job_output(const Input& in, const std::string& path) {
-  for (const jobs::Job* j : in.jobs.list(false)) {
+  for (const jobs::Job* j : in.jobs.live()) {
     const config::Policy* p = in.policies.at(j->policy_index);
     if (p && !(in.job && in.job->id == j->id) && matches(p->spec.data().outputs(), path)) return true;
   }
@@ -121,7 +123,7 @@ class CheckpointTamper : public Rule {
     const auto& f = std::get<decode::File>(in.record);
     if (!is_change(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
     std::string exe = in.process ? in.process->exe : "";
-    for (const jobs::Job* j : in.jobs.list(false)) {
+    for (const jobs::Job* j : in.jobs.live()) {
       const config::Policy* p = in.policies.at(j->policy_index);
       if (!p || (in.job && in.job->id == j->id)) continue;
       if (!matches(p->spec.data().outputs(), in.file_path)) continue;

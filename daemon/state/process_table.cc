@@ -1,5 +1,7 @@
 #include "state/process_table.h"
 
+#include <filesystem>
+
 namespace fts::state {
 
 Process* ProcessTable::find(const ProcKey& k) {
@@ -62,6 +64,13 @@ Process& ProcessTable::on_exec(const decode::Exec& e) {
   }
   p.start_ns = e.hdr.task.start_ns;
   p.exe = e.exe;
+  p.script.clear();
+  if (!e.filename.empty() && e.filename != e.exe) {
+    std::filesystem::path run(e.filename);
+    if (run.is_relative() && !e.cwd.empty()) run = std::filesystem::path(e.cwd) / run;
+    p.script = run.lexically_normal().string();
+    if (p.script == e.exe) p.script.clear();
+  }
   p.args = e.args;
   p.cwd = e.cwd;
   p.uid = e.uid, p.gid = e.gid, p.euid = e.euid, p.egid = e.egid;

@@ -22,5 +22,15 @@ TEST(BootToWall, NowMapsToNow) {
   EXPECT_NEAR(d, 5'000'000'000ll, 10'000'000ll) << "a boot-time offset stays an offset";
 }
 
+TEST(Time, Rfc3339IsRightWithinAndAcrossSeconds) {
+  // The formatter reuses the date of the last second it saw; each value must
+  // still come out whole, in any order.
+  EXPECT_EQ(rfc3339(1'700'000'000'000'000'001ull), "2023-11-14T22:13:20.000000Z");
+  EXPECT_EQ(rfc3339(1'700'000'000'999'999'999ull), "2023-11-14T22:13:20.999999Z");
+  EXPECT_EQ(rfc3339(1'700'000'001'000'007'000ull), "2023-11-14T22:13:21.000007Z");
+  EXPECT_EQ(rfc3339(1'700'000'000'500'000'000ull), "2023-11-14T22:13:20.500000Z");
+  EXPECT_EQ(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+}
+
 }  // namespace
 }  // namespace fts

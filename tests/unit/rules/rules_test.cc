@@ -109,6 +109,23 @@ TEST_F(RulesTest, UnapprovedReadFiresOutsideTrainingAndOutputs) {
   EXPECT_TRUE(run(outsider, outsider.path).empty()) << "only jobs' reads";
 }
 
+TEST_F(RulesTest, AScriptLaunchersOwnScriptIsCodeNotData) {
+  // `exec ./launch.sh`: the kernel runs /usr/bin/dash, which then reads the script.
+  decode::Exec sh = exec_of(task(300, 3'000'000'000), task(100, 1'000'000'000), "/usr/bin/dash",
+                            {"/bin/sh", "./launch.sh"}, id_);
+  sh.filename = "./launch.sh";
+  sh.cwd = "/home/alice/run";
+  procs_.on_exec(sh);
+  std::vector<jobs::JobChange> changes;
+  jobs_->on_exec(sh, &changes);
+  auto own = file(300, id_, decode::FileOp::kOpen, decode::access::kRead, "/home/alice/run/launch.sh");
+  own.hdr.task = task(300, 3'000'000'000);
+  EXPECT_TRUE(run(own, own.path).empty());
+  auto other = own;
+  other.path = "/home/alice/run/notes.jsonl";
+  EXPECT_EQ(rules_of(run(other, other.path)), std::vector<std::string>{"unapproved-data-read"});
+}
+
 TEST_F(RulesTest, ProtectedWriteByAnOutsiderButNotByTheWriterOrTheJobsOutputs) {
   auto f = file(200, 0, decode::FileOp::kOpen, decode::access::kWrite | decode::access::kAppend, "/data/approved/a.jsonl");
   EXPECT_EQ(rules_of(run(f, f.path)), std::vector<std::string>{"protected-data-write"});
