@@ -1,5 +1,7 @@
 #include "app/daemon.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <sys/syscall.h>
@@ -84,6 +86,9 @@ class Daemon {
     ctx.totals = &totals_;
     ctx.egress = egress_.get();
     ctx.rules = &rules_;
+    // Events are built only when an output takes them (`events: all`).
+    ctx.render_events = std::any_of(d.outputs().begin(), d.outputs().end(),
+                                    [](const v1::Output& o) { return o.events() != "alerts"; });
     pipeline_ = pipeline::Pipeline::standard(ctx);
     auto watched = watcher_->apply(watch::patterns_of(*cfg_.policies));
     if (!watched) return fail("watched data: " + watched.error());
