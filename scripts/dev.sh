@@ -15,6 +15,8 @@ PACKAGES="cmake make g++ pkg-config clang llvm bpftool libbpf-dev
   libsystemd-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev python3 util-linux iproute2
   openssl rsyslog rsyslog-openssl systemd dpkg-dev fio"
+# What only the tests use: the scenarios' real programs (B1 trains with PyTorch).
+TEST_PACKAGES="python3-torch"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then
@@ -25,7 +27,7 @@ need_root() {
 
 deps() {
   missing=""
-  for p in $PACKAGES; do
+  for p in $PACKAGES ${EXTRA_PACKAGES:-}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
   done
   if [ -n "$missing" ]; then
@@ -55,7 +57,7 @@ case "$cmd" in
     exec "$BUILD_DIR/daemon/ftsentineld" --config "$ROOT/agent-config/ftsentinel.yaml"
     ;;
   test)
-    need_root test; deps; mounts; build
+    need_root test; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build
     cd "$BUILD_DIR"
     exec ctest --output-on-failure --timeout 600
     ;;
