@@ -11,6 +11,7 @@
  * Namespace changes by processes outside jobs are the fanotify backstop's
  * job (daemon/fanotify), which sees the VFS objects these hooks cannot.
  */
+#include "lib/access.h"
 #include "lib/file.h"
 
 /* The syscall's arguments, from the registers saved at entry. */
@@ -195,7 +196,7 @@ static __always_inline int file__maybe_report(struct who *w, struct file *f, __u
 			return 0; /* a base-list read */
 	} else if (access & FTS_ACC_CHANGES) {
 		dentry__classify(dentry, dev, &cls);
-		if (!(cls.classes & (FTS_CLASS_PROTECTED | FTS_CLASS_OUTPUTS)))
+		if (!(cls.classes & (FTS_CLASS_PROTECTED | FTS_CLASS_OUTPUTS | FTS_CLASS_PRELOAD)))
 			return 0;
 	} else {
 		if (!(dentry__own_classes(dentry, dev) & FTS_CLASS_SENSITIVE))
@@ -242,6 +243,7 @@ static __always_inline int open__exit(long ret, long dfd, const char *upath, __u
 	__u32 access = access__of(f, oflags);
 	if (!access)
 		return 0; /* O_PATH: a handle, no data read or written */
+	proc_mem__check(w.task, w.tgid, w.job_id, f, oflags, ret);
 	return file__maybe_report(&w, f, FTS_FILE_OPEN, access, oflags, ret);
 }
 
