@@ -123,6 +123,11 @@ class InjectionTest(unittest.TestCase):
             p = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
                                   f"mount --bind {etc} /etc && echo /nonexistent.so > /etc/ld.so.preload"])
             self.assertEqual(p.wait(timeout=30), 0)
+            # the usual way: write a temp file, rename it over the list
+            mv = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+                                   f"mount --bind {etc} /etc && echo /nonexistent.so > /etc/.pl.tmp && "
+                                   "exec /bin/mv /etc/.pl.tmp /etc/ld.so.preload"])
+            self.assertEqual(mv.wait(timeout=30), 0)
             self.assertTrue(os.path.exists(f"{etc}/ld.so.preload"), "the write went to the bind-mounted dir")
             a = self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == p.pid] or None,
                                 what="preload-injection")
@@ -132,6 +137,11 @@ class InjectionTest(unittest.TestCase):
             self.assertEqual(a[0]["severity"], "critical")
             self.assertEqual(a[0]["file"]["path"], "/etc/ld.so.preload")
             self.assertNotIn("job", a[0])
+            r = self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == mv.pid] or None,
+                                what="preload-injection for the rename")
+            self.assertEqual([x["rule"] for x in r], ["preload-injection"], r)
+            self.assertEqual(r[0]["file"]["path"], "/etc/ld.so.preload")
+            self.assertEqual(r[0]["file"]["access"], "rename")
         finally:
             shutil.rmtree(etc)
             after = open(host, "rb").read() if os.path.exists(host) else None
