@@ -9,8 +9,11 @@
  * Per-syscall tracepoints, not one sys_exit dispatcher: the program runs only
  * for these syscalls (tests/bench measures what either costs the rest).
  * Namespace changes by processes outside jobs are the fanotify backstop's
- * job (daemon/fanotify), which sees the VFS objects these hooks cannot.
+ * job (daemon/fanotify), which sees the VFS objects these hooks cannot;
+ * except a rename or link onto /etc/ld.so.preload, reported here for everyone.
+ * A /proc/PID/mem open of a job process is an access record (lib/access.h).
  */
+#include "lib/access.h"
 #include "lib/file.h"
 
 /* The syscall's arguments, from the registers saved at entry. */
@@ -195,7 +198,7 @@ static __always_inline int file__maybe_report(struct who *w, struct file *f, __u
 			return 0; /* a base-list read */
 	} else if (access & FTS_ACC_CHANGES) {
 		dentry__classify(dentry, dev, &cls);
-		if (!(cls.classes & (FTS_CLASS_PROTECTED | FTS_CLASS_OUTPUTS)))
+		if (!(cls.classes & (FTS_CLASS_PROTECTED | FTS_CLASS_OUTPUTS | FTS_CLASS_PRELOAD)))
 			return 0;
 	} else {
 		if (!(dentry__own_classes(dentry, dev) & FTS_CLASS_SENSITIVE))
@@ -242,6 +245,7 @@ static __always_inline int open__exit(long ret, long dfd, const char *upath, __u
 	__u32 access = access__of(f, oflags);
 	if (!access)
 		return 0; /* O_PATH: a handle, no data read or written */
+	proc_mem__check(w.task, w.tgid, w.job_id, f, oflags, ret);
 	return file__maybe_report(&w, f, FTS_FILE_OPEN, access, oflags, ret);
 }
 
@@ -340,13 +344,58 @@ int fts_exit_fchown(struct trace_event_raw_sys_exit *ctx)
  * directory they are relative to; the fanotify backstop reports the same
  * changes from the VFS for protected trees, for every process.
  */
+struct leaf_scan {
+	const char *s;
+	__u32 leaf;
+};
+
+static long leaf__step(__u32 i, struct leaf_scan *ctx)
+{
+	char c = 0;
+
+	if (bpf_probe_read_kernel(&c, 1, ctx->s + i) || !c)
+		return 1;
+	if (c == '/')
+		ctx->leaf = i + 1;
+	return 0;
+}
+
+/* Does the caller's new name end in a name watched for everyone (the loader's
+ * preload list)? Read into the upper half of scratch, which the record (lower
+ * half) never reaches. Paths are short: the scan stops at the NUL. */
+static __always_inline bool upath__watched_for_all(const char *upath)
+{
+	char *buf = scratch__get();
+	struct leaf_scan ctx;
+	struct fts_name_key nk = {};
+	struct fts_watch *v;
+	char *tmp;
+
+	if (!buf)
+		return false;
+	tmp = buf + FTS_SCRATCH_SIZE / 2;
+	if (bpf_probe_read_user_str(tmp, FTS_PATH_MAX, upath) <= 0)
+		return false;
+	ctx.s = tmp;
+	ctx.leaf = 0;
+	bpf_loop(FTS_PATH_MAX, leaf__step, &ctx, 0);
+	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), tmp + (ctx.leaf & (FTS_PATH_MAX - 1)));
+	v = bpf_map_lookup_elem(&watched_names, &nk);
+	return v && (v->classes & FTS_CLASS_PRELOAD);
+}
+
 static __always_inline int path_change__exit(long ret, __u32 op, long dfd1, const char *p1, long dfd2,
 					     const char *p2, bool raw1)
 {
 	struct fts_file_event *e;
 	struct who w;
 
-	if (ret < 0 || !who__get(&w) || !w.job_id)
+	if (ret < 0 || !who__get(&w))
+		return 0;
+	/* Outside jobs, only a rename or link onto the loader's preload list
+	 * (the rest is the fanotify backstop's, for protected trees). */
+	if (!w.job_id && !(p2 && (op == FTS_FILE_RENAME || op == FTS_FILE_LINK || op == FTS_FILE_SYMLINK) &&
+			   upath__watched_for_all(p2)))
 		return 0;
 	e = file_event__begin();
 	if (!e)

@@ -99,6 +99,59 @@ static __always_inline __u32 launcher__match(const char *name)
 	return policy ? *policy : FTS_NO_POLICY;
 }
 
+/* The environment scan: one env string per step, read into the upper half of
+ * scratch (the record uses the lower half). */
+#define FTS_ENV_CHUNK 512
+#define FTS_ENV_STRINGS 1024
+#define FTS_LD_PRELO 0x4f4c4552505f444cULL /* "LD_PRELO", little-endian */
+
+struct env_scan {
+	char *buf;
+	__u64 p;
+	__u64 end;
+	__u64 value; /* user address of LD_PRELOAD's value, 0 if none */
+	bool mid;    /* p is inside a string longer than a chunk: no name here */
+};
+
+static long env__step(__u32 i, struct env_scan *s)
+{
+	char *tmp = s->buf + FTS_SCRATCH_SIZE / 2;
+	long n;
+
+	if (s->p >= s->end)
+		return 1;
+	n = bpf_probe_read_user_str(tmp, FTS_ENV_CHUNK, (void *)s->p);
+	if (n <= 0)
+		return 1;
+	if (!s->mid && n > 12 && *(__u64 *)tmp == FTS_LD_PRELO && tmp[8] == 'A' && tmp[9] == 'D' && tmp[10] == '=') {
+		s->value = s->p + 11;
+		return 1;
+	}
+	if (n == FTS_ENV_CHUNK) {
+		s->p += n - 1;
+		s->mid = true;
+	} else {
+		s->p += n;
+		s->mid = false;
+	}
+	return 0;
+}
+
+/* LD_PRELOAD in the new image's environment (the stack exec just built):
+ * the user address of its value, or 0. Only job tasks pay for the scan. */
+static __always_inline __u64 env__preload(struct task_struct *task, char *buf)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct env_scan s = {
+		.buf = buf,
+		.p = BPF_CORE_READ(mm, env_start),
+		.end = BPF_CORE_READ(mm, env_end),
+	};
+
+	bpf_loop(FTS_ENV_STRINGS, env__step, &s, 0);
+	return s.value;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -178,6 +231,25 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 			n = 0;
 		e->args_len = n;
 		off += n;
+	}
+
+	/* LD_PRELOAD of a job task: a library injected into every process it runs */
+	e->preload_len = 0;
+	e->_pad2[0] = e->_pad2[1] = e->_pad2[2] = 0;
+	if (job_id) {
+		__u64 value = env__preload(task, buf);
+
+		if (value) {
+			long n = bpf_probe_read_user_str(buf + (off & FTS_SCRATCH_MASK), FTS_PRELOAD_MAX, (void *)value);
+
+			if (n > 1) {
+				flags |= FTS_EXEC_PRELOAD;
+				if (n == FTS_PRELOAD_MAX)
+					flags |= FTS_EXEC_PRELOAD_TRUNCATED;
+				e->preload_len = n;
+				off += n;
+			}
+		}
 	}
 
 	event__header(&e->hdr, FTS_EV_EXEC, off, task, job_id, cgroup_id);

@@ -120,6 +120,28 @@ struct {
 	__type(value, __u8);
 } net_seen SEC(".maps") __weak;
 
+/* ids of the daemon's own maps -> 1: taking one by its pin is tampering. Written by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} own_maps SEC(".maps") __weak;
+
+/* (accessor, target, op) already reported: a debugger's thousand PEEKs are one record. */
+struct fts_access_seen_key {
+	__u32 tgid;
+	__u32 target;
+	__u32 op;
+	__u32 _pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct fts_access_seen_key);
+	__type(value, __u8);
+} access_seen SEC(".maps") __weak;
+
 /* Per-CPU counters (enum fts_counter): drops are never silent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -73,10 +73,13 @@ std::vector<uint8_t> build(const Exec& e) {
   r.flags = bits(e.exe_flags) | (bits(e.cwd_flags) << FTS_PATH_FLAG_BITS) |
             (e.args_truncated ? FTS_EXEC_ARGS_TRUNCATED : 0) |
             (e.job_started ? FTS_EXEC_JOB_STARTED : 0) |
-            (e.joined_by_cgroup ? FTS_EXEC_JOINED_BY_CGROUP : 0);
+            (e.joined_by_cgroup ? FTS_EXEC_JOINED_BY_CGROUP : 0) |
+            (e.preload.empty() ? 0 : FTS_EXEC_PRELOAD) | (e.preload_truncated ? FTS_EXEC_PRELOAD_TRUNCATED : 0);
   r.policy = e.policy;
   r.argc = e.argc ? e.argc : e.args.size();
-  std::string tail = exe + cwd + filename + args;
+  std::string preload = e.preload.empty() ? "" : e.preload + '\0';
+  r.preload_len = preload.size();
+  std::string tail = exe + cwd + filename + args + preload;
   uint32_t size = sizeof(r) + tail.size();
   r.hdr = raw(e.hdr, size);
   r.hdr.kind = FTS_EV_EXEC;
@@ -224,6 +227,35 @@ std::vector<uint8_t> build(const Dns& d) {
 
 // Not a kernel record: nothing to replay as kernel bytes.
 std::vector<uint8_t> build(const FileHash&) { return {}; }
+std::vector<uint8_t> build(const Access& a) {
+  fts_access_event r{};
+  r.hdr = raw(a.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_PTRACE;
+  r.target = raw(a.target);
+  r.target_job = a.target_job;
+  r.target_tid = a.target_tid;
+  r.op = static_cast<uint16_t>(a.op);
+  r.result = a.result;
+  r.arg = a.arg;
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
+std::vector<uint8_t> build(const SensorTouch& t) {
+  fts_sensor_event r{};
+  r.hdr = raw(t.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_SENSOR;
+  r.op = static_cast<uint32_t>(t.op);
+  r.arg = t.arg;
+  r.result = t.result;
+  r.code = t.code;
+  r.target = t.target;
+  std::memcpy(r.name, t.name.data(), std::min(t.name.size(), sizeof(r.name) - 1));
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
 
 std::vector<uint8_t> build(const Record& rec) {
   return std::visit([](const auto& x) { return build(x); }, rec);

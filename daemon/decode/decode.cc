@@ -72,13 +72,16 @@ Result<Record> decode_exec(std::span<const uint8_t> b) {
   x.args_truncated = e.flags & FTS_EXEC_ARGS_TRUNCATED;
   x.job_started = e.flags & FTS_EXEC_JOB_STARTED;
   x.joined_by_cgroup = e.flags & FTS_EXEC_JOINED_BY_CGROUP;
+  x.preload_truncated = e.flags & FTS_EXEC_PRELOAD_TRUNCATED;
   x.policy = e.policy;
   x.argc = e.argc;
   size_t pos = sizeof(e);
-  std::string_view exe, cwd, filename, args;
+  std::string_view exe, cwd, filename, args, preload;
   if (!in.take(&pos, e.exe_len, &exe) || !in.take(&pos, e.cwd_len, &cwd) ||
-      !in.take(&pos, e.filename_len, &filename) || !in.take(&pos, e.args_len, &args))
+      !in.take(&pos, e.filename_len, &filename) || !in.take(&pos, e.args_len, &args) ||
+      !in.take(&pos, e.preload_len, &preload))
     return make_error("exec record: string lengths run past its end");
+  if (e.flags & FTS_EXEC_PRELOAD) x.preload = until_nul(preload);
   x.exe = path_from_components(exe, e.exe_depth);
   x.cwd = path_from_components(cwd, e.cwd_depth);
   x.filename = until_nul(filename);
@@ -191,6 +194,36 @@ Result<Record> decode_dns(std::span<const uint8_t> b) {
   return Record{std::move(d)};
 }
 
+Result<Record> decode_access(std::span<const uint8_t> b) {
+  fts_access_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("access record too short");
+  if (e.op == 0 || e.op >= FTS_ACCESS_OP_MAX) return make_error("access record: unknown op " + std::to_string(e.op));
+  Access a;
+  a.hdr = header_of(e.hdr);
+  a.op = static_cast<AccessOp>(e.op);
+  a.target = task_id(e.target);
+  a.target_job = e.target_job;
+  a.target_tid = e.target_tid;
+  a.result = e.result;
+  a.arg = e.arg;
+  return Record{a};
+}
+
+Result<Record> decode_sensor(std::span<const uint8_t> b) {
+  fts_sensor_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("sensor record too short");
+  if (e.op == 0 || e.op >= FTS_SENSOR_OP_MAX) return make_error("sensor record: unknown op " + std::to_string(e.op));
+  SensorTouch t;
+  t.hdr = header_of(e.hdr);
+  t.op = static_cast<SensorOp>(e.op);
+  t.arg = e.arg;
+  t.result = e.result;
+  t.code = e.code;
+  t.target = e.target;
+  t.name = std::string(e.name, strnlen(e.name, sizeof(e.name)));
+  return Record{std::move(t)};
+}
+
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
 
 // One decoder per record kind, indexed by enum fts_event_kind.
@@ -206,6 +239,8 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_IO_URING] = decode_io_uring;
   t[FTS_EV_NET] = decode_net;
   t[FTS_EV_DNS] = decode_dns;
+  t[FTS_EV_PTRACE] = decode_access;
+  t[FTS_EV_SENSOR] = decode_sensor;
   return t;
 }();
 
@@ -213,6 +248,11 @@ static_assert(static_cast<uint32_t>(Kind::kExec) == FTS_EV_EXEC);
 static_assert(static_cast<uint32_t>(Kind::kCgroupAttach) == FTS_EV_CGROUP_ATTACH);
 static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
 static_assert(static_cast<uint32_t>(Kind::kDns) == FTS_EV_DNS);
+static_assert(static_cast<uint32_t>(Kind::kAccess) == FTS_EV_PTRACE);
+static_assert(static_cast<uint32_t>(Kind::kSensor) == FTS_EV_SENSOR);
+static_assert(static_cast<uint16_t>(AccessOp::kMemOpen) == FTS_ACCESS_MEM_OPEN);
+static_assert(static_cast<uint32_t>(SensorOp::kObjGet) == FTS_SENSOR_OBJ_GET);
+static_assert(cls::kPreload == FTS_CLASS_PRELOAD);
 static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
 static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
 static_assert(static_cast<uint16_t>(NetOp::kFlowUpdate) == FTS_NET_FLOW_UPDATE);
@@ -291,6 +331,38 @@ const char* to_string(NetOp op) {
     case NetOp::kFlowUpdate: return "flow_update";
   }
   return "?";
+}
+
+const char* to_string(AccessOp op) {
+  switch (op) {
+    case AccessOp::kPtrace: return "ptrace";
+    case AccessOp::kVmRead: return "process_vm_readv";
+    case AccessOp::kVmWrite: return "process_vm_writev";
+    case AccessOp::kMemOpen: return "mem_open";
+  }
+  return "?";
+}
+
+std::string ptrace_request_name(uint64_t request) {
+  switch (request) {
+    case 1: return "peektext";
+    case 2: return "peekdata";
+    case 3: return "peekuser";
+    case 4: return "poketext";
+    case 5: return "pokedata";
+    case 6: return "pokeuser";
+    case 7: return "cont";
+    case 8: return "kill";
+    case 12: return "getregs";
+    case 13: return "setregs";
+    case 16: return "attach";
+    case 17: return "detach";
+    case 0x4204: return "getregset";
+    case 0x4205: return "setregset";
+    case 0x4206: return "seize";
+    case 0x4207: return "interrupt";
+  }
+  return "request " + std::to_string(request);
 }
 
 std::string address_string(const std::array<uint8_t, 16>& a) {

@@ -25,6 +25,8 @@ enum class Kind : uint32_t {
   kDns = 10,
   // Records that do not come from the kernel start at 32, clear of its kinds.
   kFileHash = 32,
+  kAccess = 11,  // another process reached into a job task (FTS_EV_PTRACE)
+  kSensor = 13,  // someone touched the daemon: a signal, a pinned map
 };
 
 enum class FileOp : uint16_t {
@@ -51,7 +53,8 @@ constexpr uint16_t kRead = 0x1, kWrite = 0x2, kCreate = 0x4, kTruncate = 0x8, kA
                    kDirectory = 0x40;
 }
 namespace cls {
-constexpr uint32_t kTraining = 0x1, kOutputs = 0x2, kProtected = 0x4, kSensitive = 0x8, kBase = 0x10;
+constexpr uint32_t kTraining = 0x1, kOutputs = 0x2, kProtected = 0x4, kSensitive = 0x8, kBase = 0x10,
+                   kPreload = 0x20;  // the loader's preload list (/etc/ld.so.preload): changes reported for everyone
 }
 
 constexpr uint64_t kNsPerTick = 10'000'000;  // USER_HZ = 100, as /proc/PID/stat counts
@@ -93,6 +96,8 @@ struct Exec {
   bool job_started = false;      // a launcher: a job begins here
   bool joined_by_cgroup = false;
   uint32_t policy = ~0u;
+  std::string preload;  // LD_PRELOAD's value in the new environment (job tasks only; empty: none)
+  bool preload_truncated = false;
 };
 
 struct Fork {
@@ -199,7 +204,37 @@ struct FileHash {
   std::string first_sha256;      // the job's first hash of this file, when this one differs
 };
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, FileHash>;
+enum class AccessOp : uint16_t { kPtrace = 1, kVmRead = 2, kVmWrite = 3, kMemOpen = 4 };
+const char* to_string(AccessOp op);
+
+// Another process reaching into a job task's memory; hdr is the accessor.
+struct Access {
+  Header hdr;
+  AccessOp op = AccessOp::kPtrace;
+  TaskId target;
+  uint64_t target_job = 0;
+  uint32_t target_tid = 0;
+  int64_t result = 0;  // the syscall's return: 0/fd/bytes, or -errno
+  uint64_t arg = 0;    // ptrace: the request; mem open: the open flags
+};
+
+// "attach" for PTRACE_ATTACH, "peekdata" …, or "request N".
+std::string ptrace_request_name(uint64_t request);
+
+enum class SensorOp : uint32_t { kSignal = 1, kObjGet = 2 };
+
+// Someone touching the daemon itself; hdr is who.
+struct SensorTouch {
+  Header hdr;
+  SensorOp op = SensorOp::kSignal;
+  uint32_t arg = 0;    // signal number, or the map's id
+  int32_t result = 0;  // signal: delivery result; obj_get: the fd
+  int32_t code = 0;    // signal: si_code
+  uint32_t target = 0; // the daemon's tgid
+  std::string name;    // obj_get: the map's name
+};
+
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, Access, SensorTouch, FileHash>;
 
 const Header& header(const Record& r);
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "common/time.h"
 #include "sinks/format.h"
@@ -72,6 +73,20 @@ class StateStage : public Stage {
   bool apply(const decode::IoUring&, Item&) { return true; }
   bool apply(const decode::Dns&, Item&) { return true; }
   bool apply(const decode::FileHash&, Item&) { return true; }
+  // Who reached into a job, or touched the daemon: often a process outside
+  // any job, known only from /proc.
+  bool apply(const decode::Access& a, Item&) {
+    know(a.hdr.task);
+    return true;
+  }
+  bool apply(const decode::SensorTouch& t, Item&) {
+    know(t.hdr.task);
+    return true;
+  }
+  void know(const decode::TaskId& t) {
+    state::ProcKey k = state::key_of(t);
+    if (k.tgid && !ctx_.procs->find(k)) state::load_with_ancestors(ctx_.proc_root, k.tgid, ctx_.procs);
+  }
   bool apply(const decode::Net& n, Item& item) {
     bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
     if (!flow || !ctx_.totals || !n.hdr.job_id) return true;
@@ -204,8 +219,14 @@ class RenderStage : public Stage {
     if (item.record) {
       const decode::Header& h = decode::header(*item.record);
       const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
-      // File records outside jobs are already filtered to what matters.
-      bool wanted = job ? record_wanted(h.kind) : h.kind == decode::Kind::kFile;
+      // An access is about the job reached into, whoever did it.
+      if (const auto* a = std::get_if<decode::Access>(&*item.record); a && !job)
+        job = ctx_.jobs->find(a->target_job);
+      // File records outside jobs are already filtered to what matters; so
+      // are accesses to jobs and touches of the daemon.
+      bool wanted = job ? record_wanted(h.kind)
+                        : h.kind == decode::Kind::kFile || h.kind == decode::Kind::kAccess ||
+                              h.kind == decode::Kind::kSensor;
       if (wanted && ctx_.render_events) {
         item.events.push_back(record_event(*item.record, job, item));
         item.event_id = item.events.back().id();
@@ -221,7 +242,8 @@ class RenderStage : public Stage {
   static bool record_wanted(decode::Kind k) {
     return k == decode::Kind::kExec || k == decode::Kind::kFork || k == decode::Kind::kExit ||
            k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring ||
-           k == decode::Kind::kNet || k == decode::Kind::kDns || k == decode::Kind::kFileHash;
+           k == decode::Kind::kNet || k == decode::Kind::kDns || k == decode::Kind::kAccess ||
+           k == decode::Kind::kSensor || k == decode::Kind::kFileHash;
   }
 
   v1::Event base(uint64_t wall_ns, const char* kind) {
@@ -277,7 +299,8 @@ class RenderStage : public Stage {
   v1::Event record_event(const decode::Record& r, const jobs::Job* job, const Item& item) {
     const decode::Header& h = decode::header(r);
     static const char* kKinds[] = {"",         "exec", "fork", "exit", "cgroup_mkdir", "cgroup_rmdir", "cgroup_move",
-                                   "file", "io_uring", "network", "network"};
+                                   "file", "io_uring", "network", "network", "process_access", "",
+                                   "sensor_touch"};
     uint32_t k = static_cast<uint32_t>(h.kind);
     v1::Event e = base(boot_to_wall_ns(h.ts_ns), h.kind == decode::Kind::kFileHash ? "file_hash"
                                                  : k < std::size(kKinds)             ? kKinds[k]
@@ -312,6 +335,12 @@ class RenderStage : public Stage {
       out->set_cookie(d->cookie);
       out->set_dns(d->name);
       if (d->truncated) out->set_dns_truncated(true);
+    }
+    if (const auto* a = std::get_if<decode::Access>(&r)) render_access(*a, e.mutable_access());
+    if (const auto* t = std::get_if<decode::SensorTouch>(&r)) render_sensor_touch(*t, e.mutable_sensor_touch());
+    if (const auto* x = std::get_if<decode::Exec>(&r); x && !x->preload.empty()) {
+      e.mutable_process()->add_flags("ld_preload");
+      e.mutable_process()->set_ld_preload(x->preload);
     }
     if (const auto* c = std::get_if<decode::Cgroup>(&r)) {
       e.mutable_cgroup()->set_id(c->id);
@@ -377,6 +406,31 @@ class RenderStage : public Stage {
                                                                  {decode::cls::kBase, "base"}};
     for (const auto& [bit, name] : kClasses)
       if (classes & bit) out->add_classes(name);
+  }
+
+  void render_access(const decode::Access& a, v1::ProcessAccess* out) {
+    out->set_op(decode::to_string(a.op));
+    if (a.op == decode::AccessOp::kPtrace) out->set_request(decode::ptrace_request_name(a.arg));
+    out->set_target_pid(a.target.tgid);
+    out->set_target_tid(a.target_tid);
+    out->set_target_start_time(rfc3339(boot_to_wall_ns(a.target.start_ns)));
+    if (const state::Process* p = ctx_.procs->find(state::key_of(a.target))) out->set_target_exe(p->exe);
+    if (const jobs::Job* j = ctx_.jobs->find(a.target_job)) set_job_ref(*j, out->mutable_target_job());
+    out->set_result(a.result);
+  }
+
+  static void render_sensor_touch(const decode::SensorTouch& t, v1::SensorTouch* out) {
+    out->set_daemon_pid(t.target);
+    if (t.op == decode::SensorOp::kSignal) {
+      out->set_op("signal");
+      out->set_signal(t.arg);
+      out->set_signal_name(sigabbrev_np(static_cast<int>(t.arg)) ? std::string("SIG") + sigabbrev_np(static_cast<int>(t.arg)) : "");
+      out->set_si_code(t.code);
+    } else {
+      out->set_op("obj_get");
+      out->set_map_id(t.arg);
+      out->set_map_name(t.name);
+    }
   }
 
   void render_net(const decode::Net& n, const Item& item, v1::NetworkInfo* out) {

@@ -304,6 +304,9 @@ const Catalogue* catalogue(const std::string& rule) {
 
 // Rules in files of their own (daemon/rules/<rule-id>.cc).
 std::unique_ptr<Rule> make_dataset_drift();
+std::unique_ptr<Rule> make_preload_injection();
+std::unique_ptr<Rule> make_job_memory_access();
+std::unique_ptr<Rule> make_sensor_tamper();
 
 Engine::Engine() {
   add(std::make_unique<UnapprovedDataRead>());
@@ -318,6 +321,9 @@ Engine::Engine() {
   add(std::make_unique<EgressVolume>());
   add(std::make_unique<ExfilChain>());
   add(make_dataset_drift());
+  add(make_preload_injection());
+  add(make_job_memory_access());
+  add(make_sensor_tamper());
 }
 
 void Engine::add(std::unique_ptr<Rule> rule) {

@@ -204,6 +204,20 @@ Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler
       s->impl_.get(), nullptr);
   if (!s->impl_->rb) return errno_error("ring buffer setup failed", errno);
 
+  // The daemon's own maps by id: the kernel says when another process takes
+  // one through its pin (sensor-tamper).
+  {
+    int own = bpf_map__fd(s->impl_->skel->maps.own_maps);
+    bpf_map* m;
+    bpf_object__for_each_map(m, s->impl_->skel->obj) {
+      bpf_map_info info{};
+      uint32_t len = sizeof(info);
+      uint8_t one = 1;
+      if (bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len) != 0) continue;
+      if (bpf_map_update_elem(own, &info.id, &one, BPF_ANY) != 0) return errno_error("own_maps map update", errno);
+    }
+  }
+
   if (opts.pin) {
     std::filesystem::create_directories(opts.pin_dir);
     bpf_map* m;

@@ -25,6 +25,7 @@
 #define FTS_FILENAME_MAX 512 /* bytes of bprm->filename kept */
 #define FTS_LAUNCHER_NAME 64 /* key of the launcher-basename map */
 #define FTS_CGROUP_PATH_MAX 512
+#define FTS_PRELOAD_MAX 256  /* bytes of an LD_PRELOAD value kept (NUL included) */
 
 enum fts_event_kind {
 	FTS_EV_EXEC = 1,          /* struct fts_exec_event */
@@ -37,6 +38,9 @@ enum fts_event_kind {
 	FTS_EV_IO_URING = 8,      /* struct fts_io_uring_event */
 	FTS_EV_NET = 9,           /* struct fts_net_event */
 	FTS_EV_DNS = 10,          /* struct fts_dns_event */
+	FTS_EV_PTRACE = 11,       /* struct fts_access_event: a process reached into a job task's memory */
+	/* 12: reserved (DNS answers) */
+	FTS_EV_SENSOR = 13,       /* struct fts_sensor_event: the daemon signalled, a pinned map taken */
 	FTS_EV_KIND_MAX,
 };
 
@@ -70,6 +74,8 @@ struct fts_event_header {
 #define FTS_EXEC_JOB_STARTED 0x0100u /* this exec matched a launcher: a new job, rooted here */
 #define FTS_EXEC_ARGS_TRUNCATED 0x0200u
 #define FTS_EXEC_JOINED_BY_CGROUP 0x0400u /* task joined a job because of its cgroup */
+#define FTS_EXEC_PRELOAD 0x0800u /* a job task's new environment holds LD_PRELOAD (value in data) */
+#define FTS_EXEC_PRELOAD_TRUNCATED 0x1000u
 
 struct fts_exec_event {
 	struct fts_event_header hdr;
@@ -84,7 +90,9 @@ struct fts_exec_event {
 	__u16 cwd_depth;
 	__u16 filename_len; /* bprm->filename as given to execve (kernel copy), NUL included */
 	__u16 args_len;     /* argv strings, each NUL-terminated */
-	char data[];        /* exe, cwd, filename, args */
+	__u16 preload_len;  /* LD_PRELOAD's value (job tasks only), NUL included; 0 when absent */
+	__u16 _pad2[3];
+	char data[];        /* exe, cwd, filename, args, preload */
 };
 
 #define FTS_FORK_JOINED_BY_CGROUP 0x1u
@@ -146,6 +154,7 @@ enum fts_file_op {
 #define FTS_CLASS_PROTECTED 0x4u
 #define FTS_CLASS_SENSITIVE 0x8u
 #define FTS_CLASS_BASE 0x10u   /* what any Python/CUDA process reads: not reported for reads */
+#define FTS_CLASS_PRELOAD 0x20u /* the dynamic loader's preload list: a change is reported for everyone */
 
 /* file record flags */
 #define FTS_FILE_PATH_FROM_USER 0x100u /* path is the caller's string (the kernel object was gone or absent) */
@@ -227,6 +236,46 @@ struct fts_dns_event {
 	__u16 id;            /* the query's id */
 	__u16 _pad;
 	__u8 qname[FTS_DNS_NAME];
+};
+
+/* What an access record is about: another process reaching into a job task. */
+enum fts_access_op {
+	FTS_ACCESS_PTRACE = 1,    /* ptrace(2); arg: the request */
+	FTS_ACCESS_VM_READ = 2,   /* process_vm_readv */
+	FTS_ACCESS_VM_WRITE = 3,  /* process_vm_writev */
+	FTS_ACCESS_MEM_OPEN = 4,  /* open of /proc/PID/mem or /proc/PID/task/TID/mem; arg: open flags */
+	FTS_ACCESS_OP_MAX,
+};
+
+/* hdr is the accessor (its job, if any, in hdr.job_id). A task that touches
+ * its own process is never reported. */
+struct fts_access_event {
+	struct fts_event_header hdr;
+	struct fts_task_id target; /* the job process reached */
+	__u64 target_job;
+	__u32 target_tid;          /* the thread the caller named */
+	__u16 op;                  /* enum fts_access_op */
+	__u16 _pad;
+	__s64 result;              /* the syscall's return: 0/fd/bytes, or -errno */
+	__u64 arg;
+};
+
+/* What a sensor record is about: someone touching the daemon or its maps. */
+enum fts_sensor_op {
+	FTS_SENSOR_SIGNAL = 1,  /* a signal sent to the daemon; arg: the signal */
+	FTS_SENSOR_OBJ_GET = 2, /* bpf(BPF_OBJ_GET) of a pinned map of the daemon; arg: the map id */
+	FTS_SENSOR_OP_MAX,
+};
+
+struct fts_sensor_event {
+	struct fts_event_header hdr; /* who did it */
+	__u32 op;            /* enum fts_sensor_op */
+	__u32 arg;
+	__s32 result;        /* signal: the tracepoint's delivery result; obj_get: the fd */
+	__s32 code;          /* signal: si_code (<= 0: sent from user space) */
+	__u32 target;        /* the daemon's tgid */
+	__u32 _pad;
+	char name[16];       /* obj_get: the map's name */
 };
 
 /* --- map values the daemon reads or writes --- */
@@ -348,7 +397,7 @@ static inline __u64 fts_job_id(__u32 tgid, __u64 start_ns)
 #endif
 FTS_STATIC_ASSERT(sizeof(struct fts_task_id) == 16, "fts_task_id ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_event_header) == 56, "fts_event_header ABI");
-FTS_STATIC_ASSERT(sizeof(struct fts_exec_event) == 56 + 16 + 16 + 12 + 12, "fts_exec_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_exec_event) == 56 + 16 + 16 + 12 + 12 + 8, "fts_exec_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_fork_event) == 56 + 24, "fts_fork_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_exit_event) == 56 + 8, "fts_exit_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_cgroup_event) == 56 + 16, "fts_cgroup_event ABI");
@@ -357,6 +406,8 @@ FTS_STATIC_ASSERT(sizeof(struct fts_file_event) == 56 + 16 + 8 + 8 + 8 + 8 + 8, 
 FTS_STATIC_ASSERT(sizeof(struct fts_io_uring_event) == 56 + 16, "fts_io_uring_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_net_event) == 56 + 16 + 32 + 16, "fts_net_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_event) == 56 + 8 + 16 + 8 + FTS_DNS_NAME, "fts_dns_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_access_event) == 56 + 16 + 8 + 8 + 8 + 8, "fts_access_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_sensor_event) == 56 + 24 + 16, "fts_sensor_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_key) == 24, "fts_egress_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_ports) == 4 * FTS_EGRESS_RANGES, "fts_egress_ports ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_policy_net) == 8, "fts_policy_net ABI");

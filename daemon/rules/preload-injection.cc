@@ -1,0 +1,65 @@
+// preload-injection: a job process starts with LD_PRELOAD, or anyone changes
+// the loader's preload list (/etc/ld.so.preload): a library injected into
+// every process that runs after it (T1574.006).
+#include <memory>
+
+#include "rules/rules.h"
+
+namespace fts::rules {
+namespace {
+
+constexpr const char* kPreloadList = "/etc/ld.so.preload";
+
+std::string actor(const Input& in) {
+  const decode::Header& h = decode::header(in.record);
+  std::string exe = in.process && !in.process->exe.empty() ? in.process->exe : "?";
+  return exe + " (pid " + std::to_string(h.task.tgid) + ")";
+}
+
+bool changes(const decode::File& f) {
+  if (f.op != decode::FileOp::kOpen) return true;  // truncate, rename, link, unlink, chmod, fanotify's changes
+  return f.access & (decode::access::kWrite | decode::access::kCreate | decode::access::kTruncate |
+                     decode::access::kAppend);
+}
+
+class PreloadInjection : public Rule {
+ public:
+  const char* id() const override { return "preload-injection"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kExec, decode::Kind::kFile}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    if (const auto* e = std::get_if<decode::Exec>(&in.record)) return on_exec(in, *e, out);
+    on_file(in, std::get<decode::File>(in.record), out);
+  }
+
+ private:
+  void on_exec(const Input& in, const decode::Exec& e, std::vector<Finding>* out) {
+    if (!in.job || e.preload.empty()) return;
+    out->push_back({id(), "high",
+                    "job " + in.job->name + " (" + jobs::job_id_string(in.job->id) + ") started " + e.exe +
+                        " (pid " + std::to_string(e.hdr.task.tgid) + ") with LD_PRELOAD=" + e.preload +
+                        (e.preload_truncated ? "…" : ""),
+                    e.preload});
+  }
+
+  void on_file(const Input& in, const decode::File& f, std::vector<Finding>* out) {
+    if (!changes(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
+    // The kernel matches any file of that name; only the loader's own list counts.
+    const std::string* hit = nullptr;
+    for (const std::string* p : {&in.file_path, &f.path, &f.path2})
+      if (*p == kPreloadList) hit = p;
+    if (!hit) return;
+    std::string op = f.op == decode::FileOp::kOpen ? "write" : decode::to_string(f.op);
+    Finding x{id(), "critical",
+              op + " of " + kPreloadList + " by " + actor(in) + (in.job ? " in job " + in.job->name : "") +
+                  ": every process started after it loads what it names",
+              kPreloadList};
+    x.file = true;
+    out->push_back(x);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Rule> make_preload_injection() { return std::make_unique<PreloadInjection>(); }
+
+}  // namespace fts::rules

@@ -1,0 +1,59 @@
+// sensor-tamper, from records: another process signals the daemon, or takes
+// one of its maps by the pin (bpf(BPF_OBJ_GET) on the pin dir). Lost events
+// are said by Engine::sensor_tamper from the drop counters.
+//
+// Signals: SIGHUP is how an operator asks for a reload (info). SIGKILL and
+// the stops blind the sensor (high); SIGTERM/SIGINT/SIGQUIT end it, as a
+// service stop also does (medium); SIGCONT resumes a stopped daemon (low);
+// the rest (SIGUSR1, …) have no use from outside (medium). Signals the
+// kernel raises (SIGCHLD, SIGPIPE, faults) and the daemon's own never reach here.
+#include <csignal>
+#include <cstring>
+#include <memory>
+
+#include "rules/rules.h"
+
+namespace fts::rules {
+namespace {
+
+std::string signal_name(uint32_t sig) {
+  const char* abbrev = sigabbrev_np(static_cast<int>(sig));
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+const char* signal_severity(uint32_t sig) {
+  switch (sig) {
+    case SIGHUP: return "info";
+    case SIGKILL: case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU: return "high";
+    case SIGCONT: return "low";
+    default: return "medium";
+  }
+}
+
+class SensorTamper : public Rule {
+ public:
+  const char* id() const override { return "sensor-tamper"; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kSensor}; }
+  void on(const Input& in, std::vector<Finding>* out) override {
+    const auto& t = std::get<decode::SensorTouch>(in.record);
+    std::string who = (in.process && !in.process->exe.empty() ? in.process->exe : "?") + " (pid " +
+                      std::to_string(t.hdr.task.tgid) + ")";
+    if (t.op == decode::SensorOp::kSignal) {
+      std::string name = signal_name(t.arg);
+      std::string why = t.arg == SIGHUP ? ": a reload request" : "";
+      out->push_back({id(), signal_severity(t.arg),
+                      who + " sent " + name + " to ftsentineld (pid " + std::to_string(t.target) + ")" + why, name});
+      return;
+    }
+    out->push_back({id(), "high",
+                    who + " took ftsentinel's pinned map " + t.name + " (id " + std::to_string(t.arg) +
+                        ") with bpf(BPF_OBJ_GET): it can read or rewrite what the sensor decides by",
+                    "map:" + t.name});
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Rule> make_sensor_tamper() { return std::make_unique<SensorTamper>(); }
+
+}  // namespace fts::rules

@@ -1,0 +1,137 @@
+// Decoding the records added for issue 5: LD_PRELOAD at exec, accesses to a
+// job's memory, and touches of the daemon; malformed ones are refused.
+#include <linux/types.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "decode/build.h"
+#include "decode/records.h"
+#include "support/fixtures.h"
+
+extern "C" {
+#include <ftsentinel/events.h>
+}
+
+namespace fts::decode {
+namespace {
+
+using fts::testing::task;
+
+TEST(KernRecords, ExecCarriesLdPreload) {
+  Exec e = fts::testing::exec_of(task(10, 5'000), task(1, 0), "/usr/bin/python3", {"python3", "x.py"}, 77);
+  e.preload = "/usr/lib/x86_64-linux-gnu/libm.so.6";
+  auto r = decode(build(e));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& x = std::get<Exec>(*r);
+  EXPECT_EQ(x.preload, e.preload);
+  EXPECT_FALSE(x.preload_truncated);
+  EXPECT_EQ(x.args, (std::vector<std::string>{"python3", "x.py"})) << "args still end where they did";
+
+  e.preload.clear();
+  auto none = decode(build(e));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(std::get<Exec>(*none).preload.empty());
+}
+
+TEST(KernRecords, ExecWhosePreloadRunsPastTheEndIsRefused) {
+  Exec e = fts::testing::exec_of(task(10, 5'000), task(1, 0), "/bin/true", {"true"}, 77);
+  e.preload = "/x.so";
+  auto bytes = build(e);
+  fts_exec_event raw;
+  std::memcpy(&raw, bytes.data(), sizeof(raw));
+  raw.preload_len = 60000;
+  std::memcpy(bytes.data(), &raw, sizeof(raw));
+  EXPECT_FALSE(decode(bytes).ok());
+}
+
+TEST(KernRecords, AccessRoundTripsEveryField) {
+  Access a;
+  a.hdr = fts::testing::header(Kind::kAccess, task(200, 9'000), 0);
+  a.op = AccessOp::kMemOpen;
+  a.target = task(100, 1'000'000'000);
+  a.target_job = 0x1234;
+  a.target_tid = 101;
+  a.result = -13;
+  a.arg = 0x8000;
+  auto bytes = build(a);
+  ASSERT_EQ(bytes.size(), sizeof(fts_access_event));
+  auto r = decode(bytes);
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& x = std::get<Access>(*r);
+  EXPECT_EQ(x.hdr.kind, Kind::kAccess);
+  EXPECT_EQ(x.hdr.task.tgid, 200u);
+  EXPECT_EQ(x.op, AccessOp::kMemOpen);
+  EXPECT_EQ(x.target.tgid, 100u);
+  EXPECT_EQ(x.target.start_ns, 1'000'000'000u);
+  EXPECT_EQ(x.target_job, 0x1234u);
+  EXPECT_EQ(x.target_tid, 101u);
+  EXPECT_EQ(x.result, -13);
+  EXPECT_EQ(x.arg, 0x8000u);
+  EXPECT_STREQ(to_string(x.op), "mem_open");
+  EXPECT_EQ(ptrace_request_name(16), "attach");
+  EXPECT_EQ(ptrace_request_name(0x4206), "seize");
+  EXPECT_EQ(ptrace_request_name(99), "request 99");
+}
+
+TEST(KernRecords, SensorTouchRoundTrips) {
+  SensorTouch t;
+  t.hdr = fts::testing::header(Kind::kSensor, task(300, 9'000));
+  t.op = SensorOp::kObjGet;
+  t.arg = 42;
+  t.result = 5;
+  t.target = 77;
+  t.name = "tasks";
+  auto r = decode(build(t));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& x = std::get<SensorTouch>(*r);
+  EXPECT_EQ(x.op, SensorOp::kObjGet);
+  EXPECT_EQ(x.arg, 42u);
+  EXPECT_EQ(x.result, 5);
+  EXPECT_EQ(x.target, 77u);
+  EXPECT_EQ(x.name, "tasks");
+}
+
+TEST(KernRecords, ShortOrUnknownOpsAreRefused) {
+  Access a;
+  a.hdr = fts::testing::header(Kind::kAccess, task(200, 9'000));
+  auto bytes = build(a);
+  fts_access_event raw;
+  std::memcpy(&raw, bytes.data(), sizeof(raw));
+  raw.op = FTS_ACCESS_OP_MAX;
+  std::memcpy(bytes.data(), &raw, sizeof(raw));
+  EXPECT_FALSE(decode(bytes).ok());
+
+  SensorTouch t;
+  t.hdr = fts::testing::header(Kind::kSensor, task(300, 9'000));
+  auto sb = build(t);
+  fts_sensor_event sraw;
+  std::memcpy(&sraw, sb.data(), sizeof(sraw));
+  sraw.op = 0;
+  std::memcpy(sb.data(), &sraw, sizeof(sraw));
+  EXPECT_FALSE(decode(sb).ok());
+
+  // a header that claims the whole record, cut short
+  auto whole = build(a);
+  whole.resize(sizeof(fts_event_header) + 8);
+  EXPECT_FALSE(decode(whole).ok());
+}
+
+TEST(KernRecords, SensorNameWithoutNulStaysInItsField) {
+  SensorTouch t;
+  t.hdr = fts::testing::header(Kind::kSensor, task(300, 9'000));
+  t.op = SensorOp::kObjGet;
+  auto bytes = build(t);
+  fts_sensor_event raw;
+  std::memcpy(&raw, bytes.data(), sizeof(raw));
+  std::memset(raw.name, 'A', sizeof(raw.name));
+  std::memcpy(bytes.data(), &raw, sizeof(raw));
+  auto r = decode(bytes);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::get<SensorTouch>(*r).name, std::string(16, 'A'));
+}
+
+}  // namespace
+}  // namespace fts::decode
