@@ -82,6 +82,7 @@ class Daemon {
     pipeline::Context ctx{host_, &procs_, &cgroups_, jobs_.get(), watcher_.get(), d.sensor().proc_root(), &sinks_,
                           &stats_};
     ctx.totals = &totals_;
+    ctx.names = &names_;
     ctx.egress = egress_.get();
     ctx.rules = &rules_;
     pipeline_ = pipeline::Pipeline::standard(ctx);
@@ -221,6 +222,11 @@ class Daemon {
         sensor_->consume();  // closes already in the ring first
         for (auto& n : sensor_->open_flows()) pipeline_.push_record(std::move(n));
         pipeline_.flush();
+      }
+      if (ticks_ % 2 == 0) {
+        // What DNS answers allowed, past its TTL (the connect hook already ignores it).
+        size_t gone = egress_->expire(now_boot_ns());
+        if (gone) spdlog::debug("{} DNS-allowed addresses expired", gone);
       }
       if (ticks_ % 30 == 0) {
         // Names in egress lists: their addresses change (DNS load balancing, failover).
@@ -472,6 +478,7 @@ class Daemon {
   rules::Engine rules_;
   std::unique_ptr<egress::Egress> egress_;
   egress::Totals totals_;
+  egress::Names names_;
 
   std::unique_ptr<fanotify::Backstop> backstop_;
   std::unique_ptr<asio::posix::stream_descriptor> fan_;

