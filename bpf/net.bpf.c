@@ -225,7 +225,7 @@ int fts_bind6(struct bpf_sock_addr *ctx)
 static __always_inline void sock__local(const struct sock *sk, __u8 addr[16], __u32 *flags)
 {
 	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
-		BPF_CORE_READ_INTO((void *)addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)addr, sk, __sk_common.skc_v6_rcv_saddr);
 	} else {
 		__u32 *w = (__u32 *)addr;
 
@@ -240,7 +240,7 @@ static __always_inline void sock__local(const struct sock *sk, __u8 addr[16], __
 static __always_inline void sock__peer(const struct sock *sk, __u8 addr[16])
 {
 	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
-		BPF_CORE_READ_INTO((void *)addr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)addr, sk, __sk_common.skc_v6_daddr);
 	} else {
 		__u32 *w = (__u32 *)addr;
 
