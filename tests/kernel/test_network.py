@@ -69,6 +69,34 @@ class SinkServer:
         self.thread.join(timeout=5)
 
 
+class UdpSink:
+    """A UDP socket that counts the bytes of the datagrams it gets."""
+
+    def __init__(self, family, host):
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop_flag:
+            try:
+                self.received += len(self.sock.recv(65536))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def close(self):
+        self.stop_flag = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
 class PostServer:
     """An HTTP server that takes POSTs and remembers the bodies' sizes."""
 
@@ -151,7 +179,10 @@ class NetworkSensorTest(unittest.TestCase):
         cls.allowed6 = SinkServer(socket.AF_INET6, "::1")
         cls.denied6 = SinkServer(socket.AF_INET6, "::1")
         cls.http = PostServer()
-        egress = (f'network:\n  egress: ["127.0.0.1/32:{cls.allowed4.port}", "[::1]/128:{cls.allowed6.port}"]\n'
+        cls.udp4 = UdpSink(socket.AF_INET, "127.0.0.1")
+        cls.udp6 = UdpSink(socket.AF_INET6, "::1")
+        egress = (f'network:\n  egress: ["127.0.0.1/32:{cls.allowed4.port}", "[::1]/128:{cls.allowed6.port}", '
+                  f'"127.0.0.1:{cls.udp4.port}", "[::1]:{cls.udp6.port}"]\n'
                   f'  max_bytes_per_destination: "{MAX_BYTES}"\n'
                   'process:\n  deny_exec: ["**/curl", "**/wget"]\n')
         # wget reads /etc/wgetrc, which is not in the built-in base list: without this
@@ -164,7 +195,7 @@ class NetworkSensorTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.d.cleanup()
-        for s in (cls.allowed4, cls.denied4, cls.allowed6, cls.denied6, cls.http):
+        for s in (cls.allowed4, cls.denied4, cls.allowed6, cls.denied6, cls.http, cls.udp4, cls.udp6):
             s.close()
         cls.t.cleanup()
 
@@ -303,6 +334,81 @@ print(json.dumps(res))
         got = sorted((e["network"]["daddr"], e["network"]["dport"], int(e["network"]["bytes"])) for e in flows)
         self.assertEqual(got, sorted([("127.0.0.1", self.allowed4.port, 1000), ("::1", self.allowed6.port, 1000),
                                       ("127.0.0.1", self.allowed4.port, 500)]))
+
+    def test_a11_sendmsg_sendmmsg_and_a_nonblocking_connect_in_enforce_mode(self):
+        code = r"""
+import ctypes, errno, json, select, socket, struct, sys
+u4, u6, denied, tcp_ok = (int(x) for x in sys.argv[1:5])
+libc = ctypes.CDLL(None, use_errno=True)
+class iovec(ctypes.Structure):
+    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [('name', ctypes.c_void_p), ('namelen', ctypes.c_uint32), ('iov', ctypes.POINTER(iovec)),
+                ('iovlen', ctypes.c_size_t), ('control', ctypes.c_void_p), ('controllen', ctypes.c_size_t),
+                ('flags', ctypes.c_int)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [('hdr', msghdr), ('len', ctypes.c_uint)]
+def sendmmsg(sock, port, payloads):
+    addr = ctypes.create_string_buffer(struct.pack('=H', socket.AF_INET) + struct.pack('>H', port) +
+                                      socket.inet_aton('127.0.0.1') + bytes(8), 16)
+    bufs = [ctypes.create_string_buffer(p, len(p)) for p in payloads]
+    iovs = (iovec * len(payloads))(*[iovec(ctypes.cast(b, ctypes.c_void_p), len(p)) for b, p in zip(bufs, payloads)])
+    msgs = (mmsghdr * len(payloads))()
+    for i in range(len(payloads)):
+        msgs[i].hdr.name = ctypes.cast(addr, ctypes.c_void_p)
+        msgs[i].hdr.namelen = 16
+        msgs[i].hdr.iov = ctypes.pointer(iovs[i])
+        msgs[i].hdr.iovlen = 1
+    n = libc.sendmmsg(sock.fileno(), msgs, len(payloads), 0)
+    return n if n >= 0 else -ctypes.get_errno()
+res = {}
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+res['sendmmsg_allowed'] = sendmmsg(a, u4, [b'm' * 100, b'm' * 200, b'm' * 300])
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+res['sendmmsg_denied'] = sendmmsg(b, denied, [b'x' * 10, b'x'])
+c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+res['sendmsg6_allowed'] = c.sendmsg([b's' * 400, b's' * 100], [], 0, ('::1', u6))
+try:
+    c.sendmsg([b'x'], [], 0, ('::1', denied))
+    res['sendmsg6_denied'] = 0
+except OSError as e:
+    res['sendmsg6_denied'] = e.errno
+n = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+n.setblocking(False)
+res['nonblocking'] = n.connect_ex(('127.0.0.1', tcp_ok)) in (0, errno.EINPROGRESS)
+select.select([], [n], [], 5)
+res['nonblocking_error'] = n.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+n.setblocking(True)
+n.sendall(b'n' * 6000)
+n.close()
+for s in (a, b, c):
+    s.close()
+print(json.dumps(res))
+"""
+        before4, before6 = self.udp4.received, self.udp6.received
+        job, out = run_job(self.d, "enf", code, str(self.udp4.port), str(self.udp6.port), str(self.denied4.port),
+                           str(self.allowed4.port))
+        self.assertEqual(json.loads(out), {"sendmmsg_allowed": 3, "sendmmsg_denied": -1,  # -EPERM
+                                           "sendmsg6_allowed": 500, "sendmsg6_denied": 1,
+                                           "nonblocking": True, "nonblocking_error": 0})
+        deadline = time.time() + 5
+        while (self.udp4.received - before4, self.udp6.received - before6) != (600, 500) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual((self.udp4.received - before4, self.udp6.received - before6), (600, 500))
+        sends = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 4 else None)(net_events(evs, job=job, op="sendmsg")),
+                                what="four sendmsg events")
+        got = sorted((e["network"]["daddr"], e["network"]["dport"], e["network"]["protocol"], e["network"]["action"])
+                     for e in sends)
+        self.assertEqual(got, sorted([("127.0.0.1", self.udp4.port, "udp", "allowed"),
+                                      ("127.0.0.1", self.denied4.port, "udp", "blocked"),
+                                      ("::1", self.udp6.port, "udp", "allowed"),
+                                      ("::1", self.denied4.port, "udp", "blocked")]))
+        flows = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(net_events(evs, job=job, op="flow")),
+                                what="three flows")
+        got = sorted((e["network"]["daddr"], e["network"]["dport"], e["network"]["protocol"], int(e["network"]["bytes"]))
+                     for e in flows)
+        self.assertEqual(got, sorted([("127.0.0.1", self.udp4.port, "udp", 600), ("::1", self.udp6.port, "udp", 500),
+                                      ("127.0.0.1", self.allowed4.port, "tcp", 6000)]))
 
     def test_a12_double_forked_setsid_child_in_another_cgroup_is_still_the_job(self):
         cg = Cgroup("fts-kt-net")
