@@ -297,6 +297,29 @@ print(json.dumps(res), flush=True)
             self.assertLess(time.time(), deadline, "the expired entry is still in the kernel")
             time.sleep(0.2)
 
+    def test_glibc_resolver_then_connect_in_enforce_mode(self):
+        # The job's own getaddrinfo (glibc's stub resolver: A and AAAA on one
+        # socket), pointed at the test server by a resolv.conf bind-mounted in a
+        # private mount namespace, then an immediate connect.
+        resolv = os.path.join(self.ns.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write(f"nameserver {self.ns.server}\noptions attempts:1 timeout:2\n")
+        code = ("import socket, sys\n"
+                "ai = socket.getaddrinfo('hub.fts-test', int(sys.argv[1]), socket.AF_INET, socket.SOCK_STREAM)\n"
+                "c = socket.create_connection(ai[0][4], timeout=5)\n"
+                "c.sendall(b'g' * 10)\n"
+                "c.close()\n"
+                "print(ai[0][4][0])\n")
+        r = self.d.cli("run", "--policy", "enf", "--", "unshare", "-m", "sh", "-c",
+                       f'mount --bind "$0" /etc/resolv.conf && exec {PY} -c "$1" "$2"', resolv, code,
+                       str(self.hub.port), timeout=60)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "127.0.0.2"), r.stderr)
+        job = r.stderr.split("job ")[1].split()[0]
+        conn = self.d.wait_for(lambda evs: [e for e in net(evs, job, "connect") if e["network"]["dport"] == self.hub.port]
+                               or None, what="the connect")
+        n = conn[0]["network"]
+        self.assertEqual((n["action"], n["allowed_by_dns"], n["dns"]), ("allowed", True, "hub.fts-test"))
+
     def test_a3_base32_of_a_shard_in_query_labels_is_a_dns_tunnel(self):
         code = """
 import base64, sys
