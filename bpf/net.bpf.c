@@ -12,13 +12,15 @@
  * Bytes are counted per job socket (keyed by socket cookie) from
  * sock:sock_send_length, which also sees sendfile, splice and io_uring sends,
  * and reported when the socket is released.
+ *
+ * A destination is allowed by the policy's CIDRs (the egress LPM trie), or
+ * by an unexpired address that a DNS answer for one of its names gave the
+ * job (dns_allowed, filled at ingress by dns.bpf.c).
  */
 #include "lib/maps.h"
+#include "lib/net.h"
 #include "lib/task.h"
 #include <bpf/bpf_endian.h>
-
-#define AF_INET 2
-#define AF_INET6 10
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -59,13 +61,18 @@ static __always_inline bool egress__allowed(__u32 policy, struct net_dest *d)
 
 	__builtin_memcpy(key.addr, d->addr, sizeof(key.addr));
 	ports = bpf_map_lookup_elem(&egress, &key);
-	if (!ports)
-		return false;
-#pragma unroll
-	for (int i = 0; i < FTS_EGRESS_RANGES; i++)
-		if (ports->lo[i] <= d->port && d->port <= ports->hi[i])
-			return true;
-	return false;
+	return ports && ports__contain(ports, d->port);
+}
+
+/* Did an answer for a name in the egress list give the job this address, still valid? */
+static __always_inline bool dns__allowed(__u32 policy, struct net_dest *d)
+{
+	struct fts_dns_allowed_key key = { .policy = policy };
+	struct fts_dns_allowed *a;
+
+	__builtin_memcpy(key.addr, d->addr, sizeof(key.addr));
+	a = bpf_map_lookup_elem(&dns_allowed, &key);
+	return a && a->expires_ns > bpf_ktime_get_boot_ns() && ports__contain(&a->ports, d->port);
 }
 
 static __always_inline void net__report(struct task_struct *task, struct fts_task_state *st, __u16 op,
@@ -123,6 +130,8 @@ static __always_inline int net__check(struct bpf_sock_addr *ctx, __u16 op, bool 
 	dest__read(ctx, &d, v6);
 	if (egress__allowed(policy, &d))
 		d.flags |= FTS_NET_ALLOWED;
+	else if (dns__allowed(policy, &d))
+		d.flags |= FTS_NET_ALLOWED | FTS_NET_BY_DNS;
 	pn = bpf_map_lookup_elem(&policy_net, &policy);
 	blocked = !(d.flags & FTS_NET_ALLOWED) && pn && (pn->flags & FTS_POLICY_NET_ENFORCE);
 	if (blocked)
@@ -208,46 +217,149 @@ int fts_bind6(struct bpf_sock_addr *ctx)
 	return net__bind(ctx, true);
 }
 
+#define TCP_ESTABLISHED_ 1
+#define TCP_SYN_RECV_ 3
+#define TCP_CLOSE_ 7
 #define TCP_LISTEN_ 10
 
-/* listen(2) runs in the caller's context: the state change names the job process. */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(fts_inet_listen, const struct sock *sk, const int oldstate, const int newstate)
+static __always_inline void sock__local(const struct sock *sk, __u8 addr[16], __u32 *flags)
 {
-	struct task_struct *task;
-	struct fts_task_state *st;
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
+		BPF_CORE_READ_INTO((struct in6_addr *)addr, sk, __sk_common.skc_v6_rcv_saddr);
+	} else {
+		__u32 *w = (__u32 *)addr;
+
+		w[0] = 0;
+		w[1] = 0;
+		w[2] = bpf_htonl(0xffff);
+		w[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		*flags |= FTS_NET_V4;
+	}
+}
+
+static __always_inline void sock__peer(const struct sock *sk, __u8 addr[16])
+{
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
+		BPF_CORE_READ_INTO((struct in6_addr *)addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		__u32 *w = (__u32 *)addr;
+
+		w[0] = 0;
+		w[1] = 0;
+		w[2] = bpf_htonl(0xffff);
+		w[3] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	}
+}
+
+static __always_inline void listener__key(const struct sock *sk, struct fts_listener_key *k)
+{
+	k->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	k->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	k->_pad = 0;
+}
+
+/* listen(2) runs in the caller's context: the state change names the job process. */
+static __always_inline void net__listen(const struct sock *sk)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fts_task_state *st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
+	struct fts_listener_key lk;
+	struct fts_listener l = {};
 	struct fts_net_event *e;
 
-	if (newstate != TCP_LISTEN_)
-		return 0;
-	task = bpf_get_current_task_btf();
-	st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
 	if (!st)
-		return 0;
+		return;
+	/* Its connections become the job's when they reach the accept queue. */
+	listener__key(sk, &lk);
+	l.job_id = st->job_id;
+	l.policy = st->policy;
+	task__id(task, &l.task);
+	bpf_map_update_elem(&listeners, &lk, &l, BPF_ANY);
 	e = event__reserve(sizeof(*e));
 	if (!e)
-		return 0;
+		return;
 	event__header(&e->hdr, FTS_EV_NET, sizeof(*e), task, st->job_id, bpf_get_current_cgroup_id());
 	e->cookie = bpf_get_socket_cookie((void *)sk);
 	e->bytes = 0;
 	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
 	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
 	e->flags = 0;
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
-		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-	} else {
-		__u32 *w = (__u32 *)e->saddr;
-
-		w[2] = bpf_htonl(0xffff);
-		w[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		e->flags = FTS_NET_V4;
-	}
+	sock__local(sk, e->saddr, &e->flags);
 	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	e->dport = 0;
 	e->protocol = BPF_CORE_READ(sk, sk_protocol);
 	e->op = FTS_NET_LISTEN;
 	e->policy = st->policy;
 	event__submit(e);
+}
+
+/*
+ * A connection to a job's listener reached ESTABLISHED: it is in the accept
+ * queue, the job's from now on. This runs in softirq (no job task is
+ * current), so the listener's (netns, port), recorded at listen, says whose
+ * it is; the child socket gets a flow, so what the job sends back to the
+ * peer is counted like any egress. One lookup per passive TCP connection.
+ */
+static __always_inline void net__accepted(struct sock *sk)
+{
+	struct fts_listener_key lk;
+	struct fts_listener *l;
+	struct fts_net_event *e;
+	struct fts_flow f = {};
+	__u64 cookie;
+
+	listener__key(sk, &lk);
+	l = bpf_map_lookup_elem(&listeners, &lk);
+	if (!l)
+		return;
+	cookie = bpf_get_socket_cookie(sk);
+	f.job_id = l->job_id;
+	f.task = l->task;
+	f.policy = l->policy;
+	f.protocol = BPF_CORE_READ(sk, sk_protocol);
+	f.flags = FTS_NET_INBOUND;
+	sock__local(sk, f.saddr, &f.flags);
+	sock__peer(sk, f.daddr);
+	f.sport = lk.port;
+	f.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	e = event__reserve(sizeof(*e));
+	if (!e)
+		return;
+	e->hdr.kind = FTS_EV_NET;
+	e->hdr.size = sizeof(*e);
+	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	e->hdr.job_id = l->job_id;
+	e->hdr.cgroup_id = 0;
+	e->hdr.task = l->task;
+	e->hdr.tid = 0;
+	e->hdr.cpu = bpf_get_smp_processor_id();
+	e->cookie = cookie;
+	e->bytes = 0;
+	__builtin_memcpy(e->saddr, f.saddr, sizeof(e->saddr));
+	__builtin_memcpy(e->daddr, f.daddr, sizeof(e->daddr));
+	e->sport = f.sport;
+	e->dport = f.dport;
+	e->protocol = f.protocol;
+	e->op = FTS_NET_ACCEPT;
+	e->flags = f.flags;
+	e->policy = l->policy;
+	event__submit(e);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(fts_inet_sock_set_state, struct sock *sk, const int oldstate, const int newstate)
+{
+	if (newstate == TCP_LISTEN_) {
+		net__listen(sk);
+	} else if (oldstate == TCP_SYN_RECV_ && newstate == TCP_ESTABLISHED_) {
+		net__accepted(sk);
+	} else if (oldstate == TCP_LISTEN_ && newstate == TCP_CLOSE_) {
+		struct fts_listener_key lk;
+
+		listener__key(sk, &lk);
+		bpf_map_delete_elem(&listeners, &lk);
+	}
 	return 0;
 }
 
@@ -317,71 +429,5 @@ int fts_sock_release(struct bpf_sock *sk)
 		event__submit(e);
 	}
 	bpf_map_delete_elem(&flows, &cookie);
-	return 1;
-}
-
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define IPPROTO_UDP_ 17
-#define DNS_HEADER 12
-
-/* DNS questions of job sockets: egress packets of sockets whose flow goes to
- * port 53. Any other packet costs a cookie and one lookup. */
-SEC("cgroup_skb/egress")
-int fts_dns_egress(struct __sk_buff *skb)
-{
-	struct fts_dns_event *e;
-	struct fts_flow *f;
-	__u32 off, len;
-	__u64 cookie;
-	__u8 b0, proto;
-
-	cookie = bpf_get_socket_cookie(skb);
-	f = bpf_map_lookup_elem(&flows, &cookie);
-	if (!f || f->dport != 53)
-		return 1;
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		if (bpf_skb_load_bytes(skb, 0, &b0, 1) || bpf_skb_load_bytes(skb, 9, &proto, 1))
-			return 1;
-		off = (b0 & 0xf) * 4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		if (bpf_skb_load_bytes(skb, 6, &proto, 1))
-			return 1;
-		off = 40; /* extension headers before UDP: not parsed */
-	} else {
-		return 1;
-	}
-	if (proto != IPPROTO_UDP_)
-		return 1;
-	off += 8; /* UDP header */
-	if (skb->len <= off + DNS_HEADER)
-		return 1;
-	e = event__reserve(sizeof(*e));
-	if (!e)
-		return 1;
-	e->hdr.kind = FTS_EV_DNS;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
-	e->hdr.job_id = f->job_id;
-	e->hdr.cgroup_id = 0;
-	e->hdr.task = f->task;
-	e->hdr.tid = 0;
-	e->hdr.cpu = bpf_get_smp_processor_id();
-	e->cookie = cookie;
-	__builtin_memcpy(e->daddr, f->daddr, sizeof(e->daddr));
-	e->dport = f->dport;
-	e->_pad = 0;
-	e->id = 0;
-	bpf_skb_load_bytes(skb, off, &e->id, 2);
-	e->id = bpf_ntohs(e->id);
-	off += DNS_HEADER;
-	len = skb->len - off;
-	if (len > FTS_DNS_NAME)
-		len = FTS_DNS_NAME;
-	e->qname_len = 0;
-	__builtin_memset(e->qname, 0, sizeof(e->qname));
-	if (len >= 1 && len <= FTS_DNS_NAME && !bpf_skb_load_bytes(skb, off, e->qname, len))
-		e->qname_len = len;
-	event__submit(e);
 	return 1;
 }

@@ -15,8 +15,9 @@ PACKAGES="cmake make g++ pkg-config clang llvm bpftool libbpf-dev
   libsystemd-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev python3 util-linux iproute2
   openssl rsyslog rsyslog-openssl systemd dpkg-dev fio"
-# What only the tests use: the scenarios' real programs (B1 trains with PyTorch).
-TEST_PACKAGES="python3-torch"
+# What only the tests use: the scenarios' real programs (B1 trains with PyTorch,
+# A1 exfiltrates with curl and wget).
+TEST_PACKAGES="python3-torch curl wget"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -141,6 +141,64 @@ struct {
 	__type(key, struct fts_access_seen_key);
 	__type(value, __u8);
 } access_seen SEC(".maps") __weak;
+#define FTS_MAX_DNS_NAMES 4096
+#define FTS_MAX_DNS_ALLOWED 16384
+#define FTS_MAX_DNS_PENDING 4096
+#define FTS_MAX_LISTENERS 4096
+
+/* (policy, lower-case wire name) -> ports: the DNS names of the egress lists. Written by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_DNS_NAMES);
+	__type(key, struct fts_dns_name_key);
+	__type(value, struct fts_egress_ports);
+} dns_names SEC(".maps") __weak;
+
+/* (policy, address) -> expiry and ports: what answers for those names
+ * allowed. The kernel adds at ingress (no round trip through user space
+ * before the connect that follows); the daemon removes what expired. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTS_MAX_DNS_ALLOWED);
+	__type(key, struct fts_dns_allowed_key);
+	__type(value, struct fts_dns_allowed);
+} dns_allowed SEC(".maps") __weak;
+
+/* (socket, query id) of a DNS query a job socket sent -> where it went: an
+ * answer counts only if it matches one (no allowing by a forged answer). */
+struct fts_dns_pending_key {
+	__u64 cookie;
+	__u16 id;
+	__u16 _pad[3];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTS_MAX_DNS_PENDING);
+	__type(key, struct fts_dns_pending_key);
+	__type(value, __u8[16]);
+} dns_pending SEC(".maps") __weak;
+
+/* Parsing room for the ingress program only (softirq: it must not share
+ * scratch space with programs it can interrupt). */
+struct fts_dns_scratch {
+	__u8 buf[FTS_DNS_BUF + 32];  /* reads at a masked offset may run 32 past the end */
+	struct fts_dns_name_key key;
+	struct fts_dns_addr addrs[FTS_DNS_ANSWERS];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fts_dns_scratch);
+} dns_scratch SEC(".maps") __weak;
+
+/* (netns, port) of a job's TCP listener -> the job: its accepted connections are the job's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_LISTENERS);
+	__type(key, struct fts_listener_key);
+	__type(value, struct fts_listener);
+} listeners SEC(".maps") __weak;
 
 /* Per-CPU counters (enum fts_counter): drops are never silent. */
 struct {

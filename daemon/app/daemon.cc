@@ -86,6 +86,7 @@ class Daemon {
     pipeline::Context ctx{host_, &procs_, &cgroups_, jobs_.get(), watcher_.get(), d.sensor().proc_root(), &sinks_,
                           &stats_};
     ctx.totals = &totals_;
+    ctx.names = &names_;
     ctx.egress = egress_.get();
     ctx.rules = &rules_;
     // Events are built only when an output takes them (`events: all`).
@@ -278,6 +279,10 @@ class Daemon {
         for (auto& a : sums) raise(std::move(a));
         if (!sums.empty())
           for (auto& s : sinks_) s->flush();
+      if (ticks_ % 2 == 0) {
+        // What DNS answers allowed, past its TTL (the connect hook already ignores it).
+        size_t gone = egress_->expire(now_boot_ns());
+        if (gone) spdlog::debug("{} DNS-allowed addresses expired", gone);
       }
       if (ticks_ % 30 == 0) {
         // Names in egress lists: their addresses change (DNS load balancing, failover).
@@ -560,6 +565,7 @@ class Daemon {
   rules::Engine rules_;
   std::unique_ptr<egress::Egress> egress_;
   egress::Totals totals_;
+  egress::Names names_;
 
   std::unique_ptr<hash::Hasher> hasher_;
   std::unique_ptr<hash::Tracker> hashes_;

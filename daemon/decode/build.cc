@@ -191,12 +191,33 @@ std::vector<uint8_t> build(const Net& n) {
   r.dport = n.dport;
   r.protocol = n.protocol;
   r.op = static_cast<uint16_t>(n.op);
-  r.flags = (n.v4 ? FTS_NET_V4 : 0) | (n.allowed ? FTS_NET_ALLOWED : 0) | (n.blocked ? FTS_NET_BLOCKED : 0);
+  r.flags = (n.v4 ? FTS_NET_V4 : 0) | (n.allowed ? FTS_NET_ALLOWED : 0) | (n.blocked ? FTS_NET_BLOCKED : 0) |
+            (n.by_dns ? FTS_NET_BY_DNS : 0) | (n.inbound ? FTS_NET_INBOUND : 0);
   r.policy = n.policy;
   std::vector<uint8_t> out(sizeof(r));
   put(&out, r);
   return out;
 }
+
+namespace {
+// "a.b" -> "\1a\1b\0", as the kernel copies it (cut to its buffer)
+size_t wire_name(const std::string& name, bool truncated, uint8_t out[FTS_DNS_NAME]) {
+  std::string wire;
+  size_t start = 0;
+  while (start <= name.size() && !name.empty()) {
+    size_t dot = name.find('.', start);
+    std::string label = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    wire += static_cast<char>(label.size());
+    wire += label;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (!truncated) wire += '\0';
+  size_t n = std::min<size_t>(wire.size(), FTS_DNS_NAME);
+  std::memcpy(out, wire.data(), n);
+  return n;
+}
+}  // namespace
 
 std::vector<uint8_t> build(const Dns& d) {
   fts_dns_event r{};
@@ -206,20 +227,32 @@ std::vector<uint8_t> build(const Dns& d) {
   std::memcpy(r.daddr, d.daddr.data(), 16);
   r.dport = d.dport;
   r.id = d.id;
-  // "a.b" -> "\1a\1b\0", cut to the kernel's buffer
-  std::string wire;
-  size_t start = 0;
-  while (start <= d.name.size() && !d.name.empty()) {
-    size_t dot = d.name.find('.', start);
-    std::string label = d.name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    wire += static_cast<char>(label.size());
-    wire += label;
-    if (dot == std::string::npos) break;
-    start = dot + 1;
+  r.flags = d.tcp ? FTS_DNS_TCP : 0;
+  r.qname_len = static_cast<uint16_t>(wire_name(d.name, d.truncated, r.qname));
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
+std::vector<uint8_t> build(const DnsAnswer& d) {
+  fts_dns_answer_event r{};
+  r.hdr = raw(d.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_DNS_ANSWER;
+  r.cookie = d.cookie;
+  std::memcpy(r.saddr, d.saddr.data(), 16);
+  r.sport = d.sport;
+  r.id = d.id;
+  r.rcode = d.rcode;
+  r.ancount = d.ancount;
+  r.flags = (d.tcp ? FTS_DNS_TCP : 0) | (d.cut ? FTS_DNS_CUT : 0) | (d.allowed ? FTS_DNS_ALLOWED : 0);
+  r.qname_len = static_cast<uint16_t>(wire_name(d.name, d.truncated, r.qname));
+  for (const auto& a : d.addresses) {
+    if (r.count == FTS_DNS_ANSWERS) break;
+    auto& x = r.addrs[r.count++];
+    std::memcpy(x.addr, a.addr.data(), 16);
+    x.ttl = a.ttl;
+    x.type = a.v6 ? 28 : 1;
   }
-  if (!d.truncated) wire += '\0';
-  r.qname_len = static_cast<uint16_t>(std::min<size_t>(wire.size(), FTS_DNS_NAME));
-  std::memcpy(r.qname, wire.data(), r.qname_len);
   std::vector<uint8_t> out(sizeof(r));
   put(&out, r);
   return out;

@@ -19,6 +19,7 @@ std::vector<uint8_t> build(const Dns& e);
 std::vector<uint8_t> build(const FileHash& e);  // empty: not a kernel record
 std::vector<uint8_t> build(const Access& e);
 std::vector<uint8_t> build(const SensorTouch& e);
+std::vector<uint8_t> build(const DnsAnswer& e);
 std::vector<uint8_t> build(const Record& r);
 
 }  // namespace fts::decode

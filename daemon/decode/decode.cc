@@ -176,6 +176,8 @@ Result<Record> decode_net(std::span<const uint8_t> b) {
   n.v4 = e.flags & FTS_NET_V4;
   n.allowed = e.flags & FTS_NET_ALLOWED;
   n.blocked = e.flags & FTS_NET_BLOCKED;
+  n.by_dns = e.flags & FTS_NET_BY_DNS;
+  n.inbound = e.flags & FTS_NET_INBOUND;
   n.policy = e.policy;
   return Record{n};
 }
@@ -191,6 +193,34 @@ Result<Record> decode_dns(std::span<const uint8_t> b) {
   d.dport = e.dport;
   d.id = e.id;
   d.name = dns_name_from_wire(std::string_view(reinterpret_cast<const char*>(e.qname), e.qname_len), &d.truncated);
+  d.tcp = e.flags & FTS_DNS_TCP;
+  return Record{std::move(d)};
+}
+
+Result<Record> decode_dns_answer(std::span<const uint8_t> b) {
+  fts_dns_answer_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("dns answer record too short");
+  if (e.qname_len > FTS_DNS_NAME) return make_error("dns answer record: name length past its buffer");
+  if (e.count > FTS_DNS_ANSWERS) return make_error("dns answer record: more addresses than it holds");
+  DnsAnswer d;
+  d.hdr = header_of(e.hdr);
+  d.cookie = e.cookie;
+  std::memcpy(d.saddr.data(), e.saddr, 16);
+  d.sport = e.sport;
+  d.id = e.id;
+  d.rcode = e.rcode;
+  d.ancount = e.ancount;
+  d.tcp = e.flags & FTS_DNS_TCP;
+  d.cut = e.flags & FTS_DNS_CUT;
+  d.allowed = e.flags & FTS_DNS_ALLOWED;
+  d.name = dns_name_from_wire(std::string_view(reinterpret_cast<const char*>(e.qname), e.qname_len), &d.truncated);
+  for (uint8_t i = 0; i < e.count; ++i) {
+    DnsAnswer::Address a;
+    std::memcpy(a.addr.data(), e.addrs[i].addr, 16);
+    a.ttl = e.addrs[i].ttl;
+    a.v6 = e.addrs[i].type == 28;
+    d.addresses.push_back(a);
+  }
   return Record{std::move(d)};
 }
 
@@ -241,6 +271,7 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_DNS] = decode_dns;
   t[FTS_EV_PTRACE] = decode_access;
   t[FTS_EV_SENSOR] = decode_sensor;
+  t[FTS_EV_DNS_ANSWER] = decode_dns_answer;
   return t;
 }();
 
@@ -253,6 +284,8 @@ static_assert(static_cast<uint32_t>(Kind::kSensor) == FTS_EV_SENSOR);
 static_assert(static_cast<uint16_t>(AccessOp::kMemOpen) == FTS_ACCESS_MEM_OPEN);
 static_assert(static_cast<uint32_t>(SensorOp::kObjGet) == FTS_SENSOR_OBJ_GET);
 static_assert(cls::kPreload == FTS_CLASS_PRELOAD);
+static_assert(static_cast<uint32_t>(Kind::kDnsAnswer) == FTS_EV_DNS_ANSWER);
+static_assert(static_cast<uint16_t>(NetOp::kAccept) == FTS_NET_ACCEPT);
 static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
 static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
 static_assert(static_cast<uint16_t>(NetOp::kFlowUpdate) == FTS_NET_FLOW_UPDATE);
@@ -329,6 +362,7 @@ const char* to_string(NetOp op) {
     case NetOp::kBind: return "bind";
     case NetOp::kListen: return "listen";
     case NetOp::kFlowUpdate: return "flow_update";
+    case NetOp::kAccept: return "accept";
   }
   return "?";
 }
@@ -363,6 +397,9 @@ std::string ptrace_request_name(uint64_t request) {
     case 0x4207: return "interrupt";
   }
   return "request " + std::to_string(request);
+const char* dns_rcode_name(uint8_t rcode) {
+  static const char* kNames[] = {"noerror", "formerr", "servfail", "nxdomain", "notimp", "refused"};
+  return rcode < sizeof(kNames) / sizeof(kNames[0]) ? kNames[rcode] : "other";
 }
 
 std::string address_string(const std::array<uint8_t, 16>& a) {

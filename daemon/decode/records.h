@@ -27,6 +27,7 @@ enum class Kind : uint32_t {
   kFileHash = 32,
   kAccess = 11,  // another process reached into a job task (FTS_EV_PTRACE)
   kSensor = 13,  // someone touched the daemon: a signal, a pinned map
+  kDnsAnswer = 12,
 };
 
 enum class FileOp : uint16_t {
@@ -149,7 +150,15 @@ struct IoUring {
   int32_t fd = -1;
 };
 
-enum class NetOp : uint16_t { kConnect = 1, kSendmsg = 2, kFlow = 3, kBind = 4, kListen = 5, kFlowUpdate = 6 };
+enum class NetOp : uint16_t {
+  kConnect = 1,
+  kSendmsg = 2,
+  kFlow = 3,
+  kBind = 4,
+  kListen = 5,
+  kFlowUpdate = 6,
+  kAccept = 7,  // a connection to a job listener, established: daddr/dport are the peer
+};
 const char* to_string(NetOp op);
 
 struct Net {
@@ -164,6 +173,8 @@ struct Net {
   bool v4 = false;        // an AF_INET socket
   bool allowed = false;   // in the policy's egress list
   bool blocked = false;   // enforce mode refused it (EPERM)
+  bool by_dns = false;    // allowed through a DNS answer for a name in the egress list
+  bool inbound = false;   // an accepted connection (and its flow): the peer connected to the job
   uint32_t policy = ~0u;
 };
 
@@ -179,7 +190,33 @@ struct Dns {
   uint16_t id = 0;         // the query id
   std::string name;        // "hub.internal", from the wire labels
   bool truncated = false;  // the name was longer than the kernel copies
+  bool tcp = false;
 };
+
+// A DNS answer a job socket got, for a query it sent: the question's name
+// and the A/AAAA addresses (behind any CNAMEs) it resolved to.
+struct DnsAnswer {
+  Header hdr;
+  uint64_t cookie = 0;
+  std::array<uint8_t, 16> saddr{};  // the resolver
+  uint16_t sport = 0;
+  uint16_t id = 0;
+  uint8_t rcode = 0;       // 0 NOERROR, 3 NXDOMAIN, ...
+  uint16_t ancount = 0;    // answer records in the message
+  std::string name;
+  bool truncated = false;  // the name was longer than the kernel copies
+  bool tcp = false;
+  bool cut = false;        // more addresses than the kernel keeps (or past its buffer)
+  bool allowed = false;    // the name is in the job's egress list: the kernel allowed these addresses
+  struct Address {
+    std::array<uint8_t, 16> addr{};  // A as v4-mapped
+    uint32_t ttl = 0;                // seconds
+    bool v6 = false;                 // AAAA
+    bool operator==(const Address&) const = default;
+  };
+  std::vector<Address> addresses;
+};
+const char* dns_rcode_name(uint8_t rcode);
 
 // Wire-format labels ("\3hub\8internal\0") -> "hub.internal"; sets *truncated
 // when the bytes end before the root label.
@@ -234,7 +271,7 @@ struct SensorTouch {
   std::string name;    // obj_get: the map's name
 };
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, Access, SensorTouch, FileHash>;
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, Access, SensorTouch, FileHash>;
 
 const Header& header(const Record& r);
 

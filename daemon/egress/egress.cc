@@ -190,6 +190,10 @@ std::variant<Entry, ParseError> parse(const std::string& text) {
     });
     if (looks_numeric || !valid_name(addr))
       return ParseError{"'" + addr + "' is neither an IP address, a CIDR nor a DNS name", host_at};
+    if (!dns_wire(addr))
+      return ParseError{"DNS name longer than " + std::to_string(kMaxWireName - 2) +
+                            " characters (the kernel matches answers by at most that much)",
+                        host_at};
     e.name = addr;
     return e;
   }
@@ -255,6 +259,50 @@ Result<std::vector<LpmEntry>> compile(const std::map<uint32_t, std::vector<Entry
   return out;
 }
 
+std::optional<std::string> dns_wire(const std::string& name) {
+  std::string n = name;
+  if (!n.empty() && n.back() == '.') n.pop_back();
+  std::string wire;
+  size_t start = 0;
+  while (!n.empty()) {
+    size_t dot = n.find('.', start);
+    std::string label = n.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (label.empty() || label.size() > 63) return std::nullopt;
+    wire += static_cast<char>(label.size());
+    for (char c : label) wire += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  wire += '\0';
+  if (wire.size() > kMaxWireName) return std::nullopt;
+  return wire;
+}
+
+Result<std::vector<NameEntry>> compile_names(const std::map<uint32_t, std::vector<Entry>>& entries) {
+  std::vector<NameEntry> out;
+  for (const auto& [policy, list] : entries) {
+    std::map<std::string, std::vector<PortRange>> names;  // wire -> ports
+    for (const auto& e : list) {
+      if (e.name.empty()) continue;
+      auto wire = dns_wire(e.name);
+      if (!wire)
+        return make_error("policy " + std::to_string(policy) + ": egress name '" + e.name + "' is longer than the " +
+                          std::to_string(kMaxWireName - 2) + " characters the kernel matches answers by");
+      auto ports = all_ports_if_empty(e.ports);
+      auto& p = names[*wire];
+      p.insert(p.end(), ports.begin(), ports.end());
+    }
+    for (auto& [wire, ports] : names) {
+      auto merged = normalize(std::move(ports));
+      if (merged.size() > kMaxRanges)
+        return make_error("policy " + std::to_string(policy) + ": egress name needs " + std::to_string(merged.size()) +
+                          " port ranges; at most " + std::to_string(kMaxRanges));
+      out.push_back(NameEntry{policy, wire, std::move(merged)});
+    }
+  }
+  return out;
+}
+
 std::vector<Address> resolve_getaddrinfo(const std::string& name) {
   std::vector<Address> out;
   addrinfo hints{};
@@ -291,6 +339,11 @@ Status Egress::apply(const config::PolicySet& policies) {
       if (auto b = parse_bytes(p.spec.network().max_bytes_per_destination())) max_bytes_[p.index] = *b;
     if (auto st = kernel_->set_policy_enforce(p.index, p.spec.mode() == v1::enforce); !st) return st;
   }
+  auto names = compile_names(entries_);
+  if (!names) return make_error(names.error());
+  if (auto st = kernel_->set_dns_names(*names); !st) return st;
+  // Policy indexes and names may have changed: answers allow again from now.
+  kernel_->expire_dns_allowed(0, true);
   names_.clear();
   for (const auto& [policy, list] : entries_)
     for (const auto& e : list)
@@ -334,6 +387,40 @@ uint64_t Totals::add_flow(uint64_t job_id, const Address& daddr, uint64_t cookie
 void Totals::forget_job(uint64_t job_id) {
   std::erase_if(totals_, [&](const auto& kv) { return kv.first.first == job_id; });
   std::erase_if(counted_, [&](const auto& kv) { return kv.second.first == job_id; });
+}
+
+void Names::learn(uint64_t job_id, const Address& addr, const std::string& name, uint32_t ttl_s, uint64_t now_ns) {
+  auto& m = jobs_[job_id];
+  if (m.size() >= kPerJob && !m.count(addr)) {
+    std::erase_if(m, [&](const auto& kv) { return kv.second.expires_ns <= now_ns; });
+    if (m.size() >= kPerJob)  // still full: the one that would go first
+      m.erase(std::min_element(m.begin(), m.end(), [](const auto& a, const auto& b) {
+        return a.second.expires_ns < b.second.expires_ns;
+      }));
+  }
+  m[addr] = Known{name, now_ns + uint64_t{ttl_s} * 1'000'000'000 + kGraceNs};
+}
+
+std::string Names::lookup(uint64_t job_id, const Address& addr, uint64_t now_ns) const {
+  auto j = jobs_.find(job_id);
+  if (j == jobs_.end()) return "";
+  auto it = j->second.find(addr);
+  return it != j->second.end() && it->second.expires_ns > now_ns ? it->second.name : "";
+}
+
+void Names::remember_socket(uint64_t cookie, uint64_t job_id, const std::string& name) {
+  if (sockets_.size() >= 65536) sockets_.clear();  // bounded; a lost socket is only less attributed
+  sockets_[cookie] = {job_id, name};
+}
+
+std::string Names::socket_name(uint64_t cookie) const {
+  auto it = sockets_.find(cookie);
+  return it == sockets_.end() ? "" : it->second.second;
+}
+
+void Names::forget_job(uint64_t job_id) {
+  jobs_.erase(job_id);
+  std::erase_if(sockets_, [&](const auto& kv) { return kv.second.first == job_id; });
 }
 
 }  // namespace fts::egress

@@ -70,12 +70,35 @@ using Resolved = std::map<std::string, std::vector<Address>>;
 // kMaxRanges ranges.
 Result<std::vector<LpmEntry>> compile(const std::map<uint32_t, std::vector<Entry>>& entries, const Resolved& names);
 
+// A DNS name of an egress list, as the kernel matches the questions of the
+// answers a job gets: (policy, lower-case wire name) -> ports. When an
+// answer's name is one of these, the kernel allows its addresses for their TTL.
+constexpr size_t kMaxWireName = 128;  // the kernel's key (FTS_DNS_NAME)
+struct NameEntry {
+  uint32_t policy = 0;
+  std::string wire;  // "\3hub\10internal\0"
+  std::vector<PortRange> ports;
+  bool operator==(const NameEntry&) const = default;
+};
+
+// "Hub.Internal." -> "\3hub\10internal\0"; nullopt when longer than kMaxWireName.
+std::optional<std::string> dns_wire(const std::string& name);
+
+// The names of every policy's entries, one per (policy, name), ports merged.
+// Errors when a name does not fit the kernel's key or needs more than
+// kMaxRanges ranges.
+Result<std::vector<NameEntry>> compile_names(const std::map<uint32_t, std::vector<Entry>>& entries);
+
 // The kernel side: the sensor implements it, tests fake it.
 class KernelEgress {
  public:
   virtual ~KernelEgress() = default;
   virtual Status set_egress(const std::vector<LpmEntry>& entries) = 0;  // replaces the whole trie
   virtual Status set_policy_enforce(uint32_t policy, bool enforce) = 0;
+  virtual Status set_dns_names(const std::vector<NameEntry>& names) = 0;  // replaces the whole map
+  // Removes the addresses answers allowed that expired by now_boot_ns
+  // (CLOCK_BOOTTIME), or all of them; returns how many went.
+  virtual size_t expire_dns_allowed(uint64_t now_boot_ns, bool all) = 0;
 };
 
 using Resolver = std::function<std::vector<Address>(const std::string& name)>;
@@ -89,6 +112,8 @@ class Egress {
   Status apply(const config::PolicySet& policies);
   // Resolves the names again; rewrites the trie when an address changed.
   Status refresh();
+  // Drops what DNS answers allowed and has expired; returns how many.
+  size_t expire(uint64_t now_boot_ns) { return kernel_->expire_dns_allowed(now_boot_ns, false); }
   uint64_t max_bytes(uint32_t policy) const;  // 0: no limit
 
  private:
@@ -114,6 +139,31 @@ class Totals {
  private:
   std::map<std::pair<uint64_t, Address>, uint64_t> totals_;
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> counted_;  // cookie -> (job, bytes counted)
+};
+
+// What each job resolved: address -> the name it asked for, kept for the
+// answer's TTL (and a grace after it: programs cache answers), so connects,
+// flows and alerts can say which name an address came from. A socket keeps
+// the name it had at its connect for its whole life.
+class Names {
+ public:
+  static constexpr uint64_t kGraceNs = 60'000'000'000;  // past the TTL
+  static constexpr size_t kPerJob = 4096;
+  void learn(uint64_t job_id, const Address& addr, const std::string& name, uint32_t ttl_s, uint64_t now_ns);
+  // The name of addr for this job, or "".
+  std::string lookup(uint64_t job_id, const Address& addr, uint64_t now_ns) const;
+  void remember_socket(uint64_t cookie, uint64_t job_id, const std::string& name);
+  std::string socket_name(uint64_t cookie) const;
+  void forget_socket(uint64_t cookie) { sockets_.erase(cookie); }
+  void forget_job(uint64_t job_id);
+
+ private:
+  struct Known {
+    std::string name;
+    uint64_t expires_ns = 0;
+  };
+  std::map<uint64_t, std::map<Address, Known>> jobs_;
+  std::map<uint64_t, std::pair<uint64_t, std::string>> sockets_;  // cookie -> (job, name)
 };
 
 std::string to_string(const Address& a);

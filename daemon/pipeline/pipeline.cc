@@ -86,8 +86,24 @@ class StateStage : public Stage {
   void know(const decode::TaskId& t) {
     state::ProcKey k = state::key_of(t);
     if (k.tgid && !ctx_.procs->find(k)) state::load_with_ancestors(ctx_.proc_root, k.tgid, ctx_.procs);
+  bool apply(const decode::DnsAnswer& a, Item&) {
+    if (!ctx_.names || !a.hdr.job_id || a.rcode != 0) return true;
+    for (const auto& x : a.addresses) ctx_.names->learn(a.hdr.job_id, x.addr, a.name, x.ttl, a.hdr.ts_ns);
+    return true;
+  }
+  // Which name the job resolved this destination from: at the connect, and
+  // for the socket's whole life after it.
+  void attribute(const decode::Net& n, Item& item) {
+    if (!ctx_.names || !n.hdr.job_id || n.op == decode::NetOp::kBind || n.op == decode::NetOp::kListen) return;
+    bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
+    std::string name = flow ? ctx_.names->socket_name(n.cookie) : "";
+    if (name.empty()) name = ctx_.names->lookup(n.hdr.job_id, n.daddr, n.hdr.ts_ns);
+    if (n.op == decode::NetOp::kConnect && !name.empty()) ctx_.names->remember_socket(n.cookie, n.hdr.job_id, name);
+    if (n.op == decode::NetOp::kFlow) ctx_.names->forget_socket(n.cookie);
+    item.dns_name = std::move(name);
   }
   bool apply(const decode::Net& n, Item& item) {
+    attribute(n, item);
     bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
     if (!flow || !ctx_.totals || !n.hdr.job_id) return true;
     uint64_t delta = 0;
@@ -243,7 +259,7 @@ class RenderStage : public Stage {
     return k == decode::Kind::kExec || k == decode::Kind::kFork || k == decode::Kind::kExit ||
            k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring ||
            k == decode::Kind::kNet || k == decode::Kind::kDns || k == decode::Kind::kAccess ||
-           k == decode::Kind::kSensor || k == decode::Kind::kFileHash;
+           k == decode::Kind::kSensor || k == decode::Kind::kFileHash || k == decode::Kind::kDnsAnswer;
   }
 
   v1::Event base(uint64_t wall_ns, const char* kind) {
@@ -299,7 +315,7 @@ class RenderStage : public Stage {
   v1::Event record_event(const decode::Record& r, const jobs::Job* job, const Item& item) {
     const decode::Header& h = decode::header(r);
     static const char* kKinds[] = {"",         "exec", "fork", "exit", "cgroup_mkdir", "cgroup_rmdir", "cgroup_move",
-                                   "file", "io_uring", "network", "network", "process_access", "",
+                                   "file", "io_uring", "network", "network", "process_access", "network",
                                    "sensor_touch"};
     uint32_t k = static_cast<uint32_t>(h.kind);
     v1::Event e = base(boot_to_wall_ns(h.ts_ns), h.kind == decode::Kind::kFileHash ? "file_hash"
@@ -329,11 +345,12 @@ class RenderStage : public Stage {
     if (const auto* d = std::get_if<decode::Dns>(&r)) {
       auto* out = e.mutable_network();
       out->set_op("dns_query");
-      out->set_protocol("udp");
+      out->set_protocol(d->tcp ? "tcp" : "udp");
       out->set_daddr(decode::address_string(d->daddr));
       out->set_dport(d->dport);
       out->set_cookie(d->cookie);
       out->set_dns(d->name);
+      out->set_dns_id(d->id);
       if (d->truncated) out->set_dns_truncated(true);
     }
     if (const auto* a = std::get_if<decode::Access>(&r)) render_access(*a, e.mutable_access());
@@ -341,6 +358,24 @@ class RenderStage : public Stage {
     if (const auto* x = std::get_if<decode::Exec>(&r); x && !x->preload.empty()) {
       e.mutable_process()->add_flags("ld_preload");
       e.mutable_process()->set_ld_preload(x->preload);
+    if (const auto* a = std::get_if<decode::DnsAnswer>(&r)) {
+      auto* out = e.mutable_network();
+      out->set_op("dns_answer");
+      out->set_protocol(a->tcp ? "tcp" : "udp");
+      out->set_daddr(decode::address_string(a->saddr));  // the job's peer: the resolver
+      out->set_dport(a->sport);
+      out->set_cookie(a->cookie);
+      out->set_dns(a->name);
+      out->set_dns_id(a->id);
+      out->set_dns_rcode(decode::dns_rcode_name(a->rcode));
+      for (const auto& x : a->addresses) {
+        auto* o = out->add_dns_answers();
+        o->set_address(decode::address_string(x.addr));
+        o->set_ttl(x.ttl);
+      }
+      if (a->allowed) out->set_dns_allowed(true);
+      if (a->cut) out->set_dns_cut(true);
+      if (a->truncated) out->set_dns_truncated(true);
     }
     if (const auto* c = std::get_if<decode::Cgroup>(&r)) {
       e.mutable_cgroup()->set_id(c->id);
@@ -454,11 +489,22 @@ class RenderStage : public Stage {
         out->set_over_max_bytes(item.total_bytes > max);
       }
     }
+    if (n.op == decode::NetOp::kAccept) {
+      out->set_saddr(decode::address_string(n.saddr));
+      out->set_sport(n.sport);
+    }
     out->set_daddr(decode::address_string(n.daddr));
     out->set_dport(n.dport);
     out->set_cookie(n.cookie);
+    if (!item.dns_name.empty()) out->set_dns(item.dns_name);
+    if (n.inbound) {
+      // The peer came to the job: the egress list does not judge it.
+      out->set_direction("inbound");
+      return;
+    }
     out->set_verdict(n.allowed ? "allowed" : "not_allowed");
     out->set_action(n.blocked ? "blocked" : "allowed");
+    if (n.by_dns) out->set_allowed_by_dns(true);
   }
 
   static std::string io_uring_op_name(uint32_t opcode) {
@@ -505,6 +551,7 @@ class DetectStage : public Stage {
     const config::Policy* policy = job ? policies.at(job->policy_index) : nullptr;
     uint64_t evidence = item.event_id;
     rules::Input in{*item.record, p, job, policy, policies, *ctx_.jobs, *ctx_.procs, item.file_path, evidence};
+    in.net_dns = item.dns_name;
     if (const auto* n = std::get_if<decode::Net>(&*item.record)) {
       in.net_total_bytes = item.total_bytes;
       in.net_max_bytes = ctx_.egress ? ctx_.egress->max_bytes(n->policy) : 0;
@@ -551,9 +598,11 @@ class ReapStage : public Stage {
   bool run(Item& item) override {
     if (item.record)
       if (const auto* x = std::get_if<decode::Exit>(&*item.record)) ctx_.procs->on_exit(state::key_of(x->hdr.task));
-    if (ctx_.totals)
-      for (const auto& c : item.job_changes)
-        if (c.kind == jobs::JobChange::kEnded) ctx_.totals->forget_job(c.job->id);
+    for (const auto& c : item.job_changes) {
+      if (c.kind != jobs::JobChange::kEnded) continue;
+      if (ctx_.totals) ctx_.totals->forget_job(c.job->id);
+      if (ctx_.names) ctx_.names->forget_job(c.job->id);
+    }
     return true;
   }
 

@@ -36,6 +36,7 @@ struct Item {
   std::string file_path;   // file records: the canonical path (merge)
   uint64_t total_bytes = 0; // flow records: the job's bytes to this destination so far (state)
   uint64_t event_id = 0;     // the record's event (render), the evidence of its alerts
+  std::string dns_name;     // network records: the name the job resolved the destination from (state)
   std::vector<v1::Event> events;
   std::vector<v1::Alert> alerts;
 };
@@ -69,6 +70,7 @@ struct Context {
   Stats* stats;
   egress::Totals* totals = nullptr;        // per-job, per-destination bytes; may be null
   const egress::Egress* egress = nullptr;  // the policies' byte limits; may be null
+  egress::Names* names = nullptr;          // what each job resolved; may be null
   rules::Engine* rules = nullptr;  // null: no detection (replays of events only)
   // False when no sink takes events (every output is `events: alerts`):
   // records still get event ids and alerts, but no Event is built.

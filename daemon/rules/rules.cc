@@ -4,6 +4,7 @@
 
 #include "common/glob.h"
 #include "common/time.h"
+#include "rules/dns_tunnel.h"
 #include "watch/watch.h"
 
 namespace fts::rules {
@@ -324,6 +325,7 @@ Engine::Engine() {
   add(make_preload_injection());
   add(make_job_memory_access());
   add(make_sensor_tamper());
+  add(dns_tunnel::make());
 }
 
 void Engine::add(std::unique_ptr<Rule> rule) {
@@ -434,7 +436,15 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
     nr->set_protocol(n->protocol == 6 ? "tcp" : n->protocol == 17 ? "udp" : std::to_string(n->protocol));
     nr->set_daddr(decode::address_string(n->daddr));
     nr->set_dport(n->dport);
+    if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
     if (in.net_total_bytes) nr->set_bytes(in.net_total_bytes);
+  }
+  if (const auto* d = std::get_if<decode::Dns>(&in.record)) {
+    auto* nr = a.mutable_network();
+    nr->set_protocol(d->tcp ? "tcp" : "udp");
+    nr->set_daddr(decode::address_string(d->daddr));
+    nr->set_dport(d->dport);
+    nr->set_dns(d->name);
   }
   if (const Catalogue* c = catalogue(f.rule)) {
     for (const char* t : c->attack) a.mutable_mitre()->add_attack(t);

@@ -33,6 +33,7 @@ struct Input {
   uint64_t event_id;                 // the rendered event that is the evidence (0: none)
   uint64_t net_total_bytes = 0;      // flow records: the job's bytes to this destination so far
   uint64_t net_max_bytes = 0;        // the policy's max_bytes_per_destination (0: none)
+  std::string net_dns;               // network records: the name the destination was resolved from
 };
 
 struct Finding {

@@ -392,6 +392,19 @@ Status replace_map(int fd, const std::map<K, V, Less>& want, const char* what) {
   return {};
 }
 
+fts_egress_ports kernel_ports(const std::vector<egress::PortRange>& ports) {
+  fts_egress_ports v{};
+  for (size_t i = 0; i < FTS_EGRESS_RANGES; ++i) {
+    v.lo[i] = 1;  // unused: lo > hi
+    v.hi[i] = 0;
+  }
+  for (size_t i = 0; i < ports.size() && i < FTS_EGRESS_RANGES; ++i) {
+    v.lo[i] = ports[i].lo;
+    v.hi[i] = ports[i].hi;
+  }
+  return v;
+}
+
 struct InodeLess {
   bool operator()(const fts_inode_key& a, const fts_inode_key& b) const {
     return a.dev != b.dev ? a.dev < b.dev : a.ino < b.ino;
@@ -433,18 +446,42 @@ Status Sensor::set_egress(const std::vector<egress::LpmEntry>& entries) {
     k.prefixlen = 32 + e.prefix;
     k.policy = htonl(e.policy);
     std::memcpy(k.addr, e.addr.data(), 16);
-    fts_egress_ports v{};
-    for (size_t i = 0; i < FTS_EGRESS_RANGES; ++i) {
-      v.lo[i] = 1;  // unused: lo > hi
-      v.hi[i] = 0;
-    }
-    for (size_t i = 0; i < e.ports.size() && i < FTS_EGRESS_RANGES; ++i) {
-      v.lo[i] = e.ports[i].lo;
-      v.hi[i] = e.ports[i].hi;
-    }
-    want[k] = v;
+    want[k] = kernel_ports(e.ports);
   }
   return replace_map(bpf_map__fd(impl_->skel->maps.egress), want, "egress");
+}
+
+
+Status Sensor::set_dns_names(const std::vector<egress::NameEntry>& names) {
+  struct KeyLess {
+    bool operator()(const fts_dns_name_key& a, const fts_dns_name_key& b) const {
+      return std::memcmp(&a, &b, sizeof(a)) < 0;
+    }
+  };
+  std::map<fts_dns_name_key, fts_egress_ports, KeyLess> want;
+  for (const auto& n : names) {
+    fts_dns_name_key k{};
+    k.policy = n.policy;
+    std::memcpy(k.name, n.wire.data(), std::min(n.wire.size(), sizeof(k.name)));
+    want[k] = kernel_ports(n.ports);
+  }
+  return replace_map(bpf_map__fd(impl_->skel->maps.dns_names), want, "dns_names");
+}
+
+size_t Sensor::expire_dns_allowed(uint64_t now_boot_ns, bool all) {
+  int fd = bpf_map__fd(impl_->skel->maps.dns_allowed);
+  std::vector<fts_dns_allowed_key> gone;
+  fts_dns_allowed_key key{}, next{};
+  fts_dns_allowed_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && gone.size() < (1u << 20)) {
+    fts_dns_allowed v{};
+    if (all || (bpf_map_lookup_elem(fd, &next, &v) == 0 && v.expires_ns <= now_boot_ns)) gone.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  size_t n = 0;
+  for (auto& k : gone) n += bpf_map_delete_elem(fd, &k) == 0;
+  return n;
 }
 
 Status Sensor::set_policy_enforce(uint32_t policy, bool enforce) {

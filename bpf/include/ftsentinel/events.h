@@ -39,7 +39,7 @@ enum fts_event_kind {
 	FTS_EV_NET = 9,           /* struct fts_net_event */
 	FTS_EV_DNS = 10,          /* struct fts_dns_event */
 	FTS_EV_PTRACE = 11,       /* struct fts_access_event: a process reached into a job task's memory */
-	/* 12: reserved (DNS answers) */
+	FTS_EV_DNS_ANSWER = 12,   /* struct fts_dns_answer_event */
 	FTS_EV_SENSOR = 13,       /* struct fts_sensor_event: the daemon signalled, a pinned map taken */
 	FTS_EV_KIND_MAX,
 };
@@ -201,6 +201,7 @@ enum fts_net_op {
 	FTS_NET_LISTEN = 5,  /* listen(2) on a TCP socket: saddr/sport are where */
 	/* made by the daemon from the flows map, never by BPF */
 	FTS_NET_FLOW_UPDATE = 6, /* a long flow still open: bytes sent so far */
+	FTS_NET_ACCEPT = 7,  /* a job listener's connection established (accept queue): daddr/dport the peer */
 	FTS_NET_OP_MAX,
 };
 
@@ -208,6 +209,8 @@ enum fts_net_op {
 #define FTS_NET_ALLOWED 0x1u /* the destination is in the policy's egress list */
 #define FTS_NET_BLOCKED 0x2u /* enforce mode refused it: the syscall got EPERM */
 #define FTS_NET_V4 0x4u      /* an AF_INET socket; addresses are v4-mapped (::ffff:a.b.c.d) */
+#define FTS_NET_BY_DNS 0x8u  /* allowed by a name in egress, through a DNS answer the job received */
+#define FTS_NET_INBOUND 0x10u /* a connection the job accepted (the peer connected to it) */
 
 /* Addresses are 16 bytes, network order; IPv4 as v4-mapped IPv6 so one LPM
  * trie and one decoder cover both. Ports are host order. */
@@ -224,9 +227,12 @@ struct fts_net_event {
 	__u32 policy;        /* the job's policy index */
 };
 
-/* A DNS query a job socket sent (cgroup_skb egress, UDP to port 53): the
+/* A DNS query a job socket sent (cgroup_skb egress, UDP or TCP to port 53): the
  * question's name in wire format (length-prefixed labels), cut at FTS_DNS_NAME. */
 #define FTS_DNS_NAME 128
+#define FTS_DNS_TCP 0x1u      /* over TCP (the message after its 2-byte length) */
+#define FTS_DNS_ALLOWED 0x2u  /* answer: the name is in the policy's egress; its addresses were allowed */
+#define FTS_DNS_CUT 0x4u      /* answer: more A/AAAA records than FTS_DNS_ANSWERS, or past FTS_DNS_BUF */
 struct fts_dns_event {
 	struct fts_event_header hdr;
 	__u64 cookie;
@@ -234,8 +240,38 @@ struct fts_dns_event {
 	__u16 dport;
 	__u16 qname_len;     /* bytes of qname copied */
 	__u16 id;            /* the query's id */
-	__u16 _pad;
+	__u16 flags;         /* FTS_DNS_TCP */
 	__u8 qname[FTS_DNS_NAME];
+};
+
+/* A DNS answer to a job socket (cgroup_skb ingress, from port 53, matching a
+ * query the socket sent): its A and AAAA records, whatever CNAMEs led there,
+ * are attributed to the question's name. Parsed from the first FTS_DNS_BUF
+ * bytes of the message. */
+#define FTS_DNS_ANSWERS 8
+#define FTS_DNS_BUF 512
+#define FTS_DNS_TTL_MIN 5      /* seconds an answer allows at least: a TTL of 0 still lets the connect that follows through */
+#define FTS_DNS_TTL_MAX 86400
+struct fts_dns_addr {
+	__u8 addr[16];       /* A as v4-mapped */
+	__u32 ttl;           /* seconds, as answered */
+	__u16 type;          /* 1 (A) or 28 (AAAA) */
+	__u16 _pad;
+};
+struct fts_dns_answer_event {
+	struct fts_event_header hdr;
+	__u64 cookie;
+	__u8 saddr[16];      /* the resolver that answered */
+	__u16 sport;
+	__u16 qname_len;
+	__u16 id;
+	__u16 flags;         /* FTS_DNS_* */
+	__u8 rcode;
+	__u8 count;          /* records in addrs[] */
+	__u16 ancount;       /* answer records in the message */
+	__u32 _pad;
+	__u8 qname[FTS_DNS_NAME];
+	struct fts_dns_addr addrs[FTS_DNS_ANSWERS];
 };
 
 /* What an access record is about: another process reaching into a job task. */
@@ -315,6 +351,38 @@ struct fts_flow {
 	__u32 flags;         /* FTS_NET_* of the connect */
 	__u16 sport;
 	__u16 _pad;
+};
+
+/* dns_names: (policy, a name of its egress list in lower-case wire format,
+ * zero-padded) -> the ports the entry allows */
+struct fts_dns_name_key {
+	__u32 policy;
+	__u8 name[FTS_DNS_NAME];
+};
+
+/* dns_allowed: (policy, address a job got in an answer for a name of its
+ * egress list) -> until when and which ports. Written by the kernel at
+ * ingress, expired by the daemon (and ignored by the connect hook once past). */
+struct fts_dns_allowed_key {
+	__u32 policy;
+	__u8 addr[16];
+};
+struct fts_dns_allowed {
+	__u64 expires_ns;    /* bpf_ktime_get_boot_ns() */
+	struct fts_egress_ports ports;
+};
+
+/* listeners: (network namespace, local port) of a job's TCP listener -> whose */
+struct fts_listener_key {
+	__u32 netns;         /* ns.inum */
+	__u16 port;
+	__u16 _pad;
+};
+struct fts_listener {
+	__u64 job_id;
+	struct fts_task_id task;
+	__u32 policy;
+	__u32 _pad;
 };
 
 /* watched: (dev, ino) of a directory or file -> its classes */
@@ -408,6 +476,14 @@ FTS_STATIC_ASSERT(sizeof(struct fts_net_event) == 56 + 16 + 32 + 16, "fts_net_ev
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_event) == 56 + 8 + 16 + 8 + FTS_DNS_NAME, "fts_dns_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_access_event) == 56 + 16 + 8 + 8 + 8 + 8, "fts_access_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_sensor_event) == 56 + 24 + 16, "fts_sensor_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_addr) == 24, "fts_dns_addr ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_answer_event) == 56 + 8 + 16 + 8 + 8 + FTS_DNS_NAME + 24 * FTS_DNS_ANSWERS,
+		  "fts_dns_answer_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_name_key) == 4 + FTS_DNS_NAME, "fts_dns_name_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_allowed_key) == 20, "fts_dns_allowed_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_allowed) == 8 + 4 * FTS_EGRESS_RANGES, "fts_dns_allowed ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_listener_key) == 8, "fts_listener_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_listener) == 32, "fts_listener ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_key) == 24, "fts_egress_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_ports) == 4 * FTS_EGRESS_RANGES, "fts_egress_ports ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_policy_net) == 8, "fts_policy_net ABI");

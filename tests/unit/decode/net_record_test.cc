@@ -140,5 +140,73 @@ TEST(DnsRecord, RoundTrips) {
   EXPECT_EQ(address_string(g.daddr), "::1");
 }
 
+TEST(DnsRecord, AnswerRoundTripsItsAddresses) {
+  DnsAnswer a;
+  a.hdr.kind = Kind::kDnsAnswer;
+  a.hdr.job_id = 9;
+  a.cookie = 33;
+  a.saddr[10] = a.saddr[11] = 0xff;
+  a.saddr[12] = 10;
+  a.saddr[15] = 53;
+  a.sport = 53;
+  a.id = 0x1234;
+  a.rcode = 0;
+  a.ancount = 3;  // a CNAME and two addresses
+  a.name = "hub.internal";
+  a.tcp = true;
+  a.allowed = true;
+  DnsAnswer::Address x4;
+  x4.addr[10] = x4.addr[11] = 0xff;
+  x4.addr[12] = 127;
+  x4.addr[15] = 2;
+  x4.ttl = 30;
+  DnsAnswer::Address x6;
+  x6.addr[15] = 1;
+  x6.ttl = 5;
+  x6.v6 = true;
+  a.addresses = {x4, x6};
+  auto r = decode(build(a));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<DnsAnswer>(*r);
+  EXPECT_EQ(g.name, "hub.internal");
+  EXPECT_EQ(g.addresses, a.addresses);
+  EXPECT_EQ(address_string(g.addresses[0].addr), "127.0.0.2");
+  EXPECT_EQ(address_string(g.saddr), "10.0.0.53");
+  EXPECT_EQ(g.cookie, 33u);
+  EXPECT_EQ(g.id, 0x1234);
+  EXPECT_EQ(g.ancount, 3);
+  EXPECT_EQ(g.hdr.job_id, 9u);
+  EXPECT_TRUE(g.tcp);
+  EXPECT_TRUE(g.allowed);
+  EXPECT_FALSE(g.cut);
+  EXPECT_EQ(dns_rcode_name(3), std::string("nxdomain"));
+}
+
+TEST(DnsRecord, AnswerWithMoreAddressesThanItHoldsIsAnError) {
+  DnsAnswer a;
+  a.hdr.kind = Kind::kDnsAnswer;
+  a.name = "x.y";
+  auto b = build(a);
+  b[offsetof(fts_dns_answer_event, count)] = FTS_DNS_ANSWERS + 1;
+  EXPECT_FALSE(decode(b).ok());
+}
+
+TEST(NetRecord, AcceptIsInbound) {
+  Net n;
+  n.hdr.kind = Kind::kNet;
+  n.op = NetOp::kAccept;
+  n.inbound = true;
+  n.v4 = true;
+  n.sport = 8080;
+  n.dport = 40000;
+  auto r = decode(build(n));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& g = std::get<Net>(*r);
+  EXPECT_EQ(g.op, NetOp::kAccept);
+  EXPECT_TRUE(g.inbound);
+  EXPECT_FALSE(g.by_dns);
+  EXPECT_STREQ(to_string(g.op), "accept");
+}
+
 }  // namespace
 }  // namespace fts::decode

@@ -158,6 +158,18 @@ class FakeKernel : public KernelEgress {
     enforce_[policy] = enforce;
     return {};
   }
+  Status set_dns_names(const std::vector<NameEntry>& n) override {
+    names = n;
+    return {};
+  }
+  size_t expire_dns_allowed(uint64_t now, bool all) override {
+    expired_all += all;
+    last_expire = now;
+    return 0;
+  }
+  std::vector<NameEntry> names;
+  int expired_all = 0;
+  uint64_t last_expire = 0;
   std::vector<LpmEntry> entries;
   std::map<uint32_t, bool> enforce_;
   int writes = 0;
@@ -184,6 +196,11 @@ TEST(Egress, AppliesPoliciesAndRefreshesNames) {
   ASSERT_TRUE(eg.apply(set));
   EXPECT_TRUE(k.enforce_.at(0));
   EXPECT_FALSE(k.enforce_.at(1));
+  // the name goes to the kernel too, for the answers the job gets
+  ASSERT_EQ(k.names.size(), 1u);
+  EXPECT_EQ(k.names[0].wire, std::string("\3hub\10internal\0", 14));
+  EXPECT_EQ(k.names[0].ports, (std::vector<PortRange>{{443, 443}}));
+  EXPECT_EQ(k.expired_all, 1);  // what earlier answers allowed goes with the old policies
   EXPECT_EQ(eg.max_bytes(0), 1u << 20);
   EXPECT_EQ(eg.max_bytes(1), 0u);
   ASSERT_EQ(k.entries.size(), 2u);
@@ -196,6 +213,84 @@ TEST(Egress, AppliesPoliciesAndRefreshesNames) {
   bool found = false;
   for (const auto& e : k.entries) found |= e.addr == v4("10.0.0.2");
   EXPECT_TRUE(found);
+}
+
+TEST(EgressNames, WireFormatIsLowerCaseLabels) {
+  EXPECT_EQ(dns_wire("Hub.Internal"), std::string("\3hub\10internal\0", 14));
+  EXPECT_EQ(dns_wire("hub.internal."), std::string("\3hub\10internal\0", 14));  // rooted: the same name
+  EXPECT_EQ(dns_wire("a..b"), std::nullopt);
+  EXPECT_EQ(dns_wire(std::string(64, 'a') + ".x"), std::nullopt);  // a label is at most 63
+  std::string longest = std::string(63, 'a') + "." + std::string(62, 'b');  // 126 characters: 128 bytes of wire
+  ASSERT_TRUE(dns_wire(longest));
+  EXPECT_EQ(dns_wire(longest)->size(), kMaxWireName);
+  EXPECT_EQ(dns_wire(longest + "c"), std::nullopt);
+}
+
+TEST(EgressNames, ParseRefusesNamesTheKernelCannotMatch) {
+  auto e = bad(std::string(63, 'a') + "." + std::string(63, 'b') + ":443");
+  EXPECT_NE(e.what.find("longer than 126"), std::string::npos) << e.what;
+  EXPECT_EQ(e.offset, 0u);
+}
+
+TEST(EgressNames, CompileMergesPortsPerPolicyAndName) {
+  std::map<uint32_t, std::vector<Entry>> in;
+  in[0] = {ok("hub.internal:443"), ok("HUB.internal:8443"), ok("10.0.0.0/8"), ok("pypi.org")};
+  in[3] = {ok("hub.internal:443-444")};
+  auto out = compile_names(in);
+  ASSERT_TRUE(out) << out.error();
+  ASSERT_EQ(out->size(), 3u);
+  std::map<std::pair<uint32_t, std::string>, std::vector<PortRange>> got;
+  for (const auto& n : *out) got[{n.policy, n.wire}] = n.ports;
+  std::string hub("\3hub\10internal\0", 14), pypi("\4pypi\3org\0", 10);
+  EXPECT_EQ(got.at({0, hub}), (std::vector<PortRange>{{443, 443}, {8443, 8443}}));
+  EXPECT_EQ(got.at({0, pypi}), (std::vector<PortRange>{{0, 65535}}));  // no ports: every port
+  EXPECT_EQ(got.at({3, hub}), (std::vector<PortRange>{{443, 444}}));
+}
+
+TEST(EgressNames, CompileRefusesMoreRangesThanTheKernelHolds) {
+  std::map<uint32_t, std::vector<Entry>> in;
+  for (int i = 0; i < 9; ++i) in[0].push_back(ok("hub.internal:" + std::to_string(1000 + 2 * i)));
+  auto out = compile_names(in);
+  ASSERT_FALSE(out);
+  EXPECT_NE(out.error().find("at most 8"), std::string::npos) << out.error();
+}
+
+TEST(Names, AnAddressIsTheNameItWasResolvedFromUntilItsTtlAndGrace) {
+  Names n;
+  const uint64_t s = 1'000'000'000;
+  n.learn(1, v4("10.0.0.5"), "hub.internal", 30, 100 * s);
+  EXPECT_EQ(n.lookup(1, v4("10.0.0.5"), 101 * s), "hub.internal");
+  EXPECT_EQ(n.lookup(2, v4("10.0.0.5"), 101 * s), "");  // another job did not resolve it
+  EXPECT_EQ(n.lookup(1, v4("10.0.0.6"), 101 * s), "");
+  EXPECT_EQ(n.lookup(1, v4("10.0.0.5"), 100 * s + 30 * s + Names::kGraceNs - 1), "hub.internal");
+  EXPECT_EQ(n.lookup(1, v4("10.0.0.5"), 100 * s + 30 * s + Names::kGraceNs), "");
+  // a newer answer for the address wins
+  n.learn(1, v4("10.0.0.5"), "cdn.example", 30, 200 * s);
+  EXPECT_EQ(n.lookup(1, v4("10.0.0.5"), 201 * s), "cdn.example");
+  // a socket keeps the name of its connect after the answer expired
+  n.remember_socket(77, 1, "cdn.example");
+  EXPECT_EQ(n.socket_name(77), "cdn.example");
+  n.forget_socket(77);
+  EXPECT_EQ(n.socket_name(77), "");
+  n.remember_socket(78, 1, "cdn.example");
+  n.forget_job(1);
+  EXPECT_EQ(n.lookup(1, v4("10.0.0.5"), 201 * s), "");
+  EXPECT_EQ(n.socket_name(78), "");
+}
+
+TEST(Names, BoundedPerJob) {
+  Names n;
+  for (uint32_t i = 0; i < Names::kPerJob + 10; ++i) {
+    Address a = v4("10.0.0.0");
+    a[13] = static_cast<uint8_t>(i >> 8);
+    a[14] = static_cast<uint8_t>(i);
+    n.learn(1, a, "n" + std::to_string(i), 10 + i, 0);
+  }
+  Address last = v4("10.0.0.0");
+  last[13] = static_cast<uint8_t>((Names::kPerJob + 9) >> 8);
+  last[14] = static_cast<uint8_t>(Names::kPerJob + 9);
+  EXPECT_EQ(n.lookup(1, last, 1), "n" + std::to_string(Names::kPerJob + 9));
+  EXPECT_EQ(n.lookup(1, v4("10.0.0.0"), 1), "");  // the earliest to expire went
 }
 
 TEST(Totals, PerJobAndDestination) {

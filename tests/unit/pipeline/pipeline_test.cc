@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <algorithm>
 
 #include "decode/build.h"
@@ -74,6 +76,7 @@ class PipelineTest : public ::testing::Test {
   std::vector<std::unique_ptr<sinks::Sink>> sinks_;
   Stats stats_;
   egress::Totals totals_;
+  egress::Names names_;
   Pipeline pipeline_ = Pipeline::standard(Context{.host = "node-7",
                                                   .procs = &procs_,
                                                   .cgroups = &cgroups_,
@@ -81,7 +84,8 @@ class PipelineTest : public ::testing::Test {
                                                   .proc_root = proc_root_.path(),
                                                   .sinks = &sinks_,
                                                   .stats = &stats_,
-                                                  .totals = &totals_});
+                                                  .totals = &totals_,
+                                                  .names = &names_});
 };
 
 TEST_F(PipelineTest, StagesRunInTheDocumentedOrder) {
@@ -129,6 +133,61 @@ TEST_F(PipelineTest, NetworkFlowsCarryTheJobsRunningTotalPerDestination) {
   EXPECT_EQ(events_[4].network().daddr(), "10.0.0.2");
   EXPECT_EQ(events_[4].network().total_bytes(), 7u);
   EXPECT_EQ(events_[4].job().id(), jobs::job_id_string(kJob));
+}
+
+TEST_F(PipelineTest, ConnectsAndFlowsCarryTheNameTheJobResolvedTheirAddressFrom) {
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  const std::array<uint8_t, 16> hub = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 9};
+  decode::DnsAnswer a;
+  a.hdr.kind = decode::Kind::kDnsAnswer;
+  a.hdr.job_id = kJob;
+  a.hdr.task = kLauncher;
+  a.hdr.ts_ns = sec(200);
+  a.saddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 53};
+  a.sport = 53;
+  a.name = "hub.internal";
+  a.ancount = 2;
+  a.addresses = {decode::DnsAnswer::Address{hub, 30, false}};
+  a.allowed = true;
+  push(a);
+  auto net = [&](decode::NetOp op, uint64_t cookie, uint64_t ts_s) {
+    decode::Net n;
+    n.hdr.kind = decode::Kind::kNet;
+    n.hdr.job_id = kJob;
+    n.hdr.task = kLauncher;
+    n.hdr.ts_ns = sec(ts_s);
+    n.op = op;
+    n.cookie = cookie;
+    n.daddr = hub;
+    n.dport = 443;
+    n.protocol = 6;
+    n.v4 = true;
+    n.allowed = n.by_dns = true;
+    n.bytes = op == decode::NetOp::kFlow ? 10 : 0;
+    n.policy = 0;
+    return n;
+  };
+  push(net(decode::NetOp::kConnect, 1, 201));
+  push(net(decode::NetOp::kFlow, 1, 5000));  // long after the TTL: the socket keeps its connect's name
+  push(net(decode::NetOp::kConnect, 2, 5000));  // a new connect after TTL and grace: no name
+  pipeline_.flush();
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "network", "network", "network", "network"}));
+  const auto& ans = events_[2].network();
+  EXPECT_EQ(ans.op(), "dns_answer");
+  EXPECT_EQ(ans.dns(), "hub.internal");
+  EXPECT_EQ(ans.daddr(), "10.0.0.53");
+  ASSERT_EQ(ans.dns_answers_size(), 1);
+  EXPECT_EQ(ans.dns_answers(0).address(), "10.0.0.9");
+  EXPECT_EQ(ans.dns_answers(0).ttl(), 30u);
+  EXPECT_EQ(ans.dns_rcode(), "noerror");
+  EXPECT_TRUE(ans.dns_allowed());
+  EXPECT_EQ(events_[3].network().op(), "connect");
+  EXPECT_EQ(events_[3].network().dns(), "hub.internal");
+  EXPECT_TRUE(events_[3].network().allowed_by_dns());
+  EXPECT_EQ(events_[4].network().op(), "flow");
+  EXPECT_EQ(events_[4].network().dns(), "hub.internal");
+  EXPECT_EQ(events_[5].network().dns(), "");
 }
 
 TEST_F(PipelineTest, LauncherJobTreeFromStartToEnd) {
