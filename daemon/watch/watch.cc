@@ -58,8 +58,8 @@ std::optional<InodeKey> inode_of(const std::string& path, bool* is_dir, nlink_t*
 std::vector<Pattern> patterns_of(const config::PolicySet& policies) {
   std::vector<Pattern> out;
   for (const auto& b : base_list()) out.push_back({b, decode::cls::kBase});
-  for (const auto& p : policies.all()) {
-    const auto& d = p.spec.data();
+  for (const config::Policy* p : policies.in_force()) {
+    const auto& d = p->spec.data();
     for (const auto& g : d.training()) out.push_back({g, decode::cls::kTraining});
     for (const auto& g : d.outputs()) out.push_back({g, decode::cls::kOutputs});
     for (const auto& g : d.protected_()) out.push_back({g, decode::cls::kProtected});
