@@ -313,6 +313,7 @@ class Daemon {
     pipeline_.push_job_changes(std::move(changes));
     pipeline_.flush();
     if (o.applied) {
+      backstop_->forget_directories();  // classified under the old policies
       if (auto st = backstop_->watch_filesystems(watcher_->change_watched_paths()); !st)
         spdlog::error("reload: fanotify marks: {}", st.error());
       // The one daemon setting that applies live.

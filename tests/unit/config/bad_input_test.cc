@@ -69,9 +69,9 @@ TEST_F(BadInput, WrongType) {
 }
 
 TEST_F(BadInput, WrongTypeInTheDaemonConfig) {
-  Loaded l = load_all("sensor:\n  ringbuf_mb: lots\n");
+  Loaded l = load_all("sensor:\n  flow_report_seconds: -5\n");
   Diagnostic d = only_error(l);
-  EXPECT_EQ(d.str(), dir_ / "ftsentinel.yaml" + ":3:15: sensor.ringbuf_mb: expected an integer >= 0, got 'lots'");
+  EXPECT_EQ(d.str(), dir_ / "ftsentinel.yaml" + ":3:24: sensor.flow_report_seconds: expected an integer >= 0, got '-5'");
 }
 
 TEST_F(BadInput, BadGlobAtTheListElement) {
@@ -101,6 +101,16 @@ TEST_F(BadInput, BadPortRange) {
   EXPECT_EQ(d.line, 5);
   EXPECT_EQ(d.column, 7);
   EXPECT_NE(d.message.find("empty port range"), std::string::npos) << d.str();
+}
+
+TEST_F(BadInput, SizesInMiBTakeUnits) {
+  Loaded l = load_all("sensor:\n  ringbuf_mb: 32MiB\noutputs:\n  - { type: file, path: e.jsonl, max_size_mb: 1GiB }\n");
+  ASSERT_TRUE(l.ok()) << all(l.errors);
+  EXPECT_EQ(l.daemon.sensor().ringbuf_mb(), 32u);
+  EXPECT_EQ(l.daemon.outputs(0).max_size_mb(), 1024u);
+  Diagnostic d = only_error(load_all("sensor:\n  ringbuf_mb: 1500KB\n"));
+  EXPECT_EQ(d.str(), dir_ / "ftsentinel.yaml" +
+                         ":3:15: sensor.ringbuf_mb: expected a size in whole MiB ('16', '16MiB', '1GiB'), got '1500KB'");
 }
 
 TEST_F(BadInput, BadSize) {
