@@ -181,5 +181,62 @@ class ReloadTest(unittest.TestCase):
         self.assertIsNone(self.d.proc.poll(), "the daemon keeps running")
 
 
+class RemovedPolicyTest(unittest.TestCase):
+    """A job whose policy is removed by a reload keeps it, in the kernel too,
+    until it ends; no new job can start under it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = DataTree(prefix="fts-kt-reload-rm-")
+        cls.servers = [listener() for _ in range(2)]
+        cls.a, cls.b = (s.getsockname()[1] for s in cls.servers)
+        enf = cls.t.policy(name="enf", mode="enforce", extra=f'network:\n  egress: ["127.0.0.1/32:{cls.a}"]\n')
+        other = "name: other\nmode: monitor\njobs:\n  exec: [\"**/fts-kt-other-launcher\"]\n"
+        cls.d = Daemon({"enf.yaml": enf, "other.yaml": other}).start()
+        env = dict(os.environ, FTSENTINEL_SOCKET=cls.d.socket)
+        cls.job = subprocess.Popen([CLI, "run", "--policy", "enf", "--name", "orphan", "--", PY, "-c", JOB],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.job.stdin.close()
+            cls.job.wait(timeout=10)
+        except Exception:
+            cls.job.kill()
+        cls.d.cleanup()
+        for s in cls.servers:
+            s.close()
+        cls.t.cleanup()
+
+    ask = ReloadTest.ask
+    connect = ReloadTest.connect
+
+    def test_the_job_keeps_its_removed_policy(self):
+        self.assertEqual(self.connect(self.a), 0)
+        self.assertEqual(self.connect(self.b), EPERM)
+        os.unlink(os.path.join(self.d.tmp, "pol", "enf.yaml"))
+        r = self.d.cli("reload")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("policy 'enf' is gone; the job keeps it until it ends", r.stdout)
+        self.assertIn("reloaded: generation 2, policies: other", r.stdout)
+        self.assertIn("policy 'enf' is gone", self.d.stderr())
+        self.assertEqual(self.connect(self.b), EPERM, "still enforced")
+        self.assertEqual(self.connect(self.a), 0, "its egress list is still in the kernel")
+        # A second reload while it runs: still the removed policy.
+        with open(os.path.join(self.d.tmp, "pol", "third.yaml"), "w") as f:
+            f.write("name: third\nmode: monitor\njobs:\n  exec: [\"**/fts-kt-third-launcher\"]\n")
+        r = self.d.cli("reload")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.connect(self.b), EPERM)
+        self.assertEqual(self.connect(self.a), 0)
+        jobs = json.loads(self.d.cli("jobs", "--json").stdout)["jobs"]
+        self.assertEqual([(j["name"], j["policy"]) for j in jobs], [("orphan", "enf")])
+        r = self.d.cli("run", "--policy", "enf", "--", "/bin/true")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("unknown policy 'enf'", r.stderr)
+
+
 if __name__ == "__main__":
     harness.main()

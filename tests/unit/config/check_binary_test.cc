@@ -22,8 +22,8 @@ struct CheckRun {
   std::string output;  // stdout and stderr
 };
 
-CheckRun check(const std::string& config) {
-  std::string cmd = std::string(FTS_DAEMON_BIN) + " --config '" + config + "' --check 2>&1";
+CheckRun check(const std::string& config, bool check_only = true) {
+  std::string cmd = std::string(FTS_DAEMON_BIN) + " --config '" + config + "'" + (check_only ? " --check" : "") + " 2>&1";
   CheckRun r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -93,6 +93,16 @@ TEST_F(CheckBinaryCopy, UnknownKeyInTheDaemonConfig) {
   EXPECT_EQ(r.status, 1) << r.output;
   std::string want = config() + ":" + position("ftsentinel.yaml", "flow_report_secs") +
                      ": sensor.flow_report_secs: unknown key";
+  EXPECT_NE(r.output.find(want), std::string::npos) << "want " << want << "\ngot:\n" << r.output;
+}
+
+TEST_F(CheckBinaryCopy, StartUpRefusesTheSameWayBeforeLoadingAnything) {
+  edit("policies/enforced-finetune.yaml", "mode: enforce", "mode: enforcing");
+  CheckRun r = check(config(), /*check_only=*/false);
+  EXPECT_EQ(r.status, 1) << r.output;
+  std::string want = dir_ / "etc/policies/enforced-finetune.yaml" + ":" +
+                     position("policies/enforced-finetune.yaml", "enforcing") +
+                     ": mode: expected one of monitor, enforce, got 'enforcing'";
   EXPECT_NE(r.output.find(want), std::string::npos) << "want " << want << "\ngot:\n" << r.output;
 }
 
