@@ -10,6 +10,7 @@
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 #include <boost/asio.hpp>
 #include <csignal>
+#include <ctime>
 
 #include "common/time.h"
 #include "control/server.h"
@@ -20,6 +21,7 @@
 #include "jobs/jobs.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
+#include "reload/reload.h"
 #include "rules/rules.h"
 #include "sensor/sensor.h"
 #include "sinks/factory.h"
@@ -102,6 +104,7 @@ class Daemon {
       ctx.hashes = hashes_.get();
     }
     pipeline_ = pipeline::Pipeline::standard(ctx);
+    reloader_ = std::make_unique<reload::Reloader>(reload::Reloader::Parts{jobs_.get(), egress_.get(), watcher_.get()});
     auto watched = watcher_->apply(watch::patterns_of(*cfg_.policies));
     if (!watched) return fail("watched data: " + watched.error());
     auto backstop = fanotify::Backstop::start(d.sensor().proc_root(), static_cast<uint32_t>(getpid()));
@@ -204,7 +207,15 @@ class Daemon {
     signals_.async_wait([this](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        spdlog::warn("SIGHUP: policy reload is not implemented in this version; keeping the loaded policies");
+        spdlog::info("SIGHUP: reloading {}", cfg_.config_file);
+        // systemd (Type=notify): RELOADING=1 with the monotonic time, READY=1 when done.
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   static_cast<unsigned long long>(ts.tv_sec) * 1000000ull + static_cast<unsigned long long>(ts.tv_nsec) / 1000);
+        v1::ReloadReply r = reload();
+        sd_notifyf(0, "READY=1\nSTATUS=watching; policy generation %llu%s",
+                   static_cast<unsigned long long>(r.generation()), r.applied() ? "" : " (last reload refused)");
         return wait_signal();
       }
       spdlog::info("signal {}: stopping", sig);
@@ -306,6 +317,16 @@ class Daemon {
       case v1::Request::kRegisterJob: register_job(req.register_job(), peer, &resp); break;
       case v1::Request::kStatus: status(resp.mutable_status()); break;
       case v1::Request::kTestAlert: test_alert(req.test_alert(), &resp); break;
+      case v1::Request::kReload: {
+        auto* r = resp.mutable_reload();
+        *r = reload();
+        if (!r->applied()) {
+          resp.set_ok(false);
+          resp.set_error("reload refused (" + std::to_string(r->errors_size()) +
+                         " error(s)); the running policies are unchanged");
+        }
+        break;
+      }
       case v1::Request::kListJobs:
         for (const auto* j : jobs_->list(req.list_jobs().all())) pipeline::render_job(*j, resp.mutable_jobs()->add_jobs());
         break;
@@ -343,6 +364,42 @@ class Daemon {
     resp->mutable_register_job()->set_job_id(jobs::job_id_string((*job)->id));
   }
 
+  // The config and policies anew; on any error nothing changes. Records
+  // already in the ring buffer are handled under the policies they were
+  // written with, before the switch.
+  v1::ReloadReply reload() {
+    sensor_->consume();
+    pipeline_.flush();
+    std::vector<jobs::JobChange> changes;
+    reload::Outcome o = reloader_->reload(cfg_.config_file, cfg_.daemon, &changes);
+    pipeline_.push_job_changes(std::move(changes));
+    pipeline_.flush();
+    if (o.applied) {
+      backstop_->forget_directories();  // classified under the old policies
+      if (auto st = backstop_->watch_filesystems(watcher_->change_watched_paths()); !st)
+        spdlog::error("reload: fanotify marks: {}", st.error());
+      // The one daemon setting that applies live.
+      if (o.daemon.log().level() != cfg_.daemon.log().level()) {
+        cfg_.daemon.mutable_log()->set_level(o.daemon.log().level());
+        spdlog::set_level(spdlog::level::from_str(o.daemon.log().level()));
+      }
+    }
+    v1::ReloadReply r;
+    r.set_applied(o.applied);
+    for (auto& e : o.errors) r.add_errors(e);
+    for (auto& w : o.warnings) r.add_warnings(w);
+    for (auto& n : o.notes) r.add_notes(n);
+    for (auto& p : o.policies) r.add_policies(p);
+    r.set_generation(reloader_->generation());
+    auto* st = &last_reload_;
+    st->set_time(rfc3339(now_wall_ns()));
+    st->set_applied(o.applied);
+    st->set_errors(static_cast<uint32_t>(o.errors.size()));
+    st->set_first_error(o.errors.empty() ? "" : o.errors.front());
+    reloaded_ = true;
+    return r;
+  }
+
   void status(v1::Status* s) {
     s->set_version(FTS_VERSION);
     s->set_pid(static_cast<uint32_t>(getpid()));
@@ -362,7 +419,9 @@ class Daemon {
     s->set_tasks_map_full(c.tasks_full);
     s->set_jobs_live(static_cast<uint32_t>(jobs_->live_count()));
     s->set_tasks_tracked(static_cast<uint32_t>(sensor_->tasks_tracked()));
-    for (const auto& p : cfg_.policies->all()) s->add_policies(p.spec.name());
+    for (const auto& p : jobs_->policies().all()) s->add_policies(p.spec.name());
+    s->set_policy_generation(reloader_->generation());
+    if (reloaded_) *s->mutable_last_reload() = last_reload_;
     s->set_alerts_emitted(alerts_emitted_);
     if (hasher_) {
       auto hs = hasher_->stats();
@@ -571,6 +630,10 @@ class Daemon {
   std::unique_ptr<hash::Tracker> hashes_;
   std::unique_ptr<asio::posix::stream_descriptor> hash_fd_;
   uint64_t last_hash_overflow_ = 0;
+  std::unique_ptr<reload::Reloader> reloader_;
+  v1::ReloadState last_reload_;
+  bool reloaded_ = false;
+
   std::unique_ptr<fanotify::Backstop> backstop_;
   std::unique_ptr<asio::posix::stream_descriptor> fan_;
   std::unique_ptr<asio::posix::stream_descriptor> ring_;

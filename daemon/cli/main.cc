@@ -3,6 +3,7 @@
 //   ftsentinel status [--json]
 //   ftsentinel jobs [--all] [--json]
 //   ftsentinel alert-test [--count N] [--severity S] [--message TEXT]
+//   ftsentinel reload [--json]
 // Global: --socket PATH (else $FTSENTINEL_SOCKET, else /run/ftsentinel/control.sock)
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
@@ -35,7 +36,9 @@ int usage() {
           "  status [--json]                                  the daemon's state\n"
           "  jobs [--all] [--json]                            live (or all remembered) jobs\n"
           "  alert-test [--count N] [--severity S] [--message TEXT]\n"
-          "                                                   send test alerts to every output (SIEM check)\n");
+          "                                                   send test alerts to every output (SIEM check)\n"
+          "  reload [--json]                                  load the config and policies anew (like SIGHUP);\n"
+          "                                                   on any error the running policies stay\n");
   return 2;
 }
 
@@ -129,7 +132,13 @@ int cmd_status(const Args& a) {
   printf("jobs live:    %u (%u tasks tracked)\n", s.jobs_live(), s.tasks_tracked());
   std::string pol;
   for (const auto& p : s.policies()) pol += (pol.empty() ? "" : ", ") + p;
-  printf("policies:     %s\n", pol.empty() ? "(none)" : pol.c_str());
+  printf("policies:     %s (generation %llu)\n", pol.empty() ? "(none)" : pol.c_str(),
+         (unsigned long long)s.policy_generation());
+  if (s.has_last_reload()) {
+    const auto& lr = s.last_reload();
+    printf("last reload:  %s, %s%s%s\n", lr.time().c_str(), lr.applied() ? "applied" : "refused",
+           lr.first_error().empty() ? "" : ": ", lr.first_error().c_str());
+  }
   printf("alerts out:   %llu (%llu repeats counted, summed up)\n", (unsigned long long)s.alerts_emitted(),
          (unsigned long long)s.alert_repeats());
   if (s.has_hash()) {
@@ -215,6 +224,50 @@ int cmd_jobs(const Args& a) {
   return 0;
 }
 
+// Exit 0 when the new policies run; 1 (errors printed as file:line:column)
+// when the daemon refused them and the old ones still run.
+int cmd_reload(const Args& a) {
+  bool json = false;
+  for (const auto& s : a.rest) {
+    if (s == "--json") json = true;
+    else return usage();
+  }
+  fts::v1::Request req;
+  req.mutable_reload();
+  auto c = Client::connect(fts::control::socket_path(a.socket));
+  if (!c) {
+    fprintf(stderr, "ftsentinel reload: %s\n", c.error().c_str());
+    return 1;
+  }
+  fts::v1::Response resp;
+  if (auto st = c->call(req, &resp, 60000); !st) {
+    fprintf(stderr, "ftsentinel reload: %s\n", st.error().c_str());
+    return 1;
+  }
+  if (!resp.has_reload()) {
+    fprintf(stderr, "ftsentinel reload: %s\n", resp.error().empty() ? "no answer" : resp.error().c_str());
+    return 1;
+  }
+  const auto& r = resp.reload();
+  if (json) {
+    print_json(r);
+    return r.applied() ? 0 : 1;
+  }
+  for (const auto& e : r.errors()) fprintf(stderr, "%s\n", e.c_str());
+  for (const auto& w : r.warnings()) fprintf(stderr, "warning: %s\n", w.c_str());
+  std::string pol;
+  for (const auto& p : r.policies()) pol += (pol.empty() ? "" : ", ") + p;
+  if (!r.applied()) {
+    fprintf(stderr, "ftsentinel reload: refused, %d error(s); still running generation %llu: %s\n", r.errors_size(),
+            (unsigned long long)r.generation(), pol.empty() ? "(no policies)" : pol.c_str());
+    return 1;
+  }
+  for (const auto& n : r.notes()) printf("%s\n", n.c_str());
+  printf("reloaded: generation %llu, policies: %s\n", (unsigned long long)r.generation(),
+         pol.empty() ? "(none)" : pol.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -233,6 +286,7 @@ int main(int argc, char** argv) {
   if (a.command == "status") return cmd_status(a);
   if (a.command == "jobs") return cmd_jobs(a);
   if (a.command == "alert-test") return cmd_alert_test(a);
+  if (a.command == "reload") return cmd_reload(a);
   if (a.command == "--help" || a.command == "help") {
     usage();
     return 0;

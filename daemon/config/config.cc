@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +41,45 @@ bool loopback_host(const std::string& url) {
   return rest.rfind("127.", 0) == 0 || rest.rfind("localhost", 0) == 0 || rest.rfind("[::1]", 0) == 0;
 }
 
+bool port_ok(const std::string& p, bool zero_ok) {
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  unsigned long n = std::stoul(p);
+  return n <= 65535 && (zero_ok || n > 0);
+}
+
+bool ip_ok(std::string host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    in6_addr a6;
+    return inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+  }
+  in_addr a4;
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1;
+}
+
+// HOST:PORT; a bracketed IPv6 address; with ip_only, HOST must be an address
+// (what a listener binds), else also a DNS name.
+bool host_port_ok(const std::string& hp, bool ip_only) {
+  auto colon = hp.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string host = hp.substr(0, colon), port = hp.substr(colon + 1);
+  if (!port_ok(port, ip_only)) return false;
+  if (ip_ok(host)) return true;
+  if (ip_only || host.front() == '[') return false;
+  for (char ch : host)
+    if (!isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '.') return false;
+  return true;
+}
+
+bool url_ok(const std::string& u) {
+  auto start = u.find("://");
+  std::string rest = u.substr(start + 3);
+  std::string authority = rest.substr(0, rest.find('/'));
+  if (authority.empty()) return false;
+  bool has_port = authority.back() != ']' && authority.rfind(':') != std::string::npos;
+  return has_port ? host_port_ok(authority, false) : host_port_ok(authority + ":443", false);
+}
+
 void check_outputs(const YAML::Node& root, const std::string& file, const v1::DaemonConfig& c,
                    std::vector<Diagnostic>* errors) {
   static const std::set<std::string> kSeverities = {"info", "low", "medium", "high", "critical"};
@@ -72,11 +112,15 @@ void check_outputs(const YAML::Node& root, const std::string& file, const v1::Da
       const std::string& a = o.address();
       if (a.rfind("udp://", 0) != 0 && a.rfind("tcp://", 0) != 0 && a.rfind("tls://", 0) != 0)
         err(at + (a.empty() ? "" : ".address"), "a syslog output needs an address udp://, tcp:// or tls://HOST:PORT");
+      else if (!host_port_ok(a.substr(6), false))
+        err(at + ".address", "expected " + a.substr(0, 6) + "HOST:PORT with a port 1-65535, got '" + a + "'");
     }
     if (t == "http") {
       const std::string& u = o.url();
       if (u.rfind("https://", 0) != 0 && !(u.rfind("http://", 0) == 0 && loopback_host(u)))
         err(at + (u.empty() ? "" : ".url"), "an http output needs an https:// url (plain http:// only to loopback)");
+      else if (!url_ok(u))
+        err(at + ".url", "expected SCHEME://HOST[:PORT][/PATH] with a port 1-65535, got '" + u + "'");
       if (o.format() == "splunk_hec" && o.token_file().empty()) err(at, "a splunk_hec output needs a token_file");
     }
     if (!o.key_file().empty() && o.cert_file().empty())
@@ -91,9 +135,27 @@ void check_outputs(const YAML::Node& root, const std::string& file, const v1::Da
       err(at + ".retry_min_ms", "is larger than retry_max_ms");
   }
   const std::string& m = c.metrics().listen();
-  if (m != "off" && (m.rfind(':') == std::string::npos || m.rfind(':') + 1 == m.size()))
-    err("metrics.listen", "expected HOST:PORT (an IP address, 127.0.0.1 by default) or off");
+  if (m != "off" && !host_port_ok(m, /*ip_only=*/true))
+    err("metrics.listen", "expected IP:PORT ('127.0.0.1:9477', '[::1]:9477', port 0-65535) or off, got '" + m + "'");
 }
+
+}  // namespace
+
+// Is everything `inner` names also named by `outer`? Judged on inner's
+// literal directory (what precedes its first wildcard): "/data/a/ckpt/**" is
+// within "/data/**". A pattern that starts with a wildcard cannot be judged.
+bool glob_within(const std::string& inner, const std::string& outer) {
+  if (inner == outer) return true;
+  size_t wild = inner.find_first_of("*?[");
+  std::string dir = wild == std::string::npos ? inner : inner.substr(0, inner.rfind('/', wild));
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir.empty() || dir == "/") return false;
+  if (glob_match(outer, dir)) return true;
+  bool whole_tree = outer.size() >= 3 && outer.compare(outer.size() - 3, 3, "/**") == 0;
+  return whole_tree && glob_match(outer, dir + "/x");
+}
+
+namespace {
 
 void fill_defaults(v1::DaemonConfig* c) {
   if (c->state_dir().empty()) c->set_state_dir("/var/lib/ftsentinel");
@@ -116,6 +178,14 @@ void check_daemon(const YAML::Node& root, const std::string& file, const v1::Dae
   uint32_t mb = c.sensor().ringbuf_mb();
   if (mb & (mb - 1))
     errors->push_back(diag_at(root, file, "sensor.ringbuf_mb", "must be a power of two"));
+  else if (mb > 1024)
+    errors->push_back(diag_at(root, file, "sensor.ringbuf_mb", "at most 1024 (MiB per ring buffer)"));
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!kLevels.count(c.log().level()))
+    errors->push_back(diag_at(root, file, "log.level",
+                              "expected trace, debug, info, warn, error, critical or off, got '" + c.log().level() + "'"));
+  if (c.control().group().find_first_of(" :/") != std::string::npos)
+    errors->push_back(diag_at(root, file, "control.group", "a group name, got '" + c.control().group() + "'"));
   check_outputs(root, file, c, errors);
 }
 
@@ -128,18 +198,46 @@ const Policy* PolicySet::find(const std::string& name) const {
 }
 
 const Policy* PolicySet::at(uint32_t index) const {
-  return index < policies_.size() ? &policies_[index] : nullptr;
+  for (const auto& p : policies_)
+    if (p.index == index) return &p;
+  for (const auto& p : retained_)
+    if (p->index == index) return p.get();
+  if (auto it = aliases_.find(index); it != aliases_.end())
+    for (const auto& p : policies_)
+      if (p.index == it->second) return &p;
+  return nullptr;
+}
+
+std::vector<const Policy*> PolicySet::in_force() const {
+  std::vector<const Policy*> out;
+  for (const auto& p : policies_) out.push_back(&p);
+  for (const auto& p : retained_) out.push_back(p.get());
+  return out;
 }
 
 void PolicySet::add(Policy p) {
-  p.index = static_cast<uint32_t>(policies_.size());
+  p.index = policies_.empty() ? 0 : policies_.back().index + 1;
   policies_.push_back(std::move(p));
+}
+
+bool PolicySet::renumber(const std::vector<uint32_t>& taken) {
+  std::set<uint32_t> used(taken.begin(), taken.end());
+  uint32_t next = 0;
+  for (auto& p : policies_) {
+    while (next < kMaxKernelIds && used.count(next)) ++next;
+    if (next >= kMaxKernelIds) return false;
+    p.index = next++;
+  }
+  return true;
 }
 
 void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnostic>* errors,
                   std::vector<Diagnostic>* warnings) {
   const auto& s = p.spec;
   if (s.name().empty()) errors->push_back(diag_at(root, p.file, "name", "a policy needs a name"));
+  else if (s.name().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+           std::string::npos)
+    errors->push_back(diag_at(root, p.file, "name", "a policy name is letters, digits, '-', '_' and '.'"));
   if (s.mode() == v1::MODE_UNSPECIFIED)
     errors->push_back(diag_at(root, p.file, "mode", "a policy needs a mode (monitor or enforce)"));
   auto globs = [&](const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& at) {
@@ -200,13 +298,50 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
     errors->push_back(diag_at(root, p.file, "network.max_bytes_per_destination",
                               "bad size '" + net.max_bytes_per_destination() +
                                   "' (expected a number with an optional unit: B, KB, MB, GB, KiB, MiB, GiB)"));
-  // The process section is read and type-checked; the rules that use it come
-  // with the rule engine. Say so rather than pretend.
-  for (const char* section : {"process"}) {
-    if (root.IsMap() && root[section])
-      warnings->push_back(diag_at(root, p.file, section,
-                                  "parsed, not yet enforced by this version of ftsentineld"));
+  globs(s.process().deny_exec(), "process.deny_exec");
+  // Executables are matched by their absolute path: a bare "torchrun" never matches.
+  auto executables = [&](const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& at) {
+    for (int i = 0; i < list.size(); ++i)
+      if (!list[i].empty() && list[i][0] != '/' && list[i].rfind("**/", 0) != 0)
+        errors->push_back(diag_at(root, p.file, at + "[" + std::to_string(i) + "]",
+                                  "an executable is matched by its absolute path: write '**/" + list[i] +
+                                      "' or '/usr/bin/" + list[i] + "'"));
+  };
+  executables(s.jobs().exec(), "jobs.exec");
+  executables(d.writers(), "data.writers");
+  executables(s.process().deny_exec(), "process.deny_exec");
+  if (!d.manifest().empty()) {
+    if (d.manifest()[0] != '/')
+      errors->push_back(diag_at(root, p.file, "data.manifest", "the manifest is an absolute path"));
+    else if (access(d.manifest().c_str(), R_OK) != 0)
+      warnings->push_back(diag_at(root, p.file, "data.manifest",
+                                  "cannot read " + d.manifest() + " (yet): every file read is reported as drift until it exists"));
   }
+  // Contradictions: where the job writes cannot also be what it learns from
+  // or a secret it must not touch.
+  auto inside = [&](const google::protobuf::RepeatedPtrField<std::string>& outer, const std::string& outer_at,
+                    const char* what) {
+    for (int i = 0; i < d.outputs_size(); ++i)
+      for (int j = 0; j < outer.size(); ++j)
+        if (glob_within(d.outputs(i), outer[j]))
+          errors->push_back(diag_at(root, p.file, "data.outputs[" + std::to_string(i) + "]",
+                                    "'" + d.outputs(i) + "' is inside " + outer_at + "[" + std::to_string(j) + "] '" +
+                                        outer[j] + "' (line " +
+                                        std::to_string(diag_at(root, p.file, outer_at + "[" + std::to_string(j) + "]", "").line) +
+                                        "): the job would write " + what));
+  };
+  inside(d.training(), "data.training", "into its own training data");
+  inside(d.sensitive(), "data.sensitive", "where secrets are");
+  bool matches_jobs = s.jobs().exec_size() || s.jobs().cgroup_size();
+  bool checks = d.training_size() || d.outputs_size() || d.protected__size() || d.sensitive_size() ||
+                net.egress_size() || !net.max_bytes_per_destination().empty() || s.process().deny_exec_size();
+  if (!matches_jobs && !checks)
+    warnings->push_back(diag_at(root, p.file, "name",
+                                "policy '" + s.name() + "' is empty: it matches no jobs (jobs.exec, jobs.cgroup) and "
+                                "checks nothing (data, network, process)"));
+  if (s.mode() == v1::enforce && net.egress_size() == 0)
+    warnings->push_back(diag_at(root, p.file, "mode",
+                                "enforce mode with no network.egress: every connection of its jobs is refused"));
 }
 
 std::shared_ptr<const PolicySet> load_policies(const std::string& dir, std::vector<Diagnostic>* errors,
@@ -222,7 +357,7 @@ std::shared_ptr<const PolicySet> load_policies(const std::string& dir, std::vect
     return set;
   }
   std::sort(files.begin(), files.end());
-  std::set<std::string> names;
+  std::map<std::string, std::string> names;  // name -> file
   for (const auto& f : files) {
     Policy p;
     p.file = f.string();
@@ -235,8 +370,16 @@ std::shared_ptr<const PolicySet> load_policies(const std::string& dir, std::vect
     }
     if (errors->size() != before) continue;
     check_policy(root, p, errors, warnings);
-    if (!p.spec.name().empty() && !names.insert(p.spec.name()).second) {
-      errors->push_back(diag_at(root, p.file, "name", "duplicate policy name '" + p.spec.name() + "'"));
+    if (!p.spec.name().empty()) {
+      auto [it, fresh] = names.emplace(p.spec.name(), p.file);
+      if (!fresh) {
+        errors->push_back(diag_at(root, p.file, "name",
+                                  "duplicate policy name '" + p.spec.name() + "' (also in " + it->second + ")"));
+        continue;
+      }
+    }
+    if (set->all().size() == kMaxPolicies) {
+      errors->push_back(diag_at(root, p.file, "name", "more than " + std::to_string(kMaxPolicies) + " policies"));
       continue;
     }
     set->add(std::move(p));

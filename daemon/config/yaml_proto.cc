@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "egress/egress.h"
+
 namespace fts::config {
 namespace {
 
@@ -129,7 +131,19 @@ class Mapper {
       }
       case FD::CPPTYPE_UINT32: {
         uint32_t n;
-        if (number(v, path, &n)) repeated ? r->AddUInt32(msg, f, n) : r->SetUInt32(msg, f, n);
+        bool mib = f->name().size() > 3 && f->name().compare(f->name().size() - 3, 3, "_mb") == 0;
+        if (mib && v.Scalar().find_first_not_of("0123456789") != std::string::npos) {
+          // A size in MiB may carry its unit: "16MiB", "1GiB".
+          auto bytes = egress::parse_bytes(v.Scalar());
+          if (!bytes || *bytes % (1u << 20) || *bytes / (1u << 20) > UINT32_MAX) {
+            error(v, path, "expected a size in whole MiB ('16', '16MiB', '1GiB'), got '" + v.Scalar() + "'");
+            return;
+          }
+          n = static_cast<uint32_t>(*bytes >> 20);
+          repeated ? r->AddUInt32(msg, f, n) : r->SetUInt32(msg, f, n);
+        } else if (number(v, path, &n)) {
+          repeated ? r->AddUInt32(msg, f, n) : r->SetUInt32(msg, f, n);
+        }
         break;
       }
       case FD::CPPTYPE_UINT64: {

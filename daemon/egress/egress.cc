@@ -324,50 +324,88 @@ std::vector<Address> resolve_getaddrinfo(const std::string& name) {
   return out;
 }
 
-Status Egress::apply(const config::PolicySet& policies) {
-  entries_.clear();
-  max_bytes_.clear();
-  for (const auto& p : policies.all()) {
-    auto& list = entries_[p.index];
-    for (const auto& text : p.spec.network().egress()) {
+Result<Egress::State> Egress::build(const config::PolicySet& policies) const {
+  State st;
+  for (const config::Policy* p : policies.in_force()) {
+    auto& list = st.entries[p->index];
+    for (const auto& text : p->spec.network().egress()) {
       auto r = parse(text);
       if (auto* err = std::get_if<ParseError>(&r))
-        return make_error("policy " + p.spec.name() + ": egress '" + text + "': " + err->what);
+        return make_error("policy " + p->spec.name() + ": egress '" + text + "': " + err->what);
       list.push_back(std::get<Entry>(r));
     }
-    if (!p.spec.network().max_bytes_per_destination().empty())
-      if (auto b = parse_bytes(p.spec.network().max_bytes_per_destination())) max_bytes_[p.index] = *b;
-    if (auto st = kernel_->set_policy_enforce(p.index, p.spec.mode() == v1::enforce); !st) return st;
+    if (!p->spec.network().max_bytes_per_destination().empty())
+      if (auto b = parse_bytes(p->spec.network().max_bytes_per_destination())) st.max_bytes[p->index] = *b;
+    st.enforce[p->index] = p->spec.mode() == v1::enforce;
   }
-  auto names = compile_names(entries_);
-  if (!names) return make_error(names.error());
-  if (auto st = kernel_->set_dns_names(*names); !st) return st;
-  // Policy indexes and names may have changed: answers allow again from now.
-  kernel_->expire_dns_allowed(0, true);
-  names_.clear();
-  for (const auto& [policy, list] : entries_)
+  for (const auto& [policy, list] : st.entries)
     for (const auto& e : list)
-      if (!e.name.empty() && !names_.count(e.name)) names_[e.name] = resolver_(e.name);
-  return write();
+      if (!e.name.empty() && !st.names.count(e.name)) st.names[e.name] = resolver_(e.name);
+  auto compiled = compile(st.entries, st.names);
+  if (!compiled) return make_error(compiled.error());
+  st.compiled = std::move(*compiled);
+  auto names = compile_names(st.entries);
+  if (!names) return make_error(names.error());
+  st.compiled_names = std::move(*names);
+  return st;
+}
+
+Status Egress::apply(const config::PolicySet& policies) {
+  if (auto st = prepare(policies); !st) return st;
+  return switch_to_staged();
+}
+
+Status Egress::prepare(const config::PolicySet& policies) {
+  auto st = build(policies);
+  if (!st) return make_error(st.error());
+  staged_ = std::move(*st);
+  return {};
+}
+
+Status Egress::install_staged() {
+  if (!staged_) return make_error("no staged egress policy");
+  for (const auto& [policy, enforce] : staged_->enforce)
+    if (auto st = kernel_->set_policy_enforce(policy, enforce); !st) return st;
+  std::vector<LpmEntry> both = current_.compiled;
+  both.insert(both.end(), staged_->compiled.begin(), staged_->compiled.end());
+  if (auto st = kernel_->set_egress(both); !st) return st;
+  std::vector<NameEntry> names = current_.compiled_names;
+  names.insert(names.end(), staged_->compiled_names.begin(), staged_->compiled_names.end());
+  return kernel_->set_dns_names(names);
+}
+
+Status Egress::switch_to_staged() {
+  if (!staged_) return make_error("no staged egress policy");
+  for (const auto& [policy, enforce] : staged_->enforce)
+    if (auto st = kernel_->set_policy_enforce(policy, enforce); !st) return st;
+  if (auto st = kernel_->set_egress(staged_->compiled); !st) return st;
+  // What answers allowed stays keyed by the old ids and ages out by its TTL;
+  // the new ids allow again from the job's next answer.
+  if (auto st = kernel_->set_dns_names(staged_->compiled_names); !st) return st;
+  current_ = std::move(*staged_);
+  staged_.reset();
+  return {};
 }
 
 Status Egress::refresh() {
   Resolved now;
-  for (const auto& [name, _] : names_) now[name] = resolver_(name);
-  if (now == names_) return {};
-  names_ = std::move(now);
+  for (const auto& [name, _] : current_.names) now[name] = resolver_(name);
+  if (now == current_.names) return {};
+  current_.names = std::move(now);
   return write();
 }
 
 Status Egress::write() {
-  auto compiled = compile(entries_, names_);
+  auto compiled = compile(current_.entries, current_.names);
   if (!compiled) return make_error(compiled.error());
-  return kernel_->set_egress(*compiled);
+  if (auto st = kernel_->set_egress(*compiled); !st) return st;
+  current_.compiled = std::move(*compiled);
+  return {};
 }
 
 uint64_t Egress::max_bytes(uint32_t policy) const {
-  auto it = max_bytes_.find(policy);
-  return it == max_bytes_.end() ? 0 : it->second;
+  auto it = current_.max_bytes.find(policy);
+  return it == current_.max_bytes.end() ? 0 : it->second;
 }
 
 uint64_t Totals::add(uint64_t job_id, const Address& daddr, uint64_t bytes) {

@@ -116,13 +116,31 @@ class Egress {
   size_t expire(uint64_t now_boot_ns) { return kernel_->expire_dns_allowed(now_boot_ns, false); }
   uint64_t max_bytes(uint32_t policy) const;  // 0: no limit
 
+  // A reload in three steps, so no task ever sees half a policy. prepare:
+  // parse, resolve and compile the new set (its own kernel ids), touching
+  // nothing. install_staged: write the new ids' entries and modes next to
+  // the running ones. switch_to_staged: take the new set and drop the old
+  // ids' entries (call it once every task carries a new id).
+  Status prepare(const config::PolicySet& policies);
+  Status install_staged();
+  Status switch_to_staged();
+  void drop_staged() { staged_.reset(); }
+
  private:
+  struct State {
+    std::map<uint32_t, std::vector<Entry>> entries;
+    std::map<uint32_t, uint64_t> max_bytes;
+    std::map<uint32_t, bool> enforce;
+    Resolved names;
+    std::vector<LpmEntry> compiled;
+    std::vector<NameEntry> compiled_names;  // the kernel's dns_names
+  };
+  Result<State> build(const config::PolicySet& policies) const;
   Status write();
   KernelEgress* kernel_;
   Resolver resolver_;
-  std::map<uint32_t, std::vector<Entry>> entries_;
-  std::map<uint32_t, uint64_t> max_bytes_;
-  Resolved names_;
+  State current_;
+  std::optional<State> staged_;
 };
 
 // Running bytes sent per job and destination address.

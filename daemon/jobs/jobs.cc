@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "common/glob.h"
@@ -110,6 +111,41 @@ void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::v
     join(id, p->key);
     track_tree(pid, id, pol->index, j);
   }
+}
+
+std::vector<std::shared_ptr<const config::Policy>> JobManager::orphaned_policies(
+    const config::PolicySet& next) const {
+  std::vector<std::shared_ptr<const config::Policy>> out;
+  std::set<uint32_t> seen;
+  for (const auto& [id, j] : jobs_) {
+    if (j->ended || next.find(j->policy) || !seen.insert(j->policy_index).second) continue;
+    if (const config::Policy* p = policies_->at(j->policy_index))
+      out.emplace_back(policies_, p);  // shares ownership of the set that holds it
+  }
+  return out;
+}
+
+void JobManager::rebind(std::shared_ptr<const config::PolicySet> next, std::vector<JobChange>* changes,
+                        std::vector<std::string>* notes) {
+  std::map<uint32_t, uint32_t> ids;
+  for (auto& [id, j] : jobs_) {
+    if (j->ended) continue;
+    const config::Policy* p = next->find(j->policy);
+    if (!p) {
+      std::string why = "job " + job_id_string(id) + " (" + j->name + "): policy '" + j->policy +
+                        "' is gone; the job keeps it until it ends";
+      spdlog::warn("reload: {}", why);
+      notes->push_back(why);
+      continue;
+    }
+    ids[j->policy_index] = p->index;
+    j->policy_index = p->index;
+    j->mode = p->spec.mode() == v1::enforce ? "enforce" : "monitor";
+    notes->push_back("job " + job_id_string(id) + " (" + j->name + "): now under the reloaded policy '" + j->policy + "'");
+  }
+  // Ended jobs keep their old id; nothing reads it but `jobs --all`.
+  if (auto st = kernel_->retag(ids); !st) spdlog::error("reload: retag running jobs: {}", st.error());
+  apply(std::move(next), changes);
 }
 
 const config::Policy* JobManager::exec_policy(const decode::Exec& e) const {

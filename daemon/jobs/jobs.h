@@ -58,6 +58,16 @@ class JobManager {
   // existing cgroups that match, and existing launcher processes from /proc.
   void apply(std::shared_ptr<const config::PolicySet> policies, std::vector<JobChange>* changes);
   const config::PolicySet& policies() const { return *policies_; }
+  std::shared_ptr<const config::PolicySet> policies_ptr() const { return policies_; }
+
+  // Reload: the policies of the new set that running jobs must keep because
+  // their name is gone from it (to be retained by the set before it is used).
+  std::vector<std::shared_ptr<const config::Policy>> orphaned_policies(const config::PolicySet& next) const;
+  // Reload: running jobs move to the policy of the same name in `next` (the
+  // kernel's tasks and cgroup jobs are retagged with its id), then `next` is
+  // applied like at start. `notes` says what happened to each running job.
+  void rebind(std::shared_ptr<const config::PolicySet> next, std::vector<JobChange>* changes,
+              std::vector<std::string>* notes);
 
   // `ftsentinel run`: `pid` (verified by the caller) becomes the root of a new job.
   Result<const Job*> register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,

@@ -20,6 +20,9 @@ class KernelJobs {
   virtual Status clear_cgroup_job(uint64_t cgroup_id) = 0;
   // Untracked execs are sent only when some launcher glob needs user space.
   virtual Status set_report_all_exec(bool on) = 0;
+  // Reload: every tracked task and cgroup job whose policy id is a key of
+  // `ids` gets the mapped id, each in one map update.
+  virtual Status retag(const std::map<uint32_t, uint32_t>& ids) = 0;
 };
 
 }  // namespace fts::jobs

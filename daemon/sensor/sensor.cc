@@ -374,6 +374,40 @@ Status Sensor::set_report_all_exec(bool on) {
 
 namespace {
 
+// Rewrites the policy id of every entry of a job map whose id is remapped.
+// Each update is one element: a task sees its old policy or its new one.
+template <typename K, typename V>
+void retag_map(int fd, const std::map<uint32_t, uint32_t>& ids) {
+  K key{}, next{};
+  K* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    V v{};
+    if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+      auto it = ids.find(v.policy);
+      if (it != ids.end()) {
+        v.policy = it->second;
+        bpf_map_update_elem(fd, &next, &v, BPF_EXIST);  // gone meanwhile: nothing to retag
+      }
+    }
+    key = next;
+    prev = &key;
+  }
+}
+
+}  // namespace
+
+Status Sensor::retag(const std::map<uint32_t, uint32_t>& ids) {
+  if (ids.empty()) return {};
+  // Twice: a task forked during the first pass copied its parent's old id.
+  for (int pass = 0; pass < 2; ++pass) {
+    retag_map<uint32_t, fts_task_state>(bpf_map__fd(impl_->skel->maps.tasks), ids);
+    retag_map<uint64_t, fts_cgroup_job>(bpf_map__fd(impl_->skel->maps.job_cgroups), ids);
+  }
+  return {};
+}
+
+namespace {
+
 // Make a hash map hold exactly `want`: add and update first, then delete the
 // keys no longer wanted, so no lookup in between misses an entry that stays.
 template <typename K, typename V, typename Less>

@@ -66,6 +66,7 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress
   Status set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) override;
   Status clear_cgroup_job(uint64_t cgroup_id) override;
   Status set_report_all_exec(bool on) override;
+  Status retag(const std::map<uint32_t, uint32_t>& ids) override;
 
   // watch::KernelWatch
   Status set_watched(const std::map<watch::InodeKey, watch::WatchValue>& inodes) override;

@@ -61,8 +61,8 @@ std::vector<Pattern> patterns_of(const config::PolicySet& policies) {
   // The loader's preload list, built in: a change to it by anyone is reported
   // (preload-injection). By name, so creating it where it is absent is seen too.
   out.push_back({"**/ld.so.preload", decode::cls::kPreload});
-  for (const auto& p : policies.all()) {
-    const auto& d = p.spec.data();
+  for (const config::Policy* p : policies.in_force()) {
+    const auto& d = p->spec.data();
     for (const auto& g : d.training()) out.push_back({g, decode::cls::kTraining});
     for (const auto& g : d.outputs()) out.push_back({g, decode::cls::kOutputs});
     for (const auto& g : d.protected_()) out.push_back({g, decode::cls::kProtected});

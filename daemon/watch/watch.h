@@ -54,8 +54,8 @@ struct Pattern {
 // The built-in base list: what a normal Python/PyTorch/CUDA process reads.
 const std::vector<std::string>& base_list();
 
-// Every pattern of a policy set: data.training/outputs/protected/sensitive,
-// data.base and the base list.
+// Every pattern of a policy set (and of the policies it retains for running
+// jobs): data.training/outputs/protected/sensitive, data.base and the base list.
 std::vector<Pattern> patterns_of(const config::PolicySet& policies);
 
 // A resolved root: where a watched entry is, for naming files canonically.

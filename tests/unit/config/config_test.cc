@@ -148,7 +148,7 @@ TEST_F(ConfigTest, UnknownTopLevelKeyAndAllMistakesAtOnce) {
   ASSERT_EQ(l.errors.size(), 3u) << all(l.errors);
   EXPECT_EQ(l.errors[0].str().substr(cfg.size()), ":1:1: statedir: unknown key (expected one of: host, state_dir, "
                                                    "policies_dir, control, sensor, outputs, journal, metrics, log)");
-  EXPECT_EQ(l.errors[1].str().substr(cfg.size()), ":3:15: sensor.ringbuf_mb: expected an integer >= 0, got 'abc'");
+  EXPECT_EQ(l.errors[1].str().substr(cfg.size()), ":3:15: sensor.ringbuf_mb: expected a size in whole MiB ('16', '16MiB', '1GiB'), got 'abc'");
   EXPECT_EQ(l.errors[2].str().substr(cfg.size()), ":4:6: log: expected a mapping, got a list");
 }
 
@@ -302,7 +302,7 @@ TEST_F(PolicyTest, DuplicateNameIsAnErrorInTheSecondFile) {
   std::string b = policy("b.yaml", "# another team's copy\nname: same\nmode: enforce\n");
   auto set = load_dir();
   ASSERT_EQ(errors_.size(), 1u) << all(errors_);
-  EXPECT_EQ(errors_[0].str(), b + ":2:7: name: duplicate policy name 'same'");
+  EXPECT_EQ(errors_[0].str(), b + ":2:7: name: duplicate policy name 'same' (also in " + dir_ / "etc/policies/a.yaml" + ")");
   ASSERT_EQ(set->all().size(), 1u);
   EXPECT_EQ(set->find("same")->spec.mode(), v1::monitor);  // the first one stays
 }
@@ -343,7 +343,7 @@ TEST_F(PolicyTest, SyntaxErrorInOnePolicyDoesNotHideTheOthers) {
   EXPECT_EQ(set->all()[0].index, 0u);  // indexes are dense over what loaded
 }
 
-TEST_F(PolicyTest, UnenforcedSectionsWarn) {
+TEST_F(PolicyTest, EveryEnforcedSectionLoadsWithoutWarnings) {
   std::string f = policy("p.yaml",
                          "name: p\nmode: monitor\n"
                          "data:\n  training: [\"/data/approved/**\"]\n  manifest: /data/approved/SHA256SUMS\n"
@@ -351,11 +351,12 @@ TEST_F(PolicyTest, UnenforcedSectionsWarn) {
                          "process:\n  deny_exec: [\"**/curl\"]\n");
   auto set = load_dir();
   ASSERT_TRUE(errors_.empty()) << all(errors_);
-  // data is enforced by the file sensor and network by the network sensor;
-  // process is not yet.
+  // data, network and process are all enforced (process by transfer-tool-exec);
+  // the one warning is the manifest that does not exist on this machine.
   ASSERT_EQ(warnings_.size(), 1u) << all(warnings_);
-  EXPECT_EQ(warnings_[0].field, "process");
-  EXPECT_EQ(warnings_[0].line, 10);  // the section's value
+  EXPECT_EQ(warnings_[0].field, "data.manifest");
+  EXPECT_EQ(warnings_[0].line, 5);
+  EXPECT_EQ(warnings_[0].column, 13);
   ASSERT_EQ(set->all().size(), 1u);
   EXPECT_EQ(set->all()[0].spec.data().training(0), "/data/approved/**");
   EXPECT_EQ(set->all()[0].spec.network().max_bytes_per_destination(), "64MiB");

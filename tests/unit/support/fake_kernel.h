@@ -50,6 +50,15 @@ class FakeKernel : public jobs::KernelJobs {
     report_all_exec = on;
     return {};
   }
+  // Like the sensor: every tracked task and cgroup job with a remapped id.
+  Status retag(const std::map<uint32_t, uint32_t>& ids) override {
+    retags.push_back(ids);
+    for (auto& t : tracked)
+      if (auto it = ids.find(t.policy); it != ids.end()) t.policy = it->second;
+    for (auto& [cg, j] : cgroup_jobs)
+      if (auto it = ids.find(j.policy); it != ids.end()) j.policy = it->second;
+    return {};
+  }
 
   bool fail_track = false;
   std::vector<Track> tracked;
@@ -58,6 +67,7 @@ class FakeKernel : public jobs::KernelJobs {
   std::map<uint64_t, CgroupJob> cgroup_jobs;
   std::vector<uint64_t> cleared_cgroups;
   bool report_all_exec = false;
+  std::vector<std::map<uint32_t, uint32_t>> retags;
 };
 
 class CaptureSink : public sinks::Sink {
