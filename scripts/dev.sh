@@ -14,7 +14,7 @@ PACKAGES="cmake make g++ pkg-config clang llvm bpftool libbpf-dev
   libboost-dev libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev
   libsystemd-dev libssl-dev libsqlite3-dev
   libgtest-dev libgmock-dev python3 util-linux iproute2
-  openssl rsyslog rsyslog-openssl systemd dpkg-dev fio"
+  openssl rsyslog rsyslog-openssl systemd dpkg-dev fio sqlite3 chromium"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -3,6 +3,7 @@
 //   ftsentinel status [--json]
 //   ftsentinel jobs [--all] [--json]
 //   ftsentinel alert-test [--count N] [--severity S] [--message TEXT]
+//   ftsentinel runs | review JOB [--timeline] | export JOB | report JOB -o F | verify  (cli/journal_cmds.h)
 // Global: --socket PATH (else $FTSENTINEL_SOCKET, else /run/ftsentinel/control.sock)
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/journal_cmds.h"
 #include "control/protocol.h"
 #include "common/v1.h"
 #include "ftsentinel/v1/control.pb.h"
@@ -35,7 +37,14 @@ int usage() {
           "  status [--json]                                  the daemon's state\n"
           "  jobs [--all] [--json]                            live (or all remembered) jobs\n"
           "  alert-test [--count N] [--severity S] [--message TEXT]\n"
-          "                                                   send test alerts to every output (SIEM check)\n");
+          "                                                   send test alerts to every output (SIEM check)\n"
+          "  runs [--journal FILE] [--json]                   journaled jobs, newest first, with alert counts\n"
+          "  review JOB [--json]                              process tree, data read/written, peers, alerts\n"
+          "  review JOB --timeline [--kind K] [--pid P] [--since T] [--until T] [--json]\n"
+          "  export JOB [--format jsonl|ocsf] [-o FILE]       the run's records, one per line\n"
+          "  report JOB -o FILE.html                          one self-contained HTML page\n"
+          "  verify [--journal FILE] [--key FILE] [--json]    check the journal's hash chains and seals\n"
+          "  (journal commands: --journal FILE, else the running daemon's, else /var/lib/ftsentinel/journal.db)\n");
   return 2;
 }
 
@@ -223,6 +232,7 @@ int main(int argc, char** argv) {
   if (a.command == "status") return cmd_status(a);
   if (a.command == "jobs") return cmd_jobs(a);
   if (a.command == "alert-test") return cmd_alert_test(a);
+  if (fts::cli::is_journal_command(a.command)) return fts::cli::journal_command(a.command, a.socket, a.rest);
   if (a.command == "--help" || a.command == "help") {
     usage();
     return 0;
