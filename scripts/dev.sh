@@ -17,7 +17,7 @@ PACKAGES="cmake make g++ pkg-config clang llvm bpftool libbpf-dev
   openssl rsyslog rsyslog-openssl systemd dpkg-dev fio"
 # What only the tests use: the scenarios' real programs (B1 trains with PyTorch,
 # A1 exfiltrates with curl and wget).
-TEST_PACKAGES="python3-torch curl wget"
+TEST_PACKAGES="python3-torch curl wget sqlite3 chromium"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
 
 #include "common/time.h"
 #include "control/server.h"
@@ -19,6 +20,7 @@
 #include "hash/hasher.h"
 #include "hash/tracker.h"
 #include "jobs/jobs.h"
+#include "journal/sink.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
 #include "reload/reload.h"
@@ -80,6 +82,7 @@ class Daemon {
     auto s = make_sinks(d, &counting_);
     if (!s) return fail(s.error());
     sinks_ = std::move(*s);
+    if (auto st = open_journal(); !st) return fail(st.error());
 
     jobs_ = std::make_unique<jobs::JobManager>(sensor_.get(), &procs_, &cgroups_, d.sensor().proc_root());
     watcher_ = std::make_unique<watch::Watcher>(sensor_.get());
@@ -91,8 +94,9 @@ class Daemon {
     ctx.names = &names_;
     ctx.egress = egress_.get();
     ctx.rules = &rules_;
-    // Events are built only when an output takes them (`events: all`).
-    ctx.render_events = std::any_of(d.outputs().begin(), d.outputs().end(),
+    // Events are built only when the journal or an output takes them (`events: all`).
+    ctx.render_events = journal_ != nullptr ||
+                        std::any_of(d.outputs().begin(), d.outputs().end(),
                                     [](const v1::Output& o) { return o.events() != "alerts"; });
     const auto& det = d.detection();
     if (!det.hash_off()) {
@@ -154,11 +158,35 @@ class Daemon {
     sensor_.reset();  // destroys links: nothing stays attached
     spdlog::info("ftsentineld stopped: {} records, {} events out, {} alerts, {} ring-buffer drops", stats_.records,
                  stats_.events, alerts_emitted_, last_drops_);
-    sinks_.clear();  // remote sinks stop and keep what is undelivered in their spools
+    journal_ = nullptr;
+    sinks_.clear();  // remote sinks stop and keep what is undelivered in their spools; the journal drains and seals
     return 0;
   }
 
  private:
+  // The journal is one more consumer of events and alerts: it only enqueues
+  // on this thread.
+  Status open_journal() {
+    const auto& j = cfg_.daemon.journal();
+    if (j.path() == "off") return {};
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(j.path()).parent_path(), ec);
+    auto key = journal::load_or_create_key(j.key_file());
+    if (!key) return make_error(key.error());
+    journal::SinkOptions o;
+    o.path = j.path();
+    o.key = std::move(*key);
+    o.retention_days = j.retention_days();
+    o.max_bytes = static_cast<uint64_t>(j.max_size_mb()) << 20;
+    o.seal_interval_ms = j.seal_interval_seconds() * 1000;
+    o.queue = j.queue();
+    auto sink = journal::JournalSink::open(std::move(o));
+    if (!sink) return make_error(sink.error());
+    journal_ = sink->get();
+    sinks_.push_back(std::move(*sink));
+    return {};
+  }
+
   int fail(const std::string& why) {
     spdlog::critical("{}", why);
     return 1;
@@ -438,6 +466,17 @@ class Daemon {
       h->set_files_followed(hashes_->files());
     }
     s->set_alert_repeats(rules_.suppressed());
+    if (journal_) {
+      s->set_journal_path(cfg_.daemon.journal().path());
+      auto st = journal_->stats();
+      auto* js = s->mutable_journal();
+      js->set_written(st.written);
+      js->set_dropped(st.dropped);
+      js->set_queued(st.queued);
+      js->set_seals(journal_->seals());
+      js->set_pruned_runs(journal_->pruned_runs());
+      js->set_last_error(st.last_error);
+    }
     for (const auto& sink : sinks_) {
       auto st = sink->stats();
       if (st.name.empty()) continue;
@@ -505,13 +544,21 @@ class Daemon {
       uint64_t lost = sink->take_lost();
       if (!lost) continue;
       auto st = sink->stats();
-      spdlog::error("output {}: {} records dropped (spool full; {} in total)", st.name, lost, st.dropped);
       v1::Alert a;
       a.set_rule("sensor-tamper");
       a.set_severity("high");
-      a.set_message("output " + st.name + " (" + st.target + ") dropped " + std::to_string(lost) +
-                    " undelivered records, oldest first: its spool was full (" + std::to_string(st.dropped) +
-                    " in total)");
+      if (sink.get() == journal_) {
+        // Journal loss: the forensic record of a run has a hole.
+        spdlog::error("journal {}: {} records lost ({} dropped in total: writer queue full; last error: {})", st.target,
+                      lost, st.dropped, st.last_error.empty() ? "none" : st.last_error);
+        a.set_message("journal loss: " + std::to_string(lost) + " records did not reach the journal " + st.target +
+                      " (writer queue full or write failed; " + std::to_string(st.dropped) + " dropped in total)");
+      } else {
+        spdlog::error("output {}: {} records dropped (spool full; {} in total)", st.name, lost, st.dropped);
+        a.set_message("output " + st.name + " (" + st.target + ") dropped " + std::to_string(lost) +
+                      " undelivered records, oldest first: its spool was full (" + std::to_string(st.dropped) +
+                      " in total)");
+      }
       a.mutable_mitre()->add_attack("T1562.001");
       raise(std::move(a));
     }
@@ -614,6 +661,7 @@ class Daemon {
   state::CgroupTable cgroups_;
   std::vector<std::unique_ptr<sinks::Sink>> sinks_;
   sinks::CountingSink* counting_ = nullptr;  // owned by sinks_
+  journal::JournalSink* journal_ = nullptr;  // owned by sinks_; null when off
   std::unique_ptr<metrics::Server> metrics_;
   uint64_t alerts_emitted_ = 0;
   pipeline::Stats stats_;

@@ -4,6 +4,7 @@
 //   ftsentinel jobs [--all] [--json]
 //   ftsentinel alert-test [--count N] [--severity S] [--message TEXT]
 //   ftsentinel reload [--json]
+//   ftsentinel runs | review JOB [--timeline] | export JOB | report JOB -o F | verify  (cli/journal_cmds.h)
 // Global: --socket PATH (else $FTSENTINEL_SOCKET, else /run/ftsentinel/control.sock)
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/journal_cmds.h"
 #include "control/protocol.h"
 #include "common/v1.h"
 #include "ftsentinel/v1/control.pb.h"
@@ -38,7 +40,14 @@ int usage() {
           "  alert-test [--count N] [--severity S] [--message TEXT]\n"
           "                                                   send test alerts to every output (SIEM check)\n"
           "  reload [--json]                                  load the config and policies anew (like SIGHUP);\n"
-          "                                                   on any error the running policies stay\n");
+          "                                                   on any error the running policies stay\n"
+          "  runs [--journal FILE] [--json]                   journaled jobs, newest first, with alert counts\n"
+          "  review JOB [--json]                              process tree, data read/written, peers, alerts\n"
+          "  review JOB --timeline [--kind K] [--pid P] [--since T] [--until T] [--json]\n"
+          "  export JOB [--format jsonl|ocsf] [-o FILE]       the run's records, one per line\n"
+          "  report JOB -o FILE.html                          one self-contained HTML page\n"
+          "  verify [--journal FILE] [--key FILE] [--json]    check the journal's hash chains and seals\n"
+          "  (journal commands: --journal FILE, else the running daemon's, else /var/lib/ftsentinel/journal.db)\n");
   return 2;
 }
 
@@ -287,6 +296,7 @@ int main(int argc, char** argv) {
   if (a.command == "jobs") return cmd_jobs(a);
   if (a.command == "alert-test") return cmd_alert_test(a);
   if (a.command == "reload") return cmd_reload(a);
+  if (fts::cli::is_journal_command(a.command)) return fts::cli::journal_command(a.command, a.socket, a.rest);
   if (a.command == "--help" || a.command == "help") {
     usage();
     return 0;

@@ -171,6 +171,14 @@ void fill_defaults(v1::DaemonConfig* c) {
   if (c->outputs_size() == 0) c->add_outputs()->set_type("stdout");
   fill_output_defaults(c);
   if (c->log().level().empty()) c->mutable_log()->set_level("info");
+  // The journal: 0 keeps the default, like the outputs' numbers.
+  auto* j = c->mutable_journal();
+  if (j->path().empty()) j->set_path("journal.db");
+  if (j->key_file().empty()) j->set_key_file("journal.key");
+  if (j->retention_days() == 0) j->set_retention_days(30);
+  if (j->max_size_mb() == 0) j->set_max_size_mb(4096);
+  if (j->seal_interval_seconds() == 0) j->set_seal_interval_seconds(10);
+  if (j->queue() == 0) j->set_queue(262144);
 }
 
 void check_daemon(const YAML::Node& root, const std::string& file, const v1::DaemonConfig& c,
@@ -187,6 +195,13 @@ void check_daemon(const YAML::Node& root, const std::string& file, const v1::Dae
   if (c.control().group().find_first_of(" :/") != std::string::npos)
     errors->push_back(diag_at(root, file, "control.group", "a group name, got '" + c.control().group() + "'"));
   check_outputs(root, file, c, errors);
+  const auto& j = c.journal();
+  if (j.seal_interval_seconds() > 3600)
+    errors->push_back(diag_at(root, file, "journal.seal_interval_seconds", "at most 3600 (records stay unsealed that long)"));
+  if (j.queue() < 1024 || j.queue() > (1u << 24))
+    errors->push_back(diag_at(root, file, "journal.queue", "between 1024 and 16777216 records"));
+  if (j.path() != "off" && j.path().back() == '/')
+    errors->push_back(diag_at(root, file, "journal.path", "names a file (SQLite database), not a directory"));
 }
 
 }  // namespace
@@ -401,6 +416,8 @@ Loaded load(const std::string& config_file) {
   d.set_state_dir(resolve(base, d.state_dir()));
   d.set_policies_dir(resolve(base, d.policies_dir()));
   d.mutable_control()->set_socket(resolve(base, d.control().socket()));
+  if (d.journal().path() != "off") d.mutable_journal()->set_path(resolve(d.state_dir(), d.journal().path()));
+  d.mutable_journal()->set_key_file(resolve(d.state_dir(), d.journal().key_file()));
   for (auto& o : *d.mutable_outputs()) {
     if (o.type() == "file") o.set_path(resolve(d.state_dir(), o.path()));
     for (auto* f : {o.mutable_ca_file(), o.mutable_cert_file(), o.mutable_key_file(), o.mutable_token_file()})

@@ -1,0 +1,168 @@
+#include "cli/journal_cmds.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "control/protocol.h"
+#include "ftsentinel/v1/control.pb.h"
+#include "journal/journal.h"
+#include "journal/review.h"
+
+namespace fts::cli {
+namespace {
+
+constexpr const char* kDefaultJournal = "/var/lib/ftsentinel/journal.db";
+
+int usage(const std::string& cmd) {
+  const char* u = "";
+  if (cmd == "runs") u = "ftsentinel runs [--journal FILE] [--json]";
+  else if (cmd == "review")
+    u = "ftsentinel review JOB [--journal FILE] [--json]\n"
+        "       ftsentinel review JOB --timeline [--kind K]... [--pid PID] [--since TIME] [--until TIME] [--json]";
+  else if (cmd == "export") u = "ftsentinel export JOB [--journal FILE] [--format jsonl|ocsf] [-o FILE]";
+  else if (cmd == "report") u = "ftsentinel report JOB [--journal FILE] -o FILE.html";
+  else if (cmd == "verify") u = "ftsentinel verify [--journal FILE] [--key FILE] [--json]";
+  fprintf(stderr, "usage: %s\n", u);
+  return 2;
+}
+
+// --journal, else the running daemon's, else the default.
+std::string find_journal(const std::string& given, const std::string& socket) {
+  if (!given.empty()) return given;
+  auto c = control::Client::connect(control::socket_path(socket));
+  if (c) {
+    v1::Request req;
+    req.mutable_status();
+    v1::Response resp;
+    if (c->call(req, &resp) && resp.ok() && !resp.status().journal_path().empty()) return resp.status().journal_path();
+  }
+  return kDefaultJournal;
+}
+
+struct Opts {
+  std::string journal, key, out, format = "jsonl", since, until, job;
+  bool json = false, timeline = false;
+  journal::TimelineFilter filter;
+};
+
+bool parse(const std::string& cmd, const std::vector<std::string>& a, Opts* o) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::string& s = a[i];
+    bool v = i + 1 < a.size();
+    if (s == "--journal" && v) o->journal = a[++i];
+    else if (s == "--key" && v) o->key = a[++i];
+    else if ((s == "-o" || s == "--output") && v) o->out = a[++i];
+    else if (s == "--format" && v) o->format = a[++i];
+    else if (s == "--json") o->json = true;
+    else if (s == "--timeline") o->timeline = true;
+    else if (s == "--kind" && v) o->filter.kinds.push_back(a[++i]);
+    else if (s == "--pid" && v) {
+      char* end = nullptr;
+      unsigned long p = std::strtoul(a[++i].c_str(), &end, 10);
+      if (!end || *end) return false;
+      o->filter.pid = static_cast<uint32_t>(p);
+    } else if (s == "--since" && v) o->since = a[++i];
+    else if (s == "--until" && v) o->until = a[++i];
+    else if (!s.empty() && s[0] != '-' && o->job.empty()) o->job = s;
+    else {
+      fprintf(stderr, "ftsentinel %s: unexpected '%s'\n", cmd.c_str(), s.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+int fail(const std::string& cmd, const std::string& why) {
+  fprintf(stderr, "ftsentinel %s: %s\n", cmd.c_str(), why.c_str());
+  return 1;
+}
+
+bool write_out(const std::string& path, const std::string& data) {
+  if (path.empty() || path == "-") return fwrite(data.data(), 1, data.size(), stdout) == data.size();
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << data;
+  return static_cast<bool>(f);
+}
+
+}  // namespace
+
+bool is_journal_command(const std::string& c) {
+  return c == "runs" || c == "review" || c == "export" || c == "report" || c == "verify";
+}
+
+int journal_command(const std::string& cmd, const std::string& socket, const std::vector<std::string>& args) {
+  Opts o;
+  if (!parse(cmd, args, &o)) return usage(cmd);
+  bool needs_job = cmd == "review" || cmd == "export" || cmd == "report";
+  if (needs_job && o.job.empty()) return usage(cmd);
+  if (!needs_job && !o.job.empty()) return usage(cmd);
+  if (cmd == "export" && o.format != "jsonl" && o.format != "json" && o.format != "ocsf")
+    return fail(cmd, "--format is jsonl or ocsf, not '" + o.format + "'");
+  if (cmd == "report" && o.out.empty()) return usage(cmd);
+  std::string path = find_journal(o.journal, socket);
+  auto reader = journal::Reader::open(path);
+  if (!reader) return fail(cmd, reader.error());
+  journal::Reader& r = **reader;
+
+  if (cmd == "runs") {
+    auto runs = r.runs();
+    if (!runs) return fail(cmd, runs.error());
+    if (o.json) {
+      v1::RunList l;
+      l.set_journal(path);
+      for (auto& x : *runs) *l.add_runs() = std::move(x);
+      printf("%s\n", journal::to_json(l, true).c_str());
+    } else {
+      printf("%s", journal::format_runs(*runs).c_str());
+    }
+    return 0;
+  }
+  if (cmd == "verify") {
+    std::string key_path = o.key;
+    if (key_path.empty()) {
+      auto slash = path.rfind('/');
+      key_path = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/journal.key";
+    }
+    std::string key;
+    if (auto k = journal::load_key(key_path); k) key = *k;
+    else if (!o.key.empty()) return fail(cmd, k.error());
+    auto rep = r.verify(key);
+    if (!rep) return fail(cmd, rep.error());
+    if (o.json) printf("%s\n", journal::to_json(*rep, true).c_str());
+    else printf("%s", journal::format_verify(*rep).c_str());
+    return rep->intact() ? 0 : 1;
+  }
+
+  auto run = journal::load_run(r, o.job);
+  if (!run) return fail(cmd, run.error());
+  if (cmd == "export") {
+    if (!write_out(o.out, journal::export_run(*run, o.format == "ocsf"))) return fail(cmd, "cannot write " + o.out);
+    return 0;
+  }
+  if (cmd == "review" && o.timeline) {
+    auto f = journal::parse_time_bounds(o.filter, o.since, o.until);
+    if (!f) return fail(cmd, f.error());
+    auto t = journal::timeline(*run, *f);
+    t.set_journal(path);
+    if (o.json) printf("%s\n", journal::to_json(t, true).c_str());
+    else printf("%s", journal::format_timeline(t).c_str());
+    return 0;
+  }
+  auto rv = journal::review(*run);
+  rv.set_journal(path);
+  if (cmd == "report") {
+    auto t = journal::timeline(*run, {});
+    if (!write_out(o.out, journal::html_report(rv, t))) return fail(cmd, "cannot write " + o.out);
+    fprintf(stderr, "ftsentinel report: %s (job %s, %d records, %d alerts)\n", o.out.c_str(),
+            rv.run().job().id().c_str(), t.entries_size(), rv.alerts_size());
+    return 0;
+  }
+  if (o.json) printf("%s\n", journal::to_json(rv, true).c_str());
+  else printf("%s", journal::format_review(rv).c_str());
+  return 0;
+}
+
+}  // namespace fts::cli
