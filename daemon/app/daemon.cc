@@ -318,6 +318,7 @@ class Daemon {
         for (auto& a : sums) raise(std::move(a));
         if (!sums.empty())
           for (auto& s : sinks_) s->flush();
+      }
       if (ticks_ % 2 == 0) {
         // What DNS answers allowed, past its TTL (the connect hook already ignores it).
         size_t gone = egress_->expire(now_boot_ns());

@@ -397,6 +397,8 @@ std::string ptrace_request_name(uint64_t request) {
     case 0x4207: return "interrupt";
   }
   return "request " + std::to_string(request);
+}
+
 const char* dns_rcode_name(uint8_t rcode) {
   static const char* kNames[] = {"noerror", "formerr", "servfail", "nxdomain", "notimp", "refused"};
   return rcode < sizeof(kNames) / sizeof(kNames[0]) ? kNames[rcode] : "other";

@@ -86,6 +86,7 @@ class StateStage : public Stage {
   void know(const decode::TaskId& t) {
     state::ProcKey k = state::key_of(t);
     if (k.tgid && !ctx_.procs->find(k)) state::load_with_ancestors(ctx_.proc_root, k.tgid, ctx_.procs);
+  }
   bool apply(const decode::DnsAnswer& a, Item&) {
     if (!ctx_.names || !a.hdr.job_id || a.rcode != 0) return true;
     for (const auto& x : a.addresses) ctx_.names->learn(a.hdr.job_id, x.addr, a.name, x.ttl, a.hdr.ts_ns);
@@ -358,6 +359,7 @@ class RenderStage : public Stage {
     if (const auto* x = std::get_if<decode::Exec>(&r); x && !x->preload.empty()) {
       e.mutable_process()->add_flags("ld_preload");
       e.mutable_process()->set_ld_preload(x->preload);
+    }
     if (const auto* a = std::get_if<decode::DnsAnswer>(&r)) {
       auto* out = e.mutable_network();
       out->set_op("dns_answer");

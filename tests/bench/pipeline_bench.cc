@@ -50,6 +50,7 @@ class NoKernel : public jobs::KernelJobs {
   Status set_cgroup_job(uint64_t, uint64_t, uint32_t) override { return {}; }
   Status clear_cgroup_job(uint64_t) override { return {}; }
   Status set_report_all_exec(bool) override { return {}; }
+  Status retag(const std::map<uint32_t, uint32_t>&) override { return {}; }
 };
 
 // CPU time of this thread: on a shared machine the wall clock also counts
@@ -69,6 +70,8 @@ class NoEgressMaps : public egress::KernelEgress {
  public:
   Status set_egress(const std::vector<egress::LpmEntry>&) override { return {}; }
   Status set_policy_enforce(uint32_t, bool) override { return {}; }
+  Status set_dns_names(const std::vector<egress::NameEntry>&) override { return {}; }
+  size_t expire_dns_allowed(uint64_t, bool) override { return 0; }
 };
 
 decode::Header header(decode::Kind kind, decode::TaskId t, uint64_t job, uint64_t ts) {

@@ -26,6 +26,7 @@ struct KernelLog {
 class FakeEgress : public egress::KernelEgress {
  public:
   explicit FakeEgress(KernelLog* log) : log_(log) {}
+  std::vector<egress::NameEntry> names;
   Status set_egress(const std::vector<egress::LpmEntry>& e) override {
     entries = e;
     std::set<uint32_t> ids;
@@ -35,6 +36,11 @@ class FakeEgress : public egress::KernelEgress {
     log_->steps.push_back(s);
     return {};
   }
+  Status set_dns_names(const std::vector<egress::NameEntry>& n) override {
+    names = n;
+    return {};
+  }
+  size_t expire_dns_allowed(uint64_t, bool) override { return 0; }
   Status set_policy_enforce(uint32_t policy, bool enforce) override {
     enforce_[policy] = enforce;
     return {};
