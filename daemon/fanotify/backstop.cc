@@ -182,9 +182,17 @@ size_t Backstop::read(const watch::Watcher& watcher, const std::function<void(de
         f.hdr.task.tgid = pid;
         f.hdr.tid = pid;
         // Identity from /proc while the pidfd pins the process.
-        if (auto st = state::read_stat(proc_root_, pid); st && pidfd >= 0 &&
-                                                          syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0)
+        auto alive = [&] { return pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; };
+        if (auto st = state::read_stat(proc_root_, pid); st && alive()) {
           f.hdr.task.start_ns = st->start_ticks * decode::kNsPerTick;
+          // And its executable now: a short-lived writer (an approved ingest
+          // tool) may be gone when the pipeline looks it up, and a create is
+          // queued before the syscall's own record is written.
+          char exe[PATH_MAX];
+          std::string link = proc_root_ + "/" + std::to_string(pid) + "/exe";
+          ssize_t n = readlink(link.c_str(), exe, sizeof(exe));
+          if (n > 0 && alive()) f.exe.assign(exe, static_cast<size_t>(n));
+        }
         const Named& where = watched(subject) ? subject : new_name;
         f.classes = where.dir->classes;
         f.watch_id = where.dir->watch_id;

@@ -51,6 +51,7 @@ Hasher::Hasher(Options o) : opts_(o) {
 }
 
 Hasher::~Hasher() {
+  stopping_ = true;
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
@@ -167,6 +168,7 @@ Result Hasher::work(const Request& r) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail(std::string("read: ") + std::strerror(errno));
         if (n == 0) break;
+        if (stopping_) return fail("the daemon is stopping");
         EVP_DigestUpdate(ctx.get(), buf_.data(), static_cast<size_t>(n));
         off += n;
         total += static_cast<uint64_t>(n);

@@ -7,6 +7,7 @@
 // the other; results cached by (dev, inode, size, mtime, ctime), so an
 // unchanged file is read once. Results wait for the pipeline thread, which
 // drains them when notify_fd() is readable.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -103,6 +104,7 @@ class Hasher {
   std::deque<Request> queue_;
   std::vector<Result> done_;
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // read between chunks: a huge file does not hold up shutdown
   Stats stats_;
   // worker-only state
   std::list<std::pair<Key, std::string>> lru_;

@@ -130,6 +130,9 @@ class StateStage : public Stage {
         p = &ctx_.procs->add(std::move(gone));
       }
       if (!p) p = ctx_.procs->find_tgid(k.tgid);  // fanotify without a pidfd: best effort
+      // Found by pid alone (a writer gone before its fanotify report was read):
+      // the record names it by its full identity, so later stages find it too.
+      if (p && p->key.tgid == k.tgid && f.hdr.task.start_ns == 0) f.hdr.task.start_ns = p->start_ns;
     }
     if (p && p->exe.empty() && !f.exe.empty()) p->exe = f.exe;  // a zombie's /proc has no exe
     if (!f.hdr.job_id && p) f.hdr.job_id = p->job_id;

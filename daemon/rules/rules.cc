@@ -353,10 +353,17 @@ std::vector<v1::Alert> Engine::run(const Input& in) {
       ++suppressed_;
       // Counted for the summary; bounded like seen_ (beyond it a repeat is counted only).
       auto it = repeats_.find(key);
-      if (it == repeats_.end() && repeats_.size() < 100000) it = repeats_.emplace(key, Repeats{}).first;
+      if (it == repeats_.end() && repeats_.size() < 20000) it = repeats_.emplace(key, Repeats{}).first;
       if (it != repeats_.end()) {
-        it->second.alert = to_alert(f, in);
-        if (it->second.count++ == 0) it->second.since = it->second.alert.time();
+        Repeats& r = it->second;
+        if (r.count++ == 0) {
+          r.alert = to_alert(f, in);
+          r.since = r.alert.time();
+        } else {  // a flood costs a time and an id, not a whole alert each
+          r.alert.set_time(rfc3339(boot_to_wall_ns(h.ts_ns)));
+          r.alert.clear_evidence();
+          if (in.event_id) r.alert.add_evidence(in.event_id);
+        }
       }
       continue;
     }

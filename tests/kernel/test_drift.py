@@ -26,6 +26,11 @@ def sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def content(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def alerts(events, job=None):
     out = [e for e in events if "rule" in e]
     if job is not None:
@@ -57,7 +62,7 @@ class DriftTest(unittest.TestCase):
             f.write('{"text": "read while it changes"}\n')
         with open(f"{t.approved}/SHA256SUMS", "a") as f:
             f.write(f"{sha(b'the content that was approved')}  shard-bad.jsonl\n")
-            f.write(f"{sha(open(cls.live, 'rb').read())}  shard-live.jsonl\n")
+            f.write(f"{sha(content(cls.live))}  shard-live.jsonl\n")
         cls.manifest = f"{t.approved}/SHA256SUMS"
         extra = f'  manifest: {cls.manifest}\n  writers: ["{cls.sync}"]\n'
         cls.d = Daemon({"ft.yaml": t.policy(extra=extra)}).start()
@@ -88,12 +93,14 @@ class DriftTest(unittest.TestCase):
     def test_reads_are_hashed_and_match_the_manifest(self):
         t = self.t
         code = "import sys\nfor s in sys.argv[1:]:\n    open(s, 'rb').read()\n"
+        # Files changed in the last 2 s are hashed but not cached (timestamp granularity).
+        time.sleep(max(0.0, 2.5 - (time.time() - max(os.stat(s).st_ctime for s in t.shards))))
         job = self.job(PY, "-c", code, *t.shards)
         for s in t.shards:
             h = self.hash_of(job, s)
             self.assertEqual(len(h), 1, "one file_hash per file and job")
             e = h[0]
-            self.assertEqual(e["hash"]["sha256"], sha(open(s, "rb").read()))
+            self.assertEqual(e["hash"]["sha256"], sha(content(s)))
             self.assertEqual(int(e["hash"]["size"]), os.path.getsize(s))
             self.assertEqual(e["hash"]["reason"], "read")
             self.assertEqual(e["hash"]["manifest_verdict"], "match")
@@ -101,7 +108,9 @@ class DriftTest(unittest.TestCase):
             st = os.stat(s)
             self.assertEqual(e["file"]["ino"], str(st.st_ino))
             self.assertIn("training", e["file"]["classes"])
-            self.assertIn("python3", e["process"]["exe"])
+            # The reader (it may be gone by the time the hash is done: its pid, as its open said).
+            opened = [x for x in harness.of_kind(self.d.events(), "file", job=job) if x["file"]["path"] == s]
+            self.assertEqual(e["process"]["pid"], opened[0]["process"]["pid"])
         self.assertEqual(self.quiet_alerts(job), [])
         # The same files again in another job: from the cache, still reported for that job.
         job2 = self.job(PY, "-c", code, *t.shards)
@@ -122,20 +131,21 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(a["file"]["ino"], str(os.stat(self.bad).st_ino))
         self.assertEqual(a["severity"], "high")
         self.assertEqual(a["mitre"]["atlas"], ["AML.T0020", "AML.T0059"])
-        self.assertIn(sha(open(self.bad, "rb").read()), a["message"])
+        self.assertIn(sha(content(self.bad)), a["message"])
         self.assertIn(sha(b"the content that was approved"), a["message"])
         h = self.hash_of(job, self.bad)[0]
         self.assertEqual(h["hash"]["manifest_verdict"], "mismatch")
         self.assertIn(h["id"], a["evidence"])
 
     def test_shard_changed_during_the_run(self):
-        fifo = os.path.join(self.d.tmp, "drift-hold")
-        os.mkfifo(fifo)
-        # Reads the shard, waits, reads it again: the kernel reports the second open once per process only.
-        code = ("import sys\nopen(sys.argv[1], 'rb').read()\nopen(sys.argv[2]).read()\n"
+        flag = os.path.join(self.d.tmp, "drift-go")
+        # Reads the shard, waits for the flag (a stat, not an open: nothing to report), reads it again:
+        # the kernel reports the second open of the file by the same process once only.
+        code = ("import os, sys, time\nopen(sys.argv[1], 'rb').read()\n"
+                "for _ in range(600):\n    if os.path.exists(sys.argv[2]):\n        break\n    time.sleep(0.05)\n"
                 "open(sys.argv[1], 'rb').read()\n")
         runner = subprocess.Popen([harness.CLI, "--socket", self.d.socket, "run", "--policy", "ft", "--", PY, "-c",
-                                   code, self.live, fifo], stderr=subprocess.PIPE, text=True)
+                                   code, self.live, flag], stderr=subprocess.PIPE, text=True)
         try:
             start = self.d.wait_for(lambda e: [x for x in harness.of_kind(e, "job_start")
                                                if x["job_info"]["root_pid"] == runner.pid] or None, what="job_start")
@@ -150,13 +160,13 @@ class DriftTest(unittest.TestCase):
             subprocess.run([self.sync, staged, self.live], check=True)
             self.assertEqual(os.stat(self.live).st_ino, ino)
             changed = self.hash_of(job, self.live, what="the rehash", reason="change")[0]
-            self.assertEqual(changed["hash"]["sha256"], sha(open(self.live, "rb").read()))
+            self.assertEqual(changed["hash"]["sha256"], sha(content(self.live)))
             self.assertEqual(changed["hash"]["first_sha256"], first["hash"]["sha256"])
             a = self.d.wait_for(lambda e: alerts(e, job) or None, timeout=20, what="dataset-drift")
         finally:
-            with open(fifo, "w") as f:
-                f.write("go\n")
-            runner.wait(timeout=30)
+            open(flag, "w").close()
+            runner.wait(timeout=60)
+            runner.stderr.close()
         al = self.quiet_alerts(job)
         self.assertEqual([x["rule"] for x in al], ["dataset-drift"], "the writer is approved: no other rule")
         self.assertIn("changed during", al[0]["message"])
@@ -173,7 +183,7 @@ class DriftTest(unittest.TestCase):
             f.write('{"text": "a newly approved example"}\n')
         staged_manifest = os.path.join(self.stage, "SHA256SUMS")
         with open(staged_manifest, "w") as f:
-            f.write(open(self.manifest).read() + f"{sha(open(staged, 'rb').read())}  shard-new.jsonl\n")
+            f.write(content(self.manifest).decode() + f"{sha(content(staged))}  shard-new.jsonl\n")
         p1 = subprocess.run([self.sync, staged, new], check=True)
         p2 = subprocess.run([self.sync, staged_manifest, self.manifest], check=True)
         del p1, p2
@@ -181,7 +191,9 @@ class DriftTest(unittest.TestCase):
         self.d.wait_for(lambda e: [x for x in e[before:] if x.get("kind") == "file"
                                    and x["file"]["path"] == self.manifest] or None, what="the manifest write")
         time.sleep(1.0)
-        self.assertEqual(alerts(self.d.events()[before:]), [])
+        evs = self.d.events()[before:]
+        self.assertEqual(alerts(evs), [], "\n".join(harness.summary(e) + f" src={e.get('file', {}).get('source')}"
+                                                    for e in evs))
         job = self.job(PY, "-c", "import sys\nopen(sys.argv[1]).read()", new)
         h = self.hash_of(job, new)[0]
         self.assertEqual(h["hash"]["manifest_verdict"], "match")
