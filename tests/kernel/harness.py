@@ -208,6 +208,8 @@ def summary(e):
         s += f' {n.get("op")} {n.get("protocol")} {n.get("saddr", "")}:{n.get("sport", 0)} -> ' \
              f'{n.get("daddr", "")}:{n.get("dport", 0)} {n.get("verdict", "")}/{n.get("action", "")} ' \
              f'bytes={n.get("bytes", "")} dns={n.get("dns", "")}'
+        if n.get("dns_answers") or n.get("dns_rcode"):
+            s += f' {n.get("dns_rcode", "")} answers={[a.get("address") for a in n.get("dns_answers", [])]}'
     else:
         s += f' args={p.get("args")}'
     return s
