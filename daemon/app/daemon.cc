@@ -426,6 +426,7 @@ class Daemon {
     st->set_errors(static_cast<uint32_t>(o.errors.size()));
     st->set_first_error(o.errors.empty() ? "" : o.errors.front());
     reloaded_ = true;
+    (o.applied ? reloads_applied_ : reloads_refused_)++;
     return r;
   }
 
@@ -604,6 +605,11 @@ class Daemon {
                static_cast<double>(c.ringbuf_drops_per_cpu[i]));
     x.family("ftsentinel_tasks_map_full_total", "counter", "Tasks the kernel could not track (map full).");
     x.sample("ftsentinel_tasks_map_full_total", static_cast<double>(c.tasks_full));
+    x.family("ftsentinel_policy_generation", "gauge", "Policy generation in force (1 at start, +1 per applied reload).");
+    x.sample("ftsentinel_policy_generation", static_cast<double>(reloader_->generation()));
+    x.family("ftsentinel_reloads_total", "counter", "Reloads asked for (SIGHUP, ftsentinel reload), by result.");
+    x.sample("ftsentinel_reloads_total", {{"result", "applied"}}, static_cast<double>(reloads_applied_));
+    x.sample("ftsentinel_reloads_total", {{"result", "refused"}}, static_cast<double>(reloads_refused_));
     x.family("ftsentinel_jobs_live", "gauge", "Jobs running now.");
     x.sample("ftsentinel_jobs_live", static_cast<double>(jobs_->live_count()));
     x.family("ftsentinel_tasks_tracked", "gauge", "Tasks in the kernel's job map.");
@@ -682,6 +688,7 @@ class Daemon {
   std::unique_ptr<reload::Reloader> reloader_;
   v1::ReloadState last_reload_;
   bool reloaded_ = false;
+  uint64_t reloads_applied_ = 0, reloads_refused_ = 0;
 
   std::unique_ptr<fanotify::Backstop> backstop_;
   std::unique_ptr<asio::posix::stream_descriptor> fan_;

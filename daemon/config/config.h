@@ -45,6 +45,7 @@ class PolicySet {
   // Reload: records the kernel wrote under the previous set's id of a policy
   // (still in the ring buffer) resolve to the new policy of the same name.
   void alias(uint32_t old_index, uint32_t index) { aliases_[old_index] = index; }
+  const std::map<uint32_t, uint32_t>& aliases() const { return aliases_; }
 
  private:
   std::vector<Policy> policies_;

@@ -338,6 +338,9 @@ Result<Egress::State> Egress::build(const config::PolicySet& policies) const {
       if (auto b = parse_bytes(p->spec.network().max_bytes_per_destination())) st.max_bytes[p->index] = *b;
     st.enforce[p->index] = p->spec.mode() == v1::enforce;
   }
+  // Flows opened before a reload carry the previous id of their policy.
+  for (const auto& [old_id, id] : policies.aliases())
+    if (auto it = st.max_bytes.find(id); it != st.max_bytes.end()) st.max_bytes[old_id] = it->second;
   for (const auto& [policy, list] : st.entries)
     for (const auto& e : list)
       if (!e.name.empty() && !st.names.count(e.name)) st.names[e.name] = resolver_(e.name);

@@ -127,7 +127,10 @@ std::vector<std::shared_ptr<const config::Policy>> JobManager::orphaned_policies
 
 void JobManager::rebind(std::shared_ptr<const config::PolicySet> next, std::vector<JobChange>* changes,
                         std::vector<std::string>* notes) {
-  std::map<uint32_t, uint32_t> ids;
+  // Every kernel entry under a policy that has a successor moves to it, even
+  // one whose job this daemon has not heard of yet (a launcher exec still in
+  // the ring buffer).
+  const std::map<uint32_t, uint32_t>& ids = next->aliases();
   for (auto& [id, j] : jobs_) {
     if (j->ended) continue;
     const config::Policy* p = next->find(j->policy);
@@ -138,7 +141,6 @@ void JobManager::rebind(std::shared_ptr<const config::PolicySet> next, std::vect
       notes->push_back(why);
       continue;
     }
-    ids[j->policy_index] = p->index;
     j->policy_index = p->index;
     j->mode = p->spec.mode() == v1::enforce ? "enforce" : "monitor";
     notes->push_back("job " + job_id_string(id) + " (" + j->name + "): now under the reloaded policy '" + j->policy + "'");

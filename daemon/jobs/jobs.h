@@ -63,9 +63,10 @@ class JobManager {
   // Reload: the policies of the new set that running jobs must keep because
   // their name is gone from it (to be retained by the set before it is used).
   std::vector<std::shared_ptr<const config::Policy>> orphaned_policies(const config::PolicySet& next) const;
-  // Reload: running jobs move to the policy of the same name in `next` (the
-  // kernel's tasks and cgroup jobs are retagged with its id), then `next` is
-  // applied like at start. `notes` says what happened to each running job.
+  // Reload: running jobs move to the policy of the same name in `next`, and
+  // the kernel's tasks and cgroup jobs are retagged by next->aliases() (old
+  // id -> new id); then `next` is applied like at start. `notes` says what
+  // happened to each running job.
   void rebind(std::shared_ptr<const config::PolicySet> next, std::vector<JobChange>* changes,
               std::vector<std::string>* notes);
 

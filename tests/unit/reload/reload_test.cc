@@ -182,6 +182,7 @@ TEST_F(ReloadTest, ABrokenDaemonConfigKeepsTheOldPolicies) {
 TEST_F(ReloadTest, AGoodPolicySwapsUserSpaceAndKernelInOrder) {
   uint32_t old_id = job().policy_index;
   policy("ft.yaml", "name: ft\nmode: monitor\nnetwork:\n  egress: [\"10.0.0.0/8:443\", \"192.168.0.0/16\"]\n"
+                    "  max_bytes_per_destination: 1MiB\n"
                     "data:\n  sensitive: [\"" + dir_ / "home/.aws/**" + "\"]\n");
   policy("other.yaml", "name: other\nmode: monitor\njobs:\n  exec: [\"**/torchrun\"]\n");
   Outcome o = reload();
@@ -200,8 +201,11 @@ TEST_F(ReloadTest, AGoodPolicySwapsUserSpaceAndKernelInOrder) {
   EXPECT_TRUE(allows(ft->index, "192.168.0.0"));
   EXPECT_EQ(kegress_.ids().count(old_id), 0u) << "the old id's entries are gone";
   EXPECT_EQ(kjobs_.launchers.at("torchrun"), jobs_->policies().find("other")->index);
-  // A record the kernel wrote before the switch names the new ft.
+  // A record the kernel wrote before the switch names the new ft, and a
+  // flow opened before it gets the new byte limit.
   EXPECT_EQ(jobs_->policies().at(old_id), ft);
+  EXPECT_EQ(egress_->max_bytes(old_id), 1u << 20);
+  EXPECT_EQ(egress_->max_bytes(ft->index), 1u << 20);
   // The new sensitive directory is watched.
   EXPECT_TRUE(kwatch_.inodes_.count(*watch::inode_of(dir_ / "home/.aws")));
 
