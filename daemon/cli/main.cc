@@ -140,6 +140,15 @@ int cmd_status(const Args& a) {
   for (const auto& p : s.policies()) pol += (pol.empty() ? "" : ", ") + p;
   printf("policies:     %s\n", pol.empty() ? "(none)" : pol.c_str());
   printf("alerts out:   %llu\n", (unsigned long long)s.alerts_emitted());
+  if (!s.journal_path().empty()) {
+    const auto& j = s.journal();
+    printf("journal:      %s\n  written %llu, dropped %llu, queued %llu, seals %llu, runs dropped by retention %llu%s%s\n",
+           s.journal_path().c_str(), (unsigned long long)j.written(), (unsigned long long)j.dropped(),
+           (unsigned long long)j.queued(), (unsigned long long)j.seals(), (unsigned long long)j.pruned_runs(),
+           j.last_error().empty() ? "" : "; last error: ", j.last_error().c_str());
+  } else {
+    printf("journal:      off\n");
+  }
   for (const auto& o : s.sinks()) {
     printf("output %-12s %-6s %s%s\n", o.name().c_str(), o.type().c_str(), o.target().c_str(),
            o.type() == "syslog" || o.type() == "http" ? (o.connected() ? " (connected)" : " (not connected)") : "");

@@ -82,14 +82,14 @@ std::vector<v1::Event> make_events(size_t n) {
   return out;
 }
 
-struct Result {
+struct Measure {
   double caller_ns = 0;   // per event, on the calling (pipeline) thread
   double per_sec = 0;     // end to end, committed
   double bytes_per = 0;
   uint64_t dropped = 0;
 };
 
-Result run_journal(const std::vector<v1::Event>& evs, const std::string& dir, size_t batch_max) {
+Measure run_journal(const std::vector<v1::Event>& evs, const std::string& dir, size_t batch_max) {
   std::string path = dir + "/bench-journal.db";
   for (const char* sfx : {"", "-wal", "-shm"}) std::filesystem::remove(path + sfx);
   journal::SinkOptions o;
@@ -103,7 +103,7 @@ Result run_journal(const std::vector<v1::Event>& evs, const std::string& dir, si
     fprintf(stderr, "%s\n", s.error().c_str());
     exit(1);
   }
-  Result r;
+  Measure r;
   auto t0 = Clock::now();
   for (size_t i = 0; i < evs.size(); ++i) {
     (*s)->write(evs[i]);
@@ -120,11 +120,11 @@ Result run_journal(const std::vector<v1::Event>& evs, const std::string& dir, si
   return r;
 }
 
-Result run_json_file(const std::vector<v1::Event>& evs, const std::string& dir) {
+Measure run_json_file(const std::vector<v1::Event>& evs, const std::string& dir) {
   std::string path = dir + "/bench-events.jsonl";
   std::filesystem::remove(path);
   auto s = sinks::JsonLinesSink::to_file(path);
-  Result r;
+  Measure r;
   auto t0 = Clock::now();
   for (size_t i = 0; i < evs.size(); ++i) {
     (*s)->write(evs[i]);
@@ -143,7 +143,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-void row(const char* name, const std::vector<Result>& rs) {
+void row(const char* name, const std::vector<Measure>& rs) {
   std::vector<double> ps, ns, bs;
   uint64_t dropped = 0;
   for (const auto& r : rs) {
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   auto evs = make_events(n);
   std::vector<v1::Event> few(evs.begin(), evs.begin() + static_cast<long>(std::min(unbatched_n, n)));
-  std::vector<Result> batched, single, json;
+  std::vector<Measure> batched, single, json;
   for (int r = 0; r < rounds; ++r) {
     json.push_back(run_json_file(evs, dir));
     batched.push_back(run_journal(evs, dir, 8192));
