@@ -192,8 +192,11 @@ v1::Review review(const Loaded& run) {
   auto find_proc = [&](uint32_t pid, int64_t start) -> std::string {
     auto it = by_pid.find(pid);
     if (it == by_pid.end()) return "";
+    // A record rendered without the process table has no start time: the
+    // latest process with that pid.
+    if (start <= 0) return it->second.back().second;
     for (auto k = it->second.rbegin(); k != it->second.rend(); ++k)
-      if (std::llabs(k->first - start) < 1000) return k->second;
+      if (k->first <= 0 || std::llabs(k->first - start) < 1000) return k->second;
     return "";
   };
   auto node = [&](const v1::Process& p) -> v1::ProcessNode& {
@@ -210,7 +213,18 @@ v1::Review review(const Loaded& run) {
       n.set_exe(p.exe());
       for (const auto& a : p.args()) n.add_args(a);
     }
-    return procs[k];
+    auto& n = procs[k];
+    if (n.start_time().empty() && start > 0) {
+      // First seen bare: what the fuller record knows.
+      for (auto& e : by_pid[p.pid()])
+        if (e.second == k) e.first = start;
+      n.set_start_time(p.start_time());
+      n.set_ppid(p.ppid());
+      if (n.exe().empty()) n.set_exe(p.exe());
+      if (n.args().empty())
+        for (const auto& a : p.args()) n.add_args(a);
+    }
+    return n;
   };
   std::map<std::string, v1::DataFile> files;
   std::map<std::string, std::pair<bool, bool>> rw;  // path -> (read, written)

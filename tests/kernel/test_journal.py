@@ -142,7 +142,7 @@ class JournalTest(unittest.TestCase):
         rv = self.review()
         # The tree: python3 train.py at the root, the DataLoader's workers under it.
         roots = rv["processes"]
-        self.assertEqual(len(roots), 1, [p["exe"] for p in roots])
+        self.assertEqual(len(roots), 1, json.dumps(roots)[:4000])
         root = roots[0]
         self.assertEqual(root["exe"], os.path.realpath(PY))
         self.assertEqual(root["args"][1:2] + root["args"][3:5], ["-c", self.t.approved, self.t.ckpt])
@@ -182,7 +182,8 @@ class JournalTest(unittest.TestCase):
         times = [a["time"] for a in rv["alerts"]]
         self.assertEqual(times, sorted(times))
         chain = [a for a in rv["alerts"] if a["rule"] == "exfil-chain"][0]
-        self.assertIn(self.t.shards[0], chain["message"])
+        # (the rule names a protected file the tree read; which shard depends on the workers' order)
+        self.assertTrue(any(s in chain["message"] for s in self.t.shards), chain["message"])
         # The human table says the same.
         text = self.cli("review", self.job).stdout
         for needle in (self.t.approved, self.t.shards[0], f"127.0.0.1:{self.denied.port}", "exfil-chain",
