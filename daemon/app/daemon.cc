@@ -14,6 +14,8 @@
 #include "control/server.h"
 #include "egress/egress.h"
 #include "fanotify/backstop.h"
+#include "hash/hasher.h"
+#include "hash/tracker.h"
 #include "jobs/jobs.h"
 #include "journal/sink.h"
 #include "metrics/metrics.h"
@@ -87,6 +89,15 @@ class Daemon {
     ctx.totals = &totals_;
     ctx.egress = egress_.get();
     ctx.rules = &rules_;
+    const auto& det = d.detection();
+    if (!det.hash_off()) {
+      hash::Options ho;
+      if (det.hash_queue()) ho.queue = det.hash_queue();
+      if (det.hash_cache()) ho.cache = det.hash_cache();
+      hasher_ = std::make_unique<hash::Hasher>(ho);
+      hashes_ = std::make_unique<hash::Tracker>(hasher_.get());
+      ctx.hashes = hashes_.get();
+    }
     pipeline_ = pipeline::Pipeline::standard(ctx);
     auto watched = watcher_->apply(watch::patterns_of(*cfg_.policies));
     if (!watched) return fail("watched data: " + watched.error());
@@ -108,6 +119,10 @@ class Daemon {
     wait_ring();
     fan_ = std::make_unique<asio::posix::stream_descriptor>(io_, dup(backstop_->fd()));
     wait_fanotify();
+    if (hasher_) {
+      hash_fd_ = std::make_unique<asio::posix::stream_descriptor>(io_, dup(hasher_->notify_fd()));
+      wait_hashes();
+    }
     wait_signal();
     tick();
 
@@ -127,6 +142,7 @@ class Daemon {
     control_.stop();
     ring_.reset();
     fan_.reset();
+    hash_fd_.reset();
     backstop_.reset();
     pipeline_.flush();
     sensor_.reset();  // destroys links: nothing stays attached
@@ -186,6 +202,23 @@ class Daemon {
       pipeline_.flush();
       wait_fanotify();
     });
+  }
+
+  // Finished content hashes: file_hash events (and dataset-drift) through the pipeline.
+  void wait_hashes() {
+    hash_fd_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+      if (ec) return;
+      drain_hashes();
+      wait_hashes();
+    });
+  }
+
+  void drain_hashes() {
+    if (!hashes_) return;
+    auto done = hashes_->collect();
+    if (done.empty()) return;
+    for (auto& h : done) pipeline_.push_record(std::move(h));
+    pipeline_.flush();
   }
 
   void wait_signal() {
@@ -248,6 +281,25 @@ class Daemon {
         sensor_->consume();  // closes already in the ring first
         for (auto& n : sensor_->open_flows()) pipeline_.push_record(std::move(n));
         pipeline_.flush();
+      }
+      if (hashes_) {
+        // Files changed a while ago without a close_write (mmap, a writer that keeps them open).
+        hashes_->tick(now_boot_ns());
+        drain_hashes();
+        auto hs = hasher_->stats();
+        if (hs.overflow > last_hash_overflow_) {
+          spdlog::error("hashing: {} files not hashed, the queue ({}) was full ({} in total)",
+                        hs.overflow - last_hash_overflow_, hs.capacity, hs.overflow);
+          last_hash_overflow_ = hs.overflow;
+        }
+      }
+      uint32_t every = cfg_.daemon.detection().repeat_summary_seconds();
+      if (ticks_ % (every ? every : 60) == 0) {
+        // Repeats counted instead of raised: one summary per alert that repeated.
+        auto sums = rules_.summaries();
+        for (auto& a : sums) raise(std::move(a));
+        if (!sums.empty())
+          for (auto& s : sinks_) s->flush();
       }
       if (ticks_ % 30 == 0) {
         // Names in egress lists: their addresses change (DNS load balancing, failover).
@@ -340,6 +392,21 @@ class Daemon {
       js->set_pruned_runs(journal_->pruned_runs());
       js->set_last_error(st.last_error);
     }
+    if (hasher_) {
+      auto hs = hasher_->stats();
+      auto* h = s->mutable_hash();
+      h->set_submitted(hs.submitted);
+      h->set_hashed(hs.hashed);
+      h->set_cache_hits(hs.cache_hits);
+      h->set_overflow(hs.overflow);
+      h->set_errors(hs.errors);
+      h->set_bytes(hs.bytes);
+      h->set_queued(hs.queued);
+      h->set_queue_capacity(hs.capacity);
+      h->set_cache_entries(hs.cache_entries);
+      h->set_files_followed(hashes_->files());
+    }
+    s->set_alert_repeats(rules_.suppressed());
     for (const auto& sink : sinks_) {
       auto st = sink->stats();
       if (st.name.empty()) continue;
@@ -470,6 +537,22 @@ class Daemon {
     x.sample("ftsentinel_jobs_live", static_cast<double>(jobs_->live_count()));
     x.family("ftsentinel_tasks_tracked", "gauge", "Tasks in the kernel's job map.");
     x.sample("ftsentinel_tasks_tracked", static_cast<double>(sensor_->tasks_tracked()));
+    if (hasher_) {
+      auto hs = hasher_->stats();
+      x.family("ftsentinel_hash_files_total", "counter", "Files whose content hash was asked for, by outcome.");
+      x.sample("ftsentinel_hash_files_total", {{"outcome", "hashed"}}, static_cast<double>(hs.hashed));
+      x.sample("ftsentinel_hash_files_total", {{"outcome", "cached"}}, static_cast<double>(hs.cache_hits));
+      x.sample("ftsentinel_hash_files_total", {{"outcome", "error"}}, static_cast<double>(hs.errors));
+      x.sample("ftsentinel_hash_files_total", {{"outcome", "overflow"}}, static_cast<double>(hs.overflow));
+      x.family("ftsentinel_hash_bytes_total", "counter", "Bytes read to hash files.");
+      x.sample("ftsentinel_hash_bytes_total", static_cast<double>(hs.bytes));
+      x.family("ftsentinel_hash_queue_depth", "gauge", "Files waiting to be hashed.");
+      x.sample("ftsentinel_hash_queue_depth", static_cast<double>(hs.queued));
+      x.family("ftsentinel_hash_cache_entries", "gauge", "Hashes of unchanged files kept.");
+      x.sample("ftsentinel_hash_cache_entries", static_cast<double>(hs.cache_entries));
+    }
+    x.family("ftsentinel_alert_repeats_total", "counter", "Alerts counted as repeats instead of raised.");
+    x.sample("ftsentinel_alert_repeats_total", static_cast<double>(rules_.suppressed()));
     std::vector<sinks::SinkStats> st;
     for (const auto& s : sinks_)
       if (auto one = s->stats(); !one.name.empty()) st.push_back(std::move(one));
@@ -520,6 +603,10 @@ class Daemon {
   std::unique_ptr<egress::Egress> egress_;
   egress::Totals totals_;
 
+  std::unique_ptr<hash::Hasher> hasher_;
+  std::unique_ptr<hash::Tracker> hashes_;
+  std::unique_ptr<asio::posix::stream_descriptor> hash_fd_;
+  uint64_t last_hash_overflow_ = 0;
   std::unique_ptr<fanotify::Backstop> backstop_;
   std::unique_ptr<asio::posix::stream_descriptor> fan_;
   std::unique_ptr<asio::posix::stream_descriptor> ring_;

@@ -139,7 +139,8 @@ int cmd_status(const Args& a) {
   std::string pol;
   for (const auto& p : s.policies()) pol += (pol.empty() ? "" : ", ") + p;
   printf("policies:     %s\n", pol.empty() ? "(none)" : pol.c_str());
-  printf("alerts out:   %llu\n", (unsigned long long)s.alerts_emitted());
+  printf("alerts out:   %llu (%llu repeats counted, summed up)\n", (unsigned long long)s.alerts_emitted(),
+         (unsigned long long)s.alert_repeats());
   if (!s.journal_path().empty()) {
     const auto& j = s.journal();
     printf("journal:      %s\n  written %llu, dropped %llu, queued %llu, seals %llu, runs dropped by retention %llu%s%s\n",
@@ -148,6 +149,15 @@ int cmd_status(const Args& a) {
            j.last_error().empty() ? "" : "; last error: ", j.last_error().c_str());
   } else {
     printf("journal:      off\n");
+  }
+  if (s.has_hash()) {
+    const auto& h = s.hash();
+    printf("hashes:       %llu files hashed (%llu bytes), %llu from cache, %llu errors, %llu refused (queue full); "
+           "queued %llu/%llu, %llu cached, %llu files followed\n",
+           (unsigned long long)h.hashed(), (unsigned long long)h.bytes(), (unsigned long long)h.cache_hits(),
+           (unsigned long long)h.errors(), (unsigned long long)h.overflow(), (unsigned long long)h.queued(),
+           (unsigned long long)h.queue_capacity(), (unsigned long long)h.cache_entries(),
+           (unsigned long long)h.files_followed());
   }
   for (const auto& o : s.sinks()) {
     printf("output %-12s %-6s %s%s\n", o.name().c_str(), o.type().c_str(), o.target().c_str(),

@@ -9,6 +9,7 @@
 
 #include "common/glob.h"
 #include "egress/egress.h"
+#include "hash/manifest.h"
 
 namespace fts::config {
 namespace {
@@ -187,6 +188,21 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
   absolute(d.protected_(), "data.protected");
   absolute(d.sensitive(), "data.sensitive");
   absolute(d.base(), "data.base");
+  if (!d.manifest().empty()) {
+    // sha256sum format, names relative to its directory; read again whenever it changes.
+    if (d.manifest()[0] != '/') {
+      errors->push_back(diag_at(root, p.file, "data.manifest", "a manifest path is absolute"));
+    } else {
+      std::vector<hash::ManifestError> bad;
+      auto m = hash::Manifest::load(d.manifest(), &bad);
+      if (!m)
+        warnings->push_back(diag_at(root, p.file, "data.manifest",
+                                    m.error() + "; files are hashed but not checked against it until it is there"));
+      for (const auto& b : bad)
+        errors->push_back(Diagnostic{d.manifest(), static_cast<int>(b.line), static_cast<int>(b.column),
+                                     "data.manifest", b.what});
+    }
+  }
   const auto& net = s.network();
   for (int i = 0; i < net.egress_size(); ++i) {
     auto r = egress::parse(net.egress(i));

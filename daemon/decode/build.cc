@@ -222,6 +222,9 @@ std::vector<uint8_t> build(const Dns& d) {
   return out;
 }
 
+// Not a kernel record: nothing to replay as kernel bytes.
+std::vector<uint8_t> build(const FileHash&) { return {}; }
+
 std::vector<uint8_t> build(const Record& rec) {
   return std::visit([](const auto& x) { return build(x); }, rec);
 }

@@ -16,6 +16,7 @@ std::vector<uint8_t> build(const File& e);
 std::vector<uint8_t> build(const IoUring& e);
 std::vector<uint8_t> build(const Net& e);
 std::vector<uint8_t> build(const Dns& e);
+std::vector<uint8_t> build(const FileHash& e);  // empty: not a kernel record
 std::vector<uint8_t> build(const Record& r);
 
 }  // namespace fts::decode

@@ -23,6 +23,8 @@ enum class Kind : uint32_t {
   kIoUring = 8,
   kNet = 9,
   kDns = 10,
+  // Records that do not come from the kernel start at 32, clear of its kinds.
+  kFileHash = 32,
 };
 
 enum class FileOp : uint16_t {
@@ -178,7 +180,26 @@ struct Dns {
 // when the bytes end before the root label.
 std::string dns_name_from_wire(std::string_view wire, bool* truncated);
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns>;
+// The content hash of a file a job read or wrote (daemon/hash, not the
+// kernel): hdr.task is the job process whose access asked for it.
+struct FileHash {
+  Header hdr;
+  std::string path;           // canonical
+  uint64_t dev = 0, ino = 0;  // kernel dev_t, inode of what was hashed (or was to be)
+  uint32_t classes = 0;       // cls:: bits of the access
+  std::string reason;         // read | write | change | job_end
+  std::string sha256;         // lowercase hex; "" when not hashed (error says why)
+  uint64_t size = 0;
+  uint64_t mtime_wall_ns = 0;
+  bool cached = false;
+  std::string error;
+  std::string manifest;          // the policy's manifest, when it covers the file
+  std::string manifest_verdict;  // match | mismatch | unlisted | ""
+  std::string manifest_sha256;   // what the manifest says, when it lists the file
+  std::string first_sha256;      // the job's first hash of this file, when this one differs
+};
+
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, FileHash>;
 
 const Header& header(const Record& r);
 

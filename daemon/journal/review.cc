@@ -228,7 +228,8 @@ v1::Review review(const Loaded& run) {
   };
   std::map<std::string, v1::DataFile> files;
   std::map<std::string, std::pair<bool, bool>> rw;  // path -> (read, written)
-  std::map<std::string, v1::DataFile> hashes;        // path -> digest
+  std::map<std::string, v1::DataFile> hashes;        // path -> last digest
+  std::map<std::string, v1::DataFile> first_hash;    // path -> first digest
   std::map<std::string, v1::Peer> peers;
   std::map<std::string, v1::DnsName> dns;
   std::vector<v1::Alert> alerts;
@@ -286,8 +287,12 @@ v1::Review review(const Loaded& run) {
         rw[f.new_path()].second = true;
       }
     } else if (k == "file_hash") {
+      // What was read is its first digest; what was written, its last.
       v1::DataFile d;
-      if (read_file_hash(e, &d)) hashes[e.file().path()] = d;
+      if (read_file_hash(e, &d)) {
+        first_hash.try_emplace(e.file().path(), d);
+        hashes[e.file().path()] = d;
+      }
     } else if (k == "network") {
       const auto& n = e.network();
       if (n.op() == "dns_query") {
@@ -350,21 +355,25 @@ v1::Review review(const Loaded& run) {
 
   std::map<std::string, uint32_t> by_class;
   for (auto& [path, d] : files) {
-    if (auto h = hashes.find(path); h != hashes.end()) {
-      d.set_sha256(h->second.sha256());
-      d.set_size(h->second.size());
-      d.set_mtime(h->second.mtime());
-    }
+    auto with = [&](const std::map<std::string, v1::DataFile>& m) {
+      v1::DataFile x = d;
+      if (auto h = m.find(path); h != m.end()) {
+        x.set_sha256(h->second.sha256());
+        x.set_size(h->second.size());
+        x.set_mtime(h->second.mtime());
+      }
+      return x;
+    };
     const auto& flags = rw[path];
     if (flags.first) {
-      *rv.add_read() = d;
+      *rv.add_read() = with(first_hash);
       if (d.classes_size() == 0) by_class["unclassified"]++;
       for (const auto& c : d.classes()) by_class[c]++;
     }
-    if (flags.second) *rv.add_written() = d;
+    if (flags.second) *rv.add_written() = with(hashes);
   }
   // A digest for a file with no open event of its own (hashed on read elsewhere).
-  for (const auto& [path, h] : hashes)
+  for (const auto& [path, h] : first_hash)
     if (!files.count(path)) {
       v1::DataFile d = h;
       d.set_path(path);

@@ -71,6 +71,7 @@ class StateStage : public Stage {
   }
   bool apply(const decode::IoUring&, Item&) { return true; }
   bool apply(const decode::Dns&, Item&) { return true; }
+  bool apply(const decode::FileHash&, Item&) { return true; }
   bool apply(const decode::Net& n, Item& item) {
     bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
     if (!flow || !ctx_.totals || !n.hdr.job_id) return true;
@@ -106,6 +107,34 @@ class StateStage : public Stage {
   Context ctx_;
 };
 
+// file records -> content hashes asked for (what jobs read, what they write,
+// what changes under them: hash/tracker.h); every change is seen, before the
+// merge folds repeats. File hashes coming back get their path.
+class HashStage : public Stage {
+ public:
+  explicit HashStage(const Context& ctx) : ctx_(ctx) {}
+  const char* name() const override { return "hash"; }
+  bool run(Item& item) override {
+    if (!ctx_.hashes || !item.record) return true;
+    if (const auto* h = std::get_if<decode::FileHash>(&*item.record)) {
+      item.file_path = h->path;
+      return true;
+    }
+    if (const auto* f = std::get_if<decode::File>(&*item.record)) {
+      std::string canonical = ctx_.watcher ? ctx_.watcher->canonical(*f) : "";
+      const jobs::Job* job = f->hdr.job_id ? ctx_.jobs->find(f->hdr.job_id) : nullptr;
+      const config::Policy* policy = job ? ctx_.jobs->policies().at(job->policy_index) : nullptr;
+      ctx_.hashes->on_file(*f, canonical.empty() ? f->path : canonical, job, policy);
+    }
+    for (const auto& c : item.job_changes)
+      if (c.kind == jobs::JobChange::kEnded) ctx_.hashes->on_job_end(c.job->id);
+    return true;
+  }
+
+ private:
+  Context ctx_;
+};
+
 // file records -> one report per change: the syscall and fanotify views of
 // the same change, and fanotify's repeats (a write per write(2)), are folded
 // into the first report for a while.
@@ -115,7 +144,7 @@ class MergeStage : public Stage {
   const char* name() const override { return "merge"; }
   bool run(Item& item) override {
     auto* f = item.record ? std::get_if<decode::File>(&*item.record) : nullptr;
-    if (!f) return true;
+    if (!f) return true;  // (file hashes: their path is set by the hash stage)
     std::string canonical = ctx_.watcher ? ctx_.watcher->canonical(*f) : "";
     item.file_path = canonical.empty() ? f->path : canonical;
     if (f->hdr.task.tgid == 0) return true;
@@ -180,7 +209,7 @@ class RenderStage : public Stage {
   static bool record_wanted(decode::Kind k) {
     return k == decode::Kind::kExec || k == decode::Kind::kFork || k == decode::Kind::kExit ||
            k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring ||
-           k == decode::Kind::kNet || k == decode::Kind::kDns;
+           k == decode::Kind::kNet || k == decode::Kind::kDns || k == decode::Kind::kFileHash;
   }
 
   v1::Event base(uint64_t wall_ns, const char* kind) {
@@ -237,7 +266,10 @@ class RenderStage : public Stage {
     const decode::Header& h = decode::header(r);
     static const char* kKinds[] = {"",         "exec", "fork", "exit", "cgroup_mkdir", "cgroup_rmdir", "cgroup_move",
                                    "file", "io_uring", "network", "network"};
-    v1::Event e = base(boot_to_wall_ns(h.ts_ns), kKinds[static_cast<uint32_t>(h.kind)]);
+    uint32_t k = static_cast<uint32_t>(h.kind);
+    v1::Event e = base(boot_to_wall_ns(h.ts_ns), h.kind == decode::Kind::kFileHash ? "file_hash"
+                                                 : k < std::size(kKinds)             ? kKinds[k]
+                                                                                     : "unknown");
     if (job) set_job_ref(*job, e.mutable_job());
     if (const state::Process* p = ctx_.procs->find(state::key_of(h.task))) {
       render_process(*p, h.tid, e.mutable_process());
@@ -258,6 +290,7 @@ class RenderStage : public Stage {
       if (u->fd >= 0) out->set_fd(u->fd);
     }
     if (const auto* n = std::get_if<decode::Net>(&r)) render_net(*n, item, e.mutable_network());
+    if (const auto* fh = std::get_if<decode::FileHash>(&r)) render_hash(*fh, e);
     if (const auto* d = std::get_if<decode::Dns>(&r)) {
       auto* out = e.mutable_network();
       out->set_op("dns_query");
@@ -294,19 +327,44 @@ class RenderStage : public Stage {
     for (const auto& [bit, name] : kAccess)
       if (f.access & bit) out->add_access(name);
     if (f.source == decode::Source::kSyscall) out->set_result(f.result);
-    static const std::pair<uint32_t, const char*> kClasses[] = {{decode::cls::kTraining, "training"},
-                                                                 {decode::cls::kOutputs, "outputs"},
-                                                                 {decode::cls::kProtected, "protected"},
-                                                                 {decode::cls::kSensitive, "sensitive"},
-                                                                 {decode::cls::kBase, "base"}};
-    for (const auto& [bit, name] : kClasses)
-      if (f.classes & bit) out->add_classes(name);
+    add_classes(f.classes, out);
     out->set_source(f.source == decode::Source::kFanotify ? "fanotify" : "syscall");
     if (f.path_from_user) out->add_flags("path_from_user");
     if (f.path_flags.truncated) out->add_flags("path_truncated");
     if (f.path_flags.deleted) out->add_flags("path_deleted");
     if (f.path_flags.internal) out->add_flags("path_internal");
     if (f.matched_by_name) out->add_flags("matched_by_name");
+  }
+
+  static void render_hash(const decode::FileHash& h, v1::Event& e) {
+    auto* f = e.mutable_file();
+    f->set_path(h.path);
+    if (h.dev || h.ino) {
+      f->set_dev(std::to_string(h.dev >> 20) + ":" + std::to_string(h.dev & 0xfffff));
+      f->set_ino(h.ino);
+    }
+    add_classes(h.classes, f);
+    auto* out = e.mutable_hash();
+    out->set_sha256(h.sha256);
+    if (!h.sha256.empty()) out->set_size(h.size);
+    if (h.mtime_wall_ns) out->set_mtime(rfc3339(h.mtime_wall_ns));
+    out->set_reason(h.reason);
+    out->set_cached(h.cached);
+    out->set_manifest(h.manifest);
+    out->set_manifest_verdict(h.manifest_verdict);
+    out->set_manifest_sha256(h.manifest_sha256);
+    out->set_first_sha256(h.first_sha256);
+    out->set_error(h.error);
+  }
+
+  static void add_classes(uint32_t classes, v1::FileInfo* out) {
+    static const std::pair<uint32_t, const char*> kClasses[] = {{decode::cls::kTraining, "training"},
+                                                                 {decode::cls::kOutputs, "outputs"},
+                                                                 {decode::cls::kProtected, "protected"},
+                                                                 {decode::cls::kSensitive, "sensitive"},
+                                                                 {decode::cls::kBase, "base"}};
+    for (const auto& [bit, name] : kClasses)
+      if (classes & bit) out->add_classes(name);
   }
 
   void render_net(const decode::Net& n, const Item& item, v1::NetworkInfo* out) {
@@ -363,7 +421,17 @@ class DetectStage : public Stage {
   explicit DetectStage(const Context& ctx) : ctx_(ctx) {}
   const char* name() const override { return "detect"; }
   bool run(Item& item) override {
-    if (!ctx_.rules || !item.record) return true;
+    if (!ctx_.rules) return true;
+    if (item.record) detect(item);
+    // A job that ended: what it repeated, summed up once, after its last alerts.
+    for (const auto& c : item.job_changes)
+      if (c.kind == jobs::JobChange::kEnded)
+        for (auto& a : ctx_.rules->summaries(c.job->id)) item.alerts.push_back(std::move(a));
+    return true;
+  }
+
+ private:
+  void detect(Item& item) {
     const decode::Header& h = decode::header(*item.record);
     const state::Process* p = ctx_.procs->find(state::key_of(h.task));
     const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
@@ -376,10 +444,8 @@ class DetectStage : public Stage {
       in.net_max_bytes = ctx_.egress ? ctx_.egress->max_bytes(n->policy) : 0;
     }
     for (auto& a : ctx_.rules->run(in)) item.alerts.push_back(std::move(a));
-    return true;
   }
 
- private:
   Context ctx_;
 };
 
@@ -448,6 +514,7 @@ Pipeline Pipeline::standard(Context ctx) {
   Pipeline p;
   p.add(std::make_unique<DecodeStage>(ctx.stats));
   p.add(std::make_unique<StateStage>(ctx));
+  p.add(std::make_unique<HashStage>(ctx));
   p.add(std::make_unique<MergeStage>(ctx));
   p.add(std::make_unique<RenderStage>(ctx));
   p.add(std::make_unique<DetectStage>(ctx));

@@ -1,8 +1,9 @@
 #pragma once
 // The event pipeline, one explicit list of stages:
 //
-//   kernel record bytes -> decode -> state (processes, jobs) -> merge -> render -> detect -> sinks -> reap
-//   fanotify changes ----------------^
+//   kernel record bytes -> decode -> state (processes, jobs) -> hash -> merge -> render -> detect -> sinks -> reap
+//   fanotify changes ----------------^                          |
+//   file hashes (hash::Tracker::collect) ---------------------^ (asks the hasher; every change, before merge)
 //
 // A source (the BPF ring buffer, or a replay of recorded/synthetic records)
 // pushes bytes; each stage reads and fills the Item and may stop it.
@@ -15,6 +16,7 @@
 
 #include "decode/records.h"
 #include "egress/egress.h"
+#include "hash/tracker.h"
 #include "common/v1.h"
 #include "ftsentinel/v1/event.pb.h"
 #include "ftsentinel/v1/alert.pb.h"
@@ -67,6 +69,7 @@ struct Context {
   egress::Totals* totals = nullptr;        // per-job, per-destination bytes; may be null
   const egress::Egress* egress = nullptr;  // the policies' byte limits; may be null
   rules::Engine* rules = nullptr;  // null: no detection (replays of events only)
+  hash::Tracker* hashes = nullptr; // null: no content hashes
 };
 
 class Pipeline {

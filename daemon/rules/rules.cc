@@ -300,6 +300,9 @@ const Catalogue* catalogue(const std::string& rule) {
   return nullptr;
 }
 
+// Rules in files of their own (daemon/rules/<rule-id>.cc).
+std::unique_ptr<Rule> make_dataset_drift();
+
 Engine::Engine() {
   add(std::make_unique<UnapprovedDataRead>());
   add(std::make_unique<ProtectedDataWrite>());
@@ -312,6 +315,7 @@ Engine::Engine() {
   add(std::make_unique<EgressNotAllowed>());
   add(std::make_unique<EgressVolume>());
   add(std::make_unique<ExfilChain>());
+  add(make_dataset_drift());
 }
 
 void Engine::add(std::unique_ptr<Rule> rule) {
@@ -337,11 +341,38 @@ std::vector<v1::Alert> Engine::run(const Input& in) {
     auto key = std::make_tuple(f.rule, job ? job->id : 0, h.task.tgid, h.task.start_ticks(), f.object);
     if (seen_[key]++ > 0) {
       ++suppressed_;
+      // Counted for the summary; bounded like seen_ (beyond it a repeat is counted only).
+      auto it = repeats_.find(key);
+      if (it == repeats_.end() && repeats_.size() < 100000) it = repeats_.emplace(key, Repeats{}).first;
+      if (it != repeats_.end()) {
+        it->second.alert = to_alert(f, in);
+        if (it->second.count++ == 0) it->second.since = it->second.alert.time();
+      }
       continue;
     }
     if (seen_.size() > 100000) seen_.clear();  // bounded; a repeat after this is raised again
     out.push_back(to_alert(f, in));
   }
+  return out;
+}
+
+std::vector<v1::Alert> Engine::summaries(uint64_t job) {
+  std::vector<v1::Alert> out;
+  for (auto it = repeats_.begin(); it != repeats_.end();) {
+    if (job && std::get<1>(it->first) != job) {
+      ++it;
+      continue;
+    }
+    Repeats& r = it->second;
+    v1::Alert a = std::move(r.alert);
+    a.set_repeats(r.count);
+    a.set_repeats_since(r.since);
+    a.set_message(a.message() + "; repeated " + std::to_string(r.count) + " more time" + (r.count == 1 ? "" : "s") +
+                  " since " + r.since);
+    out.push_back(std::move(a));
+    it = repeats_.erase(it);
+  }
+  if (job) std::erase_if(seen_, [&](const auto& kv) { return std::get<1>(kv.first) == job; });
   return out;
 }
 
@@ -373,6 +404,13 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
     }
   }
   if (f.file) {
+    if (const auto* h = std::get_if<decode::FileHash>(&in.record)) {
+      auto* fr = a.mutable_file();
+      fr->set_path(h->path);
+      fr->set_dev(decode::user_dev(h->dev));
+      fr->set_ino(h->ino);
+      fr->set_access(h->reason == "write" ? "write" : "read");
+    }
     if (const auto* file = std::get_if<decode::File>(&in.record)) {
       auto* fr = a.mutable_file();
       fr->set_path(f.object.empty() ? in.file_path : f.object);

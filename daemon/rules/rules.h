@@ -71,13 +71,25 @@ class Engine {
   // An alert about the sensor itself (drops), outside any record.
   v1::Alert sensor_tamper(uint64_t lost, uint64_t total, const std::string& why);
   uint64_t suppressed() const { return suppressed_; }
+  // One summary alert per (rule, job, process, object) with repeats counted
+  // since its last summary: "… repeated N more times since T" (Alert.repeats,
+  // repeats_since). `job` 0: every job's (the periodic summary); otherwise
+  // that job's only, which are then forgotten (the job ended).
+  std::vector<v1::Alert> summaries(uint64_t job = 0);
   std::vector<std::string> rule_ids() const;
 
  private:
   v1::Alert to_alert(const Finding& f, const Input& in) const;
   std::vector<std::unique_ptr<Rule>> rules_;
-  std::array<std::vector<Rule*>, 16> by_kind_{};
-  std::map<std::tuple<std::string, uint64_t, uint32_t, uint64_t, std::string>, uint64_t> seen_;
+  std::array<std::vector<Rule*>, 64> by_kind_{};  // kernel kinds, then user-space ones from 32
+  using Key = std::tuple<std::string, uint64_t, uint32_t, uint64_t, std::string>;  // rule, job, tgid, start, object
+  struct Repeats {
+    v1::Alert alert;  // the latest repeat, as it would have been raised
+    uint64_t count = 0;
+    std::string since;  // time of the first repeat counted
+  };
+  std::map<Key, uint64_t> seen_;
+  std::map<Key, Repeats> repeats_;  // keys with repeats not summed up yet
   uint64_t suppressed_ = 0;
 };
 

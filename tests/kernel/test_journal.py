@@ -161,10 +161,11 @@ class JournalTest(unittest.TestCase):
             self.assertIn("training", read[shard]["classes"])
             readers = set(read[shard]["pids"])
             self.assertTrue(readers & {w["pid"] for w in workers}, (shard, readers))
-            if read[shard].get("sha256"):
-                # file_hash events (the rule engine's hasher): the digest of the content read.
-                with open(shard, "rb") as f:
-                    self.assertEqual(read[shard]["sha256"], hashlib.sha256(f.read()).hexdigest())
+            # file_hash events (the rule engine's hasher): the digest and size of the content read.
+            with open(shard, "rb") as f:
+                content = f.read()
+            self.assertEqual(read[shard].get("sha256"), hashlib.sha256(content).hexdigest(), read[shard])
+            self.assertEqual(int(read[shard]["size"]), len(content))
         by_class = {c["class"]: c["files"] for c in rv["read_by_class"]}
         self.assertGreaterEqual(by_class.get("training", 0), 3)
         written = {f["path"] for f in rv["written"]}

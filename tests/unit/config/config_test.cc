@@ -147,7 +147,7 @@ TEST_F(ConfigTest, UnknownTopLevelKeyAndAllMistakesAtOnce) {
   Loaded l = load(cfg);
   ASSERT_EQ(l.errors.size(), 3u) << all(l.errors);
   EXPECT_EQ(l.errors[0].str().substr(cfg.size()), ":1:1: statedir: unknown key (expected one of: host, state_dir, "
-                                                   "policies_dir, control, sensor, outputs, journal, metrics, log)");
+                                                   "policies_dir, control, sensor, outputs, journal, metrics, log, detection)");
   EXPECT_EQ(l.errors[1].str().substr(cfg.size()), ":3:15: sensor.ringbuf_mb: expected an integer >= 0, got 'abc'");
   EXPECT_EQ(l.errors[2].str().substr(cfg.size()), ":4:6: log: expected a mapping, got a list");
 }
@@ -352,10 +352,11 @@ TEST_F(PolicyTest, UnenforcedSectionsWarn) {
   auto set = load_dir();
   ASSERT_TRUE(errors_.empty()) << all(errors_);
   // data is enforced by the file sensor and network by the network sensor;
-  // process is not yet.
-  ASSERT_EQ(warnings_.size(), 1u) << all(warnings_);
-  EXPECT_EQ(warnings_[0].field, "process");
-  EXPECT_EQ(warnings_[0].line, 10);  // the section's value
+  // process is not yet. (A manifest not there yet is said too.)
+  ASSERT_EQ(warnings_.size(), 2u) << all(warnings_);
+  EXPECT_EQ(warnings_[0].field, "data.manifest");
+  EXPECT_EQ(warnings_[1].field, "process");
+  EXPECT_EQ(warnings_[1].line, 10);  // the section's value
   ASSERT_EQ(set->all().size(), 1u);
   EXPECT_EQ(set->all()[0].spec.data().training(0), "/data/approved/**");
   EXPECT_EQ(set->all()[0].spec.network().max_bytes_per_destination(), "64MiB");

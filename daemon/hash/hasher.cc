@@ -1,0 +1,231 @@
+#include "hash/hasher.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "decode/records.h"
+
+namespace fts::hash {
+namespace {
+
+int64_t ns(const struct timespec& t) { return t.tv_sec * 1'000'000'000LL + t.tv_nsec; }
+
+int64_t now_real_ns() {
+  struct timespec t {};
+  clock_gettime(CLOCK_REALTIME, &t);
+  return ns(t);
+}
+
+std::string hex(const unsigned char* d, unsigned n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (unsigned i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[d[i] >> 4];
+    out[2 * i + 1] = kDigits[d[i] & 15];
+  }
+  return out;
+}
+
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+Hasher::Hasher(Options o) : opts_(o) {
+  efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  stats_.capacity = opts_.queue;
+  buf_.resize(opts_.chunk ? opts_.chunk : 1 << 20);
+  if (opts_.thread) thread_ = std::thread([this] { loop(); });
+}
+
+Hasher::~Hasher() {
+  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (efd_ >= 0) close(efd_);
+}
+
+bool Hasher::submit(Request r) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (queue_.size() >= opts_.queue) {
+      stats_.overflow++;
+      return false;
+    }
+    stats_.submitted++;
+    queue_.push_back(std::move(r));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+std::vector<Result> Hasher::drain() {
+  uint64_t v;
+  if (efd_ >= 0) (void)!read(efd_, &v, sizeof(v));
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<Result> out;
+  out.swap(done_);
+  return out;
+}
+
+Stats Hasher::stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  Stats s = stats_;
+  s.queued = queue_.size();
+  return s;
+}
+
+void Hasher::loop() {
+  for (;;) {
+    Request r;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      r = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Result res = work(r);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_.push_back(std::move(res));
+    }
+    uint64_t one = 1;
+    if (efd_ >= 0) (void)!write(efd_, &one, sizeof(one));
+  }
+}
+
+void Hasher::run_pending() {
+  for (;;) {
+    Request r;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (queue_.empty()) break;
+      r = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Result res = work(r);
+    std::lock_guard<std::mutex> l(mu_);
+    done_.push_back(std::move(res));
+  }
+  uint64_t one = 1;
+  if (efd_ >= 0) (void)!write(efd_, &one, sizeof(one));
+}
+
+Result Hasher::work(const Request& r) {
+  Result res;
+  res.req = r;
+  auto fail = [&](std::string why) {
+    res.error = std::move(why);
+    std::lock_guard<std::mutex> l(mu_);
+    stats_.errors++;
+    return res;
+  };
+  // O_NONBLOCK: a FIFO put in place of the file does not hang the worker.
+  Fd f{open(r.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME)};
+  if (f.fd < 0 && errno == EPERM) f.fd = open(r.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (f.fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(f.fd, &st) != 0) return fail(std::string("fstat: ") + std::strerror(errno));
+  res.dev = decode::kernel_dev(st.st_dev);
+  res.ino = st.st_ino;
+  if ((r.dev || r.ino) && (res.dev != r.dev || res.ino != r.ino))
+    return fail("replaced: the path now names another file (inode " + std::to_string(res.ino) + ")");
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
+  Key key{res.dev, res.ino, static_cast<uint64_t>(st.st_size), ns(st.st_mtim), ns(st.st_ctim)};
+  res.size = key.size;
+  res.mtime_ns = key.mtime_ns;
+  if (cache_find(key, &res.sha256)) {
+    res.cached = true;
+    std::lock_guard<std::mutex> l(mu_);
+    stats_.cache_hits++;
+  } else {
+    // Changed while being read: read again, a few times at most.
+    for (int attempt = 0;; ++attempt) {
+      std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+      if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return fail("EVP_DigestInit_ex failed");
+      posix_fadvise(f.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+      uint64_t total = 0;
+      off_t off = 0;
+      for (;;) {
+        ssize_t n = pread(f.fd, buf_.data(), buf_.size(), off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(std::string("read: ") + std::strerror(errno));
+        if (n == 0) break;
+        if (stopping_) return fail("the daemon is stopping");
+        EVP_DigestUpdate(ctx.get(), buf_.data(), static_cast<size_t>(n));
+        off += n;
+        total += static_cast<uint64_t>(n);
+      }
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned len = 0;
+      EVP_DigestFinal_ex(ctx.get(), md, &len);
+      res.sha256 = hex(md, len);
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        stats_.hashed++;
+        stats_.bytes += total;
+      }
+      struct stat after {};
+      fstat(f.fd, &after);
+      Key now{res.dev, res.ino, static_cast<uint64_t>(after.st_size), ns(after.st_mtim), ns(after.st_ctim)};
+      res.size = now.size;
+      res.mtime_ns = now.mtime_ns;
+      bool stable = now == key && total == key.size;
+      if (stable) {
+        if (now_real_ns() - key.ctime_ns > opts_.racy_ns) cache_put(key, res.sha256);
+        break;
+      }
+      key = now;
+      if (attempt == 2) {
+        res.error = "changing while hashed; the hash is of one read";
+        break;
+      }
+    }
+  }
+  if (!r.manifest.empty()) res.manifest = manifests_.check(r.manifest, r.path, res.sha256);
+  return res;
+}
+
+bool Hasher::cache_find(const Key& k, std::string* out) {
+  auto it = cache_.find(k);
+  if (it == cache_.end()) return false;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  *out = it->second->second;
+  return true;
+}
+
+void Hasher::cache_put(const Key& k, const std::string& h) {
+  if (opts_.cache == 0) return;
+  if (auto it = cache_.find(k); it != cache_.end()) {
+    it->second->second = h;
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return;
+  }
+  lru_.emplace_front(k, h);
+  cache_[k] = lru_.begin();
+  while (cache_.size() > opts_.cache) {
+    cache_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  stats_.cache_entries = cache_.size();
+}
+
+}  // namespace fts::hash

@@ -1,0 +1,160 @@
+#include "hash/manifest.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fts::hash {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// "./a/../b" -> "b"; "" for a name that leaves the directory.
+std::string normalize(const std::string& name) {
+  std::string n = fs::path(name).lexically_normal().string();
+  if (n == "." || n.empty() || n.rfind("..", 0) == 0 || n[0] == '/') return "";
+  return n;
+}
+
+std::string real_dir(const std::string& dir) {
+  char buf[PATH_MAX];
+  return realpath(dir.c_str(), buf) ? std::string(buf) : dir;
+}
+
+}  // namespace
+
+Manifest Manifest::parse(const std::string& text, const std::string& dir, std::vector<ManifestError>* errors) {
+  Manifest m;
+  m.dir_ = dir.size() > 1 && dir.back() == '/' ? dir.substr(0, dir.size() - 1) : dir;
+  m.real_dir_ = real_dir(m.dir_);
+  std::istringstream in(text);
+  std::string line;
+  uint32_t no = 0;
+  auto bad = [&](uint32_t col, std::string what) { errors->push_back({no, col, std::move(what)}); };
+  while (std::getline(in, line)) {
+    ++no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    // sha256sum writes "\" first when the name holds a backslash or newline.
+    bool escaped = line[0] == '\\';
+    size_t at = escaped ? 1 : 0;
+    size_t i = at;
+    while (i < line.size() && is_hex(line[i])) ++i;
+    if (i - at != 64) {
+      bad(static_cast<uint32_t>(at + 1), "expected a SHA-256 of 64 hex digits");
+      continue;
+    }
+    if (i + 2 > line.size() || line[i] != ' ' || (line[i + 1] != ' ' && line[i + 1] != '*')) {
+      bad(static_cast<uint32_t>(i + 1), "expected two spaces (or ' *') between the hash and the name");
+      continue;
+    }
+    std::string name = line.substr(i + 2);
+    if (escaped) {
+      std::string u;
+      for (size_t k = 0; k < name.size(); ++k) {
+        if (name[k] == '\\' && k + 1 < name.size()) {
+          ++k;
+          u += name[k] == 'n' ? '\n' : name[k];
+        } else {
+          u += name[k];
+        }
+      }
+      name = u;
+    }
+    std::string n = normalize(name);
+    if (n.empty()) {
+      bad(static_cast<uint32_t>(i + 3), "a name is a path inside the manifest's directory");
+      continue;
+    }
+    std::string hex = line.substr(at, 64);
+    for (auto& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    m.entries_[n] = hex;
+  }
+  return m;
+}
+
+Result<Manifest> Manifest::load(const std::string& file, std::vector<ManifestError>* errors) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return make_error("cannot read " + file + ": " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse(ss.str(), fs::path(file).parent_path().string(), errors);
+}
+
+std::string Manifest::relative(const std::string& path) const {
+  for (const std::string* d : {&dir_, &real_dir_}) {
+    if (d->empty()) continue;
+    if (path.size() > d->size() + 1 && path.compare(0, d->size(), *d) == 0 && path[d->size()] == '/')
+      return normalize(path.substr(d->size() + 1));
+  }
+  return "";
+}
+
+std::optional<std::string> Manifest::find(const std::string& path) const {
+  std::string rel = relative(path);
+  if (rel.empty()) return std::nullopt;
+  auto it = entries_.find(rel);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Manifest::covers(const std::string& path) const { return !relative(path).empty(); }
+
+ManifestCache::Verdict ManifestCache::check(const std::string& manifest, const std::string& path,
+                                            const std::string& sha256) {
+  Verdict v;
+  if (manifest.empty() || path == manifest) return v;
+  Entry& e = cache_[manifest];
+  struct stat st {};
+  if (stat(manifest.c_str(), &st) != 0) {
+    v.error = "cannot read manifest " + manifest + ": " + std::strerror(errno);
+    if (!e.m) return v;  // never read: nothing to say; a vanished manifest keeps its last version
+  } else if (!e.seen || e.dev != st.st_dev || e.ino != st.st_ino || e.size != static_cast<uint64_t>(st.st_size) ||
+             e.mtime_ns != st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec ||
+             e.ctime_ns != st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec) {
+    // Remember the stat even when it fails to parse: one error per change, not per file.
+    e.seen = true;
+    e.dev = st.st_dev;
+    e.ino = st.st_ino;
+    e.size = static_cast<uint64_t>(st.st_size);
+    e.mtime_ns = st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec;
+    e.ctime_ns = st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec;
+    std::vector<ManifestError> errors;
+    auto m = Manifest::load(manifest, &errors);
+    if (!m || !errors.empty()) {
+      e.error = !m ? m.error()
+                   : manifest + ":" + std::to_string(errors[0].line) + ":" + std::to_string(errors[0].column) +
+                         ": data.manifest: " + errors[0].what;
+      spdlog::error("{}{}", e.error, e.m ? "; keeping its previous version" : "");
+    } else {
+      e.m = std::move(*m);
+      e.error.clear();
+      spdlog::info("manifest {}: {} entries", manifest, e.m->size());
+    }
+  }
+  if (!e.m) {
+    v.error = e.error;
+    return v;
+  }
+  if (!e.m->covers(path)) return v;
+  auto want = e.m->find(path);
+  if (!want) {
+    v.verdict = "unlisted";
+  } else {
+    v.expected = *want;
+    v.verdict = *want == sha256 ? "match" : "mismatch";
+  }
+  if (v.error.empty()) v.error = e.error;
+  return v;
+}
+
+}  // namespace fts::hash

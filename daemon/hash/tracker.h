@@ -1,0 +1,90 @@
+#pragma once
+// Which files get hashed, and when (the pipeline thread's side of hashing):
+//
+// - what a job reads as data: every read-only open by a job process that the
+//   kernel reports (outside the base list) except `sensitive` files (a hash
+//   of a short secret would help guess it): hashed at the job's first read of
+//   that file, checked against the policy's `data.manifest` when it covers it;
+// - what a job writes under `outputs`: hashed when the write ends, that is on
+//   the fanotify close_write, after a second without further changes (a
+//   writer that keeps the file open, mmap), and once more at job end;
+// - a file a job has read and hashed that anyone then changes (a fanotify
+//   modify/close_write, an open for writing, a truncate, a rename onto it):
+//   hashed again when the change ends, so a change during the run shows
+//   even though the kernel reports a process's re-read of a file only once.
+//
+// Each (job, file) gives a `file_hash` record when its content is first known
+// and whenever it differs from the last one reported; a later hash that
+// differs from the job's first carries that first hash (dataset-drift reads it).
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "decode/records.h"
+#include "hash/hasher.h"
+#include "jobs/jobs.h"
+
+namespace fts::hash {
+
+struct TrackerOptions {
+  uint64_t settle_ns = 1'000'000'000;  // quiet time after a change before it is hashed (no close_write seen)
+  size_t max_files = 200000;           // (job, file) pairs followed at most
+};
+
+class Tracker {
+ public:
+  explicit Tracker(Hasher* hasher, TrackerOptions o = {}) : hasher_(hasher), opts_(o) {}
+
+  // A file record after the state stage (its job known), with its canonical path.
+  void on_file(const decode::File& f, const std::string& path, const jobs::Job* job, const config::Policy* policy);
+  // The job ended: its outputs and changed files are hashed a last time, then forgotten.
+  void on_job_end(uint64_t job_id);
+  // Files changed at least settle_ns ago and not hashed since.
+  void tick(uint64_t now_boot_ns);
+  // Finished hashes as records for the pipeline.
+  std::vector<decode::FileHash> collect();
+
+  size_t files() const { return files_.size(); }
+  uint64_t untracked() const { return untracked_; }
+
+ private:
+  struct Entry {
+    uint64_t job = 0;
+    std::string path;
+    uint64_t dev = 0, ino = 0;
+    uint32_t classes = 0;
+    decode::TaskId task;
+    uint32_t tid = 0;
+    std::string manifest;
+    bool output = false;  // the job writes it
+    bool read = false;    // the job read it as data
+    bool inflight = false;
+    std::string again;    // hash again when the one in flight returns, for this reason
+    uint64_t dirty_ns = 0;  // changed then, not hashed since
+    std::string first_sha, last_sha, last_error;
+    uint64_t last_dev = 0, last_ino = 0;
+    bool overflowed = false;
+  };
+  using Key = std::pair<uint64_t, std::string>;  // (job, path)
+
+  Entry* entry(uint64_t job, const std::string& path, bool create);
+  void submit(Entry& e, const std::string& reason);
+  void changed(const std::string& path, const decode::File& f);
+  decode::FileHash record(const Entry& e, const std::string& reason) const;
+
+  Hasher* hasher_;
+  TrackerOptions opts_;
+  std::map<Key, Entry> files_;
+  std::unordered_map<std::string, std::set<uint64_t>> by_path_;  // path -> jobs following it
+  std::unordered_map<uint64_t, std::pair<Key, std::string>> pending_;  // tag -> (entry, reason)
+  std::set<uint64_t> ended_;
+  std::vector<decode::FileHash> ready_;  // records not from the hasher (queue full)
+  uint64_t next_tag_ = 1;
+  uint64_t untracked_ = 0;
+};
+
+}  // namespace fts::hash

@@ -1,0 +1,221 @@
+// Which files are hashed and when: a job's data reads once per file, changes
+// under the job hashed again when they end (carrying the first hash), the
+// job's outputs after their writes and at job end; a full queue is reported.
+#include "hash/tracker.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "support/fixtures.h"
+
+namespace fts::hash {
+namespace {
+
+using fts::testing::TempDir;
+using fts::testing::write_file;
+namespace cls = decode::cls;
+namespace access = decode::access;
+
+class TrackerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_file(dir_ / "data/s0", "abc");
+    write_file(dir_ / "data/s1", "xyz");
+    write_file(dir_ / "data/SHA256SUMS",
+               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  s0\n" + std::string(64, '0') +
+                   "  s1\n");
+    policy_.spec.set_name("ft");
+    policy_.spec.mutable_data()->add_training(dir_ / "data/**");
+    policy_.spec.mutable_data()->add_outputs(dir_ / "ckpt/**");
+    policy_.spec.mutable_data()->set_manifest(dir_ / "data/SHA256SUMS");
+    job_.id = 77;
+    job_.name = "j";
+  }
+
+  decode::File open(const std::string& path, uint16_t acc, uint32_t classes, uint32_t pid = 100) {
+    decode::File f;
+    f.hdr = fts::testing::header(decode::Kind::kFile, fts::testing::task(pid, 5'000'000'000), job_.id, now_);
+    f.op = decode::FileOp::kOpen;
+    f.access = acc;
+    f.classes = classes;
+    f.path = path;
+    f.result = 3;
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0) {
+      f.dev = decode::kernel_dev(st.st_dev);
+      f.ino = st.st_ino;
+    }
+    return f;
+  }
+
+  decode::File change(const std::string& path, decode::FileOp op, uint32_t pid = 200) {
+    decode::File f = open(path, access::kWrite, cls::kProtected | cls::kTraining, pid);
+    f.hdr.job_id = 0;
+    f.op = op;
+    f.source = decode::Source::kFanotify;
+    return f;
+  }
+
+  void feed(const decode::File& f, bool in_job = true) {
+    tracker_.on_file(f, f.path, in_job ? &job_ : nullptr, in_job ? &policy_ : nullptr);
+  }
+
+  std::vector<decode::FileHash> done() {
+    hasher_.run_pending();
+    return tracker_.collect();
+  }
+
+  static Options opts() {
+    Options o;
+    o.thread = false;
+    o.racy_ns = -1;
+    o.queue = 8;
+    return o;
+  }
+
+  TempDir dir_;
+  Hasher hasher_{opts()};
+  Tracker tracker_{&hasher_};
+  config::Policy policy_;
+  jobs::Job job_;
+  uint64_t now_ = 10'000'000'000;
+};
+
+TEST_F(TrackerTest, AJobsReadIsHashedOnceAndCheckedAgainstTheManifest) {
+  feed(open(dir_ / "data/s0", access::kRead, cls::kTraining | cls::kProtected));
+  feed(open(dir_ / "data/s0", access::kRead, cls::kTraining | cls::kProtected, 101));  // another worker
+  auto out = done();
+  ASSERT_EQ(out.size(), 1u);
+  const auto& h = out[0];
+  EXPECT_EQ(h.hdr.kind, decode::Kind::kFileHash);
+  EXPECT_EQ(h.hdr.job_id, 77u);
+  EXPECT_EQ(h.hdr.task.tgid, 100u) << "the first reader";
+  EXPECT_EQ(h.path, dir_ / "data/s0");
+  EXPECT_EQ(h.reason, "read");
+  EXPECT_EQ(h.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(h.size, 3u);
+  EXPECT_EQ(h.classes, cls::kTraining | cls::kProtected);
+  EXPECT_EQ(h.manifest_verdict, "match");
+  EXPECT_EQ(h.manifest, dir_ / "data/SHA256SUMS");
+  EXPECT_EQ(hasher_.stats().submitted, 1u);
+
+  feed(open(dir_ / "data/s1", access::kRead, cls::kTraining));
+  out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].manifest_verdict, "mismatch");
+  EXPECT_EQ(out[0].manifest_sha256, std::string(64, '0'));
+}
+
+TEST_F(TrackerTest, CredentialsBaseFilesWritesAndOutsidersAreNotHashedAsReads) {
+  write_file(dir_ / "home/.aws/credentials", "secret");
+  feed(open(dir_ / "home/.aws/credentials", access::kRead, cls::kSensitive));
+  feed(open(dir_ / "data/s0", access::kRead, cls::kBase));
+  feed(open(dir_ / "data/s0", access::kRead | access::kDirectory, cls::kTraining));
+  feed(open(dir_ / "data/s0", access::kRead, cls::kTraining), false);  // outside any job
+  auto failed = open(dir_ / "data/s0", access::kRead, cls::kTraining);
+  failed.result = -13;
+  feed(failed);
+  EXPECT_TRUE(done().empty());
+  EXPECT_EQ(hasher_.stats().submitted, 0u);
+}
+
+TEST_F(TrackerTest, AChangeUnderTheJobIsHashedWhenItEndsWithTheFirstHash) {
+  feed(open(dir_ / "data/s0", access::kRead, cls::kTraining));
+  auto first = done();
+  ASSERT_EQ(first.size(), 1u);
+  // An outsider appends: the kernel will not report the job's re-read, so the change itself asks.
+  write_file(dir_ / "data/s0", "abc poison");
+  feed(change(dir_ / "data/s0", decode::FileOp::kModify));
+  EXPECT_TRUE(done().empty()) << "not while the write goes on";
+  feed(change(dir_ / "data/s0", decode::FileOp::kCloseWrite));
+  auto out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, "change");
+  EXPECT_EQ(out[0].first_sha256, first[0].sha256);
+  EXPECT_NE(out[0].sha256, first[0].sha256);
+  EXPECT_EQ(out[0].manifest_verdict, "mismatch");
+  // Same content again (a touch): nothing new to say.
+  feed(change(dir_ / "data/s0", decode::FileOp::kCloseWrite));
+  EXPECT_TRUE(done().empty());
+  // A change with no close_write (mmap): hashed once it has been quiet for a while.
+  write_file(dir_ / "data/s0", "abc");
+  feed(change(dir_ / "data/s0", decode::FileOp::kModify));
+  tracker_.tick(now_ + 500'000'000);
+  EXPECT_TRUE(done().empty());
+  tracker_.tick(now_ + 1'000'000'000);
+  out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sha256, first[0].sha256);
+  EXPECT_EQ(out[0].first_sha256, "") << "back to the first content";
+}
+
+TEST_F(TrackerTest, AFileReplacedAtItsNameIsNotHashedAsTheOneRead) {
+  feed(open(dir_ / "data/s0", access::kRead, cls::kTraining));
+  write_file(dir_ / "data/evil", "evil");
+  std::filesystem::rename(dir_ / "data/evil", dir_ / "data/s0");
+  auto out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].sha256, "");
+  EXPECT_NE(out[0].error.find("replaced"), std::string::npos) << out[0].error;
+  // The rename onto the name is a change: the new content is hashed and reported.
+  auto r = change(dir_ / "data/tmp", decode::FileOp::kRename);
+  r.path2 = dir_ / "data/s0";
+  feed(r);
+  out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, "change");
+  EXPECT_EQ(out[0].manifest_verdict, "mismatch");
+}
+
+TEST_F(TrackerTest, OutputsAreHashedAfterTheWriteAndAtJobEnd) {
+  write_file(dir_ / "ckpt/model.bin", "weights-1");
+  feed(open(dir_ / "ckpt/model.bin", access::kWrite | access::kCreate, cls::kOutputs | cls::kProtected));
+  EXPECT_TRUE(done().empty()) << "not while being written";
+  auto cw = change(dir_ / "ckpt/model.bin", decode::FileOp::kCloseWrite, 100);
+  cw.hdr.job_id = job_.id;
+  feed(cw);
+  auto out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, "write");
+  EXPECT_EQ(out[0].manifest_verdict, "") << "outputs are not data the manifest speaks for";
+  EXPECT_EQ(out[0].first_sha256, "");
+  write_file(dir_ / "ckpt/model.bin", "weights-2");
+  tracker_.on_job_end(job_.id);
+  out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, "job_end");
+  EXPECT_EQ(out[0].first_sha256, "") << "a job's own output changing is no drift";
+  EXPECT_EQ(tracker_.files(), 0u) << "an ended job's files are forgotten";
+}
+
+TEST_F(TrackerTest, AFullQueueIsReportedInTheRecord) {
+  Options o = opts();
+  o.queue = 1;
+  Hasher small(o);
+  Tracker t(&small);
+  for (const char* f : {"data/s0", "data/s1"}) {
+    auto r = open(dir_ / f, access::kRead, cls::kTraining);
+    t.on_file(r, r.path, &job_, &policy_);
+  }
+  auto out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, dir_ / "data/s1");
+  EXPECT_EQ(out[0].error, "not hashed: the hash queue is full");
+  EXPECT_EQ(small.stats().overflow, 1u);
+  small.run_pending();
+  out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, dir_ / "data/s0");
+  // Retried once things settle.
+  t.tick(~0ull >> 1);
+  small.run_pending();
+  out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, dir_ / "data/s1");
+  EXPECT_FALSE(out[0].sha256.empty());
+}
+
+}  // namespace
+}  // namespace fts::hash

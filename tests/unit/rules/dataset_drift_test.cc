@@ -1,0 +1,196 @@
+// dataset-drift on synthetic file hashes, and the engine's repeat summaries.
+#include <gtest/gtest.h>
+
+#include "rules/rules.h"
+#include "support/fake_kernel.h"
+#include "support/fixtures.h"
+
+namespace fts::rules {
+namespace {
+
+using fts::testing::exec_of;
+using fts::testing::task;
+
+const std::string kA(64, 'a'), kB(64, 'b');
+
+class DriftTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config::Policy p;
+    p.spec.set_name("ft");
+    p.spec.set_mode(v1::monitor);
+    p.spec.mutable_jobs()->add_exec("**/torchrun");
+    auto* d = p.spec.mutable_data();
+    d->add_training("/data/approved/**");
+    d->add_outputs("/ckpt/**");
+    d->add_protected_("/data/**");
+    d->add_sensitive("/root/.aws/**");
+    d->set_manifest("/data/approved/SHA256SUMS");
+    set_->add(p);
+    jobs_ = std::make_unique<jobs::JobManager>(&kernel_, &procs_, &cgroups_, dir_.path());
+    std::vector<jobs::JobChange> changes;
+    jobs_->apply(set_, &changes);
+    decode::Exec root = exec_of(task(100, 1'000'000'000), task(1, 0), "/usr/bin/torchrun", {"torchrun"});
+    root.job_started = true;
+    root.policy = 0;
+    id_ = decode::job_id_for(100, 1'000'000'000);
+    root.hdr.job_id = id_;
+    procs_.on_exec(root);
+    jobs_->on_exec(root, &changes);
+    ASSERT_NE(jobs_->find(id_), nullptr);
+  }
+
+  std::vector<v1::Alert> run(const decode::Record& r, const std::string& path) {
+    const decode::Header& h = decode::header(r);
+    const jobs::Job* job = h.job_id ? jobs_->find(h.job_id) : nullptr;
+    Input in{r, procs_.find(state::key_of(h.task)), job, job ? set_->at(job->policy_index) : nullptr, *set_,
+             *jobs_, procs_, path, 42};
+    return engine_.run(in);
+  }
+
+  decode::FileHash hash(const std::string& path, const std::string& sha, const std::string& verdict = "",
+                        const std::string& expected = "", const std::string& first = "", uint64_t job = ~0ull) {
+    decode::FileHash h;
+    h.hdr = fts::testing::header(decode::Kind::kFileHash, task(100, 1'000'000'000), job == ~0ull ? id_ : job);
+    h.path = path;
+    h.dev = (8ull << 20) | 1;
+    h.ino = 1234;
+    h.classes = decode::cls::kTraining | decode::cls::kProtected;
+    h.reason = first.empty() ? "read" : "change";
+    h.sha256 = sha;
+    h.size = 100;
+    if (!verdict.empty()) h.manifest = "/data/approved/SHA256SUMS";
+    h.manifest_verdict = verdict;
+    h.manifest_sha256 = expected;
+    h.first_sha256 = first;
+    return h;
+  }
+
+  std::vector<v1::Alert> drift(const decode::FileHash& h) {
+    std::vector<v1::Alert> out;
+    for (auto& a : run(h, h.path))
+      if (a.rule() == "dataset-drift") out.push_back(std::move(a));
+    return out;
+  }
+
+  fts::testing::TempDir dir_;
+  fts::testing::FakeKernel kernel_;
+  state::ProcessTable procs_;
+  state::CgroupTable cgroups_;
+  std::shared_ptr<config::PolicySet> set_ = std::make_shared<config::PolicySet>();
+  std::unique_ptr<jobs::JobManager> jobs_;
+  Engine engine_;
+  uint64_t id_ = 0;
+};
+
+TEST_F(DriftTest, ManifestMismatchFiresWithBothHashes) {
+  auto al = run(hash("/data/approved/s0.jsonl", kB, "mismatch", kA), "/data/approved/s0.jsonl");
+  ASSERT_EQ(al.size(), 1u);
+  const auto& a = al[0];
+  EXPECT_EQ(a.rule(), "dataset-drift");
+  EXPECT_EQ(a.severity(), "high");
+  EXPECT_EQ(a.job().id(), jobs::job_id_string(id_));
+  EXPECT_EQ(a.file().path(), "/data/approved/s0.jsonl");
+  EXPECT_EQ(a.file().ino(), 1234u);
+  EXPECT_EQ(a.file().dev(), decode::user_dev((8ull << 20) | 1));
+  EXPECT_EQ(a.process().exe(), "/usr/bin/torchrun");
+  EXPECT_NE(a.message().find(kA), std::string::npos) << a.message();
+  EXPECT_NE(a.message().find(kB), std::string::npos) << a.message();
+  EXPECT_EQ(a.mitre().atlas(0), "AML.T0020");
+  EXPECT_EQ(a.mitre().atlas(1), "AML.T0059");
+  EXPECT_EQ(a.evidence(0), 42u);
+}
+
+TEST_F(DriftTest, MatchingAndUncoveredFilesAreQuiet) {
+  EXPECT_TRUE(drift(hash("/data/approved/s0.jsonl", kA, "match", kA)).empty());
+  EXPECT_TRUE(drift(hash("/data/other/x.jsonl", kA)).empty()) << "no manifest speaks for it";
+  EXPECT_TRUE(drift(hash("/data/approved/s1.jsonl", "", "")).empty()) << "not hashed (an error): nothing to compare";
+  EXPECT_TRUE(drift(hash("/data/approved/s0.jsonl", kB, "mismatch", kA, "", 0)).empty()) << "outside any job";
+}
+
+TEST_F(DriftTest, UnlistedFileIsMedium) {
+  auto al = drift(hash("/data/approved/new.jsonl", kA, "unlisted"));
+  ASSERT_EQ(al.size(), 1u);
+  EXPECT_EQ(al[0].severity(), "medium");
+  EXPECT_NE(al[0].message().find("does not list"), std::string::npos) << al[0].message();
+}
+
+TEST_F(DriftTest, ContentChangedDuringTheRunFiresOnceWithBothHashes) {
+  auto al = drift(hash("/data/approved/s0.jsonl", kB, "mismatch", kA, kA));
+  ASSERT_EQ(al.size(), 1u) << "one alert, not one for the change and one for the manifest";
+  EXPECT_NE(al[0].message().find("changed during"), std::string::npos) << al[0].message();
+  EXPECT_NE(al[0].message().find(kA), std::string::npos);
+  EXPECT_NE(al[0].message().find(kB), std::string::npos);
+  // Without a manifest: the change alone.
+  EXPECT_EQ(drift(hash("/data/other/x", kB, "", "", kA)).size(), 1u);
+}
+
+TEST_F(DriftTest, TheSameContentIsOneAlertAnotherContentAnother) {
+  EXPECT_EQ(drift(hash("/data/approved/s0.jsonl", kB, "mismatch", kA)).size(), 1u);
+  EXPECT_TRUE(drift(hash("/data/approved/s0.jsonl", kB, "mismatch", kA)).empty()) << "a repeat is counted";
+  EXPECT_EQ(engine_.suppressed(), 1u);
+  std::string kC(64, 'c');
+  EXPECT_EQ(drift(hash("/data/approved/s0.jsonl", kC, "mismatch", kA)).size(), 1u) << "new content, new alert";
+}
+
+// --- repeat summaries ---
+
+decode::File read_of(uint64_t job, const std::string& path, uint64_t ts) {
+  decode::File f;
+  f.hdr = fts::testing::header(decode::Kind::kFile, task(100, 1'000'000'000), job, ts);
+  f.op = decode::FileOp::kOpen;
+  f.access = decode::access::kRead;
+  f.path = path;
+  f.result = 3;
+  return f;
+}
+
+TEST_F(DriftTest, SuppressedRepeatsAreSummedUpOnce) {
+  EXPECT_EQ(run(read_of(id_, "/root/.aws/credentials", 2'000'000'000), "/root/.aws/credentials").size(), 1u);
+  EXPECT_TRUE(engine_.summaries().empty()) << "nothing repeated yet";
+  for (uint64_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(run(read_of(id_, "/root/.aws/credentials", 3'000'000'000 + i * 1'000'000'000),
+                    "/root/.aws/credentials")
+                    .empty());
+  auto s = engine_.summaries();
+  ASSERT_EQ(s.size(), 1u);
+  const auto& a = s[0];
+  EXPECT_EQ(a.rule(), "credential-read");
+  EXPECT_EQ(a.severity(), "high");
+  EXPECT_EQ(a.repeats(), 3u);
+  EXPECT_EQ(a.job().id(), jobs::job_id_string(id_));
+  EXPECT_EQ(a.process().pid(), 100u);
+  EXPECT_EQ(a.file().path(), "/root/.aws/credentials");
+  EXPECT_FALSE(a.repeats_since().empty());
+  EXPECT_LT(a.repeats_since(), a.time()) << "first repeat, then the last one";
+  EXPECT_NE(a.message().find("repeated 3 more times since " + a.repeats_since()), std::string::npos) << a.message();
+  EXPECT_TRUE(engine_.summaries().empty()) << "each repeat is summed up once";
+  // More repeats later: a new summary counts only those.
+  run(read_of(id_, "/root/.aws/credentials", 9'000'000'000), "/root/.aws/credentials");
+  s = engine_.summaries();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].repeats(), 1u);
+  EXPECT_NE(s[0].message().find("repeated 1 more time since"), std::string::npos) << s[0].message();
+}
+
+TEST_F(DriftTest, JobEndSumsUpThatJobsRepeatsOnly) {
+  run(read_of(id_, "/root/.aws/a", 2'000'000'000), "/root/.aws/a");
+  run(read_of(id_, "/root/.aws/a", 3'000'000'000), "/root/.aws/a");
+  auto outsider = read_of(0, "/data/approved/x", 2'000'000'000);
+  outsider.hdr.task = task(200, 2'000'000'000);
+  outsider.access = decode::access::kWrite;
+  EXPECT_EQ(run(outsider, outsider.path).size(), 1u);  // protected-data-write, outside any job
+  EXPECT_TRUE(run(outsider, outsider.path).empty());
+  auto s = engine_.summaries(id_);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].rule(), "credential-read");
+  // The job is forgotten: a straggler of it is raised anew.
+  EXPECT_EQ(run(read_of(id_, "/root/.aws/a", 4'000'000'000), "/root/.aws/a").size(), 1u);
+  auto rest = engine_.summaries();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].rule(), "protected-data-write");
+  EXPECT_FALSE(rest[0].has_job());
+}
+
+}  // namespace
+}  // namespace fts::rules
