@@ -150,6 +150,15 @@ int cmd_status(const Args& a) {
   }
   printf("alerts out:   %llu (%llu repeats counted, summed up)\n", (unsigned long long)s.alerts_emitted(),
          (unsigned long long)s.alert_repeats());
+  if (!s.journal_path().empty()) {
+    const auto& j = s.journal();
+    printf("journal:      %s\n  written %llu, dropped %llu, queued %llu, seals %llu, runs dropped by retention %llu%s%s\n",
+           s.journal_path().c_str(), (unsigned long long)j.written(), (unsigned long long)j.dropped(),
+           (unsigned long long)j.queued(), (unsigned long long)j.seals(), (unsigned long long)j.pruned_runs(),
+           j.last_error().empty() ? "" : "; last error: ", j.last_error().c_str());
+  } else {
+    printf("journal:      off\n");
+  }
   if (s.has_hash()) {
     const auto& h = s.hash();
     printf("hashes:       %llu files hashed (%llu bytes), %llu from cache, %llu errors, %llu refused (queue full); "

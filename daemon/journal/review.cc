@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -181,25 +182,54 @@ v1::Review review(const Loaded& run) {
   v1::Review rv;
   *rv.mutable_run() = run.run;
 
-  // Processes, by identity (pid, start time); the tree by ppid.
+  // Processes, by identity (pid, start time); the tree by ppid. Start times
+  // of one process differ by microseconds between records (boot-to-wall
+  // offset sampled per record; /proc's 10 ms ticks at registration), so one
+  // pid within a second of a known start is that process.
   std::map<std::string, v1::ProcessNode> procs;
   std::vector<std::string> order;
+  std::map<uint32_t, std::vector<std::pair<int64_t, std::string>>> by_pid;  // pid -> (start ms, key)
+  auto find_proc = [&](uint32_t pid, int64_t start) -> std::string {
+    auto it = by_pid.find(pid);
+    if (it == by_pid.end()) return "";
+    // A record rendered without the process table has no start time: the
+    // latest process with that pid.
+    if (start <= 0) return it->second.back().second;
+    for (auto k = it->second.rbegin(); k != it->second.rend(); ++k)
+      if (k->first <= 0 || std::llabs(k->first - start) < 1000) return k->second;
+    return "";
+  };
   auto node = [&](const v1::Process& p) -> v1::ProcessNode& {
-    std::string k = proc_key(p.pid(), p.start_time());
-    auto [it, fresh] = procs.try_emplace(k);
-    if (fresh) {
+    int64_t start = sinks::rfc3339_to_ms(p.start_time());
+    std::string k = find_proc(p.pid(), start);
+    if (k.empty()) {
+      k = proc_key(p.pid(), p.start_time());
+      by_pid[p.pid()].emplace_back(start, k);
       order.push_back(k);
-      it->second.set_pid(p.pid());
-      it->second.set_ppid(p.ppid());
-      it->second.set_start_time(p.start_time());
-      it->second.set_exe(p.exe());
-      for (const auto& a : p.args()) it->second.add_args(a);
+      auto& n = procs[k];
+      n.set_pid(p.pid());
+      n.set_ppid(p.ppid());
+      n.set_start_time(p.start_time());
+      n.set_exe(p.exe());
+      for (const auto& a : p.args()) n.add_args(a);
     }
-    return it->second;
+    auto& n = procs[k];
+    if (n.start_time().empty() && start > 0) {
+      // First seen bare: what the fuller record knows.
+      for (auto& e : by_pid[p.pid()])
+        if (e.second == k) e.first = start;
+      n.set_start_time(p.start_time());
+      n.set_ppid(p.ppid());
+      if (n.exe().empty()) n.set_exe(p.exe());
+      if (n.args().empty())
+        for (const auto& a : p.args()) n.add_args(a);
+    }
+    return n;
   };
   std::map<std::string, v1::DataFile> files;
   std::map<std::string, std::pair<bool, bool>> rw;  // path -> (read, written)
-  std::map<std::string, v1::DataFile> hashes;        // path -> digest
+  std::map<std::string, v1::DataFile> hashes;        // path -> last digest
+  std::map<std::string, v1::DataFile> first_hash;    // path -> first digest
   std::map<std::string, v1::Peer> peers;
   std::map<std::string, v1::DnsName> dns;
   std::vector<v1::Alert> alerts;
@@ -257,8 +287,12 @@ v1::Review review(const Loaded& run) {
         rw[f.new_path()].second = true;
       }
     } else if (k == "file_hash") {
+      // What was read is its first digest; what was written, its last.
       v1::DataFile d;
-      if (read_file_hash(e, &d)) hashes[e.file().path()] = d;
+      if (read_file_hash(e, &d)) {
+        first_hash.try_emplace(e.file().path(), d);
+        hashes[e.file().path()] = d;
+      }
     } else if (k == "network") {
       const auto& n = e.network();
       if (n.op() == "dns_query") {
@@ -298,17 +332,16 @@ v1::Review review(const Loaded& run) {
 
   // The tree: each process under the latest process with its ppid that
   // started before it.
-  std::map<uint32_t, std::vector<std::string>> by_pid;
-  for (const auto& k : order) by_pid[procs[k].pid()].push_back(k);
   std::map<std::string, std::vector<std::string>> children;
   std::vector<std::string> roots;
   for (const auto& k : order) {
     const auto& n = procs[k];
+    int64_t start = sinks::rfc3339_to_ms(n.start_time());
     std::string parent;
     auto it = by_pid.find(n.ppid());
     if (it != by_pid.end() && n.ppid() != n.pid())
-      for (const auto& pk : it->second)
-        if (procs[pk].start_time() <= n.start_time()) parent = pk;
+      for (const auto& [pstart, pk] : it->second)
+        if (pstart <= start + 1000) parent = pk;
     if (parent.empty()) roots.push_back(k);
     else children[parent].push_back(k);
   }
@@ -322,21 +355,25 @@ v1::Review review(const Loaded& run) {
 
   std::map<std::string, uint32_t> by_class;
   for (auto& [path, d] : files) {
-    if (auto h = hashes.find(path); h != hashes.end()) {
-      d.set_sha256(h->second.sha256());
-      d.set_size(h->second.size());
-      d.set_mtime(h->second.mtime());
-    }
+    auto with = [&](const std::map<std::string, v1::DataFile>& m) {
+      v1::DataFile x = d;
+      if (auto h = m.find(path); h != m.end()) {
+        x.set_sha256(h->second.sha256());
+        x.set_size(h->second.size());
+        x.set_mtime(h->second.mtime());
+      }
+      return x;
+    };
     const auto& flags = rw[path];
     if (flags.first) {
-      *rv.add_read() = d;
+      *rv.add_read() = with(first_hash);
       if (d.classes_size() == 0) by_class["unclassified"]++;
       for (const auto& c : d.classes()) by_class[c]++;
     }
-    if (flags.second) *rv.add_written() = d;
+    if (flags.second) *rv.add_written() = with(hashes);
   }
   // A digest for a file with no open event of its own (hashed on read elsewhere).
-  for (const auto& [path, h] : hashes)
+  for (const auto& [path, h] : first_hash)
     if (!files.count(path)) {
       v1::DataFile d = h;
       d.set_path(path);

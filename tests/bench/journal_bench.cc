@@ -4,6 +4,7 @@
 // Rounds alternate batched and one-transaction-per-record writers, and the
 // JSON-lines file sink as the baseline of what an output already costs.
 //   fts_bench_journal [--events N] [--rounds R] [--dir DIR]
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,14 +83,22 @@ std::vector<v1::Event> make_events(size_t n) {
   return out;
 }
 
-struct Measured {
+double cpu_ns(clockid_t c) {
+  timespec ts{};
+  clock_gettime(c, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+struct Measure {
+  double caller_cpu_ns = 0;  // CPU per event on the calling (pipeline) thread
+  double writer_cpu_ns = 0;  // CPU per event everywhere else (the writer thread, SQLite)
   double caller_ns = 0;   // per event, on the calling (pipeline) thread
   double per_sec = 0;     // end to end, committed
   double bytes_per = 0;
   uint64_t dropped = 0;
 };
 
-Measured run_journal(const std::vector<v1::Event>& evs, const std::string& dir, size_t batch_max) {
+Measure run_journal(const std::vector<v1::Event>& evs, const std::string& dir, size_t batch_max) {
   std::string path = dir + "/bench-journal.db";
   for (const char* sfx : {"", "-wal", "-shm"}) std::filesystem::remove(path + sfx);
   journal::SinkOptions o;
@@ -103,15 +112,20 @@ Measured run_journal(const std::vector<v1::Event>& evs, const std::string& dir, 
     fprintf(stderr, "%s\n", s.error().c_str());
     exit(1);
   }
-  Measured r;
+  Measure r;
+  double p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
   auto t0 = Clock::now();
   for (size_t i = 0; i < evs.size(); ++i) {
     (*s)->write(evs[i]);
     if (i % 256 == 255) (*s)->flush();  // as the pipeline does after each ring-buffer batch
   }
   auto t1 = Clock::now();
+  double c1 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
   (*s)->drain();
   auto t2 = Clock::now();
+  double p1 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+  r.caller_cpu_ns = (c1 - c0) / static_cast<double>(evs.size());
+  r.writer_cpu_ns = ((p1 - p0) - (c1 - c0)) / static_cast<double>(evs.size());
   r.dropped = (*s)->stats().dropped;
   s->reset();  // seals and checkpoints
   r.caller_ns = std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(evs.size());
@@ -120,11 +134,12 @@ Measured run_journal(const std::vector<v1::Event>& evs, const std::string& dir, 
   return r;
 }
 
-Measured run_json_file(const std::vector<v1::Event>& evs, const std::string& dir) {
+Measure run_json_file(const std::vector<v1::Event>& evs, const std::string& dir) {
   std::string path = dir + "/bench-events.jsonl";
   std::filesystem::remove(path);
   auto s = sinks::JsonLinesSink::to_file(path);
-  Measured r;
+  Measure r;
+  double c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
   auto t0 = Clock::now();
   for (size_t i = 0; i < evs.size(); ++i) {
     (*s)->write(evs[i]);
@@ -132,6 +147,7 @@ Measured run_json_file(const std::vector<v1::Event>& evs, const std::string& dir
   }
   (*s)->flush();
   auto t1 = Clock::now();
+  r.caller_cpu_ns = (cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / static_cast<double>(evs.size());
   r.caller_ns = std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(evs.size());
   r.per_sec = static_cast<double>(evs.size()) / std::chrono::duration<double>(t1 - t0).count();
   r.bytes_per = static_cast<double>(std::filesystem::file_size(path)) / static_cast<double>(evs.size());
@@ -143,18 +159,25 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-void row(const char* name, const std::vector<Measured>& rs) {
-  std::vector<double> ps, ns, bs;
+void row(const char* name, const std::vector<Measure>& rs) {
+  std::vector<double> ps, cc, wc, bs;
   uint64_t dropped = 0;
   for (const auto& r : rs) {
     ps.push_back(r.per_sec);
-    ns.push_back(r.caller_ns);
+    cc.push_back(r.caller_cpu_ns);
+    wc.push_back(r.writer_cpu_ns);
     bs.push_back(r.bytes_per);
     dropped += r.dropped;
   }
-  printf("| %s | %.0f [%.0f..%.0f] | %.0f [%.0f..%.0f] | %.0f | %llu |\n", name, median(ps),
-         *std::min_element(ps.begin(), ps.end()), *std::max_element(ps.begin(), ps.end()), median(ns),
-         *std::min_element(ns.begin(), ns.end()), *std::max_element(ns.begin(), ns.end()), median(bs),
+  auto mm = [](std::vector<double>& v) {
+    char buf[96];
+    snprintf(buf, sizeof(buf), "%.0f [%.0f..%.0f]", median(v), *std::min_element(v.begin(), v.end()),
+             *std::max_element(v.begin(), v.end()));
+    return std::string(buf);
+  };
+  double w = median(wc);
+  printf("| %s | %s | %s | %s | %s | %.0f | %llu |\n", name, mm(ps).c_str(), mm(cc).c_str(), mm(wc).c_str(),
+         w > 0 ? std::to_string(static_cast<long long>(1e9 / w)).c_str() : "-", median(bs),
          static_cast<unsigned long long>(dropped));
 }
 
@@ -173,7 +196,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   auto evs = make_events(n);
   std::vector<v1::Event> few(evs.begin(), evs.begin() + static_cast<long>(std::min(unbatched_n, n)));
-  std::vector<Measured> batched, single, json;
+  std::vector<Measure> batched, single, json;
   for (int r = 0; r < rounds; ++r) {
     json.push_back(run_json_file(evs, dir));
     batched.push_back(run_journal(evs, dir, 8192));
@@ -183,7 +206,7 @@ int main(int argc, char** argv) {
   }
   printf("%zu events per round (%zu for one transaction per record), %d rounds, median [min..max]\n\n", n,
          few.size(), rounds);
-  printf("| writer | events/s committed | caller ns/event | bytes/event on disk | dropped |\n|---|---|---|---|---|\n");
+  printf("| writer | events/s committed (wall) | caller CPU ns/event | writer CPU ns/event | events per writer CPU-second | bytes/event on disk | dropped |\n|---|---|---|---|---|---|---|\n");
   row("journal, batched (<= 8192 per transaction)", batched);
   row("journal, one transaction per record", single);
   row("baseline: JSON-lines file sink (in place)", json);

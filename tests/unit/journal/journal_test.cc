@@ -46,6 +46,7 @@ class JournalTest : public ::testing::Test {
     o.key = key_;
     o.queue = queue;
     o.seal_interval_ms = 3600000;  // sealed at job_end and at close only
+    o.retention_days = 0;          // the tests call prune themselves
     auto s = JournalSink::open(o);
     EXPECT_TRUE(s) << (s ? "" : s.error());
     return std::move(*s);
