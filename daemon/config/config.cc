@@ -264,6 +264,7 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
   };
   globs(s.jobs().exec(), "jobs.exec");
   globs(s.jobs().cgroup(), "jobs.cgroup");
+  globs(s.process().allow_preload(), "process.allow_preload");
   for (int i = 0; i < s.jobs().cgroup_size(); ++i)
     if (s.jobs().cgroup(i).empty() || s.jobs().cgroup(i)[0] != '/')
       errors->push_back(diag_at(root, p.file, "jobs.cgroup[" + std::to_string(i) + "]",

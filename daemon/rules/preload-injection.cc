@@ -1,8 +1,10 @@
 // preload-injection: a job process starts with LD_PRELOAD, or anyone changes
 // the loader's preload list (/etc/ld.so.preload): a library injected into
 // every process that runs after it (T1574.006).
+#include <algorithm>
 #include <memory>
 
+#include "common/glob.h"
 #include "rules/rules.h"
 
 namespace fts::rules {
@@ -32,8 +34,25 @@ class PreloadInjection : public Rule {
   }
 
  private:
+  // Every library the loader would preload (LD_PRELOAD separates them by
+  // spaces or colons) is in the policy's process.allow_preload.
+  static bool allowed(const config::Policy* p, const decode::Exec& e) {
+    if (!p || e.preload_truncated) return false;
+    const auto& allow = p->spec.process().allow_preload();
+    size_t i = 0;
+    while (i < e.preload.size()) {
+      size_t j = e.preload.find_first_of(": ", i);
+      if (j == std::string::npos) j = e.preload.size();
+      std::string lib = e.preload.substr(i, j - i);
+      if (!lib.empty() && std::none_of(allow.begin(), allow.end(), [&](const std::string& g) { return glob_match(g, lib); }))
+        return false;
+      i = j + 1;
+    }
+    return true;
+  }
+
   void on_exec(const Input& in, const decode::Exec& e, std::vector<Finding>* out) {
-    if (!in.job || e.preload.empty()) return;
+    if (!in.job || e.preload.empty() || allowed(in.policy, e)) return;
     out->push_back({id(), "high",
                     "job " + in.job->name + " (" + jobs::job_id_string(in.job->id) + ") started " + e.exe +
                         " (pid " + std::to_string(e.hdr.task.tgid) + ") with LD_PRELOAD=" + e.preload +

@@ -121,11 +121,11 @@ class InjectionTest(unittest.TestCase):
         etc = tempfile.mkdtemp(prefix="fts-kt-etc-")
         try:
             p = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-                                  f"mount --bind {etc} /etc && echo /nonexistent.so > /etc/ld.so.preload"])
+                                  f"mount --bind {etc} /etc && echo > /etc/ld.so.preload"])
             self.assertEqual(p.wait(timeout=30), 0)
             # the usual way: write a temp file, rename it over the list
             mv = subprocess.Popen(["unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-                                   f"mount --bind {etc} /etc && echo /nonexistent.so > /etc/.pl.tmp && "
+                                   f"mount --bind {etc} /etc && echo > /etc/.pl.tmp && "
                                    "exec /bin/mv /etc/.pl.tmp /etc/ld.so.preload"])
             self.assertEqual(mv.wait(timeout=30), 0)
             self.assertTrue(os.path.exists(f"{etc}/ld.so.preload"), "the write went to the bind-mounted dir")

@@ -25,6 +25,7 @@ class KernRulesTest : public ::testing::Test {
     p.spec.set_mode(v1::monitor);
     p.spec.mutable_jobs()->add_exec("**/torchrun");
     p.spec.mutable_data()->add_training("/data/approved/**");
+    p.spec.mutable_process()->add_allow_preload("/usr/lib/**/libtcmalloc*.so*");
     set_->add(p);
     jobs_ = std::make_unique<jobs::JobManager>(&kernel_, &procs_, &cgroups_, dir_.path());
     std::vector<jobs::JobChange> changes;
@@ -109,6 +110,19 @@ TEST_F(KernRulesTest, NoPreloadOrNoJobIsQuiet) {
   decode::Exec outside = exec_of(task(300, 3'000'000'000), task(1, 0), "/usr/bin/python3", {"python3"});
   outside.preload = "/tmp/evil.so";  // the kernel sends none for untracked tasks; if one came, not a job's
   EXPECT_TRUE(run(outside).empty());
+}
+
+TEST_F(KernRulesTest, PreloadsThePolicyAllowsAreQuietUnlessOneIsNot) {
+  decode::Exec e = exec_of(task(103, 1'700'000'000), task(100, kRootStart), "/usr/bin/python3", {"python3"}, id_);
+  e.preload = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+  EXPECT_TRUE(run(e).empty()) << "an allowed allocator";
+  e.hdr.task = task(104, 1'800'000'000);
+  e.preload = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4:/tmp/evil.so";
+  EXPECT_EQ(rules_of(run(e)), std::vector<std::string>{"preload-injection"}) << "one library outside the list";
+  e.hdr.task = task(105, 1'900'000'000);
+  e.preload = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+  e.preload_truncated = true;
+  EXPECT_EQ(rules_of(run(e)), std::vector<std::string>{"preload-injection"}) << "a value cut short is not known allowed";
 }
 
 TEST_F(KernRulesTest, WritingTheLoadersPreloadListFiresForAnyone) {
