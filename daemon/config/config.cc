@@ -326,13 +326,6 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
   executables(s.jobs().exec(), "jobs.exec");
   executables(d.writers(), "data.writers");
   executables(s.process().deny_exec(), "process.deny_exec");
-  if (!d.manifest().empty()) {
-    if (d.manifest()[0] != '/')
-      errors->push_back(diag_at(root, p.file, "data.manifest", "the manifest is an absolute path"));
-    else if (access(d.manifest().c_str(), R_OK) != 0)
-      warnings->push_back(diag_at(root, p.file, "data.manifest",
-                                  "cannot read " + d.manifest() + " (yet): every file read is reported as drift until it exists"));
-  }
   // Contradictions: where the job writes cannot also be what it learns from
   // or a secret it must not touch.
   auto inside = [&](const google::protobuf::RepeatedPtrField<std::string>& outer, const std::string& outer_at,

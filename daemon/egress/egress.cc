@@ -382,9 +382,10 @@ Status Egress::switch_to_staged() {
   for (const auto& [policy, enforce] : staged_->enforce)
     if (auto st = kernel_->set_policy_enforce(policy, enforce); !st) return st;
   if (auto st = kernel_->set_egress(staged_->compiled); !st) return st;
-  // What answers allowed stays keyed by the old ids and ages out by its TTL;
-  // the new ids allow again from the job's next answer.
   if (auto st = kernel_->set_dns_names(staged_->compiled_names); !st) return st;
+  // What answers allowed is keyed by the old ids: it goes with them. The new
+  // ids allow again from the job's next answer.
+  kernel_->expire_dns_allowed(0, true);
   current_ = std::move(*staged_);
   staged_.reset();
   return {};

@@ -301,7 +301,7 @@ TEST_F(PolicyTest, BadAllowPreloadGlobIsAnError) {
   std::string f = policy("p.yaml", "name: p\nmode: monitor\nprocess:\n  allow_preload: [\"/usr/lib/**/libtcmalloc*.so*\", \"/x/[a\"]\n");
   load_dir();
   ASSERT_EQ(errors_.size(), 1u) << all(errors_);
-  EXPECT_EQ(errors_[0].str(), f + ":4:50: process.allow_preload[1]: unclosed '[' in glob");
+  EXPECT_EQ(errors_[0].str(), f + ":4:51: process.allow_preload[1]: unclosed '[' in glob");
 }
 
 TEST_F(PolicyTest, DuplicateNameIsAnErrorInTheSecondFile) {
