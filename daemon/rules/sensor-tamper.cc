@@ -41,7 +41,11 @@ class SensorTamper : public Rule {
     if (t.op == decode::SensorOp::kSignal) {
       std::string name = signal_name(t.arg);
       std::string why = t.arg == SIGHUP ? ": a reload request" : "";
-      out->push_back({id(), signal_severity(t.arg),
+      // The service manager stopping or reloading the service is routine:
+      // said (the SIEM sees every stop), at the lowest severity.
+      bool routine = t.hdr.task.tgid == 1 && (t.arg == SIGTERM || t.arg == SIGHUP);
+      if (routine && t.arg == SIGTERM) why = ": the service manager stopping the service";
+      out->push_back({id(), routine ? "info" : signal_severity(t.arg),
                       who + " sent " + name + " to ftsentineld (pid " + std::to_string(t.target) + ")" + why, name});
       return;
     }

@@ -203,6 +203,12 @@ TEST_F(KernRulesTest, SignalsToTheDaemon) {
   EXPECT_EQ(hup[0].severity(), "info") << "SIGHUP asks for a reload";
   EXPECT_EQ(run(signal(SIGTERM)).at(0).severity(), "medium");
   EXPECT_TRUE(run(signal(SIGSTOP)).empty()) << "a repeat is counted, not raised";
+  auto by_systemd = signal(SIGTERM);
+  by_systemd.hdr.task = task(1, 0);
+  auto stop_service = run(by_systemd);
+  ASSERT_EQ(stop_service.size(), 1u) << "a service stop is still said";
+  EXPECT_EQ(stop_service[0].severity(), "info") << stop_service[0].message();
+  EXPECT_NE(stop_service[0].message().find("service manager"), std::string::npos);
 }
 
 TEST_F(KernRulesTest, TakingAPinnedMap) {
