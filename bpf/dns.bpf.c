@@ -116,14 +116,7 @@ int fts_dns_egress(struct __sk_buff *skb)
 	e = event__reserve(sizeof(*e));
 	if (!e)
 		return 1;
-	e->hdr.kind = FTS_EV_DNS;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
-	e->hdr.job_id = f->job_id;
-	e->hdr.cgroup_id = 0;
-	e->hdr.task = f->task;
-	e->hdr.tid = 0;
-	e->hdr.cpu = bpf_get_smp_processor_id();
+	event__header_for(&e->hdr, FTS_EV_DNS, sizeof(*e), &f->task, f->job_id);
 	e->cookie = cookie;
 	__builtin_memcpy(e->daddr, p.peer, sizeof(e->daddr));
 	e->dport = p.peer_port;
@@ -405,14 +398,7 @@ int fts_dns_ingress(struct __sk_buff *skb)
 	e = event__reserve(sizeof(*e));
 	if (!e)
 		return 1;
-	e->hdr.kind = FTS_EV_DNS_ANSWER;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
-	e->hdr.job_id = f->job_id;
-	e->hdr.cgroup_id = 0;
-	e->hdr.task = f->task;
-	e->hdr.tid = 0;
-	e->hdr.cpu = bpf_get_smp_processor_id();
+	event__header_for(&e->hdr, FTS_EV_DNS_ANSWER, sizeof(*e), &f->task, f->job_id);
 	e->cookie = cookie;
 	__builtin_memcpy(e->saddr, p.peer, sizeof(e->saddr));
 	e->sport = p.peer_port;

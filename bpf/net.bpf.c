@@ -326,14 +326,7 @@ static __always_inline void net__accepted(struct sock *sk)
 	e = event__reserve(sizeof(*e));
 	if (!e)
 		return;
-	e->hdr.kind = FTS_EV_NET;
-	e->hdr.size = sizeof(*e);
-	e->hdr.ts_ns = bpf_ktime_get_boot_ns();
-	e->hdr.job_id = l->job_id;
-	e->hdr.cgroup_id = 0;
-	e->hdr.task = l->task;
-	e->hdr.tid = 0;
-	e->hdr.cpu = bpf_get_smp_processor_id();
+	event__header_for(&e->hdr, FTS_EV_NET, sizeof(*e), &l->task, l->job_id);
 	e->cookie = cookie;
 	e->bytes = 0;
 	__builtin_memcpy(e->saddr, f.saddr, sizeof(e->saddr));
@@ -408,14 +401,9 @@ int fts_sock_release(struct bpf_sock *sk)
 		return 1;
 	e = event__reserve(sizeof(*e));
 	if (e) {
-		e->hdr.kind = FTS_EV_NET;
-		e->hdr.size = sizeof(*e);
-		e->hdr.ts_ns = bpf_ktime_get_boot_ns();
-		e->hdr.job_id = f->job_id;
+		event__header_for(&e->hdr, FTS_EV_NET, sizeof(*e), &f->task, f->job_id);
 		e->hdr.cgroup_id = bpf_get_current_cgroup_id();
-		e->hdr.task = f->task;
 		e->hdr.tid = (__u32)bpf_get_current_pid_tgid();
-		e->hdr.cpu = bpf_get_smp_processor_id();
 		e->cookie = cookie;
 		e->bytes = f->bytes;
 		__builtin_memcpy(e->saddr, f->saddr, sizeof(e->saddr));

@@ -90,6 +90,22 @@ static __always_inline void event__header(struct fts_event_header *hdr, __u32 ki
 	hdr->cpu = bpf_get_smp_processor_id();
 }
 
+/* The header of a record about a task that is not the current one (a packet
+ * in softirq, a connection accepted for a listener): the identity the caller
+ * kept, no thread, no cgroup. */
+static __always_inline void event__header_for(struct fts_event_header *hdr, __u32 kind, __u32 size,
+					      const struct fts_task_id *task, __u64 job_id)
+{
+	hdr->kind = kind;
+	hdr->size = size;
+	hdr->ts_ns = bpf_ktime_get_boot_ns();
+	hdr->job_id = job_id;
+	hdr->cgroup_id = 0;
+	hdr->task = *task;
+	hdr->tid = 0;
+	hdr->cpu = bpf_get_smp_processor_id();
+}
+
 /* Reserve a fixed-size record; a failure is counted, never silent. */
 static __always_inline void *event__reserve(__u64 size)
 {
