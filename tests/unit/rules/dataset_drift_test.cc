@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "rules/rules.h"
-#include "support/fake_kernel.h"
+#include "support/rules_fixture.h"
 #include "support/fixtures.h"
 
 namespace fts::rules {
@@ -13,39 +13,17 @@ using fts::testing::task;
 
 const std::string kA(64, 'a'), kB(64, 'b');
 
-class DriftTest : public ::testing::Test {
+class DriftTest : public fts::testing::RulesFixture {
  protected:
   void SetUp() override {
-    config::Policy p;
-    p.spec.set_name("ft");
-    p.spec.set_mode(v1::monitor);
-    p.spec.mutable_jobs()->add_exec("**/torchrun");
+    config::Policy p = base_policy();
     auto* d = p.spec.mutable_data();
     d->add_training("/data/approved/**");
     d->add_outputs("/ckpt/**");
     d->add_protected_("/data/**");
     d->add_sensitive("/root/.aws/**");
     d->set_manifest("/data/approved/SHA256SUMS");
-    set_->add(p);
-    jobs_ = std::make_unique<jobs::JobManager>(&kernel_, &procs_, &cgroups_, dir_.path());
-    std::vector<jobs::JobChange> changes;
-    jobs_->apply(set_, &changes);
-    decode::Exec root = exec_of(task(100, 1'000'000'000), task(1, 0), "/usr/bin/torchrun", {"torchrun"});
-    root.job_started = true;
-    root.policy = 0;
-    id_ = decode::job_id_for(100, 1'000'000'000);
-    root.hdr.job_id = id_;
-    procs_.on_exec(root);
-    jobs_->on_exec(root, &changes);
-    ASSERT_NE(jobs_->find(id_), nullptr);
-  }
-
-  std::vector<v1::Alert> run(const decode::Record& r, const std::string& path) {
-    const decode::Header& h = decode::header(r);
-    const jobs::Job* job = h.job_id ? jobs_->find(h.job_id) : nullptr;
-    Input in{r, procs_.find(state::key_of(h.task)), job, job ? set_->at(job->policy_index) : nullptr, *set_,
-             *jobs_, procs_, path, 42};
-    return engine_.run(in);
+    start(std::move(p));
   }
 
   decode::FileHash hash(const std::string& path, const std::string& sha, const std::string& verdict = "",
@@ -73,14 +51,6 @@ class DriftTest : public ::testing::Test {
     return out;
   }
 
-  fts::testing::TempDir dir_;
-  fts::testing::FakeKernel kernel_;
-  state::ProcessTable procs_;
-  state::CgroupTable cgroups_;
-  std::shared_ptr<config::PolicySet> set_ = std::make_shared<config::PolicySet>();
-  std::unique_ptr<jobs::JobManager> jobs_;
-  Engine engine_;
-  uint64_t id_ = 0;
 };
 
 TEST_F(DriftTest, ManifestMismatchFiresWithBothHashes) {

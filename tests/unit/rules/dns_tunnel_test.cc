@@ -6,7 +6,7 @@
 
 #include <random>
 
-#include "support/fake_kernel.h"
+#include "support/rules_fixture.h"
 #include "support/fixtures.h"
 
 namespace fts::rules {
@@ -53,25 +53,11 @@ std::vector<std::string> tunnel_names(const std::string& domain) {
   return out;
 }
 
-class DnsTunnelTest : public ::testing::Test {
+class DnsTunnelTest : public fts::testing::RulesFixture {
  protected:
   void SetUp() override {
-    config::Policy p;
-    p.spec.set_name("ft");
-    p.spec.set_mode(v1::monitor);
-    p.spec.mutable_jobs()->add_exec("**/torchrun");
-    set_->add(p);
-    jobs_ = std::make_unique<jobs::JobManager>(&kernel_, &procs_, &cgroups_, dir_.path());
-    std::vector<jobs::JobChange> changes;
-    jobs_->apply(set_, &changes);
-    decode::Exec root = exec_of(task(100, 1'000'000'000), task(1, 0), "/usr/bin/torchrun", {"torchrun"});
-    root.job_started = true;
-    root.policy = 0;
-    id_ = decode::job_id_for(100, 1'000'000'000);
-    root.hdr.job_id = id_;
-    procs_.on_exec(root);
-    jobs_->on_exec(root, &changes);
-    ASSERT_NE(jobs_->find(id_), nullptr);
+    config::Policy p = base_policy();
+    start(std::move(p));
   }
 
   decode::Dns query(const std::string& name, uint64_t ts_s, uint64_t job = ~0ull) {
@@ -86,14 +72,6 @@ class DnsTunnelTest : public ::testing::Test {
     return d;
   }
 
-  std::vector<v1::Alert> run(const decode::Record& r) {
-    const decode::Header& h = decode::header(r);
-    const jobs::Job* job = h.job_id ? jobs_->find(h.job_id) : nullptr;
-    Input in{r, procs_.find(state::key_of(h.task)), job, job ? set_->at(job->policy_index) : nullptr, *set_,
-             *jobs_, procs_, empty_, 7};
-    return engine_.run(in);
-  }
-
   // Sends every name (one a second from `t0`); returns the alerts.
   std::vector<v1::Alert> ask(const std::vector<std::string>& names, uint64_t t0 = 100, uint64_t job = ~0ull) {
     std::vector<v1::Alert> out;
@@ -103,15 +81,6 @@ class DnsTunnelTest : public ::testing::Test {
     return out;
   }
 
-  fts::testing::TempDir dir_;
-  fts::testing::FakeKernel kernel_;
-  state::ProcessTable procs_;
-  state::CgroupTable cgroups_;
-  std::shared_ptr<config::PolicySet> set_ = std::make_shared<config::PolicySet>();
-  std::unique_ptr<jobs::JobManager> jobs_;
-  Engine engine_;
-  uint64_t id_ = 0;
-  std::string empty_;
 };
 
 TEST(DnsTunnelParts, ParentDomainAndEntropy) {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "rules/rules.h"
-#include "support/fake_kernel.h"
+#include "support/rules_fixture.h"
 #include "support/fixtures.h"
 
 namespace fts::rules {
@@ -15,49 +15,19 @@ namespace {
 using fts::testing::exec_of;
 using fts::testing::task;
 
-constexpr uint64_t kRootStart = 1'000'000'000;
-
-class KernRulesTest : public ::testing::Test {
+class KernRulesTest : public fts::testing::RulesFixture {
  protected:
   void SetUp() override {
-    config::Policy p;
-    p.spec.set_name("ft");
-    p.spec.set_mode(v1::monitor);
-    p.spec.mutable_jobs()->add_exec("**/torchrun");
+    config::Policy p = base_policy();
     p.spec.mutable_data()->add_training("/data/approved/**");
     p.spec.mutable_process()->add_allow_preload("/usr/lib/**/libtcmalloc*.so*");
-    set_->add(p);
-    jobs_ = std::make_unique<jobs::JobManager>(&kernel_, &procs_, &cgroups_, dir_.path());
-    std::vector<jobs::JobChange> changes;
-    jobs_->apply(set_, &changes);
-    decode::Exec root = exec_of(task(100, kRootStart), task(1, 0), "/usr/bin/torchrun", {"torchrun"});
-    root.job_started = true;
-    root.policy = 0;
-    id_ = decode::job_id_for(100, kRootStart);
-    root.hdr.job_id = id_;
-    procs_.on_exec(root);
-    jobs_->on_exec(root, &changes);
-    ASSERT_NE(jobs_->find(id_), nullptr);
+    start(std::move(p));
     // a process outside any job
     state::Process outsider;
     outsider.key = {200, 2'000'000'000 / decode::kNsPerTick};
     outsider.start_ns = 2'000'000'000;
     outsider.exe = "/usr/bin/gdb";
     procs_.add(outsider);
-  }
-
-  std::vector<v1::Alert> run(const decode::Record& r, const std::string& path = "") {
-    const decode::Header& h = decode::header(r);
-    const jobs::Job* job = h.job_id ? jobs_->find(h.job_id) : nullptr;
-    Input in{r, procs_.find(state::key_of(h.task)), job, job ? set_->at(job->policy_index) : nullptr, *set_,
-             *jobs_, procs_, path, 7};
-    return engine_.run(in);
-  }
-
-  static std::vector<std::string> rules_of(const std::vector<v1::Alert>& al) {
-    std::vector<std::string> out;
-    for (const auto& a : al) out.push_back(a.rule());
-    return out;
   }
 
   decode::Access access(uint32_t pid, uint64_t start, uint64_t job, decode::AccessOp op, int64_t result) {
@@ -81,14 +51,6 @@ class KernRulesTest : public ::testing::Test {
     return t;
   }
 
-  fts::testing::TempDir dir_;
-  fts::testing::FakeKernel kernel_;
-  state::ProcessTable procs_;
-  state::CgroupTable cgroups_;
-  std::shared_ptr<config::PolicySet> set_ = std::make_shared<config::PolicySet>();
-  std::unique_ptr<jobs::JobManager> jobs_;
-  Engine engine_;
-  uint64_t id_ = 0;
 };
 
 TEST_F(KernRulesTest, PreloadInAJobProcessFiresOncePerLibrary) {
