@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,7 +101,9 @@ class Busy:
                   f"    s = socket.create_connection(('127.0.0.1', {port}))\n"
                   f"    s.sendall(b'y' * 1000)\n"
                   f"    s.close()\n"
-                  f"os.system('rm -rf ' + d)\n")
+                  f"os.system('rm -rf ' + d)\n"
+                  # the control: anyone's read of `sensitive` is reported
+                  f"open('{self.tree.aws}').read()\n")
         for _ in range(200):  # bounded: ends when the job does or after 200 rounds
             if self.stop.is_set():
                 break
@@ -154,12 +155,15 @@ class BenignTest(unittest.TestCase):
 
     def settle(self, job):
         self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), timeout=30, what="job_end")
-        time.sleep(0.5)
-        return self.d.events()
+        return self.d.sync()
 
     def check_run(self, job, events, ckpt):
         self.assertEqual([harness.summary(a) for a in alerts(events)], [], "a benign run raises no alert")
         mine = [e for e in events if e.get("job", {}).get("id") == job]
+        # The control for "no alert": the daemon saw the job read every shard.
+        read = {e["file"]["path"] for e in mine if e.get("kind") == "file" and "read" in e["file"].get("access", [])}
+        for shard in self.t.shards:
+            self.assertIn(shard, read)
         # The DataLoader's workers are the job's processes: forked by the trainer, seen by the sensor.
         forks = harness.of_kind(mine, "fork", job=job)
         self.assertGreaterEqual(len({e["process"]["pid"] for e in forks}), 2, "DataLoader workers are in the job")
@@ -177,8 +181,12 @@ class BenignTest(unittest.TestCase):
         self.check_run(job, events, ckpt)
         # B3: nothing about the busy processes, which opened, wrote and connected throughout.
         self.assertTrue(busy.pids, "the busy processes ran")
-        about_busy = [harness.summary(e) for e in events if e.get("process", {}).get("pid") in busy.pids]
-        self.assertEqual(about_busy, [], "unrelated processes are not reported")
+        about_busy = [e for e in events if e.get("process", {}).get("pid") in busy.pids]
+        # each of them is seen (its credential read, the control) and nothing else is
+        self.assertEqual({e["process"]["pid"] for e in about_busy}, busy.pids)
+        self.assertEqual([harness.summary(e) for e in about_busy
+                          if (e.get("kind"), e.get("file", {}).get("path")) != ("file", self.t.aws)], [],
+                         "unrelated processes are not reported")
 
     def test_b1_training_run_under_launcher(self):
         ckpt = os.path.join(self.t.ckpt, "launched")

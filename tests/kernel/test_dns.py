@@ -348,19 +348,23 @@ print(json.dumps(names))
         self.assertEqual(sorted(got), sorted(names))
         answers = net(self.d.events(), job, "dns_answer")
         self.assertEqual({e["network"]["dns_rcode"] for e in answers}, {"nxdomain"})
-        time.sleep(1)  # anything else it would raise is out by now
-        self.assertEqual([x["rule"] for x in alerts(self.d.events(), job)], ["dns-tunnel"])
+        self.assertEqual([x["rule"] for x in alerts(self.d.sync(), job)], ["dns-tunnel"])
 
     def test_unrelated_process_dns_is_not_reported(self):
-        code = RESOLVE + "import os, sys\nresolve(sys.argv[1], 'svc.fts-test')\nprint(os.getpid())\n"
-        outsider = int(subprocess.run([PY, "-c", code, self.ns.server], check=True, capture_output=True, text=True,
-                                      timeout=30).stdout)
-        # A job after it: once its answer is out, the outsider's would be too.
-        job, _ = self.job("mon", "import sys\nresolve(sys.argv[1], 'other.fts-test')", self.ns.server)
-        self.d.wait_for(lambda evs: net(evs, job, "dns_answer", "other.fts-test") or None, what="the marker answer")
-        for e in net(self.d.events()):
+        # The control: after its query the outsider reads a credential file, which
+        # is reported for anyone.
+        code = RESOLVE + ("import os, sys\nresolve(sys.argv[1], 'svc.fts-test')\nopen(sys.argv[2]).read()\n"
+                          "print(os.getpid())\n")
+        outsider = int(subprocess.run([PY, "-c", code, self.ns.server, self.t.aws], check=True, capture_output=True,
+                                      text=True, timeout=30).stdout)
+        self.d.wait_for(lambda evs: [e for e in evs if e.get("kind") == "file" and e["process"]["pid"] == outsider],
+                        what="the outsider's credential read")
+        evs = self.d.sync()
+        for e in net(evs):
             self.assertIn("job", e, e)
             self.assertNotEqual(e["process"]["pid"], outsider, e)
+        self.assertEqual([(e.get("kind"), e.get("file", {}).get("path")) for e in evs
+                          if e.get("process", {}).get("pid") == outsider], [("file", self.t.aws)])
 
 
 if __name__ == "__main__":

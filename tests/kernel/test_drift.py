@@ -85,10 +85,10 @@ class DriftTest(unittest.TestCase):
             return got or None
         return self.d.wait_for(pred, timeout=20, what=f"{what} of {path}")
 
-    def quiet_alerts(self, job, wait=1.0):
+    def quiet_alerts(self, job):
+        """The job's alerts once it ended and the barrier passed (pending hashes done)."""
         self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), what="job_end")
-        time.sleep(wait)
-        return alerts(self.d.events(), job)
+        return alerts(self.d.sync(), job)
 
     def test_reads_are_hashed_and_match_the_manifest(self):
         t = self.t
@@ -190,8 +190,7 @@ class DriftTest(unittest.TestCase):
         # The writes are seen (events) and raise nothing.
         self.d.wait_for(lambda e: [x for x in e[before:] if x.get("kind") == "file"
                                    and x["file"]["path"] == self.manifest] or None, what="the manifest write")
-        time.sleep(1.0)
-        evs = self.d.events()[before:]
+        evs = self.d.sync()[before:]
         self.assertEqual(alerts(evs), [], "\n".join(harness.summary(e) + f" src={e.get('file', {}).get('source')}"
                                                     for e in evs))
         job = self.job(PY, "-c", "import sys\nopen(sys.argv[1]).read()", new)
@@ -225,7 +224,7 @@ class DriftTest(unittest.TestCase):
             job = self.job(PY, "-c", code, str(port))
             summary = self.d.wait_for(lambda e: [a for a in alerts(e, job) if a["rule"] == "egress-not-allowed"
                                                  and a.get("repeats")] or None, timeout=20, what="repeat summary")
-            al = [a for a in self.quiet_alerts(job, wait=0.5) if a["rule"] == "egress-not-allowed"]
+            al = [a for a in self.quiet_alerts(job) if a["rule"] == "egress-not-allowed"]
             self.assertEqual(len(al), 2, "the first alert and one summary")
             first, s = al
             self.assertNotIn("repeats", first)

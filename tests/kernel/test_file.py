@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +30,11 @@ def file_events(events, path=None, pid=None, op=None):
             continue
         out.append(e)
     return out
+
+
+def alerts(events, rule=None, pid=None):
+    return [e for e in events if "rule" in e and (rule is None or e["rule"] == rule)
+            and (pid is None or e.get("process", {}).get("pid") == pid)]
 
 
 def run_job(d, script, *args):
@@ -155,6 +159,12 @@ class FileSensorTest(unittest.TestCase):
             for e in evs:
                 self.assert_file(e, t.unapproved_file, classes_in=["protected"], classes_out=["training"], job=job)
                 self.assertIn("read", e["file"]["access"])
+            # Each way raises the rule, naming the same canonical file, and nothing else.
+            self.d.wait_for(lambda ev: len({a["process"]["pid"] for a in alerts(ev, "unapproved-data-read")
+                                            if a.get("job", {}).get("id") == job}) >= 5, what="five alerts")
+            al = [a for a in alerts(self.d.sync()) if a.get("job", {}).get("id") == job]
+            self.assertEqual(sorted((a["rule"], a["process"]["pid"], a["file"]["path"]) for a in al),
+                             sorted(("unapproved-data-read", pid, t.unapproved_file) for pid in pids))
         finally:
             os.unlink(link)
 
@@ -162,20 +172,36 @@ class FileSensorTest(unittest.TestCase):
         fio = shutil.which("fio")
         self.assertIsNotNone(fio, "fio is needed (scripts/dev.sh installs it)")
         t = self.t
+        uring = harness.c_helper("uring_io")
         out = tempfile.mkdtemp(prefix="fts-kt-fio-")
         try:
-            r = self.d.cli("run", "--policy", "ft", "--", fio, "--name=a6", "--ioengine=io_uring", "--rw=write",
-                           f"--filename={out}/written.bin", "--size=256k", "--bs=4k", "--direct=0", timeout=120)
-            self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
-            job = r.stderr.split("job ")[1].split()[0]
-            evs = self.d.wait_for(lambda e: [x for x in of_kind(e, "io_uring", job=job)] or None, what="io_uring")
-            ops = {x["io_uring"]["op"] for x in of_kind(self.d.events(), "io_uring", job=job)}
-            self.assertIn("create", ops)
-            self.assertTrue(ops & {"write", "writev", "write_fixed"}, ops)
-            self.assertTrue(all(x["process"]["exe"].endswith("fio") for x in evs))
+            # A shard read through io_uring ops only (no openat/read syscall), then fio writes.
+            code = ("import subprocess, sys\n"
+                    "print(subprocess.run([sys.argv[1], 'read', sys.argv[2]], check=True, capture_output=True,"
+                    " text=True).stdout)\n"
+                    "subprocess.run(sys.argv[3:], check=True, stdout=subprocess.DEVNULL)")
+            job, r = run_job(self.d, code, uring, t.shards[0], fio, "--name=a6", "--ioengine=io_uring",
+                             "--rw=write", f"--filename={out}/written.bin", "--size=256k", "--bs=4k", "--direct=0")
+            nread, pid_line = r.stdout.split()[0], r.stdout.split()[1:3]
+            self.assertEqual(int(nread), os.path.getsize(t.shards[0]), r.stdout)
+            reader = int(pid_line[1])
+            self.d.wait_for(lambda e: of_kind(e, "io_uring", job=job, pid=reader) and
+                            [x for x in of_kind(e, "io_uring", job=job) if x["process"]["exe"].endswith("fio")],
+                            what="io_uring of the reader and of fio")
+            evs = self.d.sync()
+            mine = of_kind(evs, "io_uring", job=job)
+            by_exe = {}
+            for x in mine:
+                by_exe.setdefault(os.path.basename(x["process"]["exe"]), set()).add(x["io_uring"]["op"])
+            self.assertEqual(set(by_exe), {"uring_io", "fio"}, by_exe)
+            self.assertEqual(by_exe["uring_io"], {"create", "openat", "read", "close"})
+            self.assertIn("create", by_exe["fio"])
+            self.assertTrue(by_exe["fio"] & {"write", "writev", "write_fixed"}, by_exe)
+            # The rule, for each process that used a ring.
+            al = [a for a in alerts(evs, "io-uring-in-job") if a.get("job", {}).get("id") == job]
+            self.assertEqual({os.path.basename(a["process"]["exe"]) for a in al}, {"uring_io", "fio"}, al)
         finally:
             shutil.rmtree(out)
-        del t
 
     def test_i1_outside_append_to_approved_shard(self):
         t = self.t
@@ -183,9 +209,9 @@ class FileSensorTest(unittest.TestCase):
         p = subprocess.run(["/bin/sh", "-c", f"echo '{{\"text\": \"poison\"}}' >> {shard}; echo $$"],
                            capture_output=True, text=True)
         pid = int(p.stdout.strip())
-        evs = self.d.wait_for(lambda e: file_events(e, path=shard, pid=pid) or None, what="append event")
-        time.sleep(2.5)  # let fanotify's view arrive: it must be merged, not doubled
-        evs = file_events(self.d.events(), path=shard, pid=pid)
+        self.d.wait_for(lambda e: file_events(e, path=shard, pid=pid) or None, what="append event")
+        # fanotify's view of the same change must be merged, not doubled
+        evs = file_events(self.d.sync(), path=shard, pid=pid)
         self.assertEqual(len(evs), 1, [x["file"] for x in evs])
         e = evs[0]
         self.assert_file(e, shard, classes_in=["protected", "training"])
@@ -193,10 +219,24 @@ class FileSensorTest(unittest.TestCase):
         self.assertIn("append", e["file"]["access"])
         self.assertEqual(e["process"]["exe"], "/usr/bin/dash")
 
+    def assert_poisoned(self, pid, exe, path, what):
+        """I2: the writer's change raises protected-data-write naming the writer
+        (pid and exe) and the canonical file."""
+        with self.subTest(what):  # every variant is checked, whichever fails
+            self.d.wait_for(lambda ev: [x for x in alerts(ev, "protected-data-write", pid=pid)
+                                        if x["file"]["path"] == path], what=f"protected-data-write for {what}")
+            a = alerts(self.d.sync(), pid=pid)
+            for x in a:
+                self.assertEqual(x["rule"], "protected-data-write")
+                self.assertEqual(x["severity"], "high")
+                self.assertNotIn("job", x)
+            self.assertEqual({x["process"].get("exe") for x in a}, {exe}, (what, a))
+
     def test_i2_poisoning_every_way(self):
         t = self.t
         outside = tempfile.mkdtemp(prefix="fts-kt-evil-")
         bind = tempfile.mkdtemp(prefix="fts-kt-bind-")
+        python = os.path.realpath(PY)
         try:
             def evil(name):
                 p = f"{outside}/{name}"
@@ -213,8 +253,8 @@ class FileSensorTest(unittest.TestCase):
                                             if x["file"].get("new_path") == dst] or None, what="rename")[0]
             self.assertEqual(e["file"]["source"], "fanotify")
             self.assertIn("protected", e["file"]["classes"])
-            # The writer's pid; its exe only if it is still alive when the event is read.
             self.assertEqual(e["process"]["pid"], mv.pid)
+            self.assert_poisoned(mv.pid, "/usr/bin/mv", dst, "rename into the tree")
 
             # a hard link into the tree
             src = evil("linked.jsonl")
@@ -223,27 +263,31 @@ class FileSensorTest(unittest.TestCase):
             self.assertEqual(ln.wait(timeout=30), 0)
             e = self.d.wait_for(lambda ev: file_events(ev, path=dst, op="create") or None, what="link")[0]
             self.assert_file(e, dst, classes_in=["protected"], pid=ln.pid)
+            self.assert_poisoned(ln.pid, "/usr/bin/ln", dst, "hard link")
 
             # replacing a shard by a symlink
             victim = t.shards[2]
-            subprocess.run(["/bin/ln", "-sf", evil("target.jsonl"), victim], check=True)
+            lns = subprocess.Popen(["/bin/ln", "-sf", evil("target.jsonl"), victim])
+            self.assertEqual(lns.wait(timeout=30), 0)
             # ln -sf: a new symlink renamed over the shard (or unlink + symlink)
             self.d.wait_for(lambda ev: [x for x in file_events(ev)
                                         if victim in (x["file"]["path"], x["file"].get("new_path"))
                                         and x["file"]["op"] in ("create", "rename", "delete")] or None,
                             what="symlink replace")
+            self.assert_poisoned(lns.pid, "/usr/bin/ln", victim, "symlink over a shard")
 
             # renameat2(RENAME_EXCHANGE) of a shard with an outside file
             other = evil("exchanged.jsonl")
             code = ("import ctypes, sys\nlibc = ctypes.CDLL(None, use_errno=True)\n"
                     "r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2)\n"
                     "sys.exit(0 if r == 0 else ctypes.get_errno())")
-            x = subprocess.run([PY, "-c", code, other, t.shards[1]])
-            self.assertEqual(x.returncode, 0)
+            x = subprocess.Popen([PY, "-c", code, other, t.shards[1]])
+            self.assertEqual(x.wait(timeout=30), 0)
             e = self.d.wait_for(lambda ev: [y for y in file_events(ev, op="rename")
                                             if t.shards[1] in (y["file"]["path"], y["file"].get("new_path"))] or None,
                                 what="exchange")[0]
             self.assertIn("protected", e["file"]["classes"])
+            self.assert_poisoned(x.pid, python, t.shards[1], "RENAME_EXCHANGE")
             subprocess.run([PY, "-c", code, other, t.shards[1]], check=True)  # swap back
 
             # a write through a bind mount of data/: named by its canonical path
@@ -257,26 +301,35 @@ class FileSensorTest(unittest.TestCase):
                                     what="write via bind mount")[0]
                 self.assert_file(e, t.shards[0], classes_in=["protected", "training"])
                 self.assertEqual(e["file"]["kernel_path"], via)
+                self.assert_poisoned(pid, "/usr/bin/dash", t.shards[0], "write through a bind mount")
             finally:
                 subprocess.run(["umount", bind])
 
-            # a write through mmap
-            code = ("import mmap, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nm = mmap.mmap(fd, 0)\n"
-                    "m[0:1] = b'X'\nm.flush()\nm.close()\nos.close(fd)\nprint(os.getpid())")
+            # a write through mmap only: the parent opens the shard and hands the fd
+            # to a child, which maps it, closes it and writes through the mapping.
+            # The child opens nothing: only the write itself can name it.
+            code = ("import mmap, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nchild = os.fork()\n"
+                    "if child == 0:\n    m = mmap.mmap(fd, 0)\n    os.close(fd)\n    m[0:1] = b'X'\n"
+                    "    m.flush()\n    m.close()\n    os._exit(0)\n"
+                    "os.close(fd)\nos.waitpid(child, 0)\nprint(os.getpid(), child)")
             p = subprocess.run([PY, "-c", code, t.shards[0]], capture_output=True, text=True, check=True)
-            pid = int(p.stdout.strip())
-            e = self.d.wait_for(lambda ev: file_events(ev, path=t.shards[0], pid=pid) or None, what="mmap write")[0]
-            self.assertIn("write", e["file"]["access"])
+            opener, writer = (int(v) for v in p.stdout.split())
+            self.d.wait_for(lambda ev: [x for x in file_events(ev, path=t.shards[0], pid=writer)
+                                            if "write" in x["file"].get("access", []) or
+                                            x["file"]["op"] in ("modify", "close_write")] or None,
+                                what="the mapped write")
+            self.assert_poisoned(writer, python, t.shards[0], "write through mmap")
+            self.assertNotEqual(opener, writer)
 
-            # an io_uring write by an outsider
-            fio = shutil.which("fio")
-            self.assertIsNotNone(fio)
+            # an outsider opening and writing through io_uring ops only
             target = f"{t.approved}/uring.jsonl"
-            p = subprocess.Popen([fio, "--name=i2", "--ioengine=io_uring", "--rw=write", f"--filename={target}",
-                                  "--size=64k", "--bs=4k"], stdout=subprocess.DEVNULL)
-            self.assertEqual(p.wait(timeout=120), 0)
-            e = self.d.wait_for(lambda ev: file_events(ev, path=target, pid=p.pid) or None, what="fio write")[0]
+            uring = harness.c_helper("uring_io")
+            p = subprocess.run([uring, "write", target, '{"text": "poison"}\n'], capture_output=True, text=True,
+                               check=True, timeout=30)
+            pid = int(p.stdout.split()[-1])
+            e = self.d.wait_for(lambda ev: file_events(ev, path=target, pid=pid) or None, what="io_uring write")[0]
             self.assertIn("protected", e["file"]["classes"])
+            self.assert_poisoned(pid, uring, target, "io_uring write")
         finally:
             shutil.rmtree(outside, ignore_errors=True)
             os.rmdir(bind)
@@ -297,11 +350,17 @@ class FileSensorTest(unittest.TestCase):
     def test_unrelated_process_is_not_reported(self):
         tmp = tempfile.mkdtemp(prefix="fts-kt-unrel-")
         try:
-            p = subprocess.run(["/bin/sh", "-c", f"cat /etc/hostname >/dev/null; echo x > {tmp}/f; cat {tmp}/f "
-                                                 f">/dev/null; echo $$"], capture_output=True, text=True)
+            # Ordinary opens and writes, then (the positive control, by the same shell)
+            # a read of a sensitive file, which anyone's is reported.
+            p = subprocess.run(["/bin/sh", "-c", f"read h </etc/hostname; cat /etc/hostname >/dev/null; "
+                                                 f"echo x > {tmp}/f; read y < {tmp}/f; read z < {self.t.aws}; echo $$"],
+                               capture_output=True, text=True)
             pid = int(p.stdout.strip())
-            time.sleep(1.5)
-            self.assertFalse([e for e in self.d.events() if e.get("process", {}).get("pid") == pid])
+            self.d.wait_for(lambda e: file_events(e, path=self.t.aws, pid=pid), what="the control: the credential read")
+            mine = [e for e in self.d.sync() if e.get("process", {}).get("pid") == pid]
+            # credential-read is about jobs: an outsider's read is an event, not an alert
+            self.assertEqual([(e.get("kind"), e.get("rule"), e.get("file", {}).get("path")) for e in mine],
+                             [("file", None, self.t.aws)])
         finally:
             shutil.rmtree(tmp)
 

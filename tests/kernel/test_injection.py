@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -72,9 +71,9 @@ class InjectionTest(unittest.TestCase):
         return r.stderr.split("job ")[1].split()[0]
 
     def settle(self, job):
+        """The job's alerts once it ended and the daemon passed the barrier."""
         self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), what="job_end")
-        time.sleep(0.3)
-        return alerts(self.d.events(), job)
+        return alerts(self.d.sync(), job)
 
     def held_job(self, *argv):
         """A job that runs until the test closes its stdin (a pipe: no file outside
@@ -109,9 +108,16 @@ class InjectionTest(unittest.TestCase):
         self.assertEqual(ex[0]["process"]["ld_preload"], LIBM)
 
     def test_a9_child_without_ld_preload_is_quiet(self):
-        code = "import subprocess\nsubprocess.run(['/bin/true'], check=True)\n"
-        job = self.job(PY, "-c", code)
-        self.assertEqual(self.settle(job), [])
+        # The control: the same training process then reads a credential, which
+        # must raise credential-read; the child's exec must be seen.
+        code = ("import subprocess, sys\nsubprocess.run(['/bin/true'], check=True)\n"
+                "open(sys.argv[1]).read()\n")
+        job = self.job(PY, "-c", code, self.t.hf_token)
+        al = self.settle(job)
+        ex = [e for e in harness.of_kind(self.d.events(), "exec", job=job) if e["process"]["exe"] == "/usr/bin/true"]
+        self.assertEqual(len(ex), 1)
+        self.assertNotIn("ld_preload", ex[0]["process"])
+        self.assertEqual([(a["rule"], a["file"]["path"]) for a in al], [("credential-read", self.t.hf_token)], al)
 
     def test_outsider_writing_ld_so_preload(self):
         # A private mount namespace with a temp dir over /etc: the kernel's path is
@@ -129,10 +135,9 @@ class InjectionTest(unittest.TestCase):
                                    "exec /bin/mv /etc/.pl.tmp /etc/ld.so.preload"])
             self.assertEqual(mv.wait(timeout=30), 0)
             self.assertTrue(os.path.exists(f"{etc}/ld.so.preload"), "the write went to the bind-mounted dir")
-            a = self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == p.pid] or None,
-                                what="preload-injection")
-            time.sleep(0.3)
-            a = [x for x in alerts(self.d.events()) if x["process"]["pid"] == p.pid]
+            self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == p.pid] or None,
+                            what="preload-injection")
+            a = [x for x in alerts(self.d.sync()) if x["process"]["pid"] == p.pid]
             self.assertEqual([x["rule"] for x in a], ["preload-injection"], a)
             self.assertEqual(a[0]["severity"], "critical")
             self.assertEqual(a[0]["file"]["path"], "/etc/ld.so.preload")
@@ -187,12 +192,17 @@ class InjectionTest(unittest.TestCase):
 
     def test_the_jobs_own_memory_is_quiet(self):
         # The job reads its own memory and a child's: one trust domain, no alert.
-        code = (READ_MEM + "import os, time\n"
+        # The control: the same process then reads a credential (credential-read).
+        code = (READ_MEM + "import os, sys, time\n"
                 "child = os.fork()\n"
                 "if child == 0:\n    time.sleep(2)\n    os._exit(0)\n"
-                "read_mem(os.getpid())\nread_mem(child)\nos.waitpid(child, 0)\n")
-        job = self.job(PY, "-c", code)
-        self.assertEqual(self.settle(job), [])
+                "read_mem(os.getpid())\nread_mem(child)\nos.waitpid(child, 0)\n"
+                "open(sys.argv[1]).read()\nprint(os.getpid())\n")
+        r = self.d.cli("run", "--policy", "ft", "--", PY, "-c", code, self.t.aws, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        job = r.stderr.split("job ")[1].split()[0]
+        al = self.settle(job)
+        self.assertEqual([(a["rule"], a["process"]["pid"]) for a in al], [("credential-read", int(r.stdout))], al)
 
     # --- I6: sensor-tamper ---
 
@@ -231,15 +241,19 @@ class InjectionTest(unittest.TestCase):
         try:
             subprocess.run(["bpftool", "map", "create", other, "type", "hash", "key", "4", "value", "4", "entries",
                             "1", "name", "fts_kt_other"], check=True, timeout=30)
-            p = subprocess.Popen(["bpftool", "map", "show", "pinned", other], stdout=subprocess.DEVNULL)
+            # One bpftool process takes the other map, then (the control) one of ours:
+            # exactly one alert for it, naming ours.
+            batch = os.path.join(self.d.tmp, "bpftool.batch")
+            with open(batch, "w") as f:
+                f.write(f"map show pinned {other}\nmap show pinned {os.path.join(self.pin_dir, 'settings')}\n")
+            p = subprocess.Popen(["bpftool", "batch", "file", batch], stdout=subprocess.DEVNULL)
             self.assertEqual(p.wait(timeout=30), 0)
-            # a marker after it: once its alert is out, bpftool's would be too
-            mark = subprocess.Popen(["bpftool", "map", "show", "pinned", os.path.join(self.pin_dir, "settings")],
-                                    stdout=subprocess.DEVNULL)
-            self.assertEqual(mark.wait(timeout=30), 0)
-            self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == mark.pid] or None,
-                            what="the marker's sensor-tamper")
-            self.assertEqual([x for x in alerts(self.d.events()) if x["process"]["pid"] == p.pid], [])
+            self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == p.pid] or None,
+                            what="the control's sensor-tamper")
+            a = [x for x in alerts(self.d.sync()) if x["process"]["pid"] == p.pid]
+            self.assertEqual([x["rule"] for x in a], ["sensor-tamper"], a)
+            self.assertIn("settings", a[0]["message"])
+            self.assertNotIn("fts_kt_other", a[0]["message"])
         finally:
             if os.path.exists(other):
                 os.unlink(other)

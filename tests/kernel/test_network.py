@@ -228,7 +228,8 @@ class NetworkSensorTest(unittest.TestCase):
         al = self.d.wait_for(lambda evs: (lambda a: a if {"egress-not-allowed", "exfil-chain", "egress-volume"} <= {x["rule"] for x in a}
                                           else None)([x for x in evs if "rule" in x and x.get("job", {}).get("id") == job]),
                              what="A2 alerts")
-        rules = {x["rule"] for x in al}
+        al = [x for x in self.d.sync() if "rule" in x and x.get("job", {}).get("id") == job]
+        rules = [x["rule"] for x in al]
         # this test sends more than max_bytes_per_destination, so egress-volume is due too
         self.assertGreater(res["sent"], MAX_BYTES)
         self.assertEqual(sorted(rules), ["egress-not-allowed", "egress-volume", "exfil-chain"])
@@ -444,6 +445,15 @@ for _ in range(200):
             conn = net_events(self.d.events(), op="connect", pid=pid)
             self.assertEqual(len(conn), 1)
             self.assertEqual(conn[0]["job"]["id"], job)
+            # A2's alerts, on the same job, naming the moved grandchild
+            want = {"egress-not-allowed", "exfil-chain"}
+            self.d.wait_for(lambda evs: {x["rule"] for x in evs if "rule" in x and x["process"]["pid"] == pid} >= want,
+                            what="A12 alerts")
+            al = [x for x in self.d.sync() if "rule" in x and x.get("job", {}).get("id") == job]
+            self.assertEqual(sorted((x["rule"], x["process"]["pid"]) for x in al), sorted((r, pid) for r in want))
+            chain = [x for x in al if x["rule"] == "exfil-chain"][0]
+            self.assertIn(self.t.shards[2], chain["message"])
+            self.assertEqual((chain["network"]["daddr"], chain["network"]["dport"]), ("127.0.0.1", self.denied4.port))
         finally:
             cg.remove()
 
@@ -547,8 +557,7 @@ subprocess.run(['wget', '-q', '-O', '/dev/null', '--post-file=' + shard, url], c
             al = [x for x in evs if "rule" in x and x.get("job", {}).get("id") == job]
             return al if {(x["rule"], os.path.basename(x["process"]["exe"])) for x in al} >= want else None
         self.d.wait_for(got, what="A1 alerts")
-        time.sleep(1)  # anything else it would raise is out by now
-        al = got(self.d.events())
+        al = got(self.d.sync())  # anything else it would raise is out by now
         self.assertEqual(sorted((x["rule"], os.path.basename(x["process"]["exe"])) for x in al), sorted(want))
         for x in al:
             if x["rule"] != "transfer-tool-exec":
@@ -618,22 +627,34 @@ for s, n in zip(ls, (5000, 7000)):
                                    what=f"the accepted flow on {port}")
             f = flow[0]["network"]
             self.assertEqual((int(f["bytes"]), f["direction"], f["daddr"], f["dport"]), (n, "inbound", host, peers[host]))
-        self.assertEqual([x["rule"] for x in self.d.events() if "rule" in x and x.get("job", {}).get("id") == job], [])
+        # the accepts and flows above are the control: the daemon sees this job
+        self.assertEqual([x["rule"] for x in self.d.sync() if "rule" in x and x.get("job", {}).get("id") == job], [])
 
     def test_unrelated_process_connections_are_not_reported(self):
-        p = subprocess.run([PY, "-c", SEND, "127.0.0.1", str(self.denied4.port), self.t.shards[0], "3"],
-                           capture_output=True, text=True, timeout=30, check=True)
-        u = subprocess.run([PY, "-c", "import socket,sys\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
-                            ".sendto(b'x', ('127.0.0.1', int(sys.argv[1])))\nimport os\nprint(os.getpid())",
-                            str(self.denied4.port)], capture_output=True, text=True, timeout=30, check=True)
-        # A job after them: once its events are out, theirs would be too.
-        job, _ = run_job(self.d, "ft", SEND, "127.0.0.1", str(self.allowed4.port), self.t.shards[0], "1")
-        self.wait_net("the marker job's flow", job=job, op="flow")
-        sport = json.loads(p.stdout)["sport"]
-        for e in net_events(self.d.events()):
+        # Each unrelated process, after its sends, reads a credential file: anyone's
+        # read of `sensitive` is reported, the control that the daemon sees them.
+        control = "\nimport os\nopen(os.environ['FTS_KT_CONTROL']).read()\n"
+        env = dict(os.environ, FTS_KT_CONTROL=self.t.aws)
+        p = subprocess.Popen([PY, "-c", SEND + control, "127.0.0.1", str(self.denied4.port), self.t.shards[0], "3"],
+                             stdout=subprocess.PIPE, text=True, env=env)
+        out, _ = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0)
+        u = subprocess.Popen([PY, "-c", "import socket,sys\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+                              ".sendto(b'x', ('127.0.0.1', int(sys.argv[1])))" + control, str(self.denied4.port)],
+                             env=env)
+        self.assertEqual(u.wait(timeout=30), 0)
+        for pid in (p.pid, u.pid):
+            self.d.wait_for(lambda evs: [e for e in evs if e.get("kind") == "file" and e["process"]["pid"] == pid
+                                         and e["file"]["path"] == self.t.aws], what=f"the control read by {pid}")
+        evs = self.d.sync()
+        sport = json.loads(out)["sport"]
+        for e in net_events(evs):
             self.assertIn("job", e, e)
             self.assertNotEqual(e["network"].get("sport"), sport, e)
-            self.assertNotEqual(e["process"]["pid"], int(u.stdout))
+            self.assertNotIn(e["process"]["pid"], (p.pid, u.pid), e)
+        for pid in (p.pid, u.pid):
+            self.assertEqual([(e.get("kind"), e.get("file", {}).get("path")) for e in evs
+                              if e.get("process", {}).get("pid") == pid], [("file", self.t.aws)])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -27,9 +26,12 @@ class ProcessSensorTest(unittest.TestCase):
         out = tempfile.mkdtemp(prefix="fts-kt-out-")
         try:
             with Daemon({"tp.yaml": POLICY}) as d:
-                # An unrelated busy process during the whole job.
+                # An unrelated busy process during the whole job. At its end (the
+                # control) it sends the daemon a harmless SIGCONT, which is
+                # reported whoever sends it.
                 unrelated = subprocess.Popen(
-                    ["/bin/sh", "-c", "i=0; while [ $i -lt 200 ]; do /bin/true unrelated; i=$((i+1)); done"])
+                    ["/bin/sh", "-c", "i=0; while [ $i -lt 200 ]; do /bin/true unrelated; i=$((i+1)); done; "
+                                      f"kill -CONT {d.proc.pid}"])
                 r = d.cli("run", "--policy", "tp", "--name", "tree", "--", "/usr/bin/python3",
                           os.path.join(harness.HERE, "job_tree.py"), out, cg.procs_file())
                 unrelated.wait(timeout=60)
@@ -39,7 +41,9 @@ class ProcessSensorTest(unittest.TestCase):
 
                 pid = {n: read_pid(f"{out}/{n}.pid") for n in
                        ("root", "child", "grandchild", "daemonized", "mover")}
-                evs = d.wait_for(lambda e: of_kind(e, "job_end", job=job) and e, timeout=15, what="job_end")
+                d.wait_for(lambda e: of_kind(e, "job_end", job=job) and of_kind(e, "sensor_touch", pid=unrelated.pid),
+                           timeout=15, what="job_end and the unrelated process's signal")
+                evs = d.sync()
                 mine = [e for e in evs if e.get("job", {}).get("id") == job]
 
                 # Every descendant's exec and exit, with the job id.
@@ -70,11 +74,15 @@ class ProcessSensorTest(unittest.TestCase):
                 mex = of_kind(mine, "exec", pid=pid["mover"])[0]
                 self.assertEqual(mex["process"]["cgroup"]["path"], cg.path)
 
-                # Nothing about the unrelated process or its children.
+                # Nothing about the unrelated process or its children but the control.
                 self.assertFalse([e for e in evs if "unrelated" in e.get("process", {}).get("args", [])])
-                self.assertNotIn(unrelated.pid, pids_of(evs))
-                # Every event is about this job.
-                self.assertEqual(len(mine), len([e for e in evs if e.get("kind") != "sensor_drops"]))
+                control = [e for e in evs if e.get("process", {}).get("pid") == unrelated.pid]
+                self.assertEqual(sorted(e["rule"] if "rule" in e else e.get("kind") for e in control),
+                                 ["sensor-tamper", "sensor_touch"], control)
+                self.assertNotIn(unrelated.pid, pids_of([e for e in evs if e not in control]))
+                # Every other event is about this job.
+                self.assertEqual(len(mine), len([e for e in evs if e.get("kind") != "sensor_drops"
+                                                 and e not in control]))
                 jobs = d.cli("jobs", "--all")
                 self.assertIn(job, jobs.stdout)
         finally:
@@ -87,14 +95,19 @@ class ProcessSensorTest(unittest.TestCase):
             launcher = os.path.join(tmp, "fts-kt-launcher")
             other = os.path.join(tmp, "fts-kt-other")          # basename matches, directory does not
             ulaunch = os.path.join(tmp, "fts-kt-ulaunch-7")    # glob on the basename: matched in user space
-            for path, tag in ((launcher, "worker"), (other, "not-a-job"), (ulaunch, "uworker")):
-                with open(path, "w") as f:
-                    f.write(f"#!/bin/sh\n/bin/true {tag}\n/bin/true {tag}\n")
-                os.chmod(path, 0o755)
             with Daemon({"tp.yaml": POLICY}) as d:
-                for path in (launcher, other, ulaunch):
-                    subprocess.run([path], check=True, timeout=30)
-                evs = d.wait_for(lambda e: len(of_kind(e, "job_end")) >= 2 and e, what="two job_end")
+                for path, tag in ((launcher, "worker"), (other, "not-a-job"), (ulaunch, "uworker")):
+                    with open(path, "w") as f:
+                        f.write(f"#!/bin/sh\n/bin/true {tag}\n/bin/true {tag}\n")
+                        if path == other:  # the control: a SIGCONT to the daemon is reported from anyone
+                            f.write(f"kill -CONT {d.proc.pid}\n")
+                    os.chmod(path, 0o755)
+                runs = {path: subprocess.Popen([path]) for path in (launcher, other, ulaunch)}
+                for p in runs.values():
+                    self.assertEqual(p.wait(timeout=30), 0)
+                d.wait_for(lambda e: len(of_kind(e, "job_end")) >= 2 and of_kind(e, "sensor_touch", pid=runs[other].pid),
+                           what="two job_end and the non-launcher's signal")
+                evs = d.sync()
                 starts = of_kind(evs, "job_start")
                 self.assertEqual(len(starts), 2, [s["job_info"] for s in starts])
                 by_name = {s["job_info"]["name"]: s for s in starts}
@@ -111,13 +124,18 @@ class ProcessSensorTest(unittest.TestCase):
                     root = of_kind(evs, "exec", job=s["job"]["id"], pid=s["job_info"]["root_pid"])
                     self.assertEqual(len(root), 1, name)
                 self.assertFalse([e for e in evs if "not-a-job" in e.get("process", {}).get("args", [])])
+                self.assertEqual(sorted(e["rule"] if "rule" in e else e.get("kind") for e in evs
+                                        if e.get("process", {}).get("pid") == runs[other].pid),
+                                 ["sensor-tamper", "sensor_touch"])
         finally:
             subprocess.run(["rm", "-rf", tmp])
 
     def test_cgroup_job(self):
         policy = 'name: cg\nmode: monitor\njobs:\n  cgroup: ["/fts-kt-job-*"]\n'
         early = Cgroup("fts-kt-job")  # exists, with a process inside, before the daemon starts
-        sleeper = subprocess.Popen(["/bin/sleep", "1.5"])
+        # It lives until the test closes its stdin (not a timer: the daemon may take
+        # longer than any sleep to start on a loaded machine, and miss its exit).
+        sleeper = subprocess.Popen(["/bin/sh", "-c", "read x"], stdin=subprocess.PIPE)
         early.add(sleeper.pid)
         late = None
         try:
@@ -126,6 +144,7 @@ class ProcessSensorTest(unittest.TestCase):
                 out = subprocess.run(["/bin/sh", "-c", f"echo $$ > {late.procs_file()}; exec /bin/true incgroup"],
                                      timeout=30)
                 self.assertEqual(out.returncode, 0)
+                sleeper.stdin.close()
                 sleeper.wait(timeout=30)
                 evs = d.wait_for(lambda e: of_kind(e, "exit", pid=sleeper.pid) and
                                  of_kind(e, "exec", argv1=["incgroup"]) and e, what="cgroup members")
@@ -147,29 +166,43 @@ class ProcessSensorTest(unittest.TestCase):
                 late.remove()
 
     def test_pid_reuse_does_not_confuse_identity(self):
-        with Daemon({"tp.yaml": POLICY}) as d:
-            r = d.cli("run", "--policy", "tp", "--", "/bin/sh", "-c", "/bin/true first & wait $!; echo $!")
-            self.assertEqual(r.returncode, 0, r.stderr)
-            job = r.stderr.split("job ")[1].split()[0]
-            victim = int(r.stdout.strip())
-            d.wait_for(lambda e: of_kind(e, "exit", pid=victim), what="first exit")
-            # An unrelated process gets the same pid: it is not in the job.
-            got = None
-            for _ in range(200):
-                with open("/proc/sys/kernel/ns_last_pid", "w") as f:
-                    f.write(str(victim - 1))
-                p = subprocess.Popen(["/bin/true", "reused"])
-                p.wait()
-                if p.pid == victim:
-                    got = p.pid
-                    break
-            self.assertIsNotNone(got, "could not recycle the pid in 200 tries")
-            time.sleep(0.5)
-            evs = d.events()
-            self.assertFalse(of_kind(evs, "exec", argv1=["reused"]))
-            first = of_kind(evs, "exec", pid=victim, job=job)
-            self.assertEqual(len(first), 1)
-            self.assertEqual(first[0]["process"]["args"][1:], ["first"])
+        tmp = tempfile.mkdtemp(prefix="fts-kt-reuse-")
+        try:
+            # The process that gets the recycled pid is a launcher of its own job:
+            # the control that the daemon sees it (a new job), and not as the old one.
+            launcher = os.path.join(tmp, "fts-kt-launcher")
+            with open(launcher, "w") as f:
+                f.write("#!/bin/sh\nexec /bin/true reused\n")
+            os.chmod(launcher, 0o755)
+            with Daemon({"tp.yaml": POLICY}) as d:
+                r = d.cli("run", "--policy", "tp", "--", "/bin/sh", "-c", "/bin/true first & wait $!; echo $!")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                job = r.stderr.split("job ")[1].split()[0]
+                victim = int(r.stdout.strip())
+                d.wait_for(lambda e: of_kind(e, "exit", pid=victim), what="first exit")
+                # An unrelated process gets the same pid: it is not in the job.
+                got = None
+                for _ in range(200):
+                    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                        f.write(str(victim - 1))
+                    p = subprocess.Popen([launcher])
+                    p.wait()
+                    if p.pid == victim:
+                        got = p.pid
+                        break
+                self.assertIsNotNone(got, "could not recycle the pid in 200 tries")
+                d.wait_for(lambda e: [s for s in of_kind(e, "job_start") if s["job_info"]["root_pid"] == victim],
+                           what="the recycled pid's own job")
+                evs = d.sync()
+                self.assertFalse(of_kind(evs, "exec", argv1=["reused"], job=job))
+                reused = of_kind(evs, "exec", argv1=["reused"], pid=victim)
+                self.assertEqual(len(reused), 1)
+                self.assertNotEqual(reused[0]["job"]["id"], job)
+                first = of_kind(evs, "exec", pid=victim, job=job)
+                self.assertEqual(len(first), 1)
+                self.assertEqual(first[0]["process"]["args"][1:], ["first"])
+        finally:
+            subprocess.run(["rm", "-rf", tmp])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,9 +41,9 @@ class RulesTest(unittest.TestCase):
         return r.stderr.split("job ")[1].split()[0]
 
     def settle(self, job):
+        """The job's alerts once it ended and the daemon passed the barrier."""
         self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), what="job_end")
-        time.sleep(0.3)
-        return alerts(self.d.events(), job)
+        return alerts(self.d.sync(), job)
 
     def rules_of(self, al):
         return sorted({a["rule"] for a in al})
@@ -55,7 +54,13 @@ class RulesTest(unittest.TestCase):
                 "os.makedirs(sys.argv[4] + '/checkpoint-1', exist_ok=True)\n"
                 "open(sys.argv[4] + '/checkpoint-1/model.bin', 'wb').write(b'w' * 1024)\n")
         job = self.job(PY, "-c", code, *t.shards, t.ckpt)
-        self.assertEqual(self.settle(job), [])
+        al = self.settle(job)
+        # The control: the daemon saw this job read every shard and write its checkpoint.
+        files = [e for e in self.d.events() if e.get("kind") == "file" and e.get("job", {}).get("id") == job]
+        seen = {e["file"]["path"] for e in files}
+        for path in [*t.shards, f"{t.ckpt}/checkpoint-1/model.bin"]:
+            self.assertIn(path, seen)
+        self.assertEqual(al, [])
 
     def test_a4_credential_read(self):
         job = self.job(PY, "-c", "import sys\nopen(sys.argv[1]).read(); open(sys.argv[2]).read()", self.t.hf_token,
@@ -85,8 +90,8 @@ class RulesTest(unittest.TestCase):
             job = self.job(shutil.which("fio"), "--name=a6", "--ioengine=io_uring", "--rw=write",
                            f"--filename={out}/w.bin", "--size=128k", "--bs=4k")
             al = self.settle(job)
-            # fio also reads its own files outside the approved data
-            self.assertIn("io-uring-in-job", self.rules_of(al))
+            # fio reads its own files, all under the base list (/usr, /proc, /sys)
+            self.assertEqual(self.rules_of(al), ["io-uring-in-job"], al)
         finally:
             shutil.rmtree(out)
 
@@ -96,15 +101,31 @@ class RulesTest(unittest.TestCase):
         self.assertEqual(self.rules_of(al), ["shell-in-job"])
         # a wrapper shell run by the launcher is not one
         job2 = self.job("/bin/sh", "-c", f"{PY} -c 'print(1)'")
-        self.assertEqual(self.settle(job2), [])
+        al2 = self.settle(job2)
+        # the control: the daemon saw the wrapper run python in that job
+        execs = harness.of_kind(self.d.events(), "exec", job=job2)
+        self.assertIn(["-c", "print(1)"], [e["process"]["args"][1:] for e in execs])
+        self.assertEqual(al2, [])
 
     def test_a8_fileless_exec(self):
-        code = ("import os\nfd = os.memfd_create('payload')\nos.write(fd, open('/bin/true', 'rb').read())\n"
-                "pid = os.fork()\nif pid == 0:\n    os.execve(f'/proc/self/fd/{fd}', ['payload'], {})\n"
-                "os.waitpid(pid, 0)")
-        job = self.job(PY, "-c", code)
+        # memfd_create + execveat(fd, "", AT_EMPTY_PATH): no path names the program.
+        code = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                "fd = os.memfd_create('payload')\nos.write(fd, open('/bin/true', 'rb').read())\n"
+                "pid = os.fork()\nif pid == 0:\n"
+                "    argv = (ctypes.c_char_p * 2)(b'payload', None)\n"
+                "    envp = (ctypes.c_char_p * 1)(None)\n"
+                "    libc.syscall(322, fd, b'', argv, envp, 0x1000)  # execveat, AT_EMPTY_PATH\n"
+                "    os._exit(100 + ctypes.get_errno())\n"
+                "_, status = os.waitpid(pid, 0)\nassert os.waitstatus_to_exitcode(status) == 0, status\n"
+                "print(pid)")
+        r = self.d.cli("run", "--policy", "ft", "--", PY, "-c", code, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        job = r.stderr.split("job ")[1].split()[0]
+        child = int(r.stdout)
         al = self.settle(job)
-        self.assertIn("fileless-exec", self.rules_of(al))
+        self.assertEqual(self.rules_of(al), ["fileless-exec"], al)
+        self.assertEqual([a["process"]["pid"] for a in al], [child])
+        self.assertIn("memfd:payload", al[0]["process"]["exe"])
 
     def test_transfer_tool_exec(self):
         tool = os.path.join(tempfile.mkdtemp(prefix="fts-kt-bin-"), "curl")
@@ -119,9 +140,11 @@ class RulesTest(unittest.TestCase):
     def test_i1_protected_write_by_outsider(self):
         p = subprocess.Popen(["/bin/sh", "-c", f"echo poison >> {self.t.shards[0]}"])
         p.wait()
-        a = self.d.wait_for(lambda e: [x for x in alerts(e) if x["rule"] == "protected-data-write"
-                                       and x["process"]["pid"] == p.pid] or None, what="protected-data-write")
+        self.d.wait_for(lambda e: [x for x in alerts(e) if x["rule"] == "protected-data-write"
+                                   and x["process"]["pid"] == p.pid] or None, what="protected-data-write")
+        a = [x for x in alerts(self.d.sync()) if x["process"]["pid"] == p.pid]
         self.assertEqual(len(a), 1)
+        self.assertEqual(a[0]["rule"], "protected-data-write")
         self.assertEqual(a[0]["file"]["path"], self.t.shards[0])
         self.assertNotIn("job", a[0])
 
@@ -137,10 +160,9 @@ class RulesTest(unittest.TestCase):
         target = f"{t.ckpt}/checkpoint-9.bin"
         p = subprocess.Popen(["/bin/sh", "-c", f"echo tampered > {target}"])
         p.wait()
-        a = self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == p.pid] or None,
-                            what="alert on the tamper")
-        time.sleep(0.5)
-        a = [x for x in alerts(self.d.events()) if x["process"]["pid"] == p.pid]
+        self.d.wait_for(lambda e: [x for x in alerts(e) if x["process"]["pid"] == p.pid] or None,
+                        what="alert on the tamper")
+        a = [x for x in alerts(self.d.sync()) if x["process"]["pid"] == p.pid]
         self.assertEqual(sorted({x["rule"] for x in a}), ["checkpoint-tamper"])
         self.assertEqual(a[0]["job"]["id"], job)
         with open(fifo, "w") as f:
