@@ -1,9 +1,11 @@
 #!/bin/sh
 # Set up, build, run or test ftsentinel on a Debian 12 machine (as root).
-#   scripts/dev.sh run    install packages, build, run ftsentineld on agent-config/ftsentinel.yaml
-#   scripts/dev.sh test   install packages, build, run the whole test suite (ctest)
+#   scripts/dev.sh run         install packages, build, run ftsentineld on agent-config/ftsentinel.yaml
+#   scripts/dev.sh test        install packages, build, run the whole test suite (ctest)
+#   scripts/dev.sh test-clean  the same, on a clean root: what earlier runs left is hidden
 #   scripts/dev.sh deps | build
-# BUILD_DIR (default ./build) and BUILD_TYPE (default RelWithDebInfo) may be set.
+# BUILD_DIR (default ./build) and BUILD_TYPE (default RelWithDebInfo) may be set;
+# arguments after test / test-clean go to ctest (e.g. -R integration).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +23,9 @@ TEST_PACKAGES="python3-torch curl wget sqlite3 chromium"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then
-    echo "scripts/dev.sh $1: run as root (BPF programs need it): sudo $0 $1" >&2
+    # A minimal Debian has no sudo: say how to get root either way.
+    echo "scripts/dev.sh $1: run it as root (BPF programs need it): from a root shell" \
+         "(su -), or with sudo where it is installed" >&2
     exit 1
   fi
 }
@@ -44,6 +48,10 @@ mounts() {
   grep -q " /sys/kernel/tracing tracefs " /proc/mounts || mount -t tracefs tracefs /sys/kernel/tracing || true
 }
 
+# Where ftsentinel keeps state between runs, and what a test run could find
+# there from an earlier one (test-clean hides them).
+STATE_DIRS="/etc/ftsentinel /var/lib/ftsentinel /var/log/ftsentinel /run/ftsentinel"
+
 build() {
   cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
   cmake --build "$BUILD_DIR" -j "$(nproc)"
@@ -58,12 +66,31 @@ case "$cmd" in
     exec "$BUILD_DIR/daemon/ftsentineld" --config "$ROOT/agent-config/ftsentinel.yaml"
     ;;
   test)
-    need_root test; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build
+    need_root test; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build; shift
     cd "$BUILD_DIR"
-    exec ctest --output-on-failure --timeout 600
+    exec ctest --output-on-failure --timeout 600 "$@"
+    ;;
+  test-clean)
+    # A fresh machine, as far as ftsentinel can tell: a private mount namespace
+    # with an empty tmpfs over each of its state directories and a new bpffs
+    # (no pinned objects), so no test passes on what an earlier run left.
+    need_root test-clean; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build; shift
+    made=""
+    for d in $STATE_DIRS; do
+      [ -d "$d" ] || { mkdir -p "$d"; made="$made $d"; }
+    done
+    rc=0
+    unshare --mount --propagation private /bin/sh -eu -c '
+      for d in '"$STATE_DIRS"'; do mount -t tmpfs -o mode=0755 fts-clean "$d"; done
+      mount -t bpf bpf /sys/fs/bpf
+      cd "$0"
+      exec ctest --output-on-failure --timeout 600 "$@"' "$BUILD_DIR" "$@" || rc=$?
+    # The mount points this made (absent on a fresh machine) go again.
+    for d in $made; do rmdir "$d" 2>/dev/null || true; done
+    exit $rc
     ;;
   *)
-    sed -n '2,7p' "$0" >&2
+    sed -n '2,9p' "$0" >&2
     exit 2
     ;;
 esac

@@ -358,6 +358,12 @@ std::shared_ptr<const PolicySet> load_policies(const std::string& dir, std::vect
   auto set = std::make_shared<PolicySet>();
   std::vector<fs::path> files;
   std::error_code ec;
+  // A fresh package install ships no policy: the daemon runs (and watches its
+  // own objects) with zero policies and says so, rather than refusing to start.
+  if (!fs::exists(dir, ec) && !ec) {
+    warnings->push_back(Diagnostic{dir, 0, 0, "", "policies directory does not exist: no policies loaded"});
+    return set;
+  }
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml"))
       files.push_back(e.path());
@@ -366,6 +372,9 @@ std::shared_ptr<const PolicySet> load_policies(const std::string& dir, std::vect
     return set;
   }
   std::sort(files.begin(), files.end());
+  if (files.empty())
+    warnings->push_back(Diagnostic{dir, 0, 0, "", "no policies (*.yaml) in the policies directory: no job is "
+                                                  "watched; examples are in /usr/share/ftsentinel/policies"});
   std::map<std::string, std::string> names;  // name -> file
   for (const auto& f : files) {
     Policy p;

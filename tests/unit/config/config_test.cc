@@ -213,11 +213,35 @@ TEST_F(ConfigTest, UnreadableConfigFile) {
   EXPECT_FALSE(l.ok());
 }
 
-TEST_F(ConfigTest, MissingPoliciesDirIsAnError) {
+// A fresh package install: no policies directory yet. The daemon starts with
+// zero policies and says so (issue 11); it does not refuse to start.
+TEST_F(ConfigTest, MissingPoliciesDirIsAWarningAndZeroPolicies) {
   std::string cfg = write_config("policies_dir: nowhere\n");
   Loaded l = load(cfg);
+  ASSERT_TRUE(l.ok()) << all(l.errors);
+  ASSERT_EQ(l.warnings.size(), 1u) << all(l.warnings);
+  EXPECT_EQ(l.warnings[0].file, dir_ / "etc/nowhere");
+  EXPECT_EQ(l.warnings[0].message, "policies directory does not exist: no policies loaded");
+  EXPECT_TRUE(l.policies->all().empty());
+}
+
+TEST_F(ConfigTest, EmptyPoliciesDirIsAWarningAndZeroPolicies) {
+  std::string cfg = write_config("policies_dir: policies\n");
+  std::filesystem::create_directories(dir_ / "etc/policies");
+  write_file(dir_ / "etc/policies/README", "not a policy\n");
+  Loaded l = load(cfg);
+  ASSERT_TRUE(l.ok()) << all(l.errors);
+  ASSERT_EQ(l.warnings.size(), 1u) << all(l.warnings);
+  EXPECT_NE(l.warnings[0].message.find("no policies (*.yaml)"), std::string::npos) << all(l.warnings);
+  EXPECT_TRUE(l.policies->all().empty());
+}
+
+TEST_F(ConfigTest, PoliciesDirThatIsNotADirectoryIsAnError) {
+  std::string cfg = write_config("policies_dir: afile\n");
+  write_file(dir_ / "etc/afile", "x\n");
+  Loaded l = load(cfg);
   ASSERT_EQ(l.errors.size(), 1u) << all(l.errors);
-  EXPECT_EQ(l.errors[0].file, dir_ / "etc/nowhere");
+  EXPECT_EQ(l.errors[0].file, dir_ / "etc/afile");
   EXPECT_NE(l.errors[0].message.find("cannot read policies directory"), std::string::npos);
 }
 
