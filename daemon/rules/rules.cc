@@ -101,7 +101,8 @@ class ProtectedDataWrite : public Rule {
     std::string exe = in.process ? in.process->exe : "";
     for (const auto& p : in.policies.all()) {
       const auto& d = p.spec.data();
-      for (const std::string* path : {&in.file_path, &f.path2}) {
+      // The destination first: a temp file renamed over a shard changes the shard.
+      for (const std::string* path : {&f.path2, &in.file_path}) {
         if (path->empty() || !matches(d.protected_(), *path)) continue;
         if (!exe.empty() && matches(d.writers(), exe)) return;                 // an approved writer
         if (in.job && in.policy == &p && matches(d.outputs(), *path)) return;  // the job's own outputs
