@@ -9,9 +9,11 @@
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 #include <boost/asio.hpp>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include "common/time.h"
 #include "control/server.h"
@@ -64,7 +66,10 @@ class Daemon {
                                                            : cfg_.daemon.sensor().cgroup_root()),
         signals_(io_, SIGINT, SIGTERM, SIGHUP),
         ticker_(io_),
-        control_(io_, [this](const v1::Request& r, const control::Peer& p) { return handle(r, p); }) {}
+        control_(io_, [this](const v1::Request& r, const control::Peer& p, control::Respond respond) {
+          if (r.body_case() == v1::Request::kSync) return sync(r.sync(), std::move(respond));
+          respond(handle(r, p));
+        }) {}
 
   int run() {
     const auto& d = cfg_.daemon;
@@ -226,12 +231,13 @@ class Daemon {
     });
   }
 
-  void drain_hashes() {
-    if (!hashes_) return;
+  size_t drain_hashes() {
+    if (!hashes_) return 0;
     auto done = hashes_->collect();
-    if (done.empty()) return;
+    if (done.empty()) return 0;
     for (auto& h : done) pipeline_.push_record(std::move(h));
     pipeline_.flush();
+    return done.size();
   }
 
   void wait_signal() {
@@ -339,6 +345,64 @@ class Daemon {
         });
       }
       tick();
+    });
+  }
+
+  // The barrier (`ftsentinel sync`): what the kernel produced before now goes
+  // through the pipeline; hashes in flight are waited for, off the loop.
+  void sync(const v1::SyncRequest& r, control::Respond respond) {
+    auto reply = std::make_shared<v1::SyncReply>();
+    auto started = std::chrono::steady_clock::now();
+    // Ring first, then fanotify: the same order as wait_fanotify.
+    reply->set_records(drain_ring());
+    reply->set_fanotify_events(backstop_->read(*watcher_, [this](decode::File&& f) {
+      pipeline_.push_record(std::move(f));
+    }));
+    pipeline_.flush();
+    if (hashes_ && r.settle()) hashes_->tick(UINT64_MAX);
+    // Hashes in flight now, the drained records' among them: the ones waited for.
+    reply->set_hashes_finished(hashes_ ? hashes_->pending() : 0);
+    uint32_t timeout_ms = std::min<uint32_t>(r.timeout_ms() ? r.timeout_ms() : 5000, 60000);
+    await_hashes(started + std::chrono::milliseconds(timeout_ms), started, std::move(reply), std::move(respond));
+  }
+
+  uint64_t drain_ring() {
+    uint64_t total = 0;
+    // Bounded: a producer faster than the pipeline must not hold the loop.
+    for (int round = 0; round < 64; ++round) {
+      int n = sensor_->consume();
+      if (n <= 0) break;
+      total += static_cast<uint64_t>(n);
+    }
+    pipeline_.flush();
+    return total;
+  }
+
+  void await_hashes(std::chrono::steady_clock::time_point deadline, std::chrono::steady_clock::time_point started,
+                    std::shared_ptr<v1::SyncReply> reply, control::Respond respond) {
+    drain_hashes();
+    auto now = std::chrono::steady_clock::now();
+    if (!hashes_ || hashes_->pending() == 0 || now >= deadline) {
+      if (hashes_) {
+        // Finished: those in flight at the call that are in now (the hash
+        // fd's own handler may have collected some while this waited).
+        uint64_t left = hashes_->pending();
+        reply->set_hashes_finished(reply->hashes_finished() > left ? reply->hashes_finished() - left : 0);
+        reply->set_hashes_pending(left);
+        reply->set_hashes_settling(hashes_->settling());
+      }
+      for (auto& s : sinks_) s->flush();
+      reply->set_waited_ms(static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count()));
+      v1::Response resp;
+      resp.set_ok(true);
+      *resp.mutable_sync() = *reply;
+      return respond(std::move(resp));
+    }
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(5));
+    timer->async_wait([this, timer, deadline, started, reply, respond](boost::system::error_code ec) {
+      if (ec) return;
+      await_hashes(deadline, started, reply, respond);
     });
   }
 

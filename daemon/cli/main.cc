@@ -4,6 +4,7 @@
 //   ftsentinel jobs [--all] [--json]
 //   ftsentinel alert-test [--count N] [--severity S] [--message TEXT]
 //   ftsentinel reload [--json]
+//   ftsentinel sync [--timeout MS] [--settle] [--json]
 //   ftsentinel runs | review JOB [--timeline] | export JOB | report JOB -o F | verify  (cli/journal_cmds.h)
 // Global: --socket PATH (else $FTSENTINEL_SOCKET, else /run/ftsentinel/control.sock)
 #include <google/protobuf/util/json_util.h>
@@ -41,6 +42,8 @@ int usage() {
           "                                                   send test alerts to every output (SIEM check)\n"
           "  reload [--json]                                  load the config and policies anew (like SIGHUP);\n"
           "                                                   on any error the running policies stay\n"
+          "  sync [--timeout MS] [--settle] [--json]          return once everything the kernel reported so far\n"
+          "                                                   went through rules and outputs (a barrier)\n"
           "  runs [--journal FILE] [--json]                   journaled jobs, newest first, with alert counts\n"
           "  review JOB [--json]                              process tree, data read/written, peers, alerts\n"
           "  review JOB --timeline [--kind K] [--pid P] [--since T] [--until T] [--json]\n"
@@ -286,6 +289,53 @@ int cmd_reload(const Args& a) {
   return 0;
 }
 
+// A barrier: exit 0 once every record the kernel produced before the call
+// went through the pipeline, rules and outputs; 3 when content hashes were
+// still in flight at --timeout (the records are through; those hashes are not).
+int cmd_sync(const Args& a) {
+  bool json = false;
+  fts::v1::Request req;
+  auto* r = req.mutable_sync();
+  for (size_t i = 0; i < a.rest.size(); ++i) {
+    const std::string& s = a.rest[i];
+    if (s == "--json") {
+      json = true;
+    } else if (s == "--settle") {
+      r->set_settle(true);
+    } else if (s == "--timeout" && i + 1 < a.rest.size()) {
+      char* end = nullptr;
+      unsigned long ms = std::strtoul(a.rest[++i].c_str(), &end, 10);
+      if (!end || *end || ms == 0 || ms > 60000) {
+        fprintf(stderr, "ftsentinel sync: --timeout is 1..60000 milliseconds\n");
+        return 2;
+      }
+      r->set_timeout_ms(static_cast<uint32_t>(ms));
+    } else {
+      fprintf(stderr, "usage: ftsentinel sync [--timeout MS] [--settle] [--json]\n");
+      return 2;
+    }
+  }
+  uint32_t wait_ms = r->timeout_ms() ? r->timeout_ms() : 5000;
+  auto c = Client::connect(fts::control::socket_path(a.socket));
+  fts::v1::Response resp;
+  std::string error;
+  if (!c) error = c.error();
+  else if (auto st = c->call(req, &resp, static_cast<int>(wait_ms) + 10000); !st) error = st.error();
+  else if (!resp.ok()) error = resp.error();
+  if (!error.empty()) {
+    fprintf(stderr, "ftsentinel sync: %s\n", error.c_str());
+    return 1;
+  }
+  const auto& s = resp.sync();
+  if (json) print_json(s);
+  else
+    printf("synced in %u ms: %llu records, %llu fanotify events, %llu hashes finished, %llu pending, %llu settling\n",
+           s.waited_ms(), (unsigned long long)s.records(), (unsigned long long)s.fanotify_events(),
+           (unsigned long long)s.hashes_finished(), (unsigned long long)s.hashes_pending(),
+           (unsigned long long)s.hashes_settling());
+  return s.hashes_pending() ? 3 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -305,6 +355,7 @@ int main(int argc, char** argv) {
   if (a.command == "jobs") return cmd_jobs(a);
   if (a.command == "alert-test") return cmd_alert_test(a);
   if (a.command == "reload") return cmd_reload(a);
+  if (a.command == "sync") return cmd_sync(a);
   if (fts::cli::is_journal_command(a.command)) return fts::cli::journal_command(a.command, a.socket, a.rest);
   if (a.command == "--help" || a.command == "help") {
     usage();

@@ -122,7 +122,13 @@ class Server::Session : public std::enable_shared_from_this<Session> {
       spdlog::warn("control: client pid {} sent an unreadable request; dropped", peer_.pid);
       return refuse("unreadable request");
     }
-    v1::Response resp = server_->handler_(req, peer_);
+    auto self = shared_from_this();
+    // The session lives until its answer is written, however late it comes.
+    server_->handler_(req, peer_, [self](v1::Response resp) { self->answer(resp); });
+  }
+
+  void answer(const v1::Response& resp) {
+    if (!socket_.is_open()) return;  // the client left while the answer was pending
     out_ = frame(resp);
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(out_), [self](boost::system::error_code ec, size_t) {
@@ -156,7 +162,12 @@ class Server::Session : public std::enable_shared_from_this<Session> {
   std::string out_;
 };
 
-Server::Server(asio::io_context& io, Handler handler) : io_(io), handler_(std::move(handler)) {}
+Server::Server(asio::io_context& io, Handler handler)
+    : Server(io, AsyncHandler([h = std::move(handler)](const v1::Request& req, const Peer& peer, Respond respond) {
+        respond(h(req, peer));
+      })) {}
+
+Server::Server(asio::io_context& io, AsyncHandler handler) : io_(io), handler_(std::move(handler)) {}
 
 Server::~Server() { stop(); }
 

@@ -25,6 +25,10 @@ struct Peer {
 };
 
 using Handler = std::function<v1::Response(const v1::Request&, const Peer&)>;
+// A handler that answers later (a barrier that waits on work in flight):
+// it calls `respond` once, on the server's io_context.
+using Respond = std::function<void(v1::Response)>;
+using AsyncHandler = std::function<void(const v1::Request&, const Peer&, Respond respond)>;
 
 struct ServerOptions {
   std::string path;
@@ -35,6 +39,7 @@ struct ServerOptions {
 class Server {
  public:
   Server(boost::asio::io_context& io, Handler handler);
+  Server(boost::asio::io_context& io, AsyncHandler handler);
   ~Server();
   Status listen(const ServerOptions& opts);
   void stop();
@@ -46,7 +51,7 @@ class Server {
   bool allowed(const Peer& p) const;
 
   boost::asio::io_context& io_;
-  Handler handler_;
+  AsyncHandler handler_;
   ServerOptions opts_;
   gid_t group_gid_ = 0;
   bool have_group_ = false;

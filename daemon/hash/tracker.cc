@@ -120,6 +120,12 @@ void Tracker::on_job_end(uint64_t job_id) {
   }
 }
 
+size_t Tracker::settling() const {
+  size_t n = 0;
+  for (const auto& [k, e] : files_) n += e.dirty_ns != 0;
+  return n;
+}
+
 void Tracker::tick(uint64_t now) {
   for (auto& [k, e] : files_) {
     if (!e.dirty_ns || now < e.dirty_ns + opts_.settle_ns) continue;

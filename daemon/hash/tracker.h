@@ -49,6 +49,10 @@ class Tracker {
   std::vector<decode::FileHash> collect();
 
   size_t files() const { return files_.size(); }
+  // Hashes asked for and not collected yet (the sync barrier waits on them).
+  size_t pending() const { return pending_.size(); }
+  // Files changed and waiting for their quiet time before they are hashed.
+  size_t settling() const;
   uint64_t untracked() const { return untracked_; }
 
  private:

@@ -220,6 +220,9 @@ TEST_F(CliTest, UsageErrorsExit2AndRunNothing) {
       {"--socket", s, "run", "--policy", "llm-finetune", "--bogus", "--", "true"},
       {"--socket", s, "status", "--bogus"},
       {"--socket", s, "jobs", "extra"},
+      {"--socket", s, "sync", "--timeout", "0"},
+      {"--socket", s, "sync", "--timeout", "soon"},
+      {"--socket", s, "sync", "--bogus"},
   };
   for (const auto& args : bad) {
     CliRun r = run_cli(dir_, args);
@@ -230,6 +233,51 @@ TEST_F(CliTest, UsageErrorsExit2AndRunNothing) {
   }
   EXPECT_FALSE(fts::testing::exists(marker()));
   EXPECT_EQ(daemon_.calls(), 0u) << "a usage error must not reach the daemon";
+}
+
+// `sync` asks for the barrier with the caller's timeout and says what it drained.
+v1::Response answer_sync(const v1::Request& req, const control::Peer&) {
+  v1::Response r;
+  if (req.body_case() != v1::Request::kSync) {
+    r.set_ok(false);
+    r.set_error("not here");
+    return r;
+  }
+  r.set_ok(true);
+  auto* s = r.mutable_sync();
+  s->set_records(42);
+  s->set_fanotify_events(3);
+  s->set_hashes_finished(2);
+  // A daemon still hashing at the timeout says so.
+  s->set_hashes_pending(req.sync().timeout_ms() == 1 ? 5 : 0);
+  s->set_waited_ms(req.sync().timeout_ms());
+  return r;
+}
+
+TEST_F(CliTest, SyncReportsWhatWasDrained) {
+  ASSERT_TRUE(start(answer_sync)) << daemon_.error();
+  CliRun r = run_cli(dir_, {"--socket", daemon_.path(), "sync", "--timeout", "2500", "--settle"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("42 records, 3 fanotify events, 2 hashes finished, 0 pending"), std::string::npos) << r.out;
+  auto reqs = daemon_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_TRUE(reqs[0].has_sync());
+  EXPECT_EQ(reqs[0].sync().timeout_ms(), 2500u);
+  EXPECT_TRUE(reqs[0].sync().settle());
+}
+
+TEST_F(CliTest, SyncJsonAndPendingHashesExit3) {
+  ASSERT_TRUE(start(answer_sync)) << daemon_.error();
+  CliRun r = run_cli(dir_, {"--socket", daemon_.path(), "sync", "--json", "--timeout", "1"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_NE(r.out.find("\"hashes_pending\": \"5\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"records\": \"42\""), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, SyncWithoutDaemonFails) {
+  CliRun r = run_cli(dir_, {"--socket", dir_ / "none.sock", "sync"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("not running"), std::string::npos) << r.err;
 }
 
 TEST_F(CliTest, HelpExitsZero) {

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -254,6 +255,60 @@ TEST_F(ServerTest, ClientThatHangsUpMidMessageDoesNotHurtOthers) {
     ASSERT_TRUE(bad.send(be32(50) + "abc"));
   }  // closed here
   expect_good_client_served();
+}
+
+// A handler may answer later (the sync barrier waits for hashes in flight):
+// that client waits for its answer while other clients are served.
+TEST(ControlServerAsync, LateAnswerReachesItsClientAndOthersAreServedMeanwhile) {
+  TempDir d;
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  Respond held;  // touched only on io's thread
+  Server server(io, [&](const v1::Request& req, const Peer& peer, Respond respond) {
+    if (req.body_case() == v1::Request::kSync) {
+      held = std::move(respond);
+      return;
+    }
+    respond(answer_status(req, peer));
+  });
+  ServerOptions o;
+  o.path = d / "control.sock";
+  ASSERT_TRUE(server.listen(o).ok());
+  std::thread loop([&] { io.run(); });
+
+  auto waiting = Client::connect(o.path);
+  ASSERT_TRUE(waiting.ok()) << waiting.error();
+  v1::Response late;
+  std::promise<Status> sync_done;
+  auto sync_future = sync_done.get_future();
+  std::thread sync_client([&] {
+    v1::Request req;
+    req.mutable_sync()->set_timeout_ms(100);
+    sync_done.set_value(waiting->call(req, &late, 5000));
+  });
+  // Not answered yet, and the loop still serves everyone else.
+  EXPECT_EQ(sync_future.wait_for(200ms), std::future_status::timeout);
+  auto other = Client::connect(o.path);
+  ASSERT_TRUE(other.ok());
+  v1::Response resp;
+  ASSERT_TRUE(other->call(status_request(), &resp, 2000).ok());
+  EXPECT_EQ(resp.status().pid(), 4242u);
+  EXPECT_EQ(sync_future.wait_for(0ms), std::future_status::timeout);
+
+  boost::asio::post(io, [&] {
+    v1::Response r;
+    r.set_ok(true);
+    r.mutable_sync()->set_records(17);
+    held(std::move(r));
+  });
+  ASSERT_EQ(sync_future.wait_for(5s), std::future_status::ready);
+  auto st = sync_future.get();
+  EXPECT_TRUE(st.ok()) << st.error();
+  EXPECT_TRUE(late.ok());
+  EXPECT_EQ(late.sync().records(), 17u);
+  sync_client.join();
+  io.stop();
+  loop.join();
 }
 
 TEST(ControlClient, MissingSocketSaysTheDaemonIsNotRunning) {
