@@ -209,11 +209,14 @@ class Daemon {
   void wait_fanotify() {
     fan_->async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
       if (ec) return;
-      // The kernel's record of a change is written at syscall exit, before
-      // fanotify queues the change: drain it first, so the richer syscall
-      // report is the one the merge keeps.
+      // Read the changes, then drain the ring, then judge the changes: every
+      // exec that came before a change is in the process table by then (a
+      // process exec'd in place is judged by what it is when it acts), and
+      // the richer syscall report of a change is the one the merge keeps.
+      std::vector<decode::File> changes;
+      backstop_->read(*watcher_, [&changes](decode::File&& f) { changes.push_back(std::move(f)); });
       sensor_->consume();
-      backstop_->read(*watcher_, [this](decode::File&& f) { pipeline_.push_record(std::move(f)); });
+      for (auto& f : changes) pipeline_.push_record(std::move(f));
       pipeline_.flush();
       wait_fanotify();
     });

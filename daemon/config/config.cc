@@ -276,6 +276,7 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
   globs(d.writers(), "data.writers");
   globs(d.sensitive(), "data.sensitive");
   globs(d.base(), "data.base");
+  globs(d.code(), "data.code");
   auto absolute = [&](const google::protobuf::RepeatedPtrField<std::string>& list, const std::string& at) {
     for (int i = 0; i < list.size(); ++i)
       if (!list[i].empty() && list[i][0] != '/' && list[i].rfind("**/", 0) != 0)
@@ -287,6 +288,7 @@ void check_policy(const YAML::Node& root, const Policy& p, std::vector<Diagnosti
   absolute(d.protected_(), "data.protected");
   absolute(d.sensitive(), "data.sensitive");
   absolute(d.base(), "data.base");
+  absolute(d.code(), "data.code");
   if (!d.manifest().empty()) {
     // sha256sum format, names relative to its directory; read again whenever it changes.
     if (d.manifest()[0] != '/') {

@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cstring>
+#include <deque>
 
 #include "common/time.h"
+#include "rules/classify.h"
 #include "sinks/format.h"
 #include "state/proc.h"
 
@@ -42,10 +44,29 @@ class DecodeStage : public Stage {
   std::chrono::steady_clock::time_point last_log_{};
 };
 
+// The latest job processes the reap stage let go: a fanotify record read
+// after its writer exited (and was reaped) still names what it ran and its job.
+class Reaped {
+ public:
+  void keep(const state::Process& p) {
+    if (q_.size() >= kKept) q_.pop_front();
+    q_.push_back(p);
+  }
+  const state::Process* find(uint32_t tgid) const {
+    for (auto it = q_.rbegin(); it != q_.rend(); ++it)
+      if (it->key.tgid == tgid) return &*it;
+    return nullptr;
+  }
+
+ private:
+  static constexpr size_t kKept = 256;  // the writers of one fanotify read, and more
+  std::deque<state::Process> q_;
+};
+
 // typed record -> process table and job state
 class StateStage : public Stage {
  public:
-  explicit StateStage(const Context& ctx) : ctx_(ctx) {}
+  StateStage(const Context& ctx, std::shared_ptr<Reaped> reaped) : ctx_(ctx), reaped_(std::move(reaped)) {}
   const char* name() const override { return "state"; }
   bool run(Item& item) override {
     return std::visit([&](auto& r) { return apply(r, item); }, *item.record);
@@ -121,12 +142,27 @@ class StateStage : public Stage {
     if (!p && k.tgid) {
       state::load_with_ancestors(ctx_.proc_root, k.tgid, ctx_.procs);
       p = ctx_.procs->find(k);
+      // A fanotify record read after its writer exited: /proc shows a zombie
+      // (no exe) or nothing; what the table knew of it is what it ran, and its job.
+      const state::Process* reaped = nullptr;
+      if ((!p || p->exe.empty()) && f.exe.empty() && (reaped = reaped_->find(k.tgid)) &&
+          !(f.hdr.task.start_ns == 0 || reaped->key == k))
+        reaped = nullptr;  // that pid is another process now
+      if (reaped) {
+        f.hdr.task.start_ns = reaped->start_ns;
+        f.exe = reaped->exe;
+        if (!f.hdr.job_id) f.hdr.job_id = reaped->job_id;
+        k = state::key_of(f.hdr.task);
+        p = ctx_.procs->find(k);
+        if (p && p->exe.empty()) p->exe = reaped->exe, p->args = reaped->args;
+      }
       if (!p && !f.exe.empty()) {
         // Gone already: what the kernel said of it is all there is.
         state::Process gone;
         gone.key = k;
         gone.start_ns = f.hdr.task.start_ns;
         gone.exe = f.exe;
+        if (reaped) gone.args = reaped->args;
         p = &ctx_.procs->add(std::move(gone));
       }
       if (!p) p = ctx_.procs->find_tgid(k.tgid);  // fanotify without a pidfd: best effort
@@ -134,11 +170,44 @@ class StateStage : public Stage {
       // the record names it by its full identity, so later stages find it too.
       if (p && p->key.tgid == k.tgid && f.hdr.task.start_ns == 0) f.hdr.task.start_ns = p->start_ns;
     }
+    // The record says what the process runs as it acts: a syscall record
+    // outside jobs carries the kernel's exe, a fanotify record the exe read
+    // when it was. A process exec'd in place (`sh -c '… && exec writer'`)
+    // is judged by what it is now, not by what the table learned before. In
+    // jobs the exec records (drained before fanotify is read) are the truth.
+    bool says_exe = f.source == decode::Source::kSyscall || (p && !p->job_id);
     if (p && p->exe.empty() && !f.exe.empty()) p->exe = f.exe;  // a zombie's /proc has no exe
+    else if (p && !f.exe.empty() && p->exe != f.exe && says_exe) state::exec_seen(ctx_.proc_root, f.exe, p);
     if (!f.hdr.job_id && p) f.hdr.job_id = p->job_id;
     return true;
   }
 
+  Context ctx_;
+  std::shared_ptr<Reaped> reaped_;
+};
+
+// file records -> their canonical path, and the classes the job's own policy
+// gives them (the kernel's are every policy's at once; rules/classify.h)
+class ClassifyStage : public Stage {
+ public:
+  explicit ClassifyStage(const Context& ctx) : ctx_(ctx) {}
+  const char* name() const override { return "classify"; }
+  bool run(Item& item) override {
+    auto* f = item.record ? std::get_if<decode::File>(&*item.record) : nullptr;
+    if (!f) return true;
+    std::string canonical = ctx_.watcher ? ctx_.watcher->canonical(*f) : "";
+    item.file_path = canonical.empty() ? f->path : canonical;
+    const jobs::Job* job = f->hdr.job_id ? ctx_.jobs->find(f->hdr.job_id) : nullptr;
+    const config::Policy* policy = job ? ctx_.jobs->policies().at(job->policy_index) : nullptr;
+    if (!policy) return true;  // outside jobs: what any policy says of it is what matters
+    // A symlink is classed by where it is made, not by the target it names.
+    const std::string& subject = f->op == decode::FileOp::kSymlink ? f->path2 : item.file_path;
+    f->classes = rules::classify(*f, subject, *policy, *ctx_.procs, ctx_.procs->find(state::key_of(f->hdr.task)),
+                                 job->id);
+    return true;
+  }
+
+ private:
   Context ctx_;
 };
 
@@ -191,7 +260,9 @@ class MergeStage : public Stage {
       std::erase_if(recent_, [&](const auto& kv) { return now - kv.second > kWindowNs; });
       last_sweep_ = now;
     }
-    std::string key = std::to_string(f->hdr.task.tgid) + '\0' + group(f->op) + '\0' + item.file_path;
+    // A symlink's change is its new name (fanotify's view of it), not its target.
+    const std::string& changed = f->op == decode::FileOp::kSymlink ? f->path2 : item.file_path;
+    std::string key = std::to_string(f->hdr.task.tgid) + '\0' + group(f->op) + '\0' + changed;
     auto [it, fresh] = recent_.try_emplace(key, now);
     if (!fresh && now - it->second <= kWindowNs) {
       ctx_.stats->merged++;
@@ -443,7 +514,8 @@ class RenderStage : public Stage {
                                                                  {decode::cls::kOutputs, "outputs"},
                                                                  {decode::cls::kProtected, "protected"},
                                                                  {decode::cls::kSensitive, "sensitive"},
-                                                                 {decode::cls::kBase, "base"}};
+                                                                 {decode::cls::kBase, "base"},
+                                                                 {rules::kCodeClass, "code"}};
     for (const auto& [bit, name] : kClasses)
       if (classes & bit) out->add_classes(name);
   }
@@ -598,11 +670,14 @@ class SinkStage : public Stage {
 // ended jobs -> their byte totals go
 class ReapStage : public Stage {
  public:
-  explicit ReapStage(const Context& ctx) : ctx_(ctx) {}
+  ReapStage(const Context& ctx, std::shared_ptr<Reaped> reaped) : ctx_(ctx), reaped_(std::move(reaped)) {}
   const char* name() const override { return "reap"; }
   bool run(Item& item) override {
     if (item.record)
-      if (const auto* x = std::get_if<decode::Exit>(&*item.record)) ctx_.procs->on_exit(state::key_of(x->hdr.task));
+      if (const auto* x = std::get_if<decode::Exit>(&*item.record)) {
+        if (const state::Process* p = ctx_.procs->find(state::key_of(x->hdr.task))) reaped_->keep(*p);
+        ctx_.procs->on_exit(state::key_of(x->hdr.task));
+      }
     for (const auto& c : item.job_changes) {
       if (c.kind != jobs::JobChange::kEnded) continue;
       if (ctx_.totals) ctx_.totals->forget_job(c.job->id);
@@ -613,6 +688,7 @@ class ReapStage : public Stage {
 
  private:
   Context ctx_;
+  std::shared_ptr<Reaped> reaped_;
 };
 
 }  // namespace
@@ -633,13 +709,15 @@ void render_job(const jobs::Job& j, v1::Job* out) {
 Pipeline Pipeline::standard(Context ctx) {
   Pipeline p;
   p.add(std::make_unique<DecodeStage>(ctx.stats));
-  p.add(std::make_unique<StateStage>(ctx));
+  auto reaped = std::make_shared<Reaped>();
+  p.add(std::make_unique<StateStage>(ctx, reaped));
+  p.add(std::make_unique<ClassifyStage>(ctx));
   p.add(std::make_unique<HashStage>(ctx));
   p.add(std::make_unique<MergeStage>(ctx));
   p.add(std::make_unique<RenderStage>(ctx));
   p.add(std::make_unique<DetectStage>(ctx));
   p.add(std::make_unique<SinkStage>(ctx));
-  p.add(std::make_unique<ReapStage>(ctx));
+  p.add(std::make_unique<ReapStage>(ctx, reaped));
   return p;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The event pipeline, one explicit list of stages:
 //
-//   kernel record bytes -> decode -> state (processes, jobs) -> hash -> merge -> render -> detect -> sinks -> reap
+//   kernel record bytes -> decode -> state (processes, jobs) -> classify -> hash -> merge -> render -> detect -> sinks -> reap
 //   fanotify changes ----------------^                          |
 //   file hashes (hash::Tracker::collect) ---------------------^ (asks the hasher; every change, before merge)
 //

@@ -1,9 +1,11 @@
 #include "rules/rules.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/glob.h"
 #include "common/time.h"
+#include "rules/classify.h"
 #include "rules/dns_tunnel.h"
 #include "watch/watch.h"
 
@@ -11,21 +13,6 @@ namespace fts::rules {
 namespace {
 
 using google::protobuf::RepeatedPtrField;
-
-// A path is in a list of globs; "/dir/**" also names "/dir" itself.
-bool matches(const RepeatedPtrField<std::string>& globs, const std::string& path) {
-  for (const auto& g : globs) {
-    if (glob_match(g, path)) return true;
-    if (g.size() > 3 && g.compare(g.size() - 3, 3, "/**") == 0 && path == g.substr(0, g.size() - 3)) return true;
-  }
-  return false;
-}
-
-bool in_base(const config::Policy* p, const std::string& path) {
-  for (const auto& g : watch::base_list())
-    if (glob_match(g, path)) return true;
-  return p && matches(p->spec.data().base(), path);
-}
 
 std::string who(const Input& in) {
   const decode::Header& h = decode::header(in.record);
@@ -43,6 +30,15 @@ bool is_change(const decode::File& f) {
     return f.access & (decode::access::kWrite | decode::access::kCreate | decode::access::kTruncate |
                        decode::access::kAppend);
   return true;  // truncate, rename, link, unlink, mkdir, chmod, … and every fanotify change
+}
+
+// The names a change makes or alters: both of a rename or a hard link (a
+// second name of a protected file is a way to change it), but only the new
+// name of a symlink: its target is a string that may name anything.
+std::vector<const std::string*> changed_names(const decode::File& f, const std::string& file_path) {
+  if (f.op == decode::FileOp::kSymlink) return {&f.path2};
+  // The destination first: a temp file renamed over a shard changes the shard.
+  return {&f.path2, &file_path};
 }
 
 // --- the rules ---
@@ -70,6 +66,7 @@ class UnapprovedDataRead : public Rule {
     if (!in.job || !in.policy || f.op != decode::FileOp::kOpen || f.result < 0) return;
     if (!(f.access & decode::access::kRead) || is_change(f)) return;
     if (f.access & decode::access::kDirectory) return;  // a listing is not data
+    if (f.classes & kCodeClass) return;                  // the job's own program (classify.h)
     // A script launcher's interpreter reads the script it was exec'd as: code, not data.
     if (in.process && !in.process->script.empty() && in.process->script == in.file_path) return;
     const auto& d = in.policy->spec.data();
@@ -101,8 +98,7 @@ class ProtectedDataWrite : public Rule {
     std::string exe = in.process ? in.process->exe : "";
     for (const auto& p : in.policies.all()) {
       const auto& d = p.spec.data();
-      // The destination first: a temp file renamed over a shard changes the shard.
-      for (const std::string* path : {&f.path2, &in.file_path}) {
+      for (const std::string* path : changed_names(f, in.file_path)) {
         if (path->empty() || !matches(d.protected_(), *path)) continue;
         if (!exe.empty() && matches(d.writers(), exe)) return;                 // an approved writer
         if (in.job && in.policy == &p && matches(d.outputs(), *path)) return;  // the job's own outputs
@@ -125,14 +121,14 @@ class CheckpointTamper : public Rule {
     const auto& f = std::get<decode::File>(in.record);
     if (!is_change(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
     std::string exe = in.process ? in.process->exe : "";
+    const std::string& path = *changed_names(f, in.file_path).front();
     for (const jobs::Job* j : in.jobs.live()) {
       const config::Policy* p = in.policies.at(j->policy_index);
       if (!p || (in.job && in.job->id == j->id)) continue;
-      if (!matches(p->spec.data().outputs(), in.file_path)) continue;
+      if (path.empty() || !matches(p->spec.data().outputs(), path)) continue;
       if (!exe.empty() && matches(p->spec.data().writers(), exe)) continue;
-      out->push_back({id(), "high",
-                      "checkpoint " + in.file_path + " of " + job_name(j) + " changed from outside it by " + who(in),
-                      in.file_path, j, true});
+      out->push_back({id(), "high", "checkpoint " + path + " of " + job_name(j) + " changed from outside it by " + who(in),
+                      path, j, true});
     }
   }
 };
@@ -246,8 +242,10 @@ class EgressVolume : public Rule {
   }
 };
 
-// Data read, then bytes out of bounds: per job, which protected, training or
-// sensitive files its processes read; an egress outside the list after that.
+// Data read, and bytes out of bounds: per job, which protected, training or
+// sensitive file its processes read first; a connect or send outside the
+// list after it, or a flow outside the list that carried bytes once it was
+// read (the socket may have been opened first: what counts is what leaves).
 class ExfilChain : public Rule {
  public:
   const char* id() const override { return "exfil-chain"; }
@@ -255,27 +253,48 @@ class ExfilChain : public Rule {
   void on(const Input& in, std::vector<Finding>* out) override {
     if (!in.job) return;
     if (const auto* f = std::get_if<decode::File>(&in.record)) {
-      constexpr uint32_t kData = decode::cls::kTraining | decode::cls::kProtected | decode::cls::kSensitive;
-      if (f->op == decode::FileOp::kOpen && (f->access & decode::access::kRead) && f->result >= 0 &&
-          (f->classes & kData) && !(f->access & decode::access::kDirectory)) {
-        if (read_.size() > 10000) read_.clear();  // bounded: jobs come and go
-        auto& first = read_[in.job->id];
-        if (first.empty()) first = in.file_path;
-      }
+      on_file(*f, in);
       return;
     }
     const auto& n = std::get<decode::Net>(in.record);
-    if (!outbound(n) || n.allowed) return;
+    if (!carries_out(n) || n.allowed) return;
     auto it = read_.find(in.job->id);
     if (it == read_.end()) return;
+    bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
     out->push_back({id(), "critical",
-                    job_name(in.job) + " read " + it->second + " and then sent to " + destination(n) +
-                        ", outside its egress list: " + who(in),
+                    job_name(in.job) + " read " + it->second + (flow ? " and sent " + std::to_string(n.bytes) + " bytes to "
+                                                                      : " and then sent to ") +
+                        destination(n) + ", outside its egress list: " + who(in),
                     destination(n)});
   }
 
  private:
+  void on_file(const decode::File& f, const Input& in) {
+    constexpr uint32_t kData = decode::cls::kTraining | decode::cls::kProtected | decode::cls::kSensitive;
+    if (f.op != decode::FileOp::kOpen || !(f.access & decode::access::kRead) || f.result < 0 ||
+        !(f.classes & kData) || (f.access & decode::access::kDirectory))
+      return;
+    if (read_.size() > 10000) read_.clear();  // bounded: jobs come and go
+    auto& first = read_[in.job->id];
+    if (first.empty()) first = in.file_path;
+  }
+  // A connect or send to the destination, or a flow that sent bytes there;
+  // not a connection the peer opened (accepted sockets' flows, whose
+  // periodic updates do not say so themselves).
+  bool carries_out(const decode::Net& n) {
+    if (n.inbound || n.op == decode::NetOp::kAccept) {
+      if (inbound_.size() > 100000) inbound_.clear();
+      if (n.op == decode::NetOp::kFlow) inbound_.erase(n.cookie);
+      else inbound_.insert(n.cookie);
+      return false;
+    }
+    if (outbound(n)) return true;
+    bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
+    return flow && n.bytes > 0 && !inbound_.count(n.cookie);
+  }
+
   std::map<uint64_t, std::string> read_;  // job -> the first data file it read
+  std::set<uint64_t> inbound_;            // cookies of accepted sockets still open
 };
 
 }  // namespace

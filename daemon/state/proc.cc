@@ -155,4 +155,20 @@ void load_with_ancestors(const std::string& root, uint32_t pid, ProcessTable* ta
   }
 }
 
+void exec_seen(const std::string& root, const std::string& exe, Process* p) {
+  auto now = read_process(root, p->key.tgid);
+  if (now && now->key == p->key && now->exe == exe) {
+    p->exe = now->exe;
+    p->args = now->args;
+    p->cwd = now->cwd;
+    p->script.clear();
+    p->uid = now->uid, p->gid = now->gid, p->euid = now->euid, p->egid = now->egid;
+    p->flags = now->flags;
+    return;
+  }
+  p->exe = exe;  // gone, or exec'd again since: what the record says is all there is
+  p->args.clear();
+  p->script.clear();
+}
+
 }  // namespace fts::state

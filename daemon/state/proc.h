@@ -32,4 +32,10 @@ size_t bootstrap(const std::string& root, ProcessTable* table);
 // Loads `pid` and its ancestors that the table does not know yet.
 void load_with_ancestors(const std::string& root, uint32_t pid, ProcessTable* table);
 
+// A record says `p` runs `exe` when the table says otherwise: it exec'd in
+// place since the table learned it (outside jobs no exec record comes). The
+// process becomes what it is now: args and ids from /proc while the pid is
+// still the same process, else the executable alone.
+void exec_seen(const std::string& root, const std::string& exe, Process* p);
+
 }  // namespace fts::state

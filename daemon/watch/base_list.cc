@@ -19,6 +19,14 @@ const std::vector<std::string>& base_list() {
       "/etc/locale.alias", "/etc/default/locale", "/etc/ssl/**", "/etc/ca-certificates/**", "/etc/pki/**",
       "/etc/alternatives/**", "/etc/python3/**", "/etc/python3.11/**", "/etc/matplotlibrc", "/etc/nvidia/**",
       "/etc/OpenCL/**", "/etc/machine-id",
+      // what any program (coreutils, the shell, glibc, libselinux, fontconfig) asks
+      // of the host: its name, release, shells, terminal, zone (/etc/localtime
+      // points into /usr/share/zoneinfo)
+      "/etc/hostname", "/etc/mailname", "/etc/debian_version", "/etc/lsb-release", "/etc/issue", "/etc/environment",
+      "/etc/shells", "/etc/inputrc", "/etc/bash.bashrc", "/etc/profile", "/etc/profile.d/**", "/etc/terminfo/**",
+      "/etc/magic", "/etc/networks", "/etc/rpc", "/etc/mtab", "/etc/adjtime", "/etc/login.defs",
+      "/etc/selinux/config", "/etc/locale.conf", "/etc/locale.gen", "/etc/papersize", "/etc/fonts/**",
+      "/etc/xdg/**", "/var/lib/dbus/machine-id",
       // per-user Python packages and tool caches
       "/root/.local/lib/**", "/home/*/.local/lib/**", "/root/.pyenv/**", "/home/*/.pyenv/**",
       "/root/.cache/torch/kernels/**", "/run/nvidia-persistenced/**",
