@@ -426,7 +426,7 @@ Status replace_map(int fd, const std::map<K, V, Less>& want, const char* what) {
   return {};
 }
 
-fts_egress_ports kernel_ports(const std::vector<egress::PortRange>& ports) {
+fts_egress_ports kernel_ports(const std::vector<policy::PortRange>& ports) {
   fts_egress_ports v{};
   for (size_t i = 0; i < FTS_EGRESS_RANGES; ++i) {
     v.lo[i] = 1;  // unused: lo > hi
