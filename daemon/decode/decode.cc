@@ -416,6 +416,28 @@ bool is_change(const File& f) {
   return f.access & (access::kWrite | access::kCreate | access::kTruncate | access::kAppend);
 }
 
+Result<Net> decode_flow(uint64_t cookie, std::span<const uint8_t> value, uint64_t now_ns) {
+  fts_flow f;
+  if (!Bytes(value).fixed(&f)) return make_error("flows map value too short");
+  Net n;
+  n.hdr.kind = Kind::kNet;
+  n.hdr.ts_ns = now_ns;
+  n.hdr.job_id = f.job_id;
+  n.hdr.task = task_id(f.task);
+  n.hdr.tid = f.task.tgid;
+  n.op = NetOp::kFlowUpdate;
+  n.cookie = cookie;
+  n.bytes = f.bytes;
+  std::memcpy(n.saddr.data(), f.saddr, 16);
+  std::memcpy(n.daddr.data(), f.daddr, 16);
+  n.sport = f.sport;
+  n.dport = f.dport;
+  n.protocol = f.protocol;
+  net_flags(f.flags, &n);
+  n.policy = f.policy;
+  return n;
+}
+
 Result<Record> decode(std::span<const uint8_t> bytes) {
   fts_event_header h;
   if (bytes.size() < sizeof(h)) return make_error("record shorter than a header");

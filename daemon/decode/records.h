@@ -283,6 +283,11 @@ Result<Record> decode(std::span<const uint8_t> bytes);
 // for the pipeline's merge, the rules and the review.
 bool is_change(const File& f);
 
+// A still-open flow, read from the kernel's flows map (socket cookie -> struct
+// fts_flow), as a flow_update record at now_ns (CLOCK_BOOTTIME). It keeps the
+// flags of its connect or accept: an accepted connection stays inbound.
+Result<Net> decode_flow(uint64_t cookie, std::span<const uint8_t> value, uint64_t now_ns);
+
 // The id of a job rooted at this process, as the kernel computes it.
 uint64_t job_id_for(uint32_t tgid, uint64_t start_ns);
 constexpr uint64_t kCgroupJobBit = 1ull << 63;
