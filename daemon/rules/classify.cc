@@ -70,13 +70,13 @@ bool matches(const google::protobuf::RepeatedPtrField<std::string>& globs, const
   return false;
 }
 
-bool in_base(const config::Policy* p, const std::string& path) {
+bool in_base(const policy::Policy* p, const std::string& path) {
   for (const auto& g : watch::base_list())
     if (glob_match(g, path)) return true;
   return p && matches(p->spec.data().base(), path);
 }
 
-uint32_t policy_classes(const config::Policy& policy, const std::string& path, uint32_t kernel) {
+uint32_t policy_classes(const policy::Policy& policy, const std::string& path, uint32_t kernel) {
   const auto& d = policy.spec.data();
   uint32_t out = kernel & cls::kPreload;
   if (matches(d.training(), path)) out |= cls::kTraining;
@@ -124,7 +124,7 @@ std::string launched_script(const state::Process& p) {
   return run.lexically_normal().string();
 }
 
-bool is_code(const config::Policy& policy, const state::ProcessTable& procs, const state::Process* proc,
+bool is_code(const policy::Policy& policy, const state::ProcessTable& procs, const state::Process* proc,
              uint64_t job_id, const std::string& path) {
   if (matches(policy.spec.data().code(), path)) return true;
   if (!proc) return false;
@@ -145,7 +145,7 @@ bool is_code(const config::Policy& policy, const state::ProcessTable& procs, con
   return false;
 }
 
-uint32_t classify(const decode::File& f, const std::string& path, const config::Policy& policy,
+uint32_t classify(const decode::File& f, const std::string& path, const policy::Policy& policy,
                   const state::ProcessTable& procs, const state::Process* proc, uint64_t job_id) {
   uint32_t c = policy_classes(policy, path, f.classes);
   constexpr uint32_t kClaimed = cls::kTraining | cls::kOutputs | cls::kProtected | cls::kSensitive | cls::kBase;

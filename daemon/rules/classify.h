@@ -9,7 +9,7 @@
 
 #include <google/protobuf/repeated_ptr_field.h>
 
-#include "config/config.h"
+#include "policy/policy.h"
 #include "decode/records.h"
 #include "state/process_table.h"
 
@@ -23,11 +23,11 @@ constexpr uint32_t kCodeClass = 0x100;
 bool matches(const google::protobuf::RepeatedPtrField<std::string>& globs, const std::string& path);
 
 // In the built-in base list or the policy's data.base.
-bool in_base(const config::Policy* p, const std::string& path);
+bool in_base(const policy::Policy* p, const std::string& path);
 
 // The classes `policy` gives `path` (training, outputs, protected, sensitive,
 // base); `kernel` contributes only what no policy decides (the preload list).
-uint32_t policy_classes(const config::Policy& policy, const std::string& path, uint32_t kernel);
+uint32_t policy_classes(const policy::Policy& policy, const std::string& path, uint32_t kernel);
 
 // A name that is code or configuration rather than a dataset: .py, .pyc,
 // .so, .sh, .yaml/.yml, .json, .toml, .cfg, .ini (never .jsonl, .csv, …).
@@ -44,12 +44,12 @@ std::string launched_script(const state::Process& p);
 // ancestors in the same job launched: the launched script itself, code files
 // under the script's directory tree, code files under their working
 // directories (except "/").
-bool is_code(const config::Policy& policy, const state::ProcessTable& procs, const state::Process* proc,
+bool is_code(const policy::Policy& policy, const state::ProcessTable& procs, const state::Process* proc,
              uint64_t job_id, const std::string& path);
 
 // The classes of a job's file record named `path`: its policy's, plus
 // kCodeClass for a read of the job's code that no data class claims.
-uint32_t classify(const decode::File& f, const std::string& path, const config::Policy& policy,
+uint32_t classify(const decode::File& f, const std::string& path, const policy::Policy& policy,
                   const state::ProcessTable& procs, const state::Process* proc, uint64_t job_id);
 
 }  // namespace fts::rules

@@ -24,13 +24,7 @@ std::string job_name(const jobs::Job* j) {
   return j ? "job " + j->name + " (" + jobs::job_id_string(j->id) + ")" : "a process outside any job";
 }
 
-bool is_change(const decode::File& f) {
-  using O = decode::FileOp;
-  if (f.op == O::kOpen)
-    return f.access & (decode::access::kWrite | decode::access::kCreate | decode::access::kTruncate |
-                       decode::access::kAppend);
-  return true;  // truncate, rename, link, unlink, mkdir, chmod, … and every fanotify change
-}
+using decode::is_change;
 
 // The names a change makes or alters: both of a rename or a hard link (a
 // second name of a protected file is a way to change it), but only the new
@@ -38,6 +32,7 @@ bool is_change(const decode::File& f) {
 std::vector<const std::string*> changed_names(const decode::File& f, const std::string& file_path) {
   if (f.op == decode::FileOp::kSymlink) return {&f.path2};
   // The destination first: a temp file renamed over a shard changes the shard.
+  if (f.path2.empty()) return {&file_path};
   return {&f.path2, &file_path};
 }
 
@@ -82,7 +77,7 @@ class UnapprovedDataRead : public Rule {
 // Is `path` an output of a live job the actor is not part of?
 bool live_job_output(const Input& in, const std::string& path) {
   for (const jobs::Job* j : in.jobs.live()) {
-    const config::Policy* p = in.policies.at(j->policy_index);
+    const policy::Policy* p = in.policies.at(j->policy_index);
     if (p && !(in.job && in.job->id == j->id) && matches(p->spec.data().outputs(), path)) return true;
   }
   return false;
@@ -123,7 +118,7 @@ class CheckpointTamper : public Rule {
     std::string exe = in.process ? in.process->exe : "";
     const std::string& path = *changed_names(f, in.file_path).front();
     for (const jobs::Job* j : in.jobs.live()) {
-      const config::Policy* p = in.policies.at(j->policy_index);
+      const policy::Policy* p = in.policies.at(j->policy_index);
       if (!p || (in.job && in.job->id == j->id)) continue;
       if (path.empty() || !matches(p->spec.data().outputs(), path)) continue;
       if (!exe.empty() && matches(p->spec.data().writers(), exe)) continue;
@@ -207,7 +202,7 @@ bool outbound(const decode::Net& n) {
 }
 
 std::string destination(const decode::Net& n) {
-  std::string a = decode::address_string(n.daddr);
+  std::string a = address_string(n.daddr);
   return (n.v4 || a.find(':') == std::string::npos ? a : "[" + a + "]") + ":" + std::to_string(n.dport);
 }
 
@@ -237,8 +232,8 @@ class EgressVolume : public Rule {
     if (!in.job || !flow || !in.net_max_bytes || in.net_total_bytes <= in.net_max_bytes) return;
     out->push_back({id(), "medium",
                     job_name(in.job) + " sent " + std::to_string(in.net_total_bytes) + " bytes to " +
-                        decode::address_string(n.daddr) + ", over its limit of " + std::to_string(in.net_max_bytes),
-                    decode::address_string(n.daddr)});
+                        address_string(n.daddr) + ", over its limit of " + std::to_string(in.net_max_bytes),
+                    address_string(n.daddr)});
   }
 };
 
@@ -461,7 +456,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   if (const auto* n = std::get_if<decode::Net>(&in.record)) {
     auto* nr = a.mutable_network();
     nr->set_protocol(n->protocol == 6 ? "tcp" : n->protocol == 17 ? "udp" : std::to_string(n->protocol));
-    nr->set_daddr(decode::address_string(n->daddr));
+    nr->set_daddr(address_string(n->daddr));
     nr->set_dport(n->dport);
     if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
     if (in.net_total_bytes) nr->set_bytes(in.net_total_bytes);
@@ -469,7 +464,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   if (const auto* d = std::get_if<decode::Dns>(&in.record)) {
     auto* nr = a.mutable_network();
     nr->set_protocol(d->tcp ? "tcp" : "udp");
-    nr->set_daddr(decode::address_string(d->daddr));
+    nr->set_daddr(address_string(d->daddr));
     nr->set_dport(d->dport);
     nr->set_dns(d->name);
   }
