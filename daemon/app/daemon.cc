@@ -354,11 +354,12 @@ class Daemon {
   void sync(const v1::SyncRequest& r, control::Respond respond) {
     auto reply = std::make_shared<v1::SyncReply>();
     auto started = std::chrono::steady_clock::now();
-    // Ring first, then fanotify: the same order as wait_fanotify.
+    // Fanotify read, ring drained, then the changes judged: the same order as wait_fanotify.
+    std::vector<decode::File> changes;
+    reply->set_fanotify_events(
+        backstop_->read(*watcher_, [&changes](decode::File&& f) { changes.push_back(std::move(f)); }));
     reply->set_records(drain_ring());
-    reply->set_fanotify_events(backstop_->read(*watcher_, [this](decode::File&& f) {
-      pipeline_.push_record(std::move(f));
-    }));
+    for (auto& f : changes) pipeline_.push_record(std::move(f));
     pipeline_.flush();
     if (hashes_ && r.settle()) hashes_->tick(UINT64_MAX);
     // Hashes in flight now, the drained records' among them: the ones waited for.

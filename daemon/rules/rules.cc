@@ -256,6 +256,10 @@ class ExfilChain : public Rule {
     auto it = read_.find(in.job->id);
     if (it == read_.end()) return;
     bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
+    // A flow says it once per job and destination, and not after a connect or
+    // send said it (a flow may be reported after its process is gone).
+    bool fresh = raised_.emplace(in.job->id, destination(n)).second;
+    if (flow && !fresh) return;
     out->push_back({id(), "critical",
                     job_name(in.job) + " read " + it->second + (flow ? " and sent " + std::to_string(n.bytes) + " bytes to "
                                                                       : " and then sent to ") +
@@ -269,7 +273,7 @@ class ExfilChain : public Rule {
     if (f.op != decode::FileOp::kOpen || !(f.access & decode::access::kRead) || f.result < 0 ||
         !(f.classes & kData) || (f.access & decode::access::kDirectory))
       return;
-    if (read_.size() > 10000) read_.clear();  // bounded: jobs come and go
+    if (read_.size() > 10000) read_.clear(), raised_.clear();  // bounded: jobs come and go
     auto& first = read_[in.job->id];
     if (first.empty()) first = in.file_path;
   }
@@ -290,6 +294,7 @@ class ExfilChain : public Rule {
 
   std::map<uint64_t, std::string> read_;  // job -> the first data file it read
   std::set<uint64_t> inbound_;            // cookies of accepted sockets still open
+  std::set<std::pair<uint64_t, std::string>> raised_;  // (job, destination) chains raised
 };
 
 }  // namespace
