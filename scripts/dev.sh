@@ -90,7 +90,7 @@ case "$cmd" in
     exit $rc
     ;;
   *)
-    sed -n '2,9p' "$0" >&2
+    sed -n '2,8p' "$0" >&2
     exit 2
     ;;
 esac

@@ -217,14 +217,10 @@ class Daemon:
             raise AssertionError(f"ftsentinel sync failed ({r.returncode}):\n{r.stdout}{r.stderr}")
         return self.events()
 
-    def wait_then_sync(self, pred, timeout=10, what="events"):
-        """wait_for(pred), then the barrier: every event, including any that came
-        after the first match (for exact-set assertions)."""
-        self.wait_for(pred, timeout, what)
-        return self.sync()
-
     def wait_for(self, pred, timeout=10, what="events"):
-        """Polls the event file until pred(events) is truthy; returns it."""
+        """Polls the event file until pred(events) is truthy; returns it. That is the
+        first snapshot that matched: for an exact set, call sync() after it and
+        read the events it returns."""
         deadline = time.time() + timeout
         while True:
             evs = self.events()

@@ -102,9 +102,10 @@ class ProcessSensorTest(unittest.TestCase):
                         if path == other:  # the control: a SIGCONT to the daemon is reported from anyone
                             f.write(f"kill -CONT {d.proc.pid}\n")
                     os.chmod(path, 0o755)
-                runs = {path: subprocess.Popen([path]) for path in (launcher, other, ulaunch)}
-                for p in runs.values():
-                    self.assertEqual(p.wait(timeout=30), 0)
+                runs = {}
+                for path in (launcher, other, ulaunch):  # one after the other, as before
+                    runs[path] = subprocess.Popen([path])
+                    self.assertEqual(runs[path].wait(timeout=30), 0)
                 d.wait_for(lambda e: len(of_kind(e, "job_end")) >= 2 and of_kind(e, "sensor_touch", pid=runs[other].pid),
                            what="two job_end and the non-launcher's signal")
                 evs = d.sync()
