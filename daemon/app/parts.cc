@@ -129,11 +129,7 @@ Status Parts::start_backstop() {
   return backstop->watch_filesystems(watcher->change_watched_paths());
 }
 
-void Parts::emit(health::Emitted e) {
-  if (e.empty()) return;
-  pipeline.push_out(std::move(e.events), std::move(e.alerts));
-  pipeline.flush();
-}
+void Parts::emit(health::Emitted e) { health::emit(pipeline, std::move(e)); }
 
 health::Snapshot Parts::snapshot() const {
   health::Snapshot s;

@@ -68,6 +68,9 @@ struct Emitted {
   bool empty() const { return events.empty() && alerts.empty(); }
 };
 
+// Into the pipeline's sink stage, counted in its Stats with every record; flushed.
+void emit(pipeline::Pipeline& pipeline, Emitted e);
+
 // What was lost since the last look. Logged here (rate: once per look with
 // loss), emitted as records for the pipeline.
 class LossWatch {

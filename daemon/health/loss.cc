@@ -47,6 +47,12 @@ Emitted LossWatch::outputs(const std::vector<std::unique_ptr<sinks::Sink>>& sink
   return out;
 }
 
+void emit(pipeline::Pipeline& pipeline, Emitted e) {
+  if (e.empty()) return;
+  pipeline.push_out(std::move(e.events), std::move(e.alerts));
+  pipeline.flush();
+}
+
 void LossWatch::hashes(const hash::Stats& s) {
   if (s.overflow <= last_hash_overflow_) return;
   spdlog::error("hashing: {} files not hashed, the queue ({}) was full ({} in total)", s.overflow - last_hash_overflow_,

@@ -94,7 +94,7 @@ TEST(LossWatch, AnOutputOrTheJournalThatLostRecordsSaysSoInAnAlert) {
 }
 
 // One job (a torchrun launcher whose policy denies curl) through the real
-// pipeline and rules, plus the daemon's own loss records through push_out.
+// pipeline and rules, plus the daemon's own loss records through health::emit.
 class AlertsOutTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -141,7 +141,7 @@ TEST_F(AlertsOutTest, StatusCountsRuleAlertsAndTheDaemonsOwnInOnePlace) {
   ASSERT_EQ(stats_.alerts, 1u) << "the rule alert";
   LossWatch w;
   Emitted loss = w.sensor(drops({5}));
-  pipeline_.push_out(std::move(loss.events), std::move(loss.alerts));
+  emit(pipeline_, std::move(loss));
 
   Snapshot s;
   s.pipeline = stats_;
@@ -180,7 +180,7 @@ TEST_F(AlertsOutTest, DaemonRecordsLeaveWithTheHostAndKeepAGivenAlertId) {
   fresh.set_rule("sensor-tamper");
   v1::Event ev;
   ev.set_kind("sensor_drops");
-  pipeline_.push_out({ev}, {given, fresh});
+  emit(pipeline_, Emitted{{ev}, {given, fresh}});
   ASSERT_EQ(got_alerts.size(), 2u);
   EXPECT_EQ(got_alerts[0].id(), "test-id-1");
   EXPECT_FALSE(got_alerts[1].id().empty());
