@@ -641,13 +641,15 @@ class SinkStage : public Stage {
   explicit SinkStage(const Context& ctx) : ctx_(ctx) {}
   const char* name() const override { return "sinks"; }
   bool run(Item& item) override {
-    for (const auto& e : item.events) {
+    for (auto& e : item.events) {
+      if (e.host().empty()) e.set_host(ctx_.host);
       for (auto& s : *ctx_.sinks) s->write(e);
       ctx_.stats->events++;
     }
     for (auto& a : item.alerts) {
-      // The id is what a receiver de-duplicates by (delivery is at-least-once).
-      a.set_id(sinks::make_alert_id());
+      // The id is what a receiver de-duplicates by (delivery is at-least-once);
+      // a test alert comes with the id its caller was told.
+      if (a.id().empty()) a.set_id(sinks::make_alert_id());
       a.set_host(ctx_.host);
       for (auto& s : *ctx_.sinks) s->write_alert(a);
       ctx_.stats->alerts++;
@@ -743,6 +745,20 @@ void Pipeline::push_job_changes(std::vector<jobs::JobChange> changes) {
   bool started = false;
   for (auto& s : stages_) {
     if (!started && std::string_view(s->name()) != "render") continue;
+    started = true;
+    if (!s->run(item)) return;
+  }
+}
+
+void Pipeline::push_out(std::vector<v1::Event> events, std::vector<v1::Alert> alerts) {
+  if (events.empty() && alerts.empty()) return;
+  Item item;
+  item.events = std::move(events);
+  item.alerts = std::move(alerts);
+  // Already rendered and decided: straight to the sinks.
+  bool started = false;
+  for (auto& s : stages_) {
+    if (!started && std::string_view(s->name()) != "sinks") continue;
     started = true;
     if (!s->run(item)) return;
   }

@@ -90,6 +90,10 @@ class Pipeline {
   void push_record(decode::Record record);
   // Job changes that did not come from a record (control socket, reload).
   void push_job_changes(std::vector<jobs::JobChange> changes);
+  // Records the daemon raises about itself (sensor_drops, loss and test
+  // alerts): they leave through the same sink stage as every other record,
+  // and are counted in Stats with them.
+  void push_out(std::vector<v1::Event> events, std::vector<v1::Alert> alerts);
   void flush();
   std::vector<std::string> stage_names() const;
 

@@ -87,21 +87,9 @@ Outcome Reloader::reload(const std::string& config_file, const v1::DaemonConfig&
   for (const policy::Policy* p : current->in_force())
     if (const policy::Policy* now = set->find(p->spec.name())) set->alias(p->index, now->index);
 
-  // 3. The kernel-side content, compiled but not written.
-  if (auto st = parts_.egress->prepare(*set); !st) return refuse("network.egress: " + st.error());
-
-  // 4. Switch. The new ids' egress entries go in next to the old ones (no
-  //    task carries a new id yet), then the watched data, then the tasks.
-  if (auto st = parts_.egress->install_staged(); !st) return refuse("kernel egress map: " + st.error());
-  if (auto st = parts_.watcher->apply(watch::patterns_of(*set)); !st) {
-    (void)parts_.watcher->apply(watch::patterns_of(*current));  // back to what runs
-    return refuse("kernel watched-inode map: " + st.error());
-  }
+  // 3 and 4: the kernel-side content compiled, then switched to.
+  if (auto st = install(set, changes, &out.notes); !st) return refuse(st.error());
   std::shared_ptr<const policy::PolicySet> installed = set;
-  parts_.jobs->rebind(installed, changes, &out.notes);
-  // Every task carries a new id (or a retained one): the old ids can go.
-  if (auto st = parts_.egress->switch_to_staged(); !st)
-    spdlog::error("reload: dropping the old egress entries: {}", st.error());
 
   ++generation_;
   out.applied = true;
@@ -114,6 +102,28 @@ Outcome Reloader::reload(const std::string& config_file, const v1::DaemonConfig&
   for (const auto& w : out.warnings) spdlog::warn("reload: {}", w);
   for (const auto& n : out.notes) spdlog::info("reload: {}", n);
   return out;
+}
+
+Status Reloader::install(std::shared_ptr<const policy::PolicySet> set, std::vector<jobs::JobChange>* changes,
+                         std::vector<std::string>* notes) {
+  const auto current = parts_.jobs->policies_ptr();
+  // 3. The kernel-side content, compiled but not written.
+  if (auto st = parts_.egress->prepare(*set); !st) return make_error("network.egress: " + st.error());
+
+  // 4. Switch. The new ids' egress entries go in next to the old ones (no
+  //    task carries a new id yet), then the watched data, then the tasks.
+  if (auto st = parts_.egress->install_staged(); !st) return make_error("kernel egress map: " + st.error());
+  auto watched = parts_.watcher->apply(watch::patterns_of(*set));
+  if (!watched) {
+    (void)parts_.watcher->apply(watch::patterns_of(*current));  // back to what runs
+    return make_error("kernel watched-inode map: " + watched.error());
+  }
+  watched_ = *watched;
+  parts_.jobs->rebind(std::move(set), changes, notes);
+  // Every task carries a new id (or a retained one): the old ids can go.
+  if (auto st = parts_.egress->switch_to_staged(); !st)
+    spdlog::error("reload: dropping the old egress entries: {}", st.error());
+  return {};
 }
 
 }  // namespace fts::reload

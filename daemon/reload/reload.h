@@ -48,11 +48,18 @@ class Reloader {
   Outcome reload(const std::string& config_file, const v1::DaemonConfig& running,
                  std::vector<jobs::JobChange>* changes);
 
+  // Writes a checked set to the kernel and moves the jobs to it, in the
+  // order above. Start-up installs its first set through here too; on error
+  // the caller refuses (reload) or stops (start-up).
+  Status install(std::shared_ptr<const policy::PolicySet> set, std::vector<jobs::JobChange>* changes,
+                 std::vector<std::string>* notes);
   uint64_t generation() const { return generation_; }
+  size_t watched_inodes() const { return watched_; }  // after the last install
 
  private:
   Parts parts_;
   uint64_t generation_ = 1;
+  size_t watched_ = 0;
 };
 
 }  // namespace fts::reload

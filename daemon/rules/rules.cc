@@ -481,15 +481,4 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   return a;
 }
 
-v1::Alert Engine::sensor_tamper(uint64_t lost, uint64_t total, const std::string& why) {
-  v1::Alert a;
-  a.set_time(rfc3339(now_wall_ns()));
-  a.set_rule("sensor-tamper");
-  a.set_severity("high");
-  a.set_action("alerted");
-  a.set_message(why + ": " + std::to_string(lost) + " records lost (" + std::to_string(total) + " since start)");
-  for (const char* t : catalogue("sensor-tamper")->attack) a.mutable_mitre()->add_attack(t);
-  return a;
-}
-
 }  // namespace fts::rules

@@ -69,8 +69,6 @@ class Engine {
   // Runs the rules for this record's kind; returns the new alerts (repeats
   // of a (rule, job, process, object) are counted, not raised again).
   std::vector<v1::Alert> run(const Input& in);
-  // An alert about the sensor itself (drops), outside any record.
-  v1::Alert sensor_tamper(uint64_t lost, uint64_t total, const std::string& why);
   uint64_t suppressed() const { return suppressed_; }
   // One summary alert per (rule, job, process, object) with repeats counted
   // since its last summary: "… repeated N more times since T" (Alert.repeats,
@@ -93,5 +91,12 @@ class Engine {
   std::map<Key, Repeats> repeats_;  // keys with repeats not summed up yet
   uint64_t suppressed_ = 0;
 };
+
+// sensor-tamper outside any record (rules/sensor_tamper.cc, with the rule):
+// the sensor lost records (ring buffer full, tasks map full)...
+v1::Alert sensor_loss_alert(uint64_t lost, uint64_t total, const std::string& why);
+// ...or an output did (its spool or queue was full; `journal`: the journal's writer).
+v1::Alert output_loss_alert(const std::string& output, const std::string& target, uint64_t lost,
+                            uint64_t dropped_total, bool journal);
 
 }  // namespace fts::rules

@@ -1,6 +1,8 @@
 // sensor-tamper, from records: another process signals the daemon, or takes
-// one of its maps by the pin (bpf(BPF_OBJ_GET) on the pin dir). Lost events
-// are said by Engine::sensor_tamper from the drop counters.
+// one of its maps by the pin (bpf(BPF_OBJ_GET) on the pin dir). Lost records
+// (the sensor's drop counters, an output's full spool) are said by the alert
+// builders at the end, which the daemon's loss watch calls: every
+// sensor-tamper alert is built in this file.
 //
 // Signals: SIGHUP is how an operator asks for a reload (info). SIGKILL and
 // the stops blind the sensor (high); SIGTERM/SIGINT/SIGQUIT end it, as a
@@ -11,6 +13,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/time.h"
 #include "rules/rules.h"
 
 namespace fts::rules {
@@ -59,5 +62,36 @@ class SensorTamper : public Rule {
 }  // namespace
 
 std::unique_ptr<Rule> make_sensor_tamper() { return std::make_unique<SensorTamper>(); }
+
+namespace {
+
+v1::Alert loss_alert(std::string message) {
+  v1::Alert a;
+  a.set_time(rfc3339(now_wall_ns()));
+  a.set_rule("sensor-tamper");
+  a.set_severity("high");
+  a.set_action("alerted");
+  a.set_message(std::move(message));
+  for (const char* t : catalogue("sensor-tamper")->attack) a.mutable_mitre()->add_attack(t);
+  return a;
+}
+
+}  // namespace
+
+v1::Alert sensor_loss_alert(uint64_t lost, uint64_t total, const std::string& why) {
+  return loss_alert(why + ": " + std::to_string(lost) + " records lost (" + std::to_string(total) + " since start)");
+}
+
+v1::Alert output_loss_alert(const std::string& output, const std::string& target, uint64_t lost,
+                            uint64_t dropped_total, bool journal) {
+  // Journal loss: the forensic record of a run has a hole.
+  if (journal)
+    return loss_alert("journal loss: " + std::to_string(lost) + " records did not reach the journal " + target +
+                      " (writer queue full or write failed; " + std::to_string(dropped_total) +
+                      " dropped in total)");
+  return loss_alert("output " + output + " (" + target + ") dropped " + std::to_string(lost) +
+                    " undelivered records, oldest first: its spool was full (" + std::to_string(dropped_total) +
+                    " in total)");
+}
 
 }  // namespace fts::rules

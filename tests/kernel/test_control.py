@@ -1,5 +1,6 @@
 """The control plane against a real daemon: `ftsentinel sync` is a barrier
-(when it returns, what a job did is in the outputs, content hashes included)."""
+(when it returns, what a job did is in the outputs, content hashes included),
+and `ftsentinel status` counts every alert that went out, rule alerts too."""
 import hashlib
 import json
 import os
@@ -35,6 +36,11 @@ class ControlTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
         return json.loads(r.stdout)
 
+    def status(self):
+        r = self.d.cli("status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
     def test_sync_returns_once_the_job_records_and_hashes_are_out(self):
         t = self.t
         # Many distinct unapproved reads, then a large training shard (hashed
@@ -64,6 +70,18 @@ class ControlTest(unittest.TestCase):
         with open(big, "rb") as f:
             want = hashlib.sha256(f.read()).hexdigest()
         self.assertEqual(hashes[0]["hash"]["sha256"], want)
+
+    def test_alerts_out_counts_rule_alerts(self):
+        self.sync()
+        before = int(self.status().get("alerts_emitted", "0"))
+        job = self.job(PY, "-c", "import sys\nopen(sys.argv[1]).read(); open(sys.argv[2]).read()", self.t.hf_token,
+                       self.t.aws)
+        self.sync()
+        mine = [e for e in self.d.events() if "rule" in e and e.get("job", {}).get("id") == job]
+        self.assertEqual(sorted(a["rule"] for a in mine), ["credential-read", "credential-read"])
+        after = int(self.status().get("alerts_emitted", "0"))
+        self.assertEqual(after - before, 2, "both rule alerts are counted in alerts out")
+        self.assertIn("alerts out:   %d" % after, self.d.cli("status").stdout)
 
 
 if __name__ == "__main__":

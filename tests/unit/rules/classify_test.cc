@@ -26,7 +26,7 @@ class ClassifyTest : public fts::testing::RulesFixture {
     fts::testing::write_file(proj_ + "/configs/run.yaml", "lr: 0.1\n");
     fts::testing::write_file(proj_ + "/extra.jsonl", "{}\n");
     fts::testing::write_file(proj_ + "/big.json", std::string(2 << 20, ' '));
-    config::Policy p = base_policy();
+    policy::Policy p = base_policy();
     auto* d = p.spec.mutable_data();
     d->add_training("/data/approved/**");
     d->add_outputs("/ckpt/**");

@@ -1,0 +1,75 @@
+#include "app/inputs.h"
+
+#include <unistd.h>
+
+namespace fts::app {
+
+void Inputs::start() {
+  ring_ = std::make_unique<Fd>(io_, dup(p_.sensor->ring_fd()));
+  wait(ring_.get(), &Inputs::on_ring);
+  fan_ = std::make_unique<Fd>(io_, dup(p_.backstop->fd()));
+  wait(fan_.get(), &Inputs::on_fanotify);
+  if (p_.hasher) {
+    hash_fd_ = std::make_unique<Fd>(io_, dup(p_.hasher->notify_fd()));
+    wait(hash_fd_.get(), &Inputs::on_hashes);
+  }
+}
+
+void Inputs::stop() {
+  ring_.reset();
+  fan_.reset();
+  hash_fd_.reset();
+}
+
+void Inputs::wait(Fd* fd, void (Inputs::*on_ready)()) {
+  fd->async_wait(Fd::wait_read, [this, fd, on_ready](boost::system::error_code ec) {
+    if (ec) return;
+    (this->*on_ready)();
+    wait(fd, on_ready);
+  });
+}
+
+void Inputs::on_ring() {
+  p_.sensor->consume();
+  p_.pipeline.flush();
+}
+
+void Inputs::on_fanotify() { read_fanotify(); }
+
+void Inputs::on_hashes() { drain_hashes(); }
+
+uint64_t Inputs::drain_ring() {
+  uint64_t total = 0;
+  for (int round = 0; round < 64; ++round) {
+    int n = p_.sensor->consume();
+    if (n <= 0) break;
+    total += static_cast<uint64_t>(n);
+  }
+  p_.pipeline.flush();
+  return total;
+}
+
+// Read the changes, then drain the ring, then judge the changes: every exec
+// that came before a change is in the process table by then (a process exec'd
+// in place is judged by what it is when it acts), and the richer syscall
+// report of a change is the one the merge keeps.
+Inputs::Drained Inputs::read_fanotify() {
+  std::vector<decode::File> changes;
+  Drained d;
+  d.fanotify = p_.backstop->read(*p_.watcher, [&changes](decode::File&& f) { changes.push_back(std::move(f)); });
+  d.records = drain_ring();
+  for (auto& f : changes) p_.pipeline.push_record(std::move(f));
+  p_.pipeline.flush();
+  return d;
+}
+
+size_t Inputs::drain_hashes() {
+  if (!p_.hashes) return 0;
+  auto done = p_.hashes->collect();
+  if (done.empty()) return 0;
+  for (auto& h : done) p_.pipeline.push_record(std::move(h));
+  p_.pipeline.flush();
+  return done.size();
+}
+
+}  // namespace fts::app

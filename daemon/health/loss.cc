@@ -1,0 +1,63 @@
+// Loss since the last look, as records: never blind silently.
+#include <spdlog/spdlog.h>
+
+#include "common/time.h"
+#include "health/health.h"
+#include "rules/rules.h"
+
+namespace fts::health {
+
+Emitted LossWatch::sensor(const sensor::Counters& c) {
+  Emitted out;
+  if (c.ringbuf_drops <= last_drops_ && c.tasks_full <= last_tasks_full_) return out;
+  uint64_t lost = c.ringbuf_drops - last_drops_;
+  spdlog::error("sensor lost {} records (ring buffer full; {} in total); tasks map refusals: {}", lost,
+                c.ringbuf_drops, c.tasks_full);
+  v1::Event e;
+  e.set_time(rfc3339(now_wall_ns()));
+  e.set_kind("sensor_drops");
+  auto* h = e.mutable_sensor();
+  h->set_ringbuf_drops(lost);
+  h->set_ringbuf_drops_total(c.ringbuf_drops);
+  for (auto v : c.ringbuf_drops_per_cpu) h->add_ringbuf_drops_per_cpu(v);
+  h->set_tasks_map_full(c.tasks_full);
+  out.events.push_back(std::move(e));
+  // Blind spots are alerts too: the security team sees them in the SIEM.
+  out.alerts.push_back(rules::sensor_loss_alert(
+      lost, c.ringbuf_drops, lost ? "the sensor's ring buffer overflowed" : "the tasks map is full"));
+  last_drops_ = c.ringbuf_drops;
+  last_tasks_full_ = c.tasks_full;
+  return out;
+}
+
+Emitted LossWatch::outputs(const std::vector<std::unique_ptr<sinks::Sink>>& sinks, const sinks::Sink* journal) {
+  Emitted out;
+  for (const auto& sink : sinks) {
+    uint64_t lost = sink->take_lost();
+    if (!lost) continue;
+    auto st = sink->stats();
+    bool is_journal = sink.get() == journal;
+    if (is_journal)
+      spdlog::error("journal {}: {} records lost ({} dropped in total: writer queue full; last error: {})", st.target,
+                    lost, st.dropped, st.last_error.empty() ? "none" : st.last_error);
+    else
+      spdlog::error("output {}: {} records dropped (spool full; {} in total)", st.name, lost, st.dropped);
+    out.alerts.push_back(rules::output_loss_alert(st.name, st.target, lost, st.dropped, is_journal));
+  }
+  return out;
+}
+
+void emit(pipeline::Pipeline& pipeline, Emitted e) {
+  if (e.empty()) return;
+  pipeline.push_out(std::move(e.events), std::move(e.alerts));
+  pipeline.flush();
+}
+
+void LossWatch::hashes(const hash::Stats& s) {
+  if (s.overflow <= last_hash_overflow_) return;
+  spdlog::error("hashing: {} files not hashed, the queue ({}) was full ({} in total)", s.overflow - last_hash_overflow_,
+                s.capacity, s.overflow);
+  last_hash_overflow_ = s.overflow;
+}
+
+}  // namespace fts::health
