@@ -31,11 +31,11 @@ static __always_inline void access__report(struct task_struct *accessor, __u64 a
 					   __u64 target_start_ns, __u64 target_job, __u32 target_tid, __u32 op,
 					   long result, __u64 arg)
 {
-	struct fts_access_event *e = event__reserve(sizeof(*e));
+	struct fts_process_access_event *e = event__reserve(sizeof(*e));
 
 	if (!e)
 		return;
-	event__header(&e->hdr, FTS_EV_PTRACE, sizeof(*e), accessor, accessor_job, bpf_get_current_cgroup_id());
+	event__header(&e->hdr, FTS_EV_PROCESS_ACCESS, sizeof(*e), accessor, accessor_job, bpf_get_current_cgroup_id());
 	e->target.tgid = target_tgid;
 	e->target._pad = 0;
 	e->target.start_ns = target_start_ns;

@@ -16,6 +16,7 @@
 #include "common/time.h"
 #include "control/server.h"
 #include "egress/egress.h"
+#include "egress/runtime.h"
 #include "fanotify/backstop.h"
 #include "hash/hasher.h"
 #include "hash/tracker.h"

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "egress/egress.h"
+#include "common/units.h"
 
 namespace fts::config {
 namespace {
@@ -134,7 +134,7 @@ class Mapper {
         bool mib = f->name().size() > 3 && f->name().compare(f->name().size() - 3, 3, "_mb") == 0;
         if (mib && v.Scalar().find_first_not_of("0123456789") != std::string::npos) {
           // A size in MiB may carry its unit: "16MiB", "1GiB".
-          auto bytes = egress::parse_bytes(v.Scalar());
+          auto bytes = parse_bytes(v.Scalar());
           if (!bytes || *bytes % (1u << 20) || *bytes / (1u << 20) > UINT32_MAX) {
             error(v, path, "expected a size in whole MiB ('16', '16MiB', '1GiB'), got '" + v.Scalar() + "'");
             return;

@@ -1,6 +1,5 @@
 #include <linux/types.h>
 
-#include <arpa/inet.h>
 #include <sys/sysmacros.h>
 
 #include <array>
@@ -159,6 +158,15 @@ Result<Record> decode_io_uring(std::span<const uint8_t> b) {
   return Record{IoUring{header_of(e.hdr), e.opcode, e.fd}};
 }
 
+// FTS_NET_* flags, the same for records and for the flows map's values.
+void net_flags(uint32_t flags, Net* n) {
+  n->v4 = flags & FTS_NET_V4;
+  n->allowed = flags & FTS_NET_ALLOWED;
+  n->blocked = flags & FTS_NET_BLOCKED;
+  n->by_dns = flags & FTS_NET_BY_DNS;
+  n->inbound = flags & FTS_NET_INBOUND;
+}
+
 Result<Record> decode_net(std::span<const uint8_t> b) {
   fts_net_event e;
   if (!Bytes(b).fixed(&e)) return make_error("network record too short");
@@ -173,11 +181,7 @@ Result<Record> decode_net(std::span<const uint8_t> b) {
   n.sport = e.sport;
   n.dport = e.dport;
   n.protocol = e.protocol;
-  n.v4 = e.flags & FTS_NET_V4;
-  n.allowed = e.flags & FTS_NET_ALLOWED;
-  n.blocked = e.flags & FTS_NET_BLOCKED;
-  n.by_dns = e.flags & FTS_NET_BY_DNS;
-  n.inbound = e.flags & FTS_NET_INBOUND;
+  net_flags(e.flags, &n);
   n.policy = e.policy;
   return Record{n};
 }
@@ -225,10 +229,10 @@ Result<Record> decode_dns_answer(std::span<const uint8_t> b) {
 }
 
 Result<Record> decode_access(std::span<const uint8_t> b) {
-  fts_access_event e;
+  fts_process_access_event e;
   if (!Bytes(b).fixed(&e)) return make_error("access record too short");
   if (e.op == 0 || e.op >= FTS_ACCESS_OP_MAX) return make_error("access record: unknown op " + std::to_string(e.op));
-  Access a;
+  ProcessAccess a;
   a.hdr = header_of(e.hdr);
   a.op = static_cast<AccessOp>(e.op);
   a.target = task_id(e.target);
@@ -269,7 +273,7 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_IO_URING] = decode_io_uring;
   t[FTS_EV_NET] = decode_net;
   t[FTS_EV_DNS] = decode_dns;
-  t[FTS_EV_PTRACE] = decode_access;
+  t[FTS_EV_PROCESS_ACCESS] = decode_access;
   t[FTS_EV_SENSOR] = decode_sensor;
   t[FTS_EV_DNS_ANSWER] = decode_dns_answer;
   return t;
@@ -279,7 +283,7 @@ static_assert(static_cast<uint32_t>(Kind::kExec) == FTS_EV_EXEC);
 static_assert(static_cast<uint32_t>(Kind::kCgroupAttach) == FTS_EV_CGROUP_ATTACH);
 static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
 static_assert(static_cast<uint32_t>(Kind::kDns) == FTS_EV_DNS);
-static_assert(static_cast<uint32_t>(Kind::kAccess) == FTS_EV_PTRACE);
+static_assert(static_cast<uint32_t>(Kind::kProcessAccess) == FTS_EV_PROCESS_ACCESS);
 static_assert(static_cast<uint32_t>(Kind::kSensor) == FTS_EV_SENSOR);
 static_assert(static_cast<uint16_t>(AccessOp::kMemOpen) == FTS_ACCESS_MEM_OPEN);
 static_assert(static_cast<uint32_t>(SensorOp::kObjGet) == FTS_SENSOR_OBJ_GET);
@@ -404,16 +408,35 @@ const char* dns_rcode_name(uint8_t rcode) {
   return rcode < sizeof(kNames) / sizeof(kNames[0]) ? kNames[rcode] : "other";
 }
 
-std::string address_string(const std::array<uint8_t, 16>& a) {
-  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (std::memcmp(a.data(), kMapped, 12) == 0) inet_ntop(AF_INET, a.data() + 12, buf, sizeof(buf));
-  else inet_ntop(AF_INET6, a.data(), buf, sizeof(buf));
-  return buf;
-}
-
 uint64_t kernel_dev(uint64_t st_dev) { return (uint64_t{major(st_dev)} << 20) | minor(st_dev); }
 uint64_t user_dev(uint64_t kdev) { return makedev(kdev >> 20, kdev & 0xfffff); }
+
+bool is_change(const File& f) {
+  if (f.op != FileOp::kOpen) return true;
+  return f.access & (access::kWrite | access::kCreate | access::kTruncate | access::kAppend);
+}
+
+Result<Net> decode_flow(uint64_t cookie, std::span<const uint8_t> value, uint64_t now_ns) {
+  fts_flow f;
+  if (!Bytes(value).fixed(&f)) return make_error("flows map value too short");
+  Net n;
+  n.hdr.kind = Kind::kNet;
+  n.hdr.ts_ns = now_ns;
+  n.hdr.job_id = f.job_id;
+  n.hdr.task = task_id(f.task);
+  n.hdr.tid = f.task.tgid;
+  n.op = NetOp::kFlowUpdate;
+  n.cookie = cookie;
+  n.bytes = f.bytes;
+  std::memcpy(n.saddr.data(), f.saddr, 16);
+  std::memcpy(n.daddr.data(), f.daddr, 16);
+  n.sport = f.sport;
+  n.dport = f.dport;
+  n.protocol = f.protocol;
+  net_flags(f.flags, &n);
+  n.policy = f.policy;
+  return n;
+}
 
 Result<Record> decode(std::span<const uint8_t> bytes) {
   fts_event_header h;

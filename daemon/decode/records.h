@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/address.h"
 #include "common/result.h"
 
 namespace fts::decode {
@@ -25,7 +26,7 @@ enum class Kind : uint32_t {
   kDns = 10,
   // Records that do not come from the kernel start at 32, clear of its kinds.
   kFileHash = 32,
-  kAccess = 11,  // another process reached into a job task (FTS_EV_PTRACE)
+  kProcessAccess = 11,  // another process reached into a job task (FTS_EV_PROCESS_ACCESS, "process_access")
   kSensor = 13,  // someone touched the daemon: a signal, a pinned map
   kDnsAnswer = 12,
 };
@@ -178,9 +179,6 @@ struct Net {
   uint32_t policy = ~0u;
 };
 
-// "10.0.0.1" for v4-mapped addresses, "::1" for the rest.
-std::string address_string(const std::array<uint8_t, 16>& a);
-
 // A DNS question a job socket sent.
 struct Dns {
   Header hdr;
@@ -245,7 +243,7 @@ enum class AccessOp : uint16_t { kPtrace = 1, kVmRead = 2, kVmWrite = 3, kMemOpe
 const char* to_string(AccessOp op);
 
 // Another process reaching into a job task's memory; hdr is the accessor.
-struct Access {
+struct ProcessAccess {
   Header hdr;
   AccessOp op = AccessOp::kPtrace;
   TaskId target;
@@ -271,13 +269,24 @@ struct SensorTouch {
   std::string name;    // obj_get: the map's name
 };
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, Access, SensorTouch, FileHash>;
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, ProcessAccess, SensorTouch, FileHash>;
 
 const Header& header(const Record& r);
 
 // Decodes one ring-buffer record. Every length is checked against the bytes
 // actually there; a malformed record is an error, never a crash.
 Result<Record> decode(std::span<const uint8_t> bytes);
+
+// Does this file record change the file: an open for writing, creating,
+// truncating or appending, or any other operation (truncate, rename, link,
+// unlink, mkdir, chmod, and every change fanotify reports)? The one answer
+// for the pipeline's merge, the rules and the review.
+bool is_change(const File& f);
+
+// A still-open flow, read from the kernel's flows map (socket cookie -> struct
+// fts_flow), as a flow_update record at now_ns (CLOCK_BOOTTIME). It keeps the
+// flags of its connect or accept: an accepted connection stays inbound.
+Result<Net> decode_flow(uint64_t cookie, std::span<const uint8_t> value, uint64_t now_ns);
 
 // The id of a job rooted at this process, as the kernel computes it.
 uint64_t job_id_for(uint32_t tgid, uint64_t start_ns);

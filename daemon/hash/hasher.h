@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "hash/manifest.h"
+#include "hash/manifest_cache.h"
 
 namespace fts::hash {
 

@@ -12,7 +12,7 @@ using decode::FileOp;
 namespace access = decode::access;
 namespace cls = decode::cls;
 
-bool in_outputs(const config::Policy* p, const std::string& path, uint32_t classes) {
+bool in_outputs(const policy::Policy* p, const std::string& path, uint32_t classes) {
   if (classes & cls::kOutputs) return true;
   if (!p) return false;
   for (const auto& g : p->spec.data().outputs()) {
@@ -44,7 +44,7 @@ Tracker::Entry* Tracker::entry(uint64_t job, const std::string& path, bool creat
 }
 
 void Tracker::on_file(const decode::File& f, const std::string& path, const jobs::Job* job,
-                      const config::Policy* policy) {
+                      const policy::Policy* policy) {
   // Only what can be opened again by its name: no memfds, deleted or cut paths.
   if (path.empty() || path[0] != '/' || f.path_flags.internal || f.path_flags.deleted || f.path_flags.truncated)
     return;

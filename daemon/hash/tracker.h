@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config/config.h"
+#include "policy/policy.h"
 #include "decode/records.h"
 #include "hash/hasher.h"
 #include "jobs/jobs.h"
@@ -40,7 +40,7 @@ class Tracker {
   explicit Tracker(Hasher* hasher, TrackerOptions o = {}) : hasher_(hasher), opts_(o) {}
 
   // A file record after the state stage (its job known), with its canonical path.
-  void on_file(const decode::File& f, const std::string& path, const jobs::Job* job, const config::Policy* policy);
+  void on_file(const decode::File& f, const std::string& path, const jobs::Job* job, const policy::Policy* policy);
   // The job ended: its outputs and changed files are hashed a last time, then forgotten.
   void on_job_end(uint64_t job_id);
   // Files changed at least settle_ns ago and not hashed since.

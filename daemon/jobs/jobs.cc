@@ -73,9 +73,9 @@ std::string job_id_string(uint64_t id) {
 JobManager::JobManager(KernelJobs* kernel, state::ProcessTable* procs, state::CgroupTable* cgroups,
                        std::string proc_root)
     : kernel_(kernel), procs_(procs), cgroups_(cgroups), proc_root_(std::move(proc_root)),
-      policies_(std::make_shared<config::PolicySet>()) {}
+      policies_(std::make_shared<policy::PolicySet>()) {}
 
-void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::vector<JobChange>* changes) {
+void JobManager::apply(std::shared_ptr<const policy::PolicySet> policies, std::vector<JobChange>* changes) {
   policies_ = std::move(policies);
   std::map<std::string, uint32_t> launchers;
   user_space_launchers_ = false;
@@ -100,7 +100,7 @@ void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::v
     probe.exe = p->exe;
     probe.filename = launched_as(*p);
     probe.cwd = p->cwd;
-    const config::Policy* pol = exec_policy(probe);
+    const policy::Policy* pol = exec_policy(probe);
     if (!pol) continue;
     const state::Process* parent = procs_->find(p->parent);
     if (parent && parent->job_id) continue;
@@ -113,19 +113,19 @@ void JobManager::apply(std::shared_ptr<const config::PolicySet> policies, std::v
   }
 }
 
-std::vector<std::shared_ptr<const config::Policy>> JobManager::orphaned_policies(
-    const config::PolicySet& next) const {
-  std::vector<std::shared_ptr<const config::Policy>> out;
+std::vector<std::shared_ptr<const policy::Policy>> JobManager::orphaned_policies(
+    const policy::PolicySet& next) const {
+  std::vector<std::shared_ptr<const policy::Policy>> out;
   std::set<uint32_t> seen;
   for (const auto& [id, j] : jobs_) {
     if (j->ended || next.find(j->policy) || !seen.insert(j->policy_index).second) continue;
-    if (const config::Policy* p = policies_->at(j->policy_index))
+    if (const policy::Policy* p = policies_->at(j->policy_index))
       out.emplace_back(policies_, p);  // shares ownership of the set that holds it
   }
   return out;
 }
 
-void JobManager::rebind(std::shared_ptr<const config::PolicySet> next, std::vector<JobChange>* changes,
+void JobManager::rebind(std::shared_ptr<const policy::PolicySet> next, std::vector<JobChange>* changes,
                         std::vector<std::string>* notes) {
   // Every kernel entry under a policy that has a successor moves to it, even
   // one whose job this daemon has not heard of yet (a launcher exec still in
@@ -133,7 +133,7 @@ void JobManager::rebind(std::shared_ptr<const config::PolicySet> next, std::vect
   const std::map<uint32_t, uint32_t>& ids = next->aliases();
   for (auto& [id, j] : jobs_) {
     if (j->ended) continue;
-    const config::Policy* p = next->find(j->policy);
+    const policy::Policy* p = next->find(j->policy);
     if (!p) {
       std::string why = "job " + job_id_string(id) + " (" + j->name + "): policy '" + j->policy +
                         "' is gone; the job keeps it until it ends";
@@ -150,7 +150,7 @@ void JobManager::rebind(std::shared_ptr<const config::PolicySet> next, std::vect
   apply(std::move(next), changes);
 }
 
-const config::Policy* JobManager::exec_policy(const decode::Exec& e) const {
+const policy::Policy* JobManager::exec_policy(const decode::Exec& e) const {
   std::string as_run = absolute(e.filename, e.cwd);
   for (const auto& p : policies_->all())
     for (const auto& g : p.spec.jobs().exec())
@@ -158,7 +158,7 @@ const config::Policy* JobManager::exec_policy(const decode::Exec& e) const {
   return nullptr;
 }
 
-Job& JobManager::start_job(uint64_t id, const config::Policy& p, StartedBy by, state::ProcKey root,
+Job& JobManager::start_job(uint64_t id, const policy::Policy& p, StartedBy by, state::ProcKey root,
                            const std::string& name, std::vector<JobChange>* changes) {
   auto& slot = jobs_[id];
   if (slot) std::erase(live_, slot.get());
@@ -254,7 +254,7 @@ void JobManager::track_tree(uint32_t root_pid, uint64_t job_id, uint32_t policy,
 
 Result<const Job*> JobManager::register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,
                                             const std::string& name, std::vector<JobChange>* changes) {
-  const config::Policy* p = policies_->find(policy);
+  const policy::Policy* p = policies_->find(policy);
   if (!p) {
     std::string known;
     for (const auto& q : policies_->all()) known += (known.empty() ? "" : ", ") + q.spec.name();
@@ -276,8 +276,8 @@ void JobManager::on_exec(decode::Exec& e, std::vector<JobChange>* changes) {
   uint64_t id = e.hdr.job_id;
   if (id && rejected(id, k.tgid)) return;
   if (e.job_started) {
-    const config::Policy* p = policies_->at(e.policy);
-    const config::Policy* match = exec_policy(e);
+    const policy::Policy* p = policies_->at(e.policy);
+    const policy::Policy* match = exec_policy(e);
     if (!p || match != p) {
       rejected_.insert(id);
       (void)kernel_->untrack(k.tgid);
@@ -290,7 +290,7 @@ void JobManager::on_exec(decode::Exec& e, std::vector<JobChange>* changes) {
     return;
   }
   if (!id && user_space_launchers_) {
-    const config::Policy* p = exec_policy(e);
+    const policy::Policy* p = exec_policy(e);
     if (!p) return;
     id = decode::job_id_for(k.tgid, e.hdr.task.start_ns);
     if (auto st = kernel_->track(k.tgid, k.start_ticks, id, p->index); !st) {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "config/config.h"
+#include "policy/policy.h"
 #include "decode/records.h"
 #include "jobs/kernel_jobs.h"
 #include "state/cgroups.h"
@@ -56,18 +56,18 @@ class JobManager {
 
   // Installs a policy set: launcher names into the kernel, cgroup jobs for
   // existing cgroups that match, and existing launcher processes from /proc.
-  void apply(std::shared_ptr<const config::PolicySet> policies, std::vector<JobChange>* changes);
-  const config::PolicySet& policies() const { return *policies_; }
-  std::shared_ptr<const config::PolicySet> policies_ptr() const { return policies_; }
+  void apply(std::shared_ptr<const policy::PolicySet> policies, std::vector<JobChange>* changes);
+  const policy::PolicySet& policies() const { return *policies_; }
+  std::shared_ptr<const policy::PolicySet> policies_ptr() const { return policies_; }
 
   // Reload: the policies of the new set that running jobs must keep because
   // their name is gone from it (to be retained by the set before it is used).
-  std::vector<std::shared_ptr<const config::Policy>> orphaned_policies(const config::PolicySet& next) const;
+  std::vector<std::shared_ptr<const policy::Policy>> orphaned_policies(const policy::PolicySet& next) const;
   // Reload: running jobs move to the policy of the same name in `next`, and
   // the kernel's tasks and cgroup jobs are retagged by next->aliases() (old
   // id -> new id); then `next` is applied like at start. `notes` says what
   // happened to each running job.
-  void rebind(std::shared_ptr<const config::PolicySet> next, std::vector<JobChange>* changes,
+  void rebind(std::shared_ptr<const policy::PolicySet> next, std::vector<JobChange>* changes,
               std::vector<std::string>* notes);
 
   // `ftsentinel run`: `pid` (verified by the caller) becomes the root of a new job.
@@ -88,13 +88,13 @@ class JobManager {
   size_t live_count() const;
 
  private:
-  Job& start_job(uint64_t id, const config::Policy& p, StartedBy by, state::ProcKey root,
+  Job& start_job(uint64_t id, const policy::Policy& p, StartedBy by, state::ProcKey root,
                  const std::string& name, std::vector<JobChange>* changes);
   void end_job(Job& j, std::vector<JobChange>* changes);
   void add_labels(Job& j, uint32_t pid);
   void track_tree(uint32_t root_pid, uint64_t job_id, uint32_t policy, Job& j);
   void match_cgroup(uint64_t id, const std::string& path, std::vector<JobChange>* changes);
-  const config::Policy* exec_policy(const decode::Exec& e) const;
+  const policy::Policy* exec_policy(const decode::Exec& e) const;
   void forget_ended();
   void join(uint64_t job_id, const state::ProcKey& k);
   void leave(uint64_t job_id, const state::ProcKey& k, std::vector<JobChange>* changes);
@@ -104,7 +104,7 @@ class JobManager {
   state::ProcessTable* procs_;
   state::CgroupTable* cgroups_;
   std::string proc_root_;
-  std::shared_ptr<const config::PolicySet> policies_;
+  std::shared_ptr<const policy::PolicySet> policies_;
   bool user_space_launchers_ = false;
   std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;
   std::vector<uint64_t> ended_order_;

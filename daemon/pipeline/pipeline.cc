@@ -75,7 +75,7 @@ class StateStage : public Stage {
   bool apply(const decode::FileHash&, Item&) { return true; }
   // Who reached into a job, or touched the daemon: often a process outside
   // any job, known only from /proc.
-  bool apply(const decode::Access& a, Item&) {
+  bool apply(const decode::ProcessAccess& a, Item&) {
     know(a.hdr.task);
     return true;
   }
@@ -158,7 +158,7 @@ class HashStage : public Stage {
     if (const auto* f = std::get_if<decode::File>(&*item.record)) {
       std::string canonical = ctx_.watcher ? ctx_.watcher->canonical(*f) : "";
       const jobs::Job* job = f->hdr.job_id ? ctx_.jobs->find(f->hdr.job_id) : nullptr;
-      const config::Policy* policy = job ? ctx_.jobs->policies().at(job->policy_index) : nullptr;
+      const policy::Policy* policy = job ? ctx_.jobs->policies().at(job->policy_index) : nullptr;
       ctx_.hashes->on_file(*f, canonical.empty() ? f->path : canonical, job, policy);
     }
     for (const auto& c : item.job_changes)
@@ -185,7 +185,7 @@ class MergeStage : public Stage {
     if (f->hdr.task.tgid == 0) return true;
     // Only changes have a second view (fanotify) or repeats; the kernel
     // already reports a read once per (process, file).
-    if (!is_change(*f)) return true;
+    if (!decode::is_change(*f)) return true;
     uint64_t now = f->hdr.ts_ns;
     if (now - last_sweep_ > kWindowNs) {
       std::erase_if(recent_, [&](const auto& kv) { return now - kv.second > kWindowNs; });
@@ -203,10 +203,6 @@ class MergeStage : public Stage {
 
  private:
   static constexpr uint64_t kWindowNs = 2'000'000'000;
-  static bool is_change(const decode::File& f) {
-    using namespace decode::access;
-    return f.op != decode::FileOp::kOpen || (f.access & (kWrite | kCreate | kTruncate | kAppend));
-  }
   // Changes that are one change whichever source saw them.
   static const char* group(decode::FileOp op) {
     using O = decode::FileOp;
@@ -240,12 +236,12 @@ class RenderStage : public Stage {
       const decode::Header& h = decode::header(*item.record);
       const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
       // An access is about the job reached into, whoever did it.
-      if (const auto* a = std::get_if<decode::Access>(&*item.record); a && !job)
+      if (const auto* a = std::get_if<decode::ProcessAccess>(&*item.record); a && !job)
         job = ctx_.jobs->find(a->target_job);
       // File records outside jobs are already filtered to what matters; so
       // are accesses to jobs and touches of the daemon.
       bool wanted = job ? record_wanted(h.kind)
-                        : h.kind == decode::Kind::kFile || h.kind == decode::Kind::kAccess ||
+                        : h.kind == decode::Kind::kFile || h.kind == decode::Kind::kProcessAccess ||
                               h.kind == decode::Kind::kSensor;
       if (wanted && ctx_.render_events) {
         item.events.push_back(record_event(*item.record, job, item));
@@ -262,7 +258,7 @@ class RenderStage : public Stage {
   static bool record_wanted(decode::Kind k) {
     return k == decode::Kind::kExec || k == decode::Kind::kFork || k == decode::Kind::kExit ||
            k == decode::Kind::kCgroupAttach || k == decode::Kind::kFile || k == decode::Kind::kIoUring ||
-           k == decode::Kind::kNet || k == decode::Kind::kDns || k == decode::Kind::kAccess ||
+           k == decode::Kind::kNet || k == decode::Kind::kDns || k == decode::Kind::kProcessAccess ||
            k == decode::Kind::kSensor || k == decode::Kind::kFileHash || k == decode::Kind::kDnsAnswer;
   }
 
@@ -351,14 +347,14 @@ class RenderStage : public Stage {
       auto* out = e.mutable_network();
       out->set_op("dns_query");
       out->set_protocol(d->tcp ? "tcp" : "udp");
-      out->set_daddr(decode::address_string(d->daddr));
+      out->set_daddr(address_string(d->daddr));
       out->set_dport(d->dport);
       out->set_cookie(d->cookie);
       out->set_dns(d->name);
       out->set_dns_id(d->id);
       if (d->truncated) out->set_dns_truncated(true);
     }
-    if (const auto* a = std::get_if<decode::Access>(&r)) render_access(*a, e.mutable_access());
+    if (const auto* a = std::get_if<decode::ProcessAccess>(&r)) render_access(*a, e.mutable_access());
     if (const auto* t = std::get_if<decode::SensorTouch>(&r)) render_sensor_touch(*t, e.mutable_sensor_touch());
     if (const auto* x = std::get_if<decode::Exec>(&r); x && !x->preload.empty()) {
       e.mutable_process()->add_flags("ld_preload");
@@ -368,7 +364,7 @@ class RenderStage : public Stage {
       auto* out = e.mutable_network();
       out->set_op("dns_answer");
       out->set_protocol(a->tcp ? "tcp" : "udp");
-      out->set_daddr(decode::address_string(a->saddr));  // the job's peer: the resolver
+      out->set_daddr(address_string(a->saddr));  // the job's peer: the resolver
       out->set_dport(a->sport);
       out->set_cookie(a->cookie);
       out->set_dns(a->name);
@@ -376,7 +372,7 @@ class RenderStage : public Stage {
       out->set_dns_rcode(decode::dns_rcode_name(a->rcode));
       for (const auto& x : a->addresses) {
         auto* o = out->add_dns_answers();
-        o->set_address(decode::address_string(x.addr));
+        o->set_address(address_string(x.addr));
         o->set_ttl(x.ttl);
       }
       if (a->allowed) out->set_dns_allowed(true);
@@ -449,7 +445,7 @@ class RenderStage : public Stage {
       if (classes & bit) out->add_classes(name);
   }
 
-  void render_access(const decode::Access& a, v1::ProcessAccess* out) {
+  void render_access(const decode::ProcessAccess& a, v1::ProcessAccess* out) {
     out->set_op(decode::to_string(a.op));
     if (a.op == decode::AccessOp::kPtrace) out->set_request(decode::ptrace_request_name(a.arg));
     out->set_target_pid(a.target.tgid);
@@ -479,13 +475,13 @@ class RenderStage : public Stage {
     out->set_protocol(n.protocol == 6 ? "tcp" : n.protocol == 17 ? "udp" : "ip_" + std::to_string(n.protocol));
     if (n.op == decode::NetOp::kBind || n.op == decode::NetOp::kListen) {
       // A local endpoint: no destination, nothing for the egress list to say.
-      out->set_saddr(decode::address_string(n.saddr));
+      out->set_saddr(address_string(n.saddr));
       out->set_sport(n.sport);
       out->set_cookie(n.cookie);
       return;
     }
     if (n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate) {
-      out->set_saddr(decode::address_string(n.saddr));
+      out->set_saddr(address_string(n.saddr));
       out->set_sport(n.sport);
       out->set_bytes(n.bytes);
       out->set_total_bytes(item.total_bytes);
@@ -496,10 +492,10 @@ class RenderStage : public Stage {
       }
     }
     if (n.op == decode::NetOp::kAccept) {
-      out->set_saddr(decode::address_string(n.saddr));
+      out->set_saddr(address_string(n.saddr));
       out->set_sport(n.sport);
     }
-    out->set_daddr(decode::address_string(n.daddr));
+    out->set_daddr(address_string(n.daddr));
     out->set_dport(n.dport);
     out->set_cookie(n.cookie);
     if (!item.dns_name.empty()) out->set_dns(item.dns_name);
@@ -554,7 +550,7 @@ class DetectStage : public Stage {
     const state::Process* p = ctx_.procs->find(state::key_of(h.task));
     const jobs::Job* job = h.job_id ? ctx_.jobs->find(h.job_id) : nullptr;
     const auto& policies = ctx_.jobs->policies();
-    const config::Policy* policy = job ? policies.at(job->policy_index) : nullptr;
+    const policy::Policy* policy = job ? policies.at(job->policy_index) : nullptr;
     uint64_t evidence = item.event_id;
     rules::Input in{*item.record, p, job, policy, policies, *ctx_.jobs, *ctx_.procs, item.file_path, evidence};
     in.net_dns = item.dns_name;

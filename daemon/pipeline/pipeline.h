@@ -16,6 +16,7 @@
 
 #include "decode/records.h"
 #include "egress/egress.h"
+#include "egress/runtime.h"
 #include "hash/tracker.h"
 #include "common/v1.h"
 #include "ftsentinel/v1/event.pb.h"

@@ -14,7 +14,7 @@ std::vector<std::string> strings(const std::vector<config::Diagnostic>& ds) {
   return out;
 }
 
-std::vector<std::string> names(const config::PolicySet& set) {
+std::vector<std::string> names(const policy::PolicySet& set) {
   std::vector<std::string> out;
   for (const auto& p : set.all()) out.push_back(p.spec.name());
   return out;
@@ -74,18 +74,18 @@ Outcome Reloader::reload(const std::string& config_file, const v1::DaemonConfig&
 
   // 2. The new set: fresh kernel ids, and the old policies that running jobs
   //    keep because their name is gone.
-  auto set = std::make_shared<config::PolicySet>(*next.policies);
+  auto set = std::make_shared<policy::PolicySet>(*next.policies);
   for (auto& p : parts_.jobs->orphaned_policies(*set)) set->retain(std::move(p));
   std::vector<uint32_t> taken;
-  for (const config::Policy* p : current->in_force()) taken.push_back(p->index);
+  for (const policy::Policy* p : current->in_force()) taken.push_back(p->index);
   for (const auto& p : set->retained()) taken.push_back(p->index);
   if (!set->renumber(taken))
     return refuse("too many policies in force (" + std::to_string(set->all().size()) + " new, " +
                   std::to_string(taken.size()) + " running or kept for running jobs; the kernel holds " +
-                  std::to_string(config::kMaxKernelIds) + ")");
+                  std::to_string(policy::kMaxKernelIds) + ")");
 
-  for (const config::Policy* p : current->in_force())
-    if (const config::Policy* now = set->find(p->spec.name())) set->alias(p->index, now->index);
+  for (const policy::Policy* p : current->in_force())
+    if (const policy::Policy* now = set->find(p->spec.name())) set->alias(p->index, now->index);
 
   // 3. The kernel-side content, compiled but not written.
   if (auto st = parts_.egress->prepare(*set); !st) return refuse("network.egress: " + st.error());
@@ -97,7 +97,7 @@ Outcome Reloader::reload(const std::string& config_file, const v1::DaemonConfig&
     (void)parts_.watcher->apply(watch::patterns_of(*current));  // back to what runs
     return refuse("kernel watched-inode map: " + st.error());
   }
-  std::shared_ptr<const config::PolicySet> installed = set;
+  std::shared_ptr<const policy::PolicySet> installed = set;
   parts_.jobs->rebind(installed, changes, &out.notes);
   // Every task carries a new id (or a retained one): the old ids can go.
   if (auto st = parts_.egress->switch_to_staged(); !st)

@@ -21,7 +21,7 @@ bool matches(const RepeatedPtrField<std::string>& globs, const std::string& path
   return false;
 }
 
-bool in_base(const config::Policy* p, const std::string& path) {
+bool in_base(const policy::Policy* p, const std::string& path) {
   for (const auto& g : watch::base_list())
     if (glob_match(g, path)) return true;
   return p && matches(p->spec.data().base(), path);
@@ -37,13 +37,7 @@ std::string job_name(const jobs::Job* j) {
   return j ? "job " + j->name + " (" + jobs::job_id_string(j->id) + ")" : "a process outside any job";
 }
 
-bool is_change(const decode::File& f) {
-  using O = decode::FileOp;
-  if (f.op == O::kOpen)
-    return f.access & (decode::access::kWrite | decode::access::kCreate | decode::access::kTruncate |
-                       decode::access::kAppend);
-  return true;  // truncate, rename, link, unlink, mkdir, chmod, … and every fanotify change
-}
+using decode::is_change;
 
 // --- the rules ---
 
@@ -85,7 +79,7 @@ class UnapprovedDataRead : public Rule {
 // Is `path` an output of a live job the actor is not part of?
 bool live_job_output(const Input& in, const std::string& path) {
   for (const jobs::Job* j : in.jobs.live()) {
-    const config::Policy* p = in.policies.at(j->policy_index);
+    const policy::Policy* p = in.policies.at(j->policy_index);
     if (p && !(in.job && in.job->id == j->id) && matches(p->spec.data().outputs(), path)) return true;
   }
   return false;
@@ -125,7 +119,7 @@ class CheckpointTamper : public Rule {
     if (!is_change(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
     std::string exe = in.process ? in.process->exe : "";
     for (const jobs::Job* j : in.jobs.live()) {
-      const config::Policy* p = in.policies.at(j->policy_index);
+      const policy::Policy* p = in.policies.at(j->policy_index);
       if (!p || (in.job && in.job->id == j->id)) continue;
       if (!matches(p->spec.data().outputs(), in.file_path)) continue;
       if (!exe.empty() && matches(p->spec.data().writers(), exe)) continue;
@@ -210,7 +204,7 @@ bool outbound(const decode::Net& n) {
 }
 
 std::string destination(const decode::Net& n) {
-  std::string a = decode::address_string(n.daddr);
+  std::string a = address_string(n.daddr);
   return (n.v4 || a.find(':') == std::string::npos ? a : "[" + a + "]") + ":" + std::to_string(n.dport);
 }
 
@@ -240,8 +234,8 @@ class EgressVolume : public Rule {
     if (!in.job || !flow || !in.net_max_bytes || in.net_total_bytes <= in.net_max_bytes) return;
     out->push_back({id(), "medium",
                     job_name(in.job) + " sent " + std::to_string(in.net_total_bytes) + " bytes to " +
-                        decode::address_string(n.daddr) + ", over its limit of " + std::to_string(in.net_max_bytes),
-                    decode::address_string(n.daddr)});
+                        address_string(n.daddr) + ", over its limit of " + std::to_string(in.net_max_bytes),
+                    address_string(n.daddr)});
   }
 };
 
@@ -442,7 +436,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   if (const auto* n = std::get_if<decode::Net>(&in.record)) {
     auto* nr = a.mutable_network();
     nr->set_protocol(n->protocol == 6 ? "tcp" : n->protocol == 17 ? "udp" : std::to_string(n->protocol));
-    nr->set_daddr(decode::address_string(n->daddr));
+    nr->set_daddr(address_string(n->daddr));
     nr->set_dport(n->dport);
     if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
     if (in.net_total_bytes) nr->set_bytes(in.net_total_bytes);
@@ -450,7 +444,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   if (const auto* d = std::get_if<decode::Dns>(&in.record)) {
     auto* nr = a.mutable_network();
     nr->set_protocol(d->tcp ? "tcp" : "udp");
-    nr->set_daddr(decode::address_string(d->daddr));
+    nr->set_daddr(address_string(d->daddr));
     nr->set_dport(d->dport);
     nr->set_dns(d->name);
   }

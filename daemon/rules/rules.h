@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/v1.h"
-#include "config/config.h"
+#include "policy/policy.h"
 #include "decode/records.h"
 #include "ftsentinel/v1/alert.pb.h"
 #include "jobs/jobs.h"
@@ -25,8 +25,8 @@ struct Input {
   const decode::Record& record;
   const state::Process* process;     // may be null
   const jobs::Job* job;              // the record's job, or null
-  const config::Policy* policy;      // the job's policy, or null
-  const config::PolicySet& policies; // all of them (outsiders' writes)
+  const policy::Policy* policy;      // the job's policy, or null
+  const policy::PolicySet& policies; // all of them (outsiders' writes)
   const jobs::JobManager& jobs;      // live jobs (checkpoint-tamper)
   const state::ProcessTable& procs;
   const std::string& file_path;      // file records: canonical path

@@ -324,24 +324,9 @@ std::vector<decode::Net> Sensor::open_flows() const {
     prev = &key;
     fts_flow f{};
     if (bpf_map_lookup_elem(fd, &key, &f) != 0) continue;  // closed meanwhile
-    decode::Net n;
-    n.hdr.kind = decode::Kind::kNet;
-    n.hdr.ts_ns = now;
-    n.hdr.job_id = f.job_id;
-    n.hdr.task = decode::TaskId{f.task.tgid, f.task.start_ns};
-    n.hdr.tid = f.task.tgid;
-    n.op = decode::NetOp::kFlowUpdate;
-    n.cookie = key;
-    n.bytes = f.bytes;
-    std::memcpy(n.saddr.data(), f.saddr, 16);
-    std::memcpy(n.daddr.data(), f.daddr, 16);
-    n.sport = f.sport;
-    n.dport = f.dport;
-    n.protocol = f.protocol;
-    n.v4 = f.flags & FTS_NET_V4;
-    n.allowed = f.flags & FTS_NET_ALLOWED;
-    n.policy = f.policy;
-    out.push_back(n);
+    auto n = decode::decode_flow(key, {reinterpret_cast<const uint8_t*>(&f), sizeof(f)}, now);
+    if (!n) continue;  // cannot happen: the value is the size the decoder reads
+    out.push_back(*n);
   }
   return out;
 }
@@ -456,7 +441,7 @@ Status replace_map(int fd, const std::map<K, V, Less>& want, const char* what) {
   return {};
 }
 
-fts_egress_ports kernel_ports(const std::vector<egress::PortRange>& ports) {
+fts_egress_ports kernel_ports(const std::vector<policy::PortRange>& ports) {
   fts_egress_ports v{};
   for (size_t i = 0; i < FTS_EGRESS_RANGES; ++i) {
     v.lo[i] = 1;  // unused: lo > hi

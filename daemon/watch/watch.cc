@@ -55,13 +55,13 @@ std::optional<InodeKey> inode_of(const std::string& path, bool* is_dir, nlink_t*
   return InodeKey{decode::kernel_dev(st.st_dev), st.st_ino};
 }
 
-std::vector<Pattern> patterns_of(const config::PolicySet& policies) {
+std::vector<Pattern> patterns_of(const policy::PolicySet& policies) {
   std::vector<Pattern> out;
   for (const auto& b : base_list()) out.push_back({b, decode::cls::kBase});
   // The loader's preload list, built in: a change to it by anyone is reported
   // (preload-injection). By name, so creating it where it is absent is seen too.
   out.push_back({"**/ld.so.preload", decode::cls::kPreload});
-  for (const config::Policy* p : policies.in_force()) {
+  for (const policy::Policy* p : policies.in_force()) {
     const auto& d = p->spec.data();
     for (const auto& g : d.training()) out.push_back({g, decode::cls::kTraining});
     for (const auto& g : d.outputs()) out.push_back({g, decode::cls::kOutputs});

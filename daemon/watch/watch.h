@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "config/config.h"
+#include "policy/policy.h"
 #include "decode/records.h"
 
 namespace fts::watch {
@@ -56,7 +56,7 @@ const std::vector<std::string>& base_list();
 
 // Every pattern of a policy set (and of the policies it retains for running
 // jobs): data.training/outputs/protected/sensitive, data.base and the base list.
-std::vector<Pattern> patterns_of(const config::PolicySet& policies);
+std::vector<Pattern> patterns_of(const policy::PolicySet& policies);
 
 // A resolved root: where a watched entry is, for naming files canonically.
 struct Root {

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "decode/build.h"
+#include "support/build.h"
 #include "decode/records.h"
 #include "egress/egress.h"
 #include "jobs/jobs.h"
@@ -201,9 +201,9 @@ void add_job(Stream* s, uint32_t* next_pid, uint64_t* clock, int shards_per_work
   *clock += kSec / 1000;
 }
 
-std::shared_ptr<config::PolicySet> policies() {
-  auto set = std::make_shared<config::PolicySet>();
-  config::Policy p;
+std::shared_ptr<policy::PolicySet> policies() {
+  auto set = std::make_shared<policy::PolicySet>();
+  policy::Policy p;
   p.spec.set_name("llm-finetune");
   p.spec.set_mode(v1::monitor);
   p.spec.mutable_jobs()->add_exec("**/torchrun");

@@ -38,7 +38,7 @@ enum fts_event_kind {
 	FTS_EV_IO_URING = 8,      /* struct fts_io_uring_event */
 	FTS_EV_NET = 9,           /* struct fts_net_event */
 	FTS_EV_DNS = 10,          /* struct fts_dns_event */
-	FTS_EV_PTRACE = 11,       /* struct fts_access_event: a process reached into a job task's memory */
+	FTS_EV_PROCESS_ACCESS = 11, /* struct fts_process_access_event: a process reached into a job task's memory */
 	FTS_EV_DNS_ANSWER = 12,   /* struct fts_dns_answer_event */
 	FTS_EV_SENSOR = 13,       /* struct fts_sensor_event: the daemon signalled, a pinned map taken */
 	FTS_EV_KIND_MAX,
@@ -285,7 +285,7 @@ enum fts_access_op {
 
 /* hdr is the accessor (its job, if any, in hdr.job_id). A task that touches
  * its own process is never reported. */
-struct fts_access_event {
+struct fts_process_access_event {
 	struct fts_event_header hdr;
 	struct fts_task_id target; /* the job process reached */
 	__u64 target_job;
@@ -474,7 +474,7 @@ FTS_STATIC_ASSERT(sizeof(struct fts_file_event) == 56 + 16 + 8 + 8 + 8 + 8 + 8, 
 FTS_STATIC_ASSERT(sizeof(struct fts_io_uring_event) == 56 + 16, "fts_io_uring_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_net_event) == 56 + 16 + 32 + 16, "fts_net_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_event) == 56 + 8 + 16 + 8 + FTS_DNS_NAME, "fts_dns_event ABI");
-FTS_STATIC_ASSERT(sizeof(struct fts_access_event) == 56 + 16 + 8 + 8 + 8 + 8, "fts_access_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_process_access_event) == 56 + 16 + 8 + 8 + 8 + 8, "fts_process_access_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_sensor_event) == 56 + 24 + 16, "fts_sensor_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_addr) == 24, "fts_dns_addr ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_answer_event) == 56 + 8 + 16 + 8 + 8 + FTS_DNS_NAME + 24 * FTS_DNS_ANSWERS,

@@ -13,6 +13,8 @@ namespace fts::config {
 namespace {
 
 using fts::testing::TempDir;
+using policy::Policy;
+using policy::PolicySet;
 using fts::testing::write_file;
 
 std::string all(const std::vector<Diagnostic>& ds) {

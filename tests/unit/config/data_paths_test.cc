@@ -10,6 +10,8 @@
 namespace fts::config {
 namespace {
 
+using policy::PolicySet;
+
 namespace fs = std::filesystem;
 
 class DataPathsTest : public ::testing::Test {

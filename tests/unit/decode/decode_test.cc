@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "decode/build.h"
+#include "support/build.h"
 #include "decode/records.h"
 #include "support/fixtures.h"
 

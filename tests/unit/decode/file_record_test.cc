@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "decode/build.h"
+#include "support/build.h"
 #include "decode/records.h"
 
 extern "C" {

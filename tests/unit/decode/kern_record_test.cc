@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "decode/build.h"
+#include "support/build.h"
 #include "decode/records.h"
 #include "support/fixtures.h"
 
@@ -48,8 +48,8 @@ TEST(KernRecords, ExecWhosePreloadRunsPastTheEndIsRefused) {
 }
 
 TEST(KernRecords, AccessRoundTripsEveryField) {
-  Access a;
-  a.hdr = fts::testing::header(Kind::kAccess, task(200, 9'000), 0);
+  ProcessAccess a;
+  a.hdr = fts::testing::header(Kind::kProcessAccess, task(200, 9'000), 0);
   a.op = AccessOp::kMemOpen;
   a.target = task(100, 1'000'000'000);
   a.target_job = 0x1234;
@@ -57,11 +57,11 @@ TEST(KernRecords, AccessRoundTripsEveryField) {
   a.result = -13;
   a.arg = 0x8000;
   auto bytes = build(a);
-  ASSERT_EQ(bytes.size(), sizeof(fts_access_event));
+  ASSERT_EQ(bytes.size(), sizeof(fts_process_access_event));
   auto r = decode(bytes);
   ASSERT_TRUE(r.ok()) << r.error();
-  const auto& x = std::get<Access>(*r);
-  EXPECT_EQ(x.hdr.kind, Kind::kAccess);
+  const auto& x = std::get<ProcessAccess>(*r);
+  EXPECT_EQ(x.hdr.kind, Kind::kProcessAccess);
   EXPECT_EQ(x.hdr.task.tgid, 200u);
   EXPECT_EQ(x.op, AccessOp::kMemOpen);
   EXPECT_EQ(x.target.tgid, 100u);
@@ -95,10 +95,10 @@ TEST(KernRecords, SensorTouchRoundTrips) {
 }
 
 TEST(KernRecords, ShortOrUnknownOpsAreRefused) {
-  Access a;
-  a.hdr = fts::testing::header(Kind::kAccess, task(200, 9'000));
+  ProcessAccess a;
+  a.hdr = fts::testing::header(Kind::kProcessAccess, task(200, 9'000));
   auto bytes = build(a);
-  fts_access_event raw;
+  fts_process_access_event raw;
   std::memcpy(&raw, bytes.data(), sizeof(raw));
   raw.op = FTS_ACCESS_OP_MAX;
   std::memcpy(bytes.data(), &raw, sizeof(raw));

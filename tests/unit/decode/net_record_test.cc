@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "decode/build.h"
+#include "support/build.h"
 #include "decode/records.h"
 
 extern "C" {
@@ -48,6 +48,53 @@ TEST(NetRecord, FlowRoundTripsEveryField) {
   EXPECT_FALSE(g.blocked);
   EXPECT_EQ(g.policy, 2u);
   EXPECT_STREQ(to_string(g.op), "flow");
+}
+
+TEST(NetRecord, AnOpenFlowFromTheFlowsMapKeepsItsDirection) {
+  fts_flow f{};
+  f.job_id = 9;
+  f.bytes = 4096;
+  f.task.tgid = 1234;
+  f.task.start_ns = 5678;
+  f.daddr[10] = f.daddr[11] = 0xff;
+  f.daddr[12] = 127;
+  f.daddr[15] = 1;
+  f.saddr[10] = f.saddr[11] = 0xff;
+  f.saddr[12] = 127;
+  f.saddr[15] = 2;
+  f.dport = 51000;
+  f.sport = 8080;
+  f.protocol = 6;
+  f.policy = 3;
+  f.flags = FTS_NET_INBOUND | FTS_NET_V4;
+  auto r = decode_flow(77, {reinterpret_cast<const uint8_t*>(&f), sizeof(f)}, 42);
+  ASSERT_TRUE(r.ok()) << r.error();
+  const Net& n = *r;
+  EXPECT_EQ(n.hdr.kind, Kind::kNet);
+  EXPECT_EQ(n.op, NetOp::kFlowUpdate);
+  EXPECT_EQ(n.hdr.ts_ns, 42u);
+  EXPECT_EQ(n.hdr.job_id, 9u);
+  EXPECT_EQ(n.hdr.task.tgid, 1234u);
+  EXPECT_EQ(n.hdr.task.start_ns, 5678u);
+  EXPECT_EQ(n.cookie, 77u);
+  EXPECT_EQ(n.bytes, 4096u);
+  EXPECT_EQ(address_string(n.daddr), "127.0.0.1");
+  EXPECT_EQ(address_string(n.saddr), "127.0.0.2");
+  EXPECT_EQ(n.dport, 51000);
+  EXPECT_EQ(n.sport, 8080);
+  EXPECT_EQ(n.protocol, 6);
+  EXPECT_EQ(n.policy, 3u);
+  EXPECT_TRUE(n.v4);
+  EXPECT_TRUE(n.inbound) << "an accepted connection's flow stays inbound";
+  EXPECT_FALSE(n.allowed);
+
+  f.flags = FTS_NET_ALLOWED | FTS_NET_BY_DNS;
+  auto out = decode_flow(78, {reinterpret_cast<const uint8_t*>(&f), sizeof(f)}, 42);
+  ASSERT_TRUE(out.ok());
+  EXPECT_FALSE(out->inbound);
+  EXPECT_TRUE(out->allowed);
+  EXPECT_TRUE(out->by_dns);
+  EXPECT_FALSE(decode_flow(79, {reinterpret_cast<const uint8_t*>(&f), sizeof(f) - 1}, 42).ok());
 }
 
 TEST(NetRecord, BlockedIpv6Connect) {

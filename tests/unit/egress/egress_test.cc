@@ -6,10 +6,20 @@
 
 #include <cstring>
 
+#include "common/units.h"
 #include "config/config.h"
+#include "egress/runtime.h"
+#include "policy/egress_entry.h"
 
 namespace fts::egress {
 namespace {
+
+// The entry grammar lives in policy/ (the config check parses with it too).
+using Entry = policy::EgressEntry;
+using ParseError = policy::EgressError;
+using policy::dns_wire;
+using policy::kMaxWireName;
+auto parse(const std::string& text) { return policy::parse_egress(text); }
 
 Address v6(const char* s) {
   Address a{};
@@ -176,15 +186,15 @@ class FakeKernel : public KernelEgress {
 };
 
 TEST(Egress, AppliesPoliciesAndRefreshesNames) {
-  config::PolicySet set;
-  config::Policy p;
+  policy::PolicySet set;
+  policy::Policy p;
   p.spec.set_name("ft");
   p.spec.set_mode(v1::enforce);
   p.spec.mutable_network()->add_egress("127.0.0.1/32:8080");
   p.spec.mutable_network()->add_egress("hub.internal:443");
   p.spec.mutable_network()->set_max_bytes_per_destination("1MiB");
   set.add(p);
-  config::Policy q;
+  policy::Policy q;
   q.spec.set_name("mon");
   q.spec.set_mode(v1::monitor);
   set.add(q);

@@ -13,12 +13,15 @@
 #include <filesystem>
 
 #include "decode/records.h"
+#include "policy/manifest.h"
 #include "support/fixtures.h"
 
 namespace fts::hash {
 namespace {
 
 using fts::testing::TempDir;
+using policy::Manifest;
+using policy::ManifestError;
 using fts::testing::write_file;
 
 constexpr const char* kAbc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";

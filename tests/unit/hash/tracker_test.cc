@@ -78,7 +78,7 @@ class TrackerTest : public ::testing::Test {
   TempDir dir_;
   Hasher hasher_{opts()};
   Tracker tracker_{&hasher_};
-  config::Policy policy_;
+  policy::Policy policy_;
   jobs::Job job_;
   uint64_t now_ = 10'000'000'000;
 };

@@ -23,9 +23,9 @@ using fts::testing::sec;
 using fts::testing::task;
 using std::string_literals::operator""s;
 
-config::Policy policy(const std::string& name, std::vector<std::string> exec, std::vector<std::string> cgroup = {},
+policy::Policy policy(const std::string& name, std::vector<std::string> exec, std::vector<std::string> cgroup = {},
                       v1::Mode mode = v1::monitor) {
-  config::Policy p;
+  policy::Policy p;
   p.spec.set_name(name);
   p.spec.set_mode(mode);
   for (const auto& g : exec) p.spec.mutable_jobs()->add_exec(g);
@@ -40,8 +40,8 @@ class JobsTest : public ::testing::Test {
     cgroups_ = std::make_unique<state::CgroupTable>(cgroup_mount);
     jobs_ = std::make_unique<JobManager>(&kernel_, &procs_, cgroups_.get(), proc_root_.path());
   }
-  void install(std::vector<config::Policy> ps) {
-    auto set = std::make_shared<config::PolicySet>();
+  void install(std::vector<policy::Policy> ps) {
+    auto set = std::make_shared<policy::PolicySet>();
     for (auto& p : ps) set->add(std::move(p));
     jobs_->apply(set, &changes_);
   }

@@ -41,8 +41,8 @@ class HashPipelineTest : public ::testing::Test {
     fts::testing::write_file(dir_ / "data/s0.jsonl", "abc");
     fts::testing::write_file(dir_ / "data/SHA256SUMS", std::string(64, 'f') + "  s0.jsonl\n");
     sinks_.push_back(std::make_unique<Capture>(&events_, &alerts_));
-    auto set = std::make_shared<config::PolicySet>();
-    config::Policy p;
+    auto set = std::make_shared<policy::PolicySet>();
+    policy::Policy p;
     p.spec.set_name("llm");
     p.spec.set_mode(v1::monitor);
     p.spec.mutable_jobs()->add_exec("**/torchrun");

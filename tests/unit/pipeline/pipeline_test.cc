@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-#include "decode/build.h"
+#include "support/build.h"
 #include "support/fake_kernel.h"
 #include "support/fake_proc.h"
 #include "support/fixtures.h"
@@ -37,8 +37,8 @@ class PipelineTest : public ::testing::Test {
 
   // One policy "llm" (monitor) whose jobs.exec are `globs`.
   void install(std::vector<std::string> globs) {
-    auto set = std::make_shared<config::PolicySet>();
-    config::Policy p;
+    auto set = std::make_shared<policy::PolicySet>();
+    policy::Policy p;
     p.spec.set_name("llm");
     p.spec.set_mode(v1::monitor);
     for (const auto& g : globs) p.spec.mutable_jobs()->add_exec(g);

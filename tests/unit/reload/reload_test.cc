@@ -95,7 +95,7 @@ class ReloadTest : public ::testing::Test {
     running_ = l.daemon;
     cgroups_ = std::make_unique<state::CgroupTable>("");
     jobs_ = std::make_unique<jobs::JobManager>(&kjobs_, &procs_, cgroups_.get(), proc_root_.path());
-    egress_ = std::make_unique<egress::Egress>(&kegress_, [](const std::string&) { return std::vector<egress::Address>{}; });
+    egress_ = std::make_unique<egress::Egress>(&kegress_, [](const std::string&) { return std::vector<Address>{}; });
     watcher_ = std::make_unique<watch::Watcher>(&kwatch_);
     ASSERT_TRUE(egress_->apply(*l.policies));
     ASSERT_TRUE(watcher_->apply(watch::patterns_of(*l.policies)));
@@ -127,7 +127,7 @@ class ReloadTest : public ::testing::Test {
   }
   bool allows(uint32_t policy, const std::string& v4_prefix_start) {
     for (const auto& e : kegress_.entries)
-      if (e.policy == policy && egress::to_string(e.addr) == v4_prefix_start) return true;
+      if (e.policy == policy && address_string(e.addr) == v4_prefix_start) return true;
     return false;
   }
 
@@ -190,7 +190,7 @@ TEST_F(ReloadTest, AGoodPolicySwapsUserSpaceAndKernelInOrder) {
   EXPECT_EQ(reloader_->generation(), 2u);
   EXPECT_EQ(o.policies, (std::vector<std::string>{"ft", "other"}));
 
-  const config::Policy* ft = jobs_->policies().find("ft");
+  const policy::Policy* ft = jobs_->policies().find("ft");
   ASSERT_NE(ft, nullptr);
   EXPECT_NE(ft->index, old_id) << "a new set takes ids the running one does not use";
   // The running job is re-bound to the new ft, in user space and in the kernel.
@@ -229,7 +229,7 @@ TEST_F(ReloadTest, AJobWhosePolicyIsGoneKeepsItUntilItEnds) {
   EXPECT_NE(o.notes[0].find("policy 'ft' is gone; the job keeps it until it ends"), std::string::npos) << o.notes[0];
   EXPECT_EQ(job().policy_index, old_id);
   EXPECT_EQ(kernel_policy_of_task(), old_id);
-  const config::Policy* kept = jobs_->policies().at(old_id);
+  const policy::Policy* kept = jobs_->policies().at(old_id);
   ASSERT_NE(kept, nullptr);
   EXPECT_EQ(kept->spec.name(), "ft");
   EXPECT_EQ(jobs_->policies().find("ft"), nullptr) << "no new job can start under it";

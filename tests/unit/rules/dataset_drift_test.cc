@@ -16,7 +16,7 @@ const std::string kA(64, 'a'), kB(64, 'b');
 class DriftTest : public fts::testing::RulesFixture {
  protected:
   void SetUp() override {
-    config::Policy p = base_policy();
+    policy::Policy p = base_policy();
     auto* d = p.spec.mutable_data();
     d->add_training("/data/approved/**");
     d->add_outputs("/ckpt/**");

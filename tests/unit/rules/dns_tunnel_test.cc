@@ -56,7 +56,7 @@ std::vector<std::string> tunnel_names(const std::string& domain) {
 class DnsTunnelTest : public fts::testing::RulesFixture {
  protected:
   void SetUp() override {
-    config::Policy p = base_policy();
+    policy::Policy p = base_policy();
     start(std::move(p));
   }
 

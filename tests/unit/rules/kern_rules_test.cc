@@ -18,7 +18,7 @@ using fts::testing::task;
 class KernRulesTest : public fts::testing::RulesFixture {
  protected:
   void SetUp() override {
-    config::Policy p = base_policy();
+    policy::Policy p = base_policy();
     p.spec.mutable_data()->add_training("/data/approved/**");
     p.spec.mutable_process()->add_allow_preload("/usr/lib/**/libtcmalloc*.so*");
     start(std::move(p));
@@ -30,9 +30,9 @@ class KernRulesTest : public fts::testing::RulesFixture {
     procs_.add(outsider);
   }
 
-  decode::Access access(uint32_t pid, uint64_t start, uint64_t job, decode::AccessOp op, int64_t result) {
-    decode::Access a;
-    a.hdr = fts::testing::header(decode::Kind::kAccess, task(pid, start), job);
+  decode::ProcessAccess access(uint32_t pid, uint64_t start, uint64_t job, decode::AccessOp op, int64_t result) {
+    decode::ProcessAccess a;
+    a.hdr = fts::testing::header(decode::Kind::kProcessAccess, task(pid, start), job);
     a.op = op;
     a.target = task(100, kRootStart);
     a.target_job = id_;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "decode/build.h"
+#include "support/build.h"
 #include "decode/records.h"
 
 namespace fts::testing {

@@ -18,8 +18,8 @@ class RulesFixture : public ::testing::Test {
   static constexpr uint64_t kRootStart = 1'000'000'000;
 
   // Policy "ft", monitor mode, whose jobs are `**/torchrun`: what each test extends.
-  static config::Policy base_policy() {
-    config::Policy p;
+  static policy::Policy base_policy() {
+    policy::Policy p;
     p.spec.set_name("ft");
     p.spec.set_mode(v1::monitor);
     p.spec.mutable_jobs()->add_exec("**/torchrun");
@@ -27,7 +27,7 @@ class RulesFixture : public ::testing::Test {
   }
 
   // Installs `p` and starts its job: the launcher's exec, matched by the kernel.
-  void start(config::Policy p) {
+  void start(policy::Policy p) {
     set_->add(std::move(p));
     jobs_ = std::make_unique<jobs::JobManager>(&kernel_, &procs_, &cgroups_, dir_.path());
     std::vector<jobs::JobChange> changes;
@@ -62,7 +62,7 @@ class RulesFixture : public ::testing::Test {
   FakeKernel kernel_;
   state::ProcessTable procs_;
   state::CgroupTable cgroups_;
-  std::shared_ptr<config::PolicySet> set_ = std::make_shared<config::PolicySet>();
+  std::shared_ptr<policy::PolicySet> set_ = std::make_shared<policy::PolicySet>();
   std::unique_ptr<jobs::JobManager> jobs_;
   rules::Engine engine_;
   uint64_t id_ = 0;

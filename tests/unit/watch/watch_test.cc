@@ -164,8 +164,8 @@ TEST(BaseList, CoversWhatPythonReadsAndNotThePreloadFile) {
 }
 
 TEST(Patterns, PolicyDataSectionsMapToClasses) {
-  config::PolicySet set;
-  config::Policy p;
+  policy::PolicySet set;
+  policy::Policy p;
   p.spec.set_name("x");
   p.spec.mutable_data()->add_training("/d/a/**");
   p.spec.mutable_data()->add_outputs("/c/**");

@@ -1,6 +1,6 @@
 #pragma once
 // The inverse of decode(): kernel-format records from typed values, for the
-// replay source, tests and benchmarks that drive the pipeline without a kernel.
+// tests and benchmarks that drive the pipeline without a kernel.
 #include <cstdint>
 #include <vector>
 
@@ -17,7 +17,7 @@ std::vector<uint8_t> build(const IoUring& e);
 std::vector<uint8_t> build(const Net& e);
 std::vector<uint8_t> build(const Dns& e);
 std::vector<uint8_t> build(const FileHash& e);  // empty: not a kernel record
-std::vector<uint8_t> build(const Access& e);
+std::vector<uint8_t> build(const ProcessAccess& e);
 std::vector<uint8_t> build(const SensorTouch& e);
 std::vector<uint8_t> build(const DnsAnswer& e);
 std::vector<uint8_t> build(const Record& r);

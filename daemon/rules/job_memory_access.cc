@@ -14,9 +14,9 @@ namespace {
 class JobMemoryAccess : public Rule {
  public:
   const char* id() const override { return "job-memory-access"; }
-  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kAccess}; }
+  std::vector<decode::Kind> kinds() const override { return {decode::Kind::kProcessAccess}; }
   void on(const Input& in, std::vector<Finding>* out) override {
-    const auto& a = std::get<decode::Access>(in.record);
+    const auto& a = std::get<decode::ProcessAccess>(in.record);
     const jobs::Job* target = in.jobs.find(a.target_job);
     if (!target || (in.job && in.job->id == target->id)) return;
     std::string what;

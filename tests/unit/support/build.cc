@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "decode/build.h"
+#include "support/build.h"
 
 extern "C" {
 #include <ftsentinel/events.h>
@@ -260,10 +260,10 @@ std::vector<uint8_t> build(const DnsAnswer& d) {
 
 // Not a kernel record: nothing to replay as kernel bytes.
 std::vector<uint8_t> build(const FileHash&) { return {}; }
-std::vector<uint8_t> build(const Access& a) {
-  fts_access_event r{};
+std::vector<uint8_t> build(const ProcessAccess& a) {
+  fts_process_access_event r{};
   r.hdr = raw(a.hdr, sizeof(r));
-  r.hdr.kind = FTS_EV_PTRACE;
+  r.hdr.kind = FTS_EV_PROCESS_ACCESS;
   r.target = raw(a.target);
   r.target_job = a.target_job;
   r.target_tid = a.target_tid;

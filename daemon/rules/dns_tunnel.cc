@@ -60,7 +60,7 @@ class DnsTunnel : public Rule {
     out->push_back({id(), "high",
                     "job " + in.job->name + " (" + jobs::job_id_string(in.job->id) + ") asked DNS for " + what +
                         " (e.g. " + (p.example.empty() ? d.name : p.example) + ") through " +
-                        decode::address_string(d.daddr) + ": " + exe + " (pid " + std::to_string(d.hdr.task.tgid) + ")",
+                        address_string(d.daddr) + ": " + exe + " (pid " + std::to_string(d.hdr.task.tgid) + ")",
                     parent});
   }
 

@@ -18,11 +18,6 @@ std::string actor(const Input& in) {
   return exe + " (pid " + std::to_string(h.task.tgid) + ")";
 }
 
-bool changes(const decode::File& f) {
-  if (f.op != decode::FileOp::kOpen) return true;  // truncate, rename, link, unlink, chmod, fanotify's changes
-  return f.access & (decode::access::kWrite | decode::access::kCreate | decode::access::kTruncate |
-                     decode::access::kAppend);
-}
 
 class PreloadInjection : public Rule {
  public:
@@ -36,7 +31,7 @@ class PreloadInjection : public Rule {
  private:
   // Every library the loader would preload (LD_PRELOAD separates them by
   // spaces or colons) is in the policy's process.allow_preload.
-  static bool allowed(const config::Policy* p, const decode::Exec& e) {
+  static bool allowed(const policy::Policy* p, const decode::Exec& e) {
     if (!p || e.preload_truncated) return false;
     const auto& allow = p->spec.process().allow_preload();
     size_t i = 0;
@@ -61,7 +56,7 @@ class PreloadInjection : public Rule {
   }
 
   void on_file(const Input& in, const decode::File& f, std::vector<Finding>* out) {
-    if (!changes(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
+    if (!decode::is_change(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
     // The kernel matches any file of that name; only the loader's own list counts.
     const std::string* hit = nullptr;
     for (const std::string* p : {&in.file_path, &f.path, &f.path2})
