@@ -17,10 +17,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 SEC("tracepoint/syscalls/sys_exit_ptrace")
 int fts_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 {
-	struct access_args a;
+	struct sys_args a;
 	long req;
 
-	access__args(bpf_get_current_task_btf(), &a);
+	sys_args__read(bpf_get_current_task_btf(), &a);
 	req = (long)a.a[0];
 	if (req == PTRACE_TRACEME)
 		return 0; /* names no target */
@@ -33,19 +33,13 @@ int fts_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_process_vm_readv")
 int fts_exit_process_vm_readv(struct trace_event_raw_sys_exit *ctx)
 {
-	struct access_args a;
-
-	access__args(bpf_get_current_task_btf(), &a);
-	access__by_pid((__u32)a.a[0], FTS_ACCESS_VM_READ, ctx->ret, 0, true);
+	access__vm(FTS_ACCESS_VM_READ, ctx->ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_process_vm_writev")
 int fts_exit_process_vm_writev(struct trace_event_raw_sys_exit *ctx)
 {
-	struct access_args a;
-
-	access__args(bpf_get_current_task_btf(), &a);
-	access__by_pid((__u32)a.a[0], FTS_ACCESS_VM_WRITE, ctx->ret, 0, true);
+	access__vm(FTS_ACCESS_VM_WRITE, ctx->ret);
 	return 0;
 }

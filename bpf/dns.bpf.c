@@ -326,86 +326,95 @@ static long allow__step(__u32 i, struct allow_ctx *c)
 	return 0;
 }
 
-SEC("cgroup_skb/ingress")
-int fts_dns_ingress(struct __sk_buff *skb)
+/* A response (QR) to a standard query (opcode 0) with one question, copied
+ * into scratch: the bytes copied, or 0 for anything else. */
+static __always_inline __u32 answer__load(struct __sk_buff *skb, const struct dns_pkt *p, struct fts_dns_scratch *s,
+					  __u32 *flags)
 {
-	struct fts_dns_pending_key pk = {};
-	struct fts_dns_answer_event *e;
-	struct fts_dns_scratch *s;
-	struct fts_egress_ports *ports;
-	struct dns_walk w = {};
-	struct dns_pkt p;
-	struct fts_flow *f;
-	__u32 len, qlen, flags;
-	__u16 ancount;
-	__u8 *peer;
-	__u64 cookie;
+	__u32 len = skb->len - p->off;
 
-	f = dns__flow(skb, &cookie);
-	if (!f || !dns__locate(skb, true, &p))
-		return 1;
-	s = dns__scratch();
-	if (!s)
-		return 1;
-	flags = p.flags;
-	len = skb->len - p.off;
 	if (len > FTS_DNS_BUF) {
 		len = FTS_DNS_BUF;
-		flags |= FTS_DNS_CUT;
+		*flags |= FTS_DNS_CUT;
 	}
 	if (len < DNS_HEADER + 5 || len > FTS_DNS_BUF)
-		return 1;
-	if (bpf_skb_load_bytes(skb, p.off, s->buf, len))
-		return 1;
-	/* a response (QR), a standard query's (opcode 0), to one question */
+		return 0;
+	if (bpf_skb_load_bytes(skb, p->off, s->buf, len))
+		return 0;
 	if (!(s->buf[2] & 0x80) || (s->buf[2] & 0x78) || s->buf[4] != 0 || s->buf[5] != 1)
-		return 1;
-	pk.cookie = cookie;
-	pk.id = ((__u16)s->buf[0] << 8) | s->buf[1];
-	peer = bpf_map_lookup_elem(&dns_pending, &pk);
-	if (!peer || !addr__equal(peer, p.peer))
-		return 1;
-	bpf_map_delete_elem(&dns_pending, &pk);
-	ancount = ((__u16)s->buf[6] << 8) | s->buf[7];
+		return 0;
+	return len;
+}
 
-	w.off = DNS_HEADER;
-	w.len = len;
-	bpf_loop(FTS_DNS_NAME, question__step, &w, 0);
-	if (!w.named || w.bad)
-		return 1;
-	qlen = w.off - DNS_HEADER;
-	w.off += 4; /* type, class */
-	w.named = 0;
-	w.left = ancount > DNS_MAX_ANSWERS ? DNS_MAX_ANSWERS : ancount;
-	bpf_loop(DNS_STEPS, answer__step, &w, 0);
-	if (w.cut || w.left)
-		flags |= FTS_DNS_CUT;
+/* Did this socket ask this resolver this id (@pk)? The query is answered once. */
+static __always_inline bool answer__expected(const struct fts_dns_pending_key *pk, const struct dns_pkt *p)
+{
+	__u8 *peer = bpf_map_lookup_elem(&dns_pending, pk);
 
-	/* rcode NOERROR and a name of the job's egress list: its addresses are allowed */
-	if ((s->buf[3] & 0xf) == 0 && w.count && qlen <= FTS_DNS_NAME) {
-		__builtin_memset(s->key.name, 0, sizeof(s->key.name));
-		s->key.policy = f->policy;
-		bpf_loop(qlen, lower__step, NULL, 0);
-		ports = bpf_map_lookup_elem(&dns_names, &s->key);
-		if (ports) {
-			struct allow_ctx c = { .now = bpf_ktime_get_boot_ns(), .policy = f->policy, .ports = *ports };
+	if (!peer || !addr__equal(peer, p->peer))
+		return false;
+	bpf_map_delete_elem(&dns_pending, pk);
+	return true;
+}
 
-			bpf_loop(w.count, allow__step, &c, 0);
-			flags |= FTS_DNS_ALLOWED;
-		}
+/* The question's name, then up to DNS_MAX_ANSWERS records, keeping their
+ * A/AAAA addresses in scratch. False when the question cannot be read. */
+static __always_inline bool answer__walk(struct dns_walk *w, __u32 len, __u16 ancount, __u32 *qlen, __u32 *flags)
+{
+	w->off = DNS_HEADER;
+	w->len = len;
+	bpf_loop(FTS_DNS_NAME, question__step, w, 0);
+	if (!w->named || w->bad)
+		return false;
+	*qlen = w->off - DNS_HEADER;
+	w->off += 4; /* type, class */
+	w->named = 0;
+	w->left = ancount > DNS_MAX_ANSWERS ? DNS_MAX_ANSWERS : ancount;
+	bpf_loop(DNS_STEPS, answer__step, w, 0);
+	if (w->cut || w->left)
+		*flags |= FTS_DNS_CUT;
+	return true;
+}
+
+/* rcode NOERROR and a name of the job's egress list: its addresses are
+ * allowed. Returns FTS_DNS_ALLOWED when they were. */
+static __always_inline __u32 answer__allow(struct fts_dns_scratch *s, const struct fts_flow *f,
+					   const struct dns_walk *w, __u32 qlen)
+{
+	struct fts_egress_ports *ports;
+
+	if ((s->buf[3] & 0xf) != 0 || !w->count || qlen > FTS_DNS_NAME)
+		return 0;
+	__builtin_memset(s->key.name, 0, sizeof(s->key.name));
+	s->key.policy = f->policy;
+	bpf_loop(qlen, lower__step, NULL, 0);
+	ports = bpf_map_lookup_elem(&dns_names, &s->key);
+	if (!ports)
+		return 0;
+	{
+		struct allow_ctx c = { .now = bpf_ktime_get_boot_ns(), .policy = f->policy, .ports = *ports };
+
+		bpf_loop(w->count, allow__step, &c, 0);
 	}
+	return FTS_DNS_ALLOWED;
+}
 
-	e = event__reserve(sizeof(*e));
+static __always_inline void answer__report(const struct fts_flow *f, __u64 cookie, const struct dns_pkt *p, __u16 id,
+					   __u32 flags, struct fts_dns_scratch *s, const struct dns_walk *w, __u32 qlen,
+					   __u16 ancount)
+{
+	struct fts_dns_answer_event *e = event__reserve(sizeof(*e));
+
 	if (!e)
-		return 1;
+		return;
 	event__header_for(&e->hdr, FTS_EV_DNS_ANSWER, sizeof(*e), &f->task, f->job_id);
 	e->cookie = cookie;
-	__builtin_memcpy(e->saddr, p.peer, sizeof(e->saddr));
-	e->sport = p.peer_port;
-	e->id = pk.id;
+	__builtin_memcpy(e->saddr, p->peer, sizeof(e->saddr));
+	e->sport = p->peer_port;
+	e->id = id;
 	e->flags = flags;
 	e->rcode = s->buf[3] & 0xf;
-	e->count = w.count;
+	e->count = w->count;
 	e->ancount = ancount;
 	e->_pad = 0;
 	__builtin_memset(e->qname, 0, sizeof(e->qname));
@@ -416,5 +425,40 @@ int fts_dns_ingress(struct __sk_buff *skb)
 		e->qname_len = qlen;
 	__builtin_memcpy(e->addrs, s->addrs, sizeof(e->addrs));
 	event__submit(e);
+}
+
+/* An answer to a job socket's query: believed, walked, its addresses allowed
+ * when the name is the job's, reported. */
+SEC("cgroup_skb/ingress")
+int fts_dns_ingress(struct __sk_buff *skb)
+{
+	struct fts_dns_pending_key pk = {};
+	struct fts_dns_scratch *s;
+	struct dns_walk w = {};
+	struct dns_pkt p;
+	struct fts_flow *f;
+	__u32 len, qlen = 0, flags;
+	__u16 ancount;
+	__u64 cookie;
+
+	f = dns__flow(skb, &cookie);
+	if (!f || !dns__locate(skb, true, &p))
+		return 1;
+	s = dns__scratch();
+	if (!s)
+		return 1;
+	flags = p.flags;
+	len = answer__load(skb, &p, s, &flags);
+	if (!len)
+		return 1;
+	pk.cookie = cookie;
+	pk.id = ((__u16)s->buf[0] << 8) | s->buf[1];
+	if (!answer__expected(&pk, &p))
+		return 1;
+	ancount = ((__u16)s->buf[6] << 8) | s->buf[7];
+	if (!answer__walk(&w, len, ancount, &qlen, &flags))
+		return 1;
+	flags |= answer__allow(s, f, &w, qlen);
+	answer__report(f, cookie, &p, pk.id, flags, s, &w, qlen, ancount);
 	return 1;
 }

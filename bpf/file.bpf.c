@@ -16,45 +16,6 @@
 #include "lib/access.h"
 #include "lib/file.h"
 
-/* The syscall's arguments, from the registers saved at entry. */
-struct sys_args {
-	unsigned long a[5];
-};
-
-static __always_inline void sys_args__read(struct task_struct *task, struct sys_args *args)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-	args->a[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	args->a[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	args->a[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	args->a[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-	args->a[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
-}
-
-struct who {
-	struct task_struct *task;
-	__u32 tgid;
-	__u64 job_id;
-};
-
-/* The current task, and its job (0 if none). False for the daemon itself. */
-static __always_inline bool who__get(struct who *w)
-{
-	struct fts_settings *set = settings__get();
-	struct fts_task_state *st;
-
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	w->task = task;
-	w->tgid = BPF_CORE_READ(task, tgid);
-	if (set && set->daemon_tgid == w->tgid)
-		return false;
-	st = task__tracked(w->tgid, task__start_ns(task));
-	w->job_id = st ? st->job_id : 0;
-	return true;
-}
-
 /* Encode the caller's path string, then (for a relative one) the canonical
  * path of the directory it is relative to. Returns bytes written. */
 static __always_inline __u32 upath__encode(struct task_struct *task, long dfd, const char *upath, char *buf,

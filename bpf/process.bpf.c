@@ -14,10 +14,26 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* A task joins a job through its cgroup, if that cgroup defines one. */
-static __always_inline struct fts_cgroup_job *cgroup__job(__u64 cgroup_id)
+/* The job a task is in: its own membership @st, else the one its cgroup
+ * defines (*by_cgroup set). False for neither. */
+static __always_inline bool job__of(struct fts_task_state *st, __u64 cgroup_id, __u64 *job_id, __u32 *policy,
+				    bool *by_cgroup)
 {
-	return bpf_map_lookup_elem(&job_cgroups, &cgroup_id);
+	struct fts_cgroup_job *cj;
+
+	*by_cgroup = false;
+	if (st) {
+		*job_id = st->job_id;
+		*policy = st->policy;
+		return true;
+	}
+	cj = bpf_map_lookup_elem(&job_cgroups, &cgroup_id);
+	if (!cj)
+		return false;
+	*job_id = cj->job_id;
+	*policy = cj->policy;
+	*by_cgroup = true;
+	return true;
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -25,26 +41,18 @@ int BPF_PROG(fts_sched_fork, struct task_struct *parent, struct task_struct *chi
 {
 	__u32 tgid = BPF_CORE_READ(child, tgid);
 	struct fts_task_state *pst;
-	struct fts_cgroup_job *cj;
 	struct fts_fork_event *e;
-	__u64 job_id, cgroup_id;
-	__u32 policy, flags = 0;
+	__u64 job_id = 0, cgroup_id;
+	__u32 policy = FTS_NO_POLICY;
+	bool by_cgroup;
 
 	if (BPF_CORE_READ(child, pid) != tgid)
 		return 0; /* a new thread, not a new process */
 
 	pst = task__tracked(BPF_CORE_READ(parent, tgid), task__start_ns(parent));
 	cgroup_id = bpf_get_current_cgroup_id(); /* the child starts in its parent's cgroup */
-	if (pst) {
-		job_id = pst->job_id;
-		policy = pst->policy;
-	} else if ((cj = cgroup__job(cgroup_id))) {
-		job_id = cj->job_id;
-		policy = cj->policy;
-		flags |= FTS_FORK_JOINED_BY_CGROUP;
-	} else {
+	if (!job__of(pst, cgroup_id, &job_id, &policy, &by_cgroup))
 		return 0;
-	}
 
 	task__track(tgid, BPF_CORE_READ(child, start_boottime), job_id, policy);
 
@@ -55,7 +63,7 @@ int BPF_PROG(fts_sched_fork, struct task_struct *parent, struct task_struct *chi
 	/* the child is its own group leader; its start is its own */
 	e->hdr.task.start_ns = BPF_CORE_READ(child, start_boottime);
 	task__parent_id(child, &e->parent);
-	e->flags = flags;
+	e->flags = by_cgroup ? FTS_FORK_JOINED_BY_CGROUP : 0;
 	e->_pad = 0;
 	event__submit(e);
 	return 0;
@@ -152,107 +160,147 @@ static __always_inline __u64 env__preload(struct task_struct *task, char *buf)
 	return s.value;
 }
 
+/* Where the exec record's variable parts start in scratch. */
+struct exec_layout {
+	__u32 off;       /* end of what is written so far */
+	__u32 exe_off;
+	__u32 fname_off;
+};
+
+/* The exe, the cwd and the file name as the caller gave it, after the fixed
+ * part: the exe's leaf and the file name decide the launcher match. */
+static __always_inline void exec__paths(struct fts_exec_event *e, char *buf, struct task_struct *task,
+					struct linux_binprm *bprm, struct exec_layout *l, __u32 *flags)
+{
+	__u32 pflags;
+	long len;
+
+	l->off = sizeof(*e);
+	l->exe_off = l->off;
+	e->exe_len = path__encode(&bprm->file->f_path, buf, l->off, &e->exe_depth, &pflags);
+	*flags |= pflags;
+	l->off += e->exe_len;
+
+	e->cwd_len = path__encode(&task->fs->pwd, buf, l->off, &e->cwd_depth, &pflags);
+	*flags |= pflags << FTS_PATH_FLAG_BITS;
+	l->off += e->cwd_len;
+
+	l->fname_off = l->off;
+	len = bpf_probe_read_kernel_str(buf + (l->off & FTS_SCRATCH_MASK), FTS_FILENAME_MAX,
+					BPF_CORE_READ(bprm, filename));
+	e->filename_len = len > 0 ? len : 0;
+	l->off += e->filename_len;
+}
+
+/* A launcher by the name it was run as (scripts: torchrun), else by its binary. */
+static __always_inline __u32 exec__launcher(const struct fts_exec_event *e, const char *buf,
+					    const struct exec_layout *l)
+{
+	__u32 b = basename__offset(buf + (l->fname_off & FTS_SCRATCH_MASK), e->filename_len);
+	__u32 policy = launcher__match(buf + ((l->fname_off + b) & FTS_SCRATCH_MASK));
+
+	if (policy == FTS_NO_POLICY && e->exe_depth)
+		policy = launcher__match(buf + (l->exe_off & FTS_SCRATCH_MASK));
+	return policy;
+}
+
+/* The exec's job: the process's own, its cgroup's, or a new one it starts as
+ * a launcher. False when nobody needs the record (untracked: one lookup). */
+static __always_inline bool exec__job(__u32 tgid, __u64 start_ns, __u64 cgroup_id, const struct fts_exec_event *e,
+				      const char *buf, const struct exec_layout *l, __u64 *job_id, __u32 *policy,
+				      __u32 *flags)
+{
+	struct fts_settings *set;
+	bool by_cgroup;
+
+	if (job__of(task__tracked(tgid, start_ns), cgroup_id, job_id, policy, &by_cgroup)) {
+		if (by_cgroup) {
+			*flags |= FTS_EXEC_JOINED_BY_CGROUP;
+			task__track(tgid, start_ns, *job_id, *policy);
+		}
+		return true;
+	}
+	*policy = exec__launcher(e, buf, l);
+	if (*policy != FTS_NO_POLICY) {
+		*job_id = fts_job_id(tgid, start_ns);
+		*flags |= FTS_EXEC_JOB_STARTED;
+		task__track(tgid, start_ns, *job_id, *policy);
+		return true;
+	}
+	set = settings__get();
+	return set && (set->flags & FTS_SET_REPORT_ALL_EXEC);
+}
+
+/* argv, as the new image's stack holds it. Returns the new end. */
+static __always_inline __u32 exec__args(struct fts_exec_event *e, char *buf, struct task_struct *task, __u32 off,
+					__u32 *flags)
+{
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	__u64 arg_start = BPF_CORE_READ(mm, arg_start);
+	__u64 arg_end = BPF_CORE_READ(mm, arg_end);
+	__u64 n = arg_end > arg_start ? arg_end - arg_start : 0;
+
+	if (n > FTS_ARGS_MAX) {
+		n = FTS_ARGS_MAX;
+		*flags |= FTS_EXEC_ARGS_TRUNCATED;
+	}
+	n &= (FTS_ARGS_MAX << 1) - 1;
+	if (n && bpf_probe_read_user(buf + (off & FTS_SCRATCH_MASK), n, (void *)arg_start))
+		n = 0;
+	e->args_len = n;
+	return off + n;
+}
+
+/* LD_PRELOAD of a job task: a library injected into every process it runs.
+ * Returns the new end. */
+static __always_inline __u32 exec__preload(struct fts_exec_event *e, char *buf, struct task_struct *task, __u32 off,
+					   __u32 *flags)
+{
+	__u64 value = env__preload(task, buf);
+	long n;
+
+	if (!value)
+		return off;
+	n = bpf_probe_read_user_str(buf + (off & FTS_SCRATCH_MASK), FTS_PRELOAD_MAX, (void *)value);
+	if (n <= 1)
+		return off;
+	*flags |= FTS_EXEC_PRELOAD;
+	if (n == FTS_PRELOAD_MAX)
+		*flags |= FTS_EXEC_PRELOAD_TRUNCATED;
+	e->preload_len = n;
+	return off + n;
+}
+
+/* Reserve-fill-submit, with the record built in scratch (it outgrows the
+ * stack): paths, job, argv, LD_PRELOAD, then the fixed part. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	__u64 start_ns = task__start_ns(task);
 	__u64 cgroup_id = bpf_get_current_cgroup_id();
-	struct fts_task_state *st = task__tracked(tgid, start_ns);
-	struct fts_settings *set = settings__get();
 	struct fts_exec_event *e;
-	struct fts_cgroup_job *cj;
+	struct exec_layout l;
 	__u64 job_id = 0;
-	__u32 policy = FTS_NO_POLICY, flags = 0, pflags;
-	__u32 off, exe_off, fname_off;
-	long len;
+	__u32 policy = FTS_NO_POLICY, flags = 0;
 	char *buf;
 
-	if (set && set->daemon_tgid == tgid)
+	if (task__is_daemon(tgid))
 		return 0;
 	buf = scratch__get();
 	if (!buf)
 		return 0;
 	e = (void *)buf;
-
-	/* Variable part first: the exe's leaf and the file name decide the launcher match. */
-	off = sizeof(*e);
-	exe_off = off;
-	e->exe_len = path__encode(&bprm->file->f_path, buf, off, &e->exe_depth, &pflags);
-	flags |= pflags;
-	off += e->exe_len;
-
-	e->cwd_len = path__encode(&task->fs->pwd, buf, off, &e->cwd_depth, &pflags);
-	flags |= pflags << FTS_PATH_FLAG_BITS;
-	off += e->cwd_len;
-
-	fname_off = off;
-	len = bpf_probe_read_kernel_str(buf + (off & FTS_SCRATCH_MASK), FTS_FILENAME_MAX,
-					BPF_CORE_READ(bprm, filename));
-	e->filename_len = len > 0 ? len : 0;
-	off += e->filename_len;
-
-	if (st) {
-		job_id = st->job_id;
-		policy = st->policy;
-	} else if ((cj = cgroup__job(cgroup_id))) {
-		job_id = cj->job_id;
-		policy = cj->policy;
-		flags |= FTS_EXEC_JOINED_BY_CGROUP;
-		task__track(tgid, start_ns, job_id, policy);
-	} else {
-		/* A launcher by the name it was run as (scripts: torchrun), else by its binary. */
-		__u32 b = basename__offset(buf + (fname_off & FTS_SCRATCH_MASK), e->filename_len);
-		policy = launcher__match(buf + ((fname_off + b) & FTS_SCRATCH_MASK));
-		if (policy == FTS_NO_POLICY && e->exe_depth)
-			policy = launcher__match(buf + (exe_off & FTS_SCRATCH_MASK));
-		if (policy != FTS_NO_POLICY) {
-			job_id = fts_job_id(tgid, start_ns);
-			flags |= FTS_EXEC_JOB_STARTED;
-			task__track(tgid, start_ns, job_id, policy);
-		} else if (!set || !(set->flags & FTS_SET_REPORT_ALL_EXEC)) {
-			return 0; /* untracked: one lookup, no record */
-		}
-	}
-
-	/* argv, as the new image's stack holds it */
-	{
-		struct mm_struct *mm = BPF_CORE_READ(task, mm);
-		__u64 arg_start = BPF_CORE_READ(mm, arg_start);
-		__u64 arg_end = BPF_CORE_READ(mm, arg_end);
-		__u64 n = arg_end > arg_start ? arg_end - arg_start : 0;
-
-		if (n > FTS_ARGS_MAX) {
-			n = FTS_ARGS_MAX;
-			flags |= FTS_EXEC_ARGS_TRUNCATED;
-		}
-		n &= (FTS_ARGS_MAX << 1) - 1;
-		if (n && bpf_probe_read_user(buf + (off & FTS_SCRATCH_MASK), n, (void *)arg_start))
-			n = 0;
-		e->args_len = n;
-		off += n;
-	}
-
-	/* LD_PRELOAD of a job task: a library injected into every process it runs */
+	exec__paths(e, buf, task, bprm, &l, &flags);
+	if (!exec__job(tgid, start_ns, cgroup_id, e, buf, &l, &job_id, &policy, &flags))
+		return 0;
+	l.off = exec__args(e, buf, task, l.off, &flags);
 	e->preload_len = 0;
 	e->_pad2[0] = e->_pad2[1] = e->_pad2[2] = 0;
-	if (job_id) {
-		__u64 value = env__preload(task, buf);
+	if (job_id)
+		l.off = exec__preload(e, buf, task, l.off, &flags);
 
-		if (value) {
-			long n = bpf_probe_read_user_str(buf + (off & FTS_SCRATCH_MASK), FTS_PRELOAD_MAX, (void *)value);
-
-			if (n > 1) {
-				flags |= FTS_EXEC_PRELOAD;
-				if (n == FTS_PRELOAD_MAX)
-					flags |= FTS_EXEC_PRELOAD_TRUNCATED;
-				e->preload_len = n;
-				off += n;
-			}
-		}
-	}
-
-	event__header(&e->hdr, FTS_EV_EXEC, off, task, job_id, cgroup_id);
+	event__header(&e->hdr, FTS_EV_EXEC, l.off, task, job_id, cgroup_id);
 	task__parent_id(task, &e->parent);
 	e->uid = BPF_CORE_READ(task, cred, uid.val);
 	e->gid = BPF_CORE_READ(task, cred, gid.val);
@@ -261,7 +309,7 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 	e->flags = flags;
 	e->policy = policy;
 	e->argc = BPF_CORE_READ(bprm, argc);
-	event__output(buf, off & FTS_SCRATCH_MASK);
+	event__output(buf, l.off & FTS_SCRATCH_MASK);
 	return 0;
 }
 

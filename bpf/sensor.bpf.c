@@ -10,23 +10,41 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define FTS_SI_KERNEL 0x80
 #define FTS_SEND_SIG_PRIV ((void *)1)
 
+/* One record about the sensor itself, done by @task. @map_name: the taken
+ * map's name, or NULL. */
+static __always_inline void sensor__report(struct task_struct *task, __u32 op, __u32 arg, long result, int code,
+					   const char *map_name)
+{
+	struct fts_sensor_event *e = event__reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	event__header(&e->hdr, FTS_EV_SENSOR, sizeof(*e), task, 0, bpf_get_current_cgroup_id());
+	e->op = op;
+	e->arg = arg;
+	e->result = result;
+	e->code = code;
+	e->target = fts_daemon_tgid;
+	e->_pad = 0;
+	__builtin_memset(e->name, 0, sizeof(e->name));
+	if (map_name)
+		bpf_probe_read_kernel_str(e->name, sizeof(e->name), map_name);
+	event__submit(e);
+}
+
 /* tp_btf, not a syscall tracepoint: one place for kill, tgkill, pidfd_send_signal,
  * rt_sigqueueinfo alike. Every signal on the host passes here; all but the
- * daemon's cost one map lookup and a compare. */
+ * daemon's cost a compare with a constant. */
 SEC("tp_btf/signal_generate")
 int BPF_PROG(fts_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
 	     int result)
 {
-	struct fts_settings *set = settings__get();
 	struct task_struct *cur;
-	struct fts_sensor_event *e;
 	__u32 target;
 	int code = 0; /* SEND_SIG_NOINFO: SI_USER */
 
-	if (!set || !set->daemon_tgid)
-		return 0;
 	target = BPF_CORE_READ(task, tgid);
-	if (target != set->daemon_tgid)
+	if (!task__is_daemon(target))
 		return 0;
 	cur = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(cur, tgid) == target)
@@ -37,19 +55,7 @@ int BPF_PROG(fts_signal_generate, int sig, struct kernel_siginfo *info, struct t
 		code = BPF_CORE_READ(info, si_code);
 	if (code > 0)
 		return 0; /* the kernel's own (SIGCHLD of a child, SIGPIPE, faults): nobody sent it */
-
-	e = event__reserve(sizeof(*e));
-	if (!e)
-		return 0;
-	event__header(&e->hdr, FTS_EV_SENSOR, sizeof(*e), cur, 0, bpf_get_current_cgroup_id());
-	e->op = FTS_SENSOR_SIGNAL;
-	e->arg = sig;
-	e->result = result;
-	e->code = code;
-	e->target = target;
-	e->_pad = 0;
-	__builtin_memset(e->name, 0, sizeof(e->name));
-	event__submit(e);
+	sensor__report(cur, FTS_SENSOR_SIGNAL, sig, result, code, NULL);
 	return 0;
 }
 
@@ -60,23 +66,19 @@ SEC("tracepoint/syscalls/sys_exit_bpf")
 int fts_exit_bpf(struct trace_event_raw_sys_exit *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct fts_settings *set;
-	struct fts_sensor_event *e;
 	struct pt_regs *regs;
 	struct bpf_map *map;
 	struct file *f;
 	long ret = ctx->ret;
 	char name[8] = {};
-	__u32 id, tgid;
+	__u32 id;
 
 	if (ret < 0)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (PT_REGS_PARM1_CORE_SYSCALL(regs) != BPF_OBJ_GET)
 		return 0;
-	set = settings__get();
-	tgid = BPF_CORE_READ(task, tgid);
-	if (!set || set->daemon_tgid == tgid)
+	if (!fts_daemon_tgid || task__is_daemon(BPF_CORE_READ(task, tgid)))
 		return 0;
 	f = fd__file(task, ret);
 	if (!f)
@@ -89,18 +91,6 @@ int fts_exit_bpf(struct trace_event_raw_sys_exit *ctx)
 	id = BPF_CORE_READ(map, id);
 	if (!bpf_map_lookup_elem(&own_maps, &id))
 		return 0;
-
-	e = event__reserve(sizeof(*e));
-	if (!e)
-		return 0;
-	event__header(&e->hdr, FTS_EV_SENSOR, sizeof(*e), task, 0, bpf_get_current_cgroup_id());
-	e->op = FTS_SENSOR_OBJ_GET;
-	e->arg = id;
-	e->result = ret;
-	e->code = 0;
-	e->target = set->daemon_tgid;
-	e->_pad = 0;
-	bpf_probe_read_kernel_str(e->name, sizeof(e->name), &map->name);
-	event__submit(e);
+	sensor__report(task, FTS_SENSOR_OBJ_GET, id, ret, 0, (const char *)&map->name);
 	return 0;
 }

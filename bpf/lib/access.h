@@ -9,24 +9,11 @@
 #define FTS_BPF_ACCESS_H
 
 #include "maps.h"
+#include "syscall.h"
 #include "task.h"
 #include <bpf/bpf_core_read.h>
 
 #define FTS_PROC_SUPER_MAGIC 0x9fa0
-
-/* A syscall's first arguments, from the registers saved at entry (the same
- * reading as the file sensor's; syscall exit tracepoints carry only ret). */
-struct access_args {
-	unsigned long a[2];
-};
-
-static __always_inline void access__args(struct task_struct *task, struct access_args *args)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-	args->a[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	args->a[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-}
 
 /* First time this accessor did this to this target? Marks it seen. */
 static __always_inline bool access__first(__u32 tgid, __u32 target, __u32 op)
@@ -61,20 +48,6 @@ static __always_inline void access__report(struct task_struct *accessor, __u64 a
 	event__submit(e);
 }
 
-/* The caller's job (0 if none), or false for the daemon itself. */
-static __always_inline bool access__who(struct task_struct *task, __u32 *tgid, __u64 *job_id)
-{
-	struct fts_settings *set = settings__get();
-	struct fts_task_state *st;
-
-	*tgid = BPF_CORE_READ(task, tgid);
-	if (set && set->daemon_tgid == *tgid)
-		return false;
-	st = task__tracked(*tgid, task__start_ns(task));
-	*job_id = st ? st->job_id : 0;
-	return true;
-}
-
 /*
  * A syscall that names its target by pid (ptrace, process_vm_*). The pid is
  * looked up as a tgid in the tasks map, which holds only live job processes:
@@ -83,20 +56,28 @@ static __always_inline bool access__who(struct task_struct *task, __u32 *tgid, _
  */
 static __always_inline void access__by_pid(__u32 pid, __u32 op, long result, __u64 arg, bool once)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct fts_task_state *st = bpf_map_lookup_elem(&tasks, &pid);
-	__u64 target_job, job_id, start_ticks;
-	__u32 tgid;
+	__u64 target_job, start_ticks;
+	struct who w;
 
 	if (!st)
 		return;
 	target_job = st->job_id;
 	start_ticks = st->start_ticks;
-	if (!access__who(task, &tgid, &job_id) || tgid == pid)
+	if (!who__get(&w) || w.tgid == pid)
 		return;
-	if (once && !access__first(tgid, pid, op | (arg << 8)))
+	if (once && !access__first(w.tgid, pid, op | (arg << 8)))
 		return;
-	access__report(task, job_id, pid, start_ticks * FTS_NS_PER_TICK, target_job, pid, op, result, arg);
+	access__report(w.task, w.job_id, pid, start_ticks * FTS_NS_PER_TICK, target_job, pid, op, result, arg);
+}
+
+/* process_vm_readv/writev(pid, …): the target is the first argument. */
+static __always_inline void access__vm(__u32 op, long result)
+{
+	struct sys_args a;
+
+	sys_args__read(bpf_get_current_task_btf(), &a);
+	access__by_pid((__u32)a.a[0], op, result, 0, true);
 }
 
 /*

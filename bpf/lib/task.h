@@ -17,6 +17,17 @@ static __always_inline void counter__inc(__u32 which)
 		*v += 1; /* per-CPU slot: no atomics needed */
 }
 
+/* The daemon's own thread group, set by the loader before load (read-only
+ * data: a constant to the verifier, no map lookup on the hot paths). Its own
+ * opens, execs and map handling are not reported; signals to it are. __weak:
+ * every object that includes this header shares the one definition. */
+const volatile __u32 fts_daemon_tgid __weak = 0;
+
+static __always_inline bool task__is_daemon(__u32 tgid)
+{
+	return fts_daemon_tgid && tgid == fts_daemon_tgid;
+}
+
 static __always_inline struct fts_settings *settings__get(void)
 {
 	__u32 zero = 0;

@@ -98,7 +98,7 @@ Status Backstop::watch_filesystems(const std::vector<std::string>& paths) {
   return {};
 }
 
-const Backstop::Dir* Backstop::classify_dir(const watch::Watcher& w, int dirfd) {
+const Dir* Backstop::classify_dir(const watch::Watcher& w, int dirfd) {
   struct stat st {};
   if (fstat(dirfd, &st) != 0) return nullptr;
   std::pair<uint64_t, uint64_t> key{decode::kernel_dev(st.st_dev), st.st_ino};
@@ -127,6 +127,127 @@ const Backstop::Dir* Backstop::classify_dir(const watch::Watcher& w, int dirfd) 
   return &(dirs_[key] = std::move(d));
 }
 
+Parsed::~Parsed() {
+  for (int fd : {old_name.dirfd, new_name.dirfd, plain.dirfd})
+    if (fd >= 0) close(fd);
+  if (pidfd >= 0) close(pidfd);
+}
+
+// The directory of a reported name, opened by its handle on the marked
+// filesystem, and its class.
+Named Backstop::resolve(const fanotify_event_info_fid* fid, const watch::Watcher& watcher) {
+  auto* fh = reinterpret_cast<file_handle*>(const_cast<unsigned char*>(fid->handle));
+  Named nm;
+  nm.name = reinterpret_cast<const char*>(fh->f_handle + fh->handle_bytes);
+  auto mit = mount_fds_.find(fsid_key(fid->fsid));
+  if (mit != mount_fds_.end()) nm.dirfd = open_by_handle_at(mit->second, fh, O_PATH | O_CLOEXEC);
+  if (nm.dirfd >= 0) nm.dir = classify_dir(watcher, nm.dirfd);
+  return nm;
+}
+
+void Backstop::parse(const fanotify_event_metadata* m, const watch::Watcher& watcher, Parsed* out) {
+  const char* p = reinterpret_cast<const char*>(m) + m->metadata_len;
+  const char* end = reinterpret_cast<const char*>(m) + m->event_len;
+  while (p + sizeof(fanotify_event_info_header) <= end) {
+    auto* h = reinterpret_cast<const fanotify_event_info_header*>(p);
+    if (h->len == 0 || p + h->len > end) break;
+    if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
+      out->pidfd = reinterpret_cast<const fanotify_event_info_pidfd*>(h)->pidfd;
+    } else if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME || h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME ||
+               h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
+      Named nm = resolve(reinterpret_cast<const fanotify_event_info_fid*>(h), watcher);
+      Named& slot = h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME   ? out->old_name
+                    : h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME ? out->new_name
+                                                                        : out->plain;
+      if (slot.dirfd >= 0) close(slot.dirfd);
+      slot = std::move(nm);
+    }
+    p += h->len;
+  }
+}
+
+// Identity from /proc while the pidfd pins the process, and its executable
+// now: a short-lived writer (an approved ingest tool) may be gone when the
+// pipeline looks it up, and a create is queued before the syscall's own
+// record is written.
+void Backstop::identify_writer(uint32_t pid, int pidfd, decode::File* f) const {
+  auto alive = [&] { return pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; };
+  auto st = state::read_stat(proc_root_, pid);
+  if (!st || !alive()) return;
+  f->hdr.task.start_ns = st->start_ticks * decode::kNsPerTick;
+  char exe[PATH_MAX];
+  std::string link = proc_root_ + "/" + std::to_string(pid) + "/exe";
+  ssize_t n = readlink(link.c_str(), exe, sizeof(exe));
+  if (n > 0 && alive()) f->exe.assign(exe, static_cast<size_t>(n));
+}
+
+namespace {
+
+bool watched(const Named& x) {
+  return x.dir && (x.dir->classes & (decode::cls::kProtected | decode::cls::kOutputs));
+}
+
+// The writer: the pidfd's process while it lives, else the pid fanotify saw.
+uint32_t writer_pid(const fanotify_event_metadata* m, int pidfd) {
+  uint32_t pid = m->pid > 0 ? static_cast<uint32_t>(m->pid) : 0;
+  if (pidfd >= 0) {
+    int live = pidfd_pid(pidfd);
+    if (live > 0) pid = static_cast<uint32_t>(live);
+  }
+  return pid;
+}
+
+// The changed entry's inode: under its old name, else under its new one.
+void stat_subject(const Named& subject, const Named& new_name, decode::File* f) {
+  struct stat st {};
+  for (const Named* x : {&subject, &new_name}) {
+    if (x->dirfd >= 0 && fstatat(x->dirfd, x->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      f->dev = decode::kernel_dev(st.st_dev);
+      f->ino = st.st_ino;
+      return;
+    }
+  }
+}
+
+std::string full_path(const Named& x) { return x.dir ? x.dir->path + "/" + x.name : x.name; }
+
+}  // namespace
+
+// One event: a change under a protected or outputs tree, by anyone but the
+// daemon, becomes one file record per kind of change in its mask.
+void Backstop::handle(const fanotify_event_metadata* m, const watch::Watcher& watcher,
+                      const std::function<void(decode::File&&)>& on_change) {
+  Parsed ev;
+  parse(m, watcher, &ev);
+  bool rename = m->mask & FAN_RENAME;
+  const Named& subject = rename ? ev.old_name : ev.plain;
+  bool relevant = watched(subject) || (rename && watched(ev.new_name));
+  uint32_t pid = writer_pid(m, ev.pidfd);
+  if (!relevant || pid == self_tgid_) return;
+  decode::File f;
+  f.source = decode::Source::kFanotify;
+  f.hdr.kind = decode::Kind::kFile;
+  f.hdr.ts_ns = now_boot_ns();
+  f.hdr.task.tgid = pid;
+  f.hdr.tid = pid;
+  identify_writer(pid, ev.pidfd, &f);
+  const Named& where = watched(subject) ? subject : ev.new_name;
+  f.classes = where.dir->classes;
+  f.watch_id = where.dir->watch_id;
+  f.path = full_path(subject);
+  if (rename) f.path2 = full_path(ev.new_name);
+  f.access = decode::access::kWrite;
+  stat_subject(subject, ev.new_name, &f);
+  bool ondir = m->mask & FAN_ONDIR;
+  for (const auto& c : kChanges) {
+    if (!(m->mask & c.bit)) continue;
+    decode::File one = f;
+    one.op = ondir ? c.dir_op : c.op;
+    on_change(std::move(one));
+  }
+  if (ondir && (m->mask & (FAN_RENAME | FAN_DELETE))) forget_directories();
+}
+
 size_t Backstop::read(const watch::Watcher& watcher, const std::function<void(decode::File&&)>& on_change) {
   alignas(fanotify_event_metadata) char buf[65536];
   size_t events = 0;
@@ -135,91 +256,7 @@ size_t Backstop::read(const watch::Watcher& watcher, const std::function<void(de
     if (n <= 0) break;  // EAGAIN: drained
     for (auto* m = reinterpret_cast<fanotify_event_metadata*>(buf); FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
       ++events;
-      if (m->vers != FANOTIFY_METADATA_VERSION) continue;
-      int pidfd = -1;
-      struct Named {
-        int dirfd = -1;
-        std::string name;
-        const Dir* dir = nullptr;
-      } old_name, new_name, plain;
-      char* p = reinterpret_cast<char*>(m) + m->metadata_len;
-      char* end = reinterpret_cast<char*>(m) + m->event_len;
-      while (p + sizeof(fanotify_event_info_header) <= end) {
-        auto* h = reinterpret_cast<fanotify_event_info_header*>(p);
-        if (h->len == 0 || p + h->len > end) break;
-        if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
-          pidfd = reinterpret_cast<fanotify_event_info_pidfd*>(h)->pidfd;
-        } else if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME || h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME ||
-                   h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
-          auto* fid = reinterpret_cast<fanotify_event_info_fid*>(h);
-          auto* fh = reinterpret_cast<file_handle*>(fid->handle);
-          Named nm;
-          nm.name = reinterpret_cast<const char*>(fh->f_handle + fh->handle_bytes);
-          auto mit = mount_fds_.find(fsid_key(fid->fsid));
-          if (mit != mount_fds_.end()) nm.dirfd = open_by_handle_at(mit->second, fh, O_PATH | O_CLOEXEC);
-          if (nm.dirfd >= 0) nm.dir = classify_dir(watcher, nm.dirfd);
-          (h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME   ? old_name
-           : h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME ? new_name
-                                                               : plain) = std::move(nm);
-        }
-        p += h->len;
-      }
-      const Named& subject = (m->mask & FAN_RENAME) ? old_name : plain;
-      auto watched = [](const Named& x) {
-        return x.dir && (x.dir->classes & (decode::cls::kProtected | decode::cls::kOutputs));
-      };
-      bool relevant = watched(subject) || ((m->mask & FAN_RENAME) && watched(new_name));
-      uint32_t pid = m->pid > 0 ? static_cast<uint32_t>(m->pid) : 0;
-      if (pidfd >= 0) {
-        int live = pidfd_pid(pidfd);
-        if (live > 0) pid = static_cast<uint32_t>(live);
-      }
-      if (relevant && pid != self_tgid_) {
-        decode::File f;
-        f.source = decode::Source::kFanotify;
-        f.hdr.kind = decode::Kind::kFile;
-        f.hdr.ts_ns = now_boot_ns();
-        f.hdr.task.tgid = pid;
-        f.hdr.tid = pid;
-        // Identity from /proc while the pidfd pins the process.
-        auto alive = [&] { return pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; };
-        if (auto st = state::read_stat(proc_root_, pid); st && alive()) {
-          f.hdr.task.start_ns = st->start_ticks * decode::kNsPerTick;
-          // And its executable now: a short-lived writer (an approved ingest
-          // tool) may be gone when the pipeline looks it up, and a create is
-          // queued before the syscall's own record is written.
-          char exe[PATH_MAX];
-          std::string link = proc_root_ + "/" + std::to_string(pid) + "/exe";
-          ssize_t n = readlink(link.c_str(), exe, sizeof(exe));
-          if (n > 0 && alive()) f.exe.assign(exe, static_cast<size_t>(n));
-        }
-        const Named& where = watched(subject) ? subject : new_name;
-        f.classes = where.dir->classes;
-        f.watch_id = where.dir->watch_id;
-        f.path = subject.dir ? subject.dir->path + "/" + subject.name : subject.name;
-        if (m->mask & FAN_RENAME) f.path2 = new_name.dir ? new_name.dir->path + "/" + new_name.name : new_name.name;
-        f.access = decode::access::kWrite;
-        struct stat st {};
-        if (subject.dirfd >= 0 && fstatat(subject.dirfd, subject.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-          f.dev = decode::kernel_dev(st.st_dev);
-          f.ino = st.st_ino;
-        } else if (new_name.dirfd >= 0 &&
-                   fstatat(new_name.dirfd, new_name.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-          f.dev = decode::kernel_dev(st.st_dev);
-          f.ino = st.st_ino;
-        }
-        bool ondir = m->mask & FAN_ONDIR;
-        for (const auto& c : kChanges) {
-          if (!(m->mask & c.bit)) continue;
-          decode::File one = f;
-          one.op = ondir ? c.dir_op : c.op;
-          on_change(std::move(one));
-        }
-        if (ondir && (m->mask & (FAN_RENAME | FAN_DELETE))) forget_directories();
-      }
-      for (int fd : {old_name.dirfd, new_name.dirfd, plain.dirfd})
-        if (fd >= 0) close(fd);
-      if (pidfd >= 0) close(pidfd);
+      if (m->vers == FANOTIFY_METADATA_VERSION) handle(m, watcher, on_change);
     }
   }
   events_read_ += events;

@@ -16,7 +16,34 @@
 #include "decode/records.h"
 #include "watch/watch.h"
 
+struct fanotify_event_metadata;
+struct fanotify_event_info_fid;
+
 namespace fts::fanotify {
+
+// A directory's class: the watched tree it lies in (cached per directory).
+struct Dir {
+  uint32_t classes = 0;
+  uint32_t watch_id = ~0u;
+  std::string path;
+};
+
+// A name an event reports: its directory (opened by handle) and class.
+struct Named {
+  int dirfd = -1;
+  std::string name;
+  const Dir* dir = nullptr;
+};
+
+// One event's info records; owns the fds they carry.
+struct Parsed {
+  int pidfd = -1;
+  Named old_name, new_name, plain;
+  Parsed() = default;
+  Parsed(const Parsed&) = delete;
+  Parsed& operator=(const Parsed&) = delete;
+  ~Parsed();
+};
 
 class Backstop {
  public:
@@ -34,14 +61,14 @@ class Backstop {
   uint64_t events_read() const { return events_read_; }
 
  private:
-  struct Dir {
-    uint32_t classes = 0;
-    uint32_t watch_id = ~0u;
-    std::string path;
-  };
   Backstop(int fd, std::string proc_root, uint32_t self_tgid)
       : fd_(fd), proc_root_(std::move(proc_root)), self_tgid_(self_tgid) {}
   const Dir* classify_dir(const watch::Watcher& w, int dirfd);
+  void handle(const fanotify_event_metadata* m, const watch::Watcher& watcher,
+              const std::function<void(decode::File&&)>& on_change);
+  void parse(const fanotify_event_metadata* m, const watch::Watcher& watcher, Parsed* out);
+  Named resolve(const fanotify_event_info_fid* fid, const watch::Watcher& watcher);
+  void identify_writer(uint32_t pid, int pidfd, decode::File* f) const;
 
   int fd_;
   std::string proc_root_;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -130,30 +131,42 @@ Result<v1::RunSummary> Reader::run(const std::string& job) {
   return found[0];
 }
 
-Status Reader::each(const std::string& job_id, const std::function<void(const Record&)>& fn) {
+namespace {
+const char* kRecordColumns = "SELECT seq, job_id, idx, type, kind, time_ms, pid, body, hash FROM records ";
+
+Reader::Record record_row(sqlite3_stmt* s) {
+  Reader::Record r;
+  r.seq = sqlite3_column_int64(s, 0);
+  r.job_id = text(s, 1);
+  r.idx = sqlite3_column_int64(s, 2);
+  r.type = static_cast<RecordType>(sqlite3_column_int(s, 3));
+  r.kind = text(s, 4);
+  r.time_ms = sqlite3_column_int64(s, 5);
+  r.pid = static_cast<uint32_t>(sqlite3_column_int64(s, 6));
+  r.body = blob(s, 7);
+  r.hash = blob(s, 8);
+  return r;
+}
+
+// Runs a query and hands each row to fn.
+Status each_row(sqlite3* db, const std::string& path, const std::string& sql,
+                const std::function<void(sqlite3_stmt*)>& bind, const std::function<void(sqlite3_stmt*)>& fn) {
   sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db_,
-                              "SELECT seq, job_id, idx, type, kind, time_ms, pid, body, hash FROM records "
-                              "WHERE job_id=? ORDER BY seq",
-                              -1, &s, nullptr);
-  if (rc != SQLITE_OK) return make_error(explain(db_, rc, path_));
-  sqlite3_bind_text(s, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
-  Record r;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    r.seq = sqlite3_column_int64(s, 0);
-    r.job_id = text(s, 1);
-    r.idx = sqlite3_column_int64(s, 2);
-    r.type = static_cast<RecordType>(sqlite3_column_int(s, 3));
-    r.kind = text(s, 4);
-    r.time_ms = sqlite3_column_int64(s, 5);
-    r.pid = static_cast<uint32_t>(sqlite3_column_int64(s, 6));
-    r.body = blob(s, 7);
-    r.hash = blob(s, 8);
-    fn(r);
-  }
+  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr);
+  if (rc != SQLITE_OK) return make_error(explain(db, rc, path));
+  if (bind) bind(s);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) fn(s);
   sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return make_error(explain(db_, rc, path_));
+  if (rc != SQLITE_DONE) return make_error(explain(db, rc, path));
   return {};
+}
+}  // namespace
+
+Status Reader::each(const std::string& job_id, const std::function<void(const Record&)>& fn) {
+  return each_row(
+      db_, path_, std::string(kRecordColumns) + "WHERE job_id=? ORDER BY seq",
+      [&](sqlite3_stmt* s) { sqlite3_bind_text(s, 1, job_id.c_str(), -1, SQLITE_TRANSIENT); },
+      [&](sqlite3_stmt* s) { fn(record_row(s)); });
 }
 
 // ---- verify ----
@@ -172,75 +185,25 @@ std::string describe(const Reader::Record& r) {
          (r.type == RecordType::kAlert ? "alert " : "") + r.kind + ", " + ms_time(r.time_ms) + ")";
 }
 
-void problem(v1::VerifyReport* rep, const std::string& what, int64_t seq, const std::string& job, int64_t idx,
-             const std::string& msg) {
-  auto* p = rep->add_problems();
-  p->set_what(what);
-  p->set_seq(static_cast<uint64_t>(seq));
-  p->set_job(job);
-  p->set_index(static_cast<uint64_t>(idx));
-  p->set_message(msg);
+std::string range(int64_t from, int64_t to) {
+  return "#" + std::to_string(from) + (to > from ? "..#" + std::to_string(to) : "");
 }
 
-}  // namespace
+std::string hash_of(const std::string& prev, const Reader::Record& r) {
+  return record_hash(prev, r.seq, r.job_id, r.idx, static_cast<int>(r.type), r.kind, r.time_ms, r.pid, r.body);
+}
 
-Result<v1::VerifyReport> Reader::verify(const std::string& key) {
-  v1::VerifyReport rep;
-  rep.set_journal(path_);
-  rep.set_macs_checked(!key.empty());
-
-  // 1. The seal chain: contiguous, hash-linked, MACs under the key.
-  std::map<std::string, std::vector<Checkpoint>> sealed;
-  std::map<std::string, Checkpoint> pruned;
-  sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db_, "SELECT n, time_ms, kind, body, hash, mac FROM seals ORDER BY n", -1, &s, nullptr);
-  if (rc != SQLITE_OK) return make_error(explain(db_, rc, path_));
-  std::string prev(32, '\0');
-  int64_t expect = 1;
-  bool seal_broken = false;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    int64_t n = sqlite3_column_int64(s, 0);
-    int64_t t = sqlite3_column_int64(s, 1);
-    std::string kind = text(s, 2), body = text(s, 3), h = blob(s, 4), mac = blob(s, 5);
-    rep.set_seals(rep.seals() + 1);
-    rep.set_last_seal(ms_time(t));
-    if (!seal_broken) {
-      if (n != expect) {
-        problem(&rep, "seal_deleted", expect, "", 0,
-                "seal #" + std::to_string(expect) + (n > expect + 1 ? "..#" + std::to_string(n - 1) : "") +
-                    " deleted (the seal chain jumps to #" + std::to_string(n) + ")");
-        seal_broken = true;
-      } else if (seal_hash(prev, n, t, kind, body) != h) {
-        problem(&rep, "seal_changed", n, "", 0,
-                "seal #" + std::to_string(n) + " (" + ms_time(t) + ") was changed: its content no longer matches its hash");
-        seal_broken = true;
-      } else if (!key.empty() && hmac_sha256(key, h) != mac) {
-        problem(&rep, "seal_forged", n, "", 0,
-                "seal #" + std::to_string(n) + " (" + ms_time(t) + ") has a wrong HMAC: written without the journal key");
-        seal_broken = true;
-      }
-    }
-    prev = h;
-    expect = n + 1;
-    std::istringstream in(body);
-    std::string job, head;
-    int64_t count = 0;
-    while (in >> job >> count >> head) {
-      Checkpoint c{count, head, n, t};
-      if (kind == "prune") pruned[job] = c;
-      else sealed[job].push_back(c);
-    }
+// One verify pass: the seal chain, then every run's chain, then the chains
+// against what the seals say they held. Each step adds the problems it finds.
+class Verifier {
+ public:
+  Verifier(sqlite3* db, const std::string& path, const std::string& key) : db_(db), path_(path), key_(key) {
+    rep_.set_journal(path);
+    rep_.set_macs_checked(!key.empty());
   }
-  sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return make_error(explain(db_, rc, path_));
-  rep.set_pruned_runs(pruned.size());
+  Result<v1::VerifyReport> run();
 
-  // 2. Each run's chain, in index order.
-  rc = sqlite3_prepare_v2(db_,
-                          "SELECT seq, job_id, idx, type, kind, time_ms, pid, body, hash FROM records "
-                          "ORDER BY job_id, idx, seq",
-                          -1, &s, nullptr);
-  if (rc != SQLITE_OK) return make_error(explain(db_, rc, path_));
+ private:
   struct RunState {
     std::string prev;
     int64_t expect = 0;
@@ -248,124 +211,227 @@ Result<v1::VerifyReport> Reader::verify(const std::string& key) {
     bool broken = false;
     std::map<int64_t, std::pair<std::string, int64_t>> hash_at;  // idx -> (stored hash hex, seq) at checkpoints
   };
-  std::map<std::string, RunState> runs;
-  std::vector<Reader::Record> pending;  // one look-ahead: is a bad record an insertion?
-  auto checkpoint_idx = [&](const std::string& job, int64_t idx) {
-    auto it = sealed.find(job);
-    if (it == sealed.end()) return false;
-    for (const auto& c : it->second)
-      if (c.count - 1 == idx) return true;
-    return false;
-  };
-  auto step = [&](const Reader::Record& r, const Reader::Record* next) {
-    RunState& st = runs[r.job_id];
-    if (st.prev.empty()) st.prev = run_genesis(r.job_id);
-    if (st.broken) return;
-    std::string want = record_hash(st.prev, r.seq, r.job_id, r.idx, static_cast<int>(r.type), r.kind, r.time_ms, r.pid, r.body);
-    if (r.idx == st.expect && want == r.hash && r.seq > st.last_seq) {
-      st.prev = r.hash;
-      st.expect++;
-      st.last_seq = r.seq;
-      if (checkpoint_idx(r.job_id, r.idx)) st.hash_at[r.idx] = {hex(r.hash), r.seq};
-      return;
-    }
-    st.broken = true;
-    if (r.idx < st.expect) {
-      problem(&rep, "inserted", r.seq, r.job_id, r.idx,
-              describe(r) + " was inserted: run position #" + std::to_string(r.idx) + " is already taken");
-    } else if (r.idx > st.expect) {
-      problem(&rep, "deleted", r.seq, r.job_id, st.expect,
-              "record(s) #" + std::to_string(st.expect) +
-                  (r.idx - 1 > st.expect ? "..#" + std::to_string(r.idx - 1) : "") + " of job " + r.job_id +
-                  " deleted (the chain jumps from seq " + std::to_string(st.last_seq) + " to " + describe(r) + ")");
-    } else if (next && next->job_id == r.job_id && next->idx == r.idx &&
-               record_hash(st.prev, next->seq, next->job_id, next->idx, static_cast<int>(next->type), next->kind,
-                           next->time_ms, next->pid, next->body) == next->hash) {
-      problem(&rep, "inserted", r.seq, r.job_id, r.idx,
-              describe(r) + " was inserted: the chain continues without it");
-    } else if (r.seq <= st.last_seq) {
-      problem(&rep, "inserted", r.seq, r.job_id, r.idx, describe(r) + " was inserted: out of sequence");
-    } else if (want != r.hash) {
-      problem(&rep, "changed", r.seq, r.job_id, r.idx,
-              describe(r) + " was changed: its content no longer matches its hash");
-    }
-  };
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    Reader::Record r;
-    r.seq = sqlite3_column_int64(s, 0);
-    r.job_id = text(s, 1);
-    r.idx = sqlite3_column_int64(s, 2);
-    r.type = static_cast<RecordType>(sqlite3_column_int(s, 3));
-    r.kind = text(s, 4);
-    r.time_ms = sqlite3_column_int64(s, 5);
-    r.pid = static_cast<uint32_t>(sqlite3_column_int64(s, 6));
-    r.body = blob(s, 7);
-    r.hash = blob(s, 8);
-    rep.set_records(rep.records() + 1);
-    pending.push_back(std::move(r));
-    if (pending.size() == 2) {
-      step(pending[0], &pending[1]);
-      pending.erase(pending.begin());
-    }
-  }
-  sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) return make_error(explain(db_, rc, path_));
-  if (!pending.empty()) step(pending[0], nullptr);
-  rep.set_runs(runs.size());
 
-  // 3. The chains against the seals: what was sealed is still there, unchanged.
-  for (const auto& [job, cps] : sealed) {
-    auto rit = runs.find(job);
-    bool was_pruned = pruned.count(job) > 0;
-    if (rit == runs.end()) {
-      if (!was_pruned) {
-        const Checkpoint& last = cps.back();
-        problem(&rep, "deleted", 0, job, 0,
-                "all " + std::to_string(last.count) + " records of job " + job + " deleted (sealed by seal #" +
-                    std::to_string(last.seal) + ", " + ms_time(last.time_ms) + "; no retention prune recorded)");
-      }
+  Status read_seals();
+  void check_seal(int64_t n, int64_t t, const std::string& kind, const std::string& body, const std::string& h,
+                  const std::string& mac);
+  bool seal_intact(int64_t n, int64_t t, const std::string& kind, const std::string& body, const std::string& h,
+                   const std::string& mac);
+  Status walk_chains();
+  void step(const Reader::Record& r, const Reader::Record* next);
+  void name_break(RunState& st, const Reader::Record& r, const Reader::Record* next, const std::string& want);
+  bool is_checkpoint(const std::string& job, int64_t idx) const;
+  void check_against_seals();
+  bool check_run_against_seals(const std::string& job, const std::vector<Checkpoint>& cps, RunState& st);
+  void count_unsealed();
+  void sort_problems();
+  void problem(const std::string& what, int64_t seq, const std::string& job, int64_t idx, const std::string& msg);
+
+  sqlite3* db_;
+  const std::string& path_;
+  const std::string& key_;
+  v1::VerifyReport rep_;
+  std::map<std::string, std::vector<Checkpoint>> sealed_;
+  std::map<std::string, Checkpoint> pruned_;
+  std::string seal_prev_ = std::string(32, '\0');
+  int64_t seal_expect_ = 1;
+  bool seal_broken_ = false;
+  std::map<std::string, RunState> runs_;
+};
+
+Result<v1::VerifyReport> Verifier::run() {
+  if (auto st = read_seals(); !st) return make_error(st.error());
+  if (auto st = walk_chains(); !st) return make_error(st.error());
+  check_against_seals();
+  count_unsealed();
+  sort_problems();
+  rep_.set_intact(rep_.problems_size() == 0);
+  return rep_;
+}
+
+void Verifier::problem(const std::string& what, int64_t seq, const std::string& job, int64_t idx,
+                       const std::string& msg) {
+  auto* p = rep_.add_problems();
+  p->set_what(what);
+  p->set_seq(static_cast<uint64_t>(seq));
+  p->set_job(job);
+  p->set_index(static_cast<uint64_t>(idx));
+  p->set_message(msg);
+}
+
+// 1. The seal chain: contiguous, hash-linked, MACs under the key; what each
+// seal says the runs held.
+Status Verifier::read_seals() {
+  auto st = each_row(db_, path_, "SELECT n, time_ms, kind, body, hash, mac FROM seals ORDER BY n", nullptr,
+                     [&](sqlite3_stmt* s) {
+                       int64_t n = sqlite3_column_int64(s, 0), t = sqlite3_column_int64(s, 1);
+                       std::string kind = text(s, 2), body = text(s, 3);
+                       check_seal(n, t, kind, body, blob(s, 4), blob(s, 5));
+                       std::istringstream in(body);
+                       std::string job, head;
+                       int64_t count = 0;
+                       while (in >> job >> count >> head) {
+                         Checkpoint c{count, head, n, t};
+                         if (kind == "prune") pruned_[job] = c;
+                         else sealed_[job].push_back(c);
+                       }
+                     });
+  rep_.set_pruned_runs(pruned_.size());
+  return st;
+}
+
+void Verifier::check_seal(int64_t n, int64_t t, const std::string& kind, const std::string& body,
+                          const std::string& h, const std::string& mac) {
+  rep_.set_seals(rep_.seals() + 1);
+  rep_.set_last_seal(ms_time(t));
+  if (!seal_broken_) seal_broken_ = !seal_intact(n, t, kind, body, h, mac);
+  seal_prev_ = h;
+  seal_expect_ = n + 1;
+}
+
+// The first broken seal is named; what follows it cannot be trusted either.
+bool Verifier::seal_intact(int64_t n, int64_t t, const std::string& kind, const std::string& body,
+                           const std::string& h, const std::string& mac) {
+  std::string seal = "seal #" + std::to_string(n) + " (" + ms_time(t) + ")";
+  if (n != seal_expect_) {
+    problem("seal_deleted", seal_expect_, "", 0,
+            "seal " + range(seal_expect_, n - 1) + " deleted (the seal chain jumps to #" + std::to_string(n) + ")");
+    return false;
+  }
+  if (seal_hash(seal_prev_, n, t, kind, body) != h) {
+    problem("seal_changed", n, "", 0, seal + " was changed: its content no longer matches its hash");
+    return false;
+  }
+  if (!key_.empty() && hmac_sha256(key_, h) != mac) {
+    problem("seal_forged", n, "", 0, seal + " has a wrong HMAC: written without the journal key");
+    return false;
+  }
+  return true;
+}
+
+// 2. Each run's chain, in index order, with one record of look-ahead: is a
+// bad record an insertion?
+Status Verifier::walk_chains() {
+  std::vector<Reader::Record> pending;
+  auto st = each_row(db_, path_, std::string(kRecordColumns) + "ORDER BY job_id, idx, seq", nullptr,
+                     [&](sqlite3_stmt* s) {
+                       rep_.set_records(rep_.records() + 1);
+                       pending.push_back(record_row(s));
+                       if (pending.size() == 2) {
+                         step(pending[0], &pending[1]);
+                         pending.erase(pending.begin());
+                       }
+                     });
+  if (!st) return st;
+  if (!pending.empty()) step(pending[0], nullptr);
+  rep_.set_runs(runs_.size());
+  return {};
+}
+
+bool Verifier::is_checkpoint(const std::string& job, int64_t idx) const {
+  auto it = sealed_.find(job);
+  if (it == sealed_.end()) return false;
+  for (const auto& c : it->second)
+    if (c.count - 1 == idx) return true;
+  return false;
+}
+
+void Verifier::step(const Reader::Record& r, const Reader::Record* next) {
+  RunState& st = runs_[r.job_id];
+  if (st.prev.empty()) st.prev = run_genesis(r.job_id);
+  if (st.broken) return;
+  std::string want = hash_of(st.prev, r);
+  if (r.idx == st.expect && want == r.hash && r.seq > st.last_seq) {
+    st.prev = r.hash;
+    st.expect++;
+    st.last_seq = r.seq;
+    if (is_checkpoint(r.job_id, r.idx)) st.hash_at[r.idx] = {hex(r.hash), r.seq};
+    return;
+  }
+  st.broken = true;
+  name_break(st, r, next, want);
+}
+
+// What happened where a run's chain breaks.
+void Verifier::name_break(RunState& st, const Reader::Record& r, const Reader::Record* next, const std::string& want) {
+  if (r.idx < st.expect) {
+    problem("inserted", r.seq, r.job_id, r.idx,
+            describe(r) + " was inserted: run position #" + std::to_string(r.idx) + " is already taken");
+  } else if (r.idx > st.expect) {
+    problem("deleted", r.seq, r.job_id, st.expect,
+            "record(s) " + range(st.expect, r.idx - 1) + " of job " + r.job_id + " deleted (the chain jumps from seq " +
+                std::to_string(st.last_seq) + " to " + describe(r) + ")");
+  } else if (next && next->job_id == r.job_id && next->idx == r.idx && hash_of(st.prev, *next) == next->hash) {
+    problem("inserted", r.seq, r.job_id, r.idx, describe(r) + " was inserted: the chain continues without it");
+  } else if (r.seq <= st.last_seq) {
+    problem("inserted", r.seq, r.job_id, r.idx, describe(r) + " was inserted: out of sequence");
+  } else if (want != r.hash) {
+    problem("changed", r.seq, r.job_id, r.idx, describe(r) + " was changed: its content no longer matches its hash");
+  }
+}
+
+// 3. The chains against the seals: what was sealed is still there, unchanged.
+void Verifier::check_against_seals() {
+  for (const auto& [job, cps] : sealed_) {
+    auto rit = runs_.find(job);
+    if (rit != runs_.end()) {
+      if (!rit->second.broken) check_run_against_seals(job, cps, rit->second);
       continue;
     }
-    RunState& st = rit->second;
-    if (st.broken) continue;
-    for (const auto& c : cps) {
-      if (was_pruned && c.seal <= pruned[job].seal) continue;  // an older life of a re-used id
-      if (st.expect < c.count) {
-        problem(&rep, "deleted", st.last_seq, job, st.expect,
-                "record(s) #" + std::to_string(st.expect) + "..#" + std::to_string(c.count - 1) + " of job " + job +
-                    " deleted after seq " + std::to_string(st.last_seq) + " (seal #" + std::to_string(c.seal) +
-                    " counted " + std::to_string(c.count) + ")");
-        st.broken = true;
-        break;
-      }
-      auto h = st.hash_at.find(c.count - 1);
-      if (h != st.hash_at.end() && h->second.first != c.head_hex) {
-        problem(&rep, "rewritten", h->second.second, job, c.count - 1,
-                "job " + job + "'s records up to #" + std::to_string(c.count - 1) + " (seq " +
-                    std::to_string(h->second.second) + ") were rewritten after seal #" + std::to_string(c.seal) +
-                    " (" + ms_time(c.time_ms) + "): the chain was recomputed, its head no longer matches the seal");
-        st.broken = true;
-        break;
-      }
+    if (pruned_.count(job)) continue;
+    const Checkpoint& last = cps.back();
+    problem("deleted", 0, job, 0,
+            "all " + std::to_string(last.count) + " records of job " + job + " deleted (sealed by seal #" +
+                std::to_string(last.seal) + ", " + ms_time(last.time_ms) + "; no retention prune recorded)");
+  }
+}
+
+bool Verifier::check_run_against_seals(const std::string& job, const std::vector<Checkpoint>& cps, RunState& st) {
+  bool was_pruned = pruned_.count(job) > 0;
+  for (const auto& c : cps) {
+    if (was_pruned && c.seal <= pruned_[job].seal) continue;  // an older life of a re-used id
+    if (st.expect < c.count) {
+      problem("deleted", st.last_seq, job, st.expect,
+              "record(s) #" + std::to_string(st.expect) + "..#" + std::to_string(c.count - 1) + " of job " + job +
+                  " deleted after seq " + std::to_string(st.last_seq) + " (seal #" + std::to_string(c.seal) +
+                  " counted " + std::to_string(c.count) + ")");
+      return st.broken = true;
+    }
+    auto h = st.hash_at.find(c.count - 1);
+    if (h != st.hash_at.end() && h->second.first != c.head_hex) {
+      problem("rewritten", h->second.second, job, c.count - 1,
+              "job " + job + "'s records up to #" + std::to_string(c.count - 1) + " (seq " +
+                  std::to_string(h->second.second) + ") were rewritten after seal #" + std::to_string(c.seal) + " (" +
+                  ms_time(c.time_ms) + "): the chain was recomputed, its head no longer matches the seal");
+      return st.broken = true;
     }
   }
-  for (const auto& [job, st] : runs) {
-    auto it = sealed.find(job);
-    int64_t sealed_count = it == sealed.end() ? 0 : it->second.back().count;
-    if (pruned.count(job) && (it == sealed.end() || it->second.back().seal <= pruned[job].seal))
-      sealed_count = 0;
-    if (st.expect > sealed_count) rep.set_unsealed(rep.unsealed() + static_cast<uint64_t>(st.expect - sealed_count));
+  return false;
+}
+
+// 4. Records newer than their run's last seal: hash-chained only.
+void Verifier::count_unsealed() {
+  for (const auto& [job, st] : runs_) {
+    auto it = sealed_.find(job);
+    int64_t sealed_count = it == sealed_.end() ? 0 : it->second.back().count;
+    if (pruned_.count(job) && (it == sealed_.end() || it->second.back().seal <= pruned_[job].seal)) sealed_count = 0;
+    if (st.expect > sealed_count) rep_.set_unsealed(rep_.unsealed() + static_cast<uint64_t>(st.expect - sealed_count));
   }
-  // The first problem first (by record sequence; seals before records).
-  auto* ps = rep.mutable_problems();
+}
+
+// The first problem first (by record sequence; seals before records).
+void Verifier::sort_problems() {
+  auto* ps = rep_.mutable_problems();
   std::stable_sort(ps->begin(), ps->end(), [](const v1::VerifyProblem& a, const v1::VerifyProblem& b) {
     bool sa = a.what().rfind("seal", 0) == 0, sb = b.what().rfind("seal", 0) == 0;
     if (sa != sb) return sa;
     auto key = [](const v1::VerifyProblem& p) { return p.seq() ? p.seq() : UINT64_MAX; };  // 0: no one record
     return key(a) < key(b);
   });
-  rep.set_intact(rep.problems_size() == 0);
-  return rep;
 }
+
+}  // namespace
+
+Result<v1::VerifyReport> Reader::verify(const std::string& key) { return Verifier(db_, path_, key).run(); }
 
 }  // namespace fts::journal

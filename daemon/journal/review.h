@@ -2,6 +2,8 @@
 // What a responder reads from the journal: a run's summary (process tree,
 // data read and written with content hashes, network peers, alerts), its
 // timeline, exports, and a self-contained HTML report.
+// analysis.cc loads and adds up, text.cc prints tables, html.cc fills
+// report.html, export.cc renders records as the outputs do.
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +20,8 @@ struct Loaded {
 };
 Result<Loaded> load_run(Reader& r, const std::string& job);
 
+// A process is (pid, kernel start time): two processes that share a pid are
+// two nodes however close their starts; one process is one node.
 v1::Review review(const Loaded& run);
 
 struct TimelineFilter {

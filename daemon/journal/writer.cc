@@ -68,6 +68,19 @@ Digest& digest() {
   return d;
 }
 
+void put(EVP_MD_CTX* c, int64_t v) { put_le(c, v); }
+void put(EVP_MD_CTX* c, const std::string& s) { put_str(c, s); }
+
+// A link of a chain: SHA-256 over the previous link's hash, then each part
+// (integers as 8 bytes little-endian, strings length-prefixed).
+template <typename... Parts>
+std::string chain_hash(const std::string& prev, const Parts&... parts) {
+  auto* c = digest().begin();
+  EVP_DigestUpdate(c, prev.data(), prev.size());
+  (put(c, parts), ...);
+  return digest().end();
+}
+
 std::string sql_error(sqlite3* db, const char* what) { return std::string(what) + ": " + sqlite3_errmsg(db); }
 
 }  // namespace
@@ -92,28 +105,12 @@ std::string run_genesis(const std::string& job_id) {
 
 std::string record_hash(const std::string& prev, int64_t seq, const std::string& job_id, int64_t idx, int type,
                         const std::string& kind, int64_t time_ms, int64_t pid, const std::string& body) {
-  auto* c = digest().begin();
-  EVP_DigestUpdate(c, prev.data(), prev.size());
-  put_le(c, seq);
-  put_str(c, job_id);
-  put_le(c, idx);
-  put_le(c, type);
-  put_str(c, kind);
-  put_le(c, time_ms);
-  put_le(c, pid);
-  put_str(c, body);
-  return digest().end();
+  return chain_hash(prev, seq, job_id, idx, int64_t{type}, kind, time_ms, pid, body);
 }
 
 std::string seal_hash(const std::string& prev, int64_t n, int64_t time_ms, const std::string& kind,
                       const std::string& body) {
-  auto* c = digest().begin();
-  EVP_DigestUpdate(c, prev.data(), prev.size());
-  put_le(c, n);
-  put_le(c, time_ms);
-  put_str(c, kind);
-  put_str(c, body);
-  return digest().end();
+  return chain_hash(prev, n, time_ms, kind, body);
 }
 
 std::string hmac_sha256(const std::string& key, const std::string& data) {
@@ -133,27 +130,24 @@ std::string host_run_id(int64_t time_ms) {
   return buf;
 }
 
-Entry entry_of(const v1::Event& e) {
+namespace {
+// Events and alerts carry the same parts a row needs.
+template <typename Record>
+Entry entry(const Record& r, RecordType type, const std::string& kind) {
   Entry x;
-  x.job_id = e.job().id();
-  x.type = RecordType::kEvent;
-  x.kind = e.kind();
-  x.time_ms = sinks::rfc3339_to_ms(e.time());
-  x.pid = e.process().pid();
-  e.SerializeToString(&x.body);
+  x.job_id = r.job().id();
+  x.type = type;
+  x.kind = kind;
+  x.time_ms = sinks::rfc3339_to_ms(r.time());
+  x.pid = r.process().pid();
+  r.SerializeToString(&x.body);
   return x;
 }
+}  // namespace
 
-Entry entry_of(const v1::Alert& a) {
-  Entry x;
-  x.job_id = a.job().id();
-  x.type = RecordType::kAlert;
-  x.kind = a.rule();
-  x.time_ms = sinks::rfc3339_to_ms(a.time());
-  x.pid = a.process().pid();
-  a.SerializeToString(&x.body);
-  return x;
-}
+Entry entry_of(const v1::Event& e) { return entry(e, RecordType::kEvent, e.kind()); }
+
+Entry entry_of(const v1::Alert& a) { return entry(a, RecordType::kAlert, a.rule()); }
 
 Result<std::string> load_key(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

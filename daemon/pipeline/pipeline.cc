@@ -362,6 +362,7 @@ class RenderStage : public Stage {
     out->set_pid(p.key.tgid);
     if (tid) out->set_tid(tid);
     out->set_start_time(rfc3339(boot_to_wall_ns(p.start_ns)));
+    out->set_start_ticks(p.key.start_ticks);
     out->set_ppid(p.parent.tgid);
     out->set_exe(p.exe);
     for (const auto& a : p.args) out->add_args(a);

@@ -429,6 +429,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   }
   auto* p = a.mutable_process();
   p->set_pid(h.task.tgid);
+  p->set_start_ticks(h.task.start_ticks());  // the journal review's identity key
   if (in.process) {
     p->set_ppid(in.process->parent.tgid);
     p->set_exe(in.process->exe);

@@ -100,6 +100,15 @@ struct Sensor::Impl {
   RecordHandler on_record;
   fts_settings settings{};
   Options opts;
+
+  // The steps of start, in order.
+  Status open();
+  Status load();
+  Status attach();
+  Status attach_cgroup_programs();
+  Status open_ring();
+  Status register_own_maps();
+  Status pin_maps();
 };
 
 Status preflight(const Options& opts) {
@@ -132,101 +141,122 @@ Sensor::~Sensor() {
   if (impl_->skel) fts_skel__destroy(impl_->skel);  // detaches every link
 }
 
-Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler on_record) {
-  if (auto st = preflight(opts); !st) return make_error(st.error());
-  libbpf_set_print(capture_log);
-
-  auto impl = std::make_unique<Impl>();
-  impl->on_record = std::move(on_record);
-  impl->opts = opts;
-  impl->skel = fts_skel__open();
-  if (!impl->skel) return errno_error("opening the BPF object failed", errno);
-  if (int err = bpf_map__set_max_entries(impl->skel->maps.events, opts.ringbuf_mb << 20))
+// What load needs settled first: ring size, which programs libbpf attaches,
+// and the read-only data the verifier treats as constants.
+Status Sensor::Impl::open() {
+  skel = fts_skel__open();
+  if (!skel) return errno_error("opening the BPF object failed", errno);
+  if (int err = bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_mb << 20))
     return errno_error("sizing the ring buffer", err);
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) {
+    if (is_cgroup_prog(p)) bpf_program__set_autoattach(p, false);
+  }
+  skel->rodata->fts_daemon_tgid = opts.daemon_tgid;
+  return {};
+}
 
+// On failure the error names the program and quotes the verifier.
+Status Sensor::Impl::load() {
+  int err = fts_skel__load(skel);
+  if (!err) return {};
+  // libbpf names the program that failed: "prog 'NAME': failed to load".
+  std::string prog = "?";
   {
-    bpf_program* p;
-    bpf_object__for_each_program(p, impl->skel->obj) {
-      if (is_cgroup_prog(p)) bpf_program__set_autoattach(p, false);
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    for (const auto& line : g_log) {
+      size_t a = line.find("prog '");
+      size_t b = line.find("': failed to load");
+      if (a != std::string::npos && b != std::string::npos && b > a + 6) prog = line.substr(a + 6, b - a - 6);
     }
   }
+  return make_error("loading BPF program '" + prog + "' failed (" + std::strerror(-err) +
+                    "); the verifier's last lines:" + log_tail(12));
+}
 
-  if (int err = fts_skel__load(impl->skel)) {
-    // libbpf names the program that failed: "prog 'NAME': failed to load".
-    std::string prog = "?";
-    {
-      std::lock_guard<std::mutex> lock(g_log_mu);
-      for (const auto& line : g_log) {
-        size_t a = line.find("prog '");
-        size_t b = line.find("': failed to load");
-        if (a != std::string::npos && b != std::string::npos && b > a + 6) prog = line.substr(a + 6, b - a - 6);
-      }
-    }
-    fts_skel__destroy(impl->skel);
-    impl->skel = nullptr;
-    return make_error("loading BPF program '" + prog + "' failed (" + std::strerror(-err) +
-                      "); the verifier's last lines:" + log_tail(12));
-  }
-  std::unique_ptr<Sensor> s(new Sensor(std::move(impl)));
-  s->impl_->settings.daemon_tgid = opts.daemon_tgid;
-  if (auto st = s->write_settings(); !st) return make_error(st.error());
-
-  if (int err = fts_skel__attach(s->impl_->skel))
+Status Sensor::Impl::attach() {
+  if (int err = fts_skel__attach(skel))
     return make_error("attaching BPF programs failed (" + std::string(std::strerror(-err)) + ")" + log_tail(4));
+  return attach_cgroup_programs();
+}
 
-  // Egress hooks at the cgroup v2 root: every task on the host passes them.
+// Egress hooks at the cgroup v2 root: every task on the host passes them.
+Status Sensor::Impl::attach_cgroup_programs() {
   std::string cg_root = opts.cgroup2_root.empty() ? cgroup2_mount() : opts.cgroup2_root;
   if (cg_root.empty()) return make_error("no cgroup v2 mount in /proc/self/mountinfo: the egress hooks need one");
-  int cg_fd = open(cg_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int cg_fd = ::open(cg_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cg_fd < 0) return errno_error("opening the cgroup v2 root " + cg_root, errno);
-  {
-    bpf_program* p;
-    bpf_object__for_each_program(p, s->impl_->skel->obj) {
-      if (!is_cgroup_prog(p)) continue;
-      bpf_link* link = bpf_program__attach_cgroup(p, cg_fd);
-      if (!link) {
-        int err = errno;
-        close(cg_fd);
-        return errno_error(std::string("attaching ") + bpf_program__name(p) + " at " + cg_root, err);
-      }
-      s->impl_->cgroup_links.push_back(link);
+  bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) {
+    if (!is_cgroup_prog(p)) continue;
+    bpf_link* link = bpf_program__attach_cgroup(p, cg_fd);
+    if (!link) {
+      int err = errno;
+      close(cg_fd);
+      return errno_error(std::string("attaching ") + bpf_program__name(p) + " at " + cg_root, err);
     }
+    cgroup_links.push_back(link);
   }
   close(cg_fd);
+  return {};
+}
 
-  s->impl_->rb = ring_buffer__new(
-      bpf_map__fd(s->impl_->skel->maps.events),
+Status Sensor::Impl::open_ring() {
+  rb = ring_buffer__new(
+      bpf_map__fd(skel->maps.events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* impl = static_cast<Impl*>(ctx);
         impl->on_record(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
         return 0;
       },
-      s->impl_.get(), nullptr);
-  if (!s->impl_->rb) return errno_error("ring buffer setup failed", errno);
+      this, nullptr);
+  if (!rb) return errno_error("ring buffer setup failed", errno);
+  return {};
+}
 
-  // The daemon's own maps by id: the kernel says when another process takes
-  // one through its pin (sensor-tamper).
-  {
-    int own = bpf_map__fd(s->impl_->skel->maps.own_maps);
-    bpf_map* m;
-    bpf_object__for_each_map(m, s->impl_->skel->obj) {
-      bpf_map_info info{};
-      uint32_t len = sizeof(info);
-      uint8_t one = 1;
-      if (bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len) != 0) continue;
-      if (bpf_map_update_elem(own, &info.id, &one, BPF_ANY) != 0) return errno_error("own_maps map update", errno);
-    }
+// The daemon's own maps by id: the kernel says when another process takes
+// one through its pin (sensor-tamper).
+Status Sensor::Impl::register_own_maps() {
+  int own = bpf_map__fd(skel->maps.own_maps);
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel->obj) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    uint8_t one = 1;
+    if (bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len) != 0) continue;
+    if (bpf_map_update_elem(own, &info.id, &one, BPF_ANY) != 0) return errno_error("own_maps map update", errno);
   }
+  return {};
+}
 
-  if (opts.pin) {
-    std::filesystem::create_directories(opts.pin_dir);
-    bpf_map* m;
-    bpf_object__for_each_map(m, s->impl_->skel->obj) {
-      if (bpf_map__is_internal(m)) continue;
-      std::string path = opts.pin_dir + "/" + bpf_map__name(m);
-      unlink(path.c_str());
-      if (int err = bpf_map__pin(m, path.c_str())) return errno_error("pinning " + path, err);
-    }
+Status Sensor::Impl::pin_maps() {
+  if (!opts.pin) return {};
+  std::filesystem::create_directories(opts.pin_dir);
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel->obj) {
+    if (bpf_map__is_internal(m)) continue;
+    std::string path = opts.pin_dir + "/" + bpf_map__name(m);
+    unlink(path.c_str());
+    if (int err = bpf_map__pin(m, path.c_str())) return errno_error("pinning " + path, err);
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler on_record) {
+  if (auto st = preflight(opts); !st) return make_error(st.error());
+  libbpf_set_print(capture_log);
+  auto impl = std::make_unique<Impl>();
+  impl->on_record = std::move(on_record);
+  impl->opts = opts;
+  // Owned from here: a failed step below tears down what the earlier ones built.
+  std::unique_ptr<Sensor> s(new Sensor(std::move(impl)));
+  Impl& i = *s->impl_;
+  for (auto step : {&Impl::open, &Impl::load}) {
+    if (auto st = (i.*step)(); !st) return make_error(st.error());
+  }
+  if (auto st = s->write_settings(); !st) return make_error(st.error());
+  for (auto step : {&Impl::attach, &Impl::open_ring, &Impl::register_own_maps, &Impl::pin_maps}) {
+    if (auto st = (i.*step)(); !st) return make_error(st.error());
   }
   return s;
 }
@@ -434,6 +464,11 @@ struct NameLess {
     return std::strncmp(a.name, b.name, sizeof(a.name)) < 0;
   }
 };
+// Keys compared as the kernel does: their bytes (initialized whole, padding too).
+template <typename K>
+struct BytesLess {
+  bool operator()(const K& a, const K& b) const { return std::memcmp(&a, &b, sizeof(K)) < 0; }
+};
 
 }  // namespace
 
@@ -454,12 +489,7 @@ Status Sensor::set_watched_names(const std::map<std::string, watch::WatchValue>&
 }
 
 Status Sensor::set_egress(const std::vector<egress::LpmEntry>& entries) {
-  struct KeyLess {
-    bool operator()(const fts_egress_key& a, const fts_egress_key& b) const {
-      return std::memcmp(&a, &b, sizeof(a)) < 0;
-    }
-  };
-  std::map<fts_egress_key, fts_egress_ports, KeyLess> want;
+  std::map<fts_egress_key, fts_egress_ports, BytesLess<fts_egress_key>> want;
   for (const auto& e : entries) {
     fts_egress_key k{};
     k.prefixlen = 32 + e.prefix;
@@ -472,12 +502,7 @@ Status Sensor::set_egress(const std::vector<egress::LpmEntry>& entries) {
 
 
 Status Sensor::set_dns_names(const std::vector<egress::NameEntry>& names) {
-  struct KeyLess {
-    bool operator()(const fts_dns_name_key& a, const fts_dns_name_key& b) const {
-      return std::memcmp(&a, &b, sizeof(a)) < 0;
-    }
-  };
-  std::map<fts_dns_name_key, fts_egress_ports, KeyLess> want;
+  std::map<fts_dns_name_key, fts_egress_ports, BytesLess<fts_dns_name_key>> want;
   for (const auto& n : names) {
     fts_dns_name_key k{};
     k.policy = n.policy;
@@ -515,7 +540,6 @@ Status Sensor::write_settings() {
   uint32_t zero = 0;
   fts_settings s{};
   s.flags = impl_->settings.flags;
-  s.daemon_tgid = impl_->settings.daemon_tgid;
   if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.settings), &zero, &s, BPF_ANY) != 0)
     return errno_error("settings map update", errno);
   return {};

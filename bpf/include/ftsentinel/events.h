@@ -440,11 +440,11 @@ enum fts_counter {
 	FTS_CNT_MAX,
 };
 
-/* settings: array[0], written by the daemon at start and on reload. */
+/* settings: array[0], written by the daemon at start and on reload. (The
+ * daemon's own tgid never changes: it is read-only data, lib/task.h.) */
 #define FTS_SET_REPORT_ALL_EXEC 0x1u /* send execs of untracked tasks (user-space launcher globs) */
 struct fts_settings {
 	__u32 flags;
-	__u32 daemon_tgid;
 };
 
 /* A job id is the root process's identity folded into 64 bits: the start

@@ -243,6 +243,132 @@ TEST_F(JournalTest, ReviewShowsTreeDataPeersAndAlerts) {
   EXPECT_EQ(html.find("https://"), std::string::npos);
 }
 
+// Two processes that share a pid are two processes however close their
+// starts; one process is one, however its start time is rendered. The kernel's
+// start (ticks since boot) keys them; rows without it match by wall time.
+class ReviewIdentityTest : public JournalTest {
+ protected:
+  static constexpr uint32_t kPid = 200;
+  static constexpr uint64_t kTicks = 123456;  // 1234.56 s after boot
+
+  // A record about pid 200: the nth incarnation (0, 1) started 0.3 s (30
+  // ticks) after the previous one; jitter_us shifts only the rendered wall
+  // time, as a per-record boot-to-wall offset would.
+  v1::Event about(int nth, const std::string& kind, int64_t ms, int jitter_us, bool with_ticks) {
+    v1::Event e = event(kJob, kind, ms, kPid, 100, nth ? "/usr/bin/curl" : "/usr/bin/python3");
+    int64_t start_us = (t0_ + 1000) * 1000 + nth * 300000 + jitter_us;
+    e.mutable_process()->set_start_time(rfc3339(static_cast<uint64_t>(start_us) * 1000ull));
+    if (with_ticks) e.mutable_process()->set_start_ticks(kTicks + static_cast<uint64_t>(nth) * 30);
+    return e;
+  }
+
+  // Incarnation 0 in four records (exec, two reads, exit), then incarnation
+  // 1 (exec, exit), then a late alert about incarnation 0.
+  v1::Review two_incarnations(bool with_ticks) {
+    std::vector<std::variant<v1::Event, v1::Alert>> recs;
+    int64_t ms = t0_ + 2000;
+    recs.push_back(event(kJob, "exec", ms++, 100, 1, "/usr/bin/bash"));
+    recs.push_back(about(0, "exec", ms++, 0, with_ticks));
+    for (int jitter : {3, -2}) {
+      v1::Event f = about(0, "file", ms++, jitter, with_ticks);
+      f.mutable_file()->set_path("/data/approved/shard-" + std::to_string(jitter) + ".jsonl");
+      f.mutable_file()->set_op("open");
+      f.mutable_file()->add_access("read");
+      recs.push_back(f);
+    }
+    v1::Event x = about(0, "exit", ms++, 5, with_ticks);
+    x.mutable_exit()->set_code(0);
+    recs.push_back(x);
+    recs.push_back(about(1, "exec", ms++, 0, with_ticks));
+    x = about(1, "exit", ms++, 1, with_ticks);
+    x.mutable_exit()->set_code(7);
+    recs.push_back(x);
+    v1::Alert a;
+    a.set_id("late");
+    a.set_time(at(ms));
+    a.set_rule("unapproved-data-read");
+    a.set_severity("medium");
+    *a.mutable_job() = x.job();
+    *a.mutable_process() = about(0, "file", ms, 4, with_ticks).process();
+    recs.push_back(a);
+    {
+      auto s = sink();
+      write_all(*s, recs);
+    }
+    auto r = Reader::open(path_);
+    EXPECT_TRUE(r) << (r ? "" : r.error());
+    auto loaded = load_run(**r, kJob);
+    EXPECT_TRUE(loaded) << (loaded ? "" : loaded.error());
+    return review(*loaded);
+  }
+
+  void expect_two_incarnations(const v1::Review& rv) {
+    ASSERT_EQ(rv.processes_size(), 1) << to_json(rv, true);
+    const auto& bash = rv.processes(0);
+    EXPECT_EQ(bash.pid(), 100u);
+    ASSERT_EQ(bash.children_size(), 2) << to_json(rv, true);
+    const auto& first = bash.children(0);
+    const auto& second = bash.children(1);
+    EXPECT_EQ(first.pid(), kPid);
+    EXPECT_EQ(first.exe(), "/usr/bin/python3");
+    EXPECT_EQ(first.exit_code(), 0);
+    EXPECT_EQ(first.alerts(), 1u);  // the late alert names the first, not the latest
+    EXPECT_EQ(second.pid(), kPid);
+    EXPECT_EQ(second.exe(), "/usr/bin/curl");
+    EXPECT_EQ(second.exit_code(), 7);
+    EXPECT_EQ(second.alerts(), 0u);
+    EXPECT_EQ(first.children_size() + second.children_size(), 0);
+  }
+
+  const std::string kJob = "00000000000000ee";
+};
+
+TEST_F(ReviewIdentityTest, SamePidStartedAThirdOfASecondApartIsTwoProcessesByKernelStart) {
+  expect_two_incarnations(two_incarnations(true));
+}
+
+TEST_F(ReviewIdentityTest, RowsWithoutKernelStartMatchByWallTimeNotWithinASecond) {
+  expect_two_incarnations(two_incarnations(false));
+}
+
+TEST_F(ReviewIdentityTest, OneProcessInManyRecordsIsOneProcess) {
+  std::vector<std::variant<v1::Event, v1::Alert>> recs;
+  for (int i = 0; i < 20; ++i) {
+    // The same kernel start; the rendered start wanders by microseconds.
+    v1::Event f = about(0, "file", t0_ + 2000 + i, (i * 7) % 11 - 5, true);
+    f.mutable_file()->set_path("/data/approved/shard-" + std::to_string(i) + ".jsonl");
+    f.mutable_file()->set_op("open");
+    f.mutable_file()->add_access("read");
+    recs.push_back(f);
+  }
+  {
+    auto s = sink();
+    write_all(*s, recs);
+  }
+  auto r = Reader::open(path_);
+  ASSERT_TRUE(r) << r.error();
+  auto loaded = load_run(**r, kJob);
+  ASSERT_TRUE(loaded) << loaded.error();
+  v1::Review rv = review(*loaded);
+  ASSERT_EQ(rv.processes_size(), 1) << to_json(rv, true);
+  EXPECT_EQ(rv.processes(0).pid(), kPid);
+  EXPECT_EQ(rv.read_size(), 20);
+  for (const auto& d : rv.read()) EXPECT_EQ(d.pids_size(), 1);
+}
+
+// The chain's hash format is the journal's on-disk contract: a journal
+// written by an older daemon must verify with a newer one. The expected
+// digests are computed independently (Python hashlib over the documented
+// layout: previous hash, integers as 8 bytes little-endian, strings
+// length-prefixed).
+TEST(JournalHashFormat, RecordAndSealHashesAreStable) {
+  std::string zero(32, '\0');
+  EXPECT_EQ(hex(record_hash(zero, 7, "00000000000000aa", 3, 1, "exfil-chain", 1764547200000, 4242, "body")),
+            "f242e0261f1ef650fca27f8ad96a31eba212a5bd07a7694e984634a6638f1082");
+  EXPECT_EQ(hex(seal_hash(zero, 2, 1764547200000, "seal", "00000000000000aa 4 ab")),
+            "3357d76950223e06f6850ee4030395869df620ff1caeb1196b2c969c5ad36b8e");
+}
+
 TEST_F(JournalTest, ExportRoundTrips) {
   auto recs = run("00000000000000bb", t0_);
   {
