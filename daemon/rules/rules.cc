@@ -4,6 +4,8 @@
 
 #include "common/glob.h"
 #include "common/time.h"
+#include "render/fields.h"
+#include "render/process_view.h"
 #include "rules/dns_tunnel.h"
 #include "watch/watch.h"
 
@@ -43,6 +45,23 @@ bool is_change(const decode::File& f) {
     return f.access & (decode::access::kWrite | decode::access::kCreate | decode::access::kTruncate |
                        decode::access::kAppend);
   return true;  // truncate, rename, link, unlink, mkdir, chmod, … and every fanotify change
+}
+
+void file_ref(const Finding& f, const Input& in, v1::Alert* a) {
+  if (const auto* h = std::get_if<decode::FileHash>(&in.record)) {
+    auto* fr = a->mutable_file();
+    fr->set_path(h->path);
+    fr->set_dev(render::dev_number(h->dev));
+    fr->set_ino(h->ino);
+    fr->set_access(h->reason == "write" ? "write" : "read");
+  }
+  if (const auto* file = std::get_if<decode::File>(&in.record)) {
+    auto* fr = a->mutable_file();
+    fr->set_path(f.object.empty() ? in.file_path : f.object);
+    fr->set_dev(render::dev_number(file->dev));
+    fr->set_ino(file->ino);
+    fr->set_access(render::file_access_word(*file));
+  }
 }
 
 // --- the rules ---
@@ -393,6 +412,37 @@ std::vector<v1::Alert> Engine::summaries(uint64_t job) {
   return out;
 }
 
+namespace {
+
+// What an alert says of its record, each field as the record's event says it
+// (render/fields.h): the process identity, the file, the destination.
+void record_fields(const Finding& f, const Input& in, v1::Alert* a) {
+  if (in.process_view) *a->mutable_process() = *in.process_view;  // rendered once per process
+  else if (in.process) render::render_process(*in.process, in.procs, nullptr, a->mutable_process());
+  else a->mutable_process()->set_pid(decode::header(in.record).task.tgid);
+  if (f.file) file_ref(f, in, a);
+  if (const auto* n = std::get_if<decode::Net>(&in.record)) {
+    auto* nr = a->mutable_network();
+    nr->set_protocol(render::protocol_name(n->protocol));
+    nr->set_daddr(decode::address_string(n->daddr));
+    nr->set_dport(n->dport);
+    if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
+    if (in.net_total_bytes) {
+      nr->set_bytes(in.net_total_bytes);
+      nr->set_total_bytes(in.net_total_bytes);
+    }
+  }
+  if (const auto* d = std::get_if<decode::Dns>(&in.record)) {
+    auto* nr = a->mutable_network();
+    nr->set_protocol(render::protocol_name(d->tcp ? 6 : 17));
+    nr->set_daddr(decode::address_string(d->daddr));
+    nr->set_dport(d->dport);
+    nr->set_dns(d->name);
+  }
+}
+
+}  // namespace
+
 v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   v1::Alert a;
   const decode::Header& h = decode::header(in.record);
@@ -407,52 +457,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
     a.mutable_job()->set_policy(job->policy);
     a.mutable_job()->set_name(job->name);
   }
-  auto* p = a.mutable_process();
-  p->set_pid(h.task.tgid);
-  if (in.process) {
-    p->set_ppid(in.process->parent.tgid);
-    p->set_exe(in.process->exe);
-    for (const auto& arg : in.process->args) p->add_args(arg);
-    p->set_uid(in.process->uid);
-    for (const state::Process* anc : in.procs.ancestry(*in.process)) {
-      auto* x = p->add_ancestry();
-      x->set_pid(anc->key.tgid);
-      x->set_exe(anc->exe);
-    }
-  }
-  if (f.file) {
-    if (const auto* h = std::get_if<decode::FileHash>(&in.record)) {
-      auto* fr = a.mutable_file();
-      fr->set_path(h->path);
-      fr->set_dev(decode::user_dev(h->dev));
-      fr->set_ino(h->ino);
-      fr->set_access(h->reason == "write" ? "write" : "read");
-    }
-    if (const auto* file = std::get_if<decode::File>(&in.record)) {
-      auto* fr = a.mutable_file();
-      fr->set_path(f.object.empty() ? in.file_path : f.object);
-      fr->set_dev(decode::user_dev(file->dev));
-      fr->set_ino(file->ino);
-      fr->set_access(file->op == decode::FileOp::kOpen
-                         ? ((file->access & decode::access::kWrite) ? "write" : "read")
-                         : decode::to_string(file->op));
-    }
-  }
-  if (const auto* n = std::get_if<decode::Net>(&in.record)) {
-    auto* nr = a.mutable_network();
-    nr->set_protocol(n->protocol == 6 ? "tcp" : n->protocol == 17 ? "udp" : std::to_string(n->protocol));
-    nr->set_daddr(decode::address_string(n->daddr));
-    nr->set_dport(n->dport);
-    if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
-    if (in.net_total_bytes) nr->set_bytes(in.net_total_bytes);
-  }
-  if (const auto* d = std::get_if<decode::Dns>(&in.record)) {
-    auto* nr = a.mutable_network();
-    nr->set_protocol(d->tcp ? "tcp" : "udp");
-    nr->set_daddr(decode::address_string(d->daddr));
-    nr->set_dport(d->dport);
-    nr->set_dns(d->name);
-  }
+  record_fields(f, in, &a);
   if (const Catalogue* c = catalogue(f.rule)) {
     for (const char* t : c->attack) a.mutable_mitre()->add_attack(t);
     for (const char* t : c->atlas) a.mutable_mitre()->add_atlas(t);

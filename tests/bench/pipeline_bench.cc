@@ -225,7 +225,7 @@ std::shared_ptr<config::PolicySet> policies() {
 
 int main(int argc, char** argv) {
   int jobs_per_round = 2000, rounds = 5, cpu = 0, shards = 48;
-  bool render = false;  // --render: build every Event too, as when a sink takes events
+  bool render = true;  // --render 0: event ids only, as when no sink takes events (no journal)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--jobs")) jobs_per_round = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
