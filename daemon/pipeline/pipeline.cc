@@ -34,7 +34,7 @@ void Item::reset() {
   policy = nullptr;
   process_view = nullptr;
   event_id = 0;
-  events.Clear();
+  events.clear();
   alerts.clear();
 }
 
@@ -325,8 +325,9 @@ class RenderStage : public Stage {
   const char* name() const override { return "render"; }
   bool run(Item& item) override {
     shared_.views.trim();
-    for (auto& e : item.events)  // the daemon's own (push_event): one sequence of ids
+    item.events.for_each([&](v1::Event& e) {  // the daemon's own (push_event): one sequence of ids
       if (!e.id()) e.set_id(shared_.next_event_id());
+    });
     job_events(item, jobs::JobChange::kStarted);
     if (item.record) record_event(item);
     job_events(item, jobs::JobChange::kEnded);
@@ -336,13 +337,14 @@ class RenderStage : public Stage {
  private:
   void job_events(Item& item, jobs::JobChange::Kind kind) {
     for (const auto& c : item.job_changes)
-      if (c.kind == kind) renderer_.job_change(c, shared_.next_event_id(), item.events.Add());
+      if (c.kind == kind) renderer_.job_change(c, shared_.next_event_id(), item.events.add());
   }
   void record_event(Item& item) {
     const jobs::Job* job = event_job(item, jobs_);
     if (!wanted(item, job)) return;
     item.event_id = shared_.next_event_id();
-    renderer_.record(*item.record, item.facts, job, item.event_id, item.events.Add());
+    if (renderer_.record(*item.record, item.facts, job, item.event_id, item.events.add()))
+      item.events.mark_borrowed_process();
     item.process_view = renderer_.last_process_view();  // detect's alerts show the same
   }
 
@@ -360,8 +362,9 @@ class IdStage : public Stage {
   const char* name() const override { return "ids"; }
   bool run(Item& item) override {
     shared_.views.trim();
-    for (auto& e : item.events)
+    item.events.for_each([&](v1::Event& e) {
       if (!e.id()) e.set_id(shared_.next_event_id());
+    });
     if (item.record && wanted(item, event_job(item, jobs_))) item.event_id = shared_.next_event_id();
     return true;
   }
@@ -412,12 +415,12 @@ class SinkStage : public Stage {
   Step step() const override { return Step::kSinks; }
   const char* name() const override { return "sinks"; }
   bool run(Item& item) override {
-    for (auto& e : item.events) {
+    item.events.for_each([&](v1::Event& e) {
       if (e.time().empty()) e.set_time(rfc3339(now_wall_ns()));
       if (e.host().empty()) e.set_host(host_);
       for (auto& s : sinks_) s->write(e);
       stats_.events++;
-    }
+    });
     for (auto& a : item.alerts) {
       // The id is what a receiver de-duplicates by (delivery is at-least-once).
       if (a.id().empty()) a.set_id(sinks::make_alert_id());
@@ -545,7 +548,7 @@ void Pipeline::push_job_changes(std::vector<jobs::JobChange> changes) {
 
 void Pipeline::push_event(v1::Event event) {
   Lease lease(this);
-  *lease.item().events.Add() = std::move(event);
+  *lease.item().events.add() = std::move(event);  // all of it: nothing of a reused event stays
   run_from(Step::kRender, lease.item());  // an id from the one sequence; nothing to detect
 }
 

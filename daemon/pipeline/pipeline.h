@@ -16,8 +16,6 @@
 // later stages read it instead of looking it up again. A stage that has
 // nothing to do in this configuration (no hashing, no rules, no sink that
 // takes events) is not in the list.
-#include <google/protobuf/repeated_ptr_field.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -41,6 +39,44 @@
 
 namespace fts::pipeline {
 
+// The events of one item. Cleared by count only: the Event objects, with
+// their submessages and strings, stay for the next item, whose renderer
+// reuses their memory (a protobuf Clear() would free the submessages).
+class EventList {
+ public:
+  EventList() = default;
+  EventList(const EventList&) = delete;
+  EventList& operator=(const EventList&) = delete;
+  ~EventList() { clear(); }
+  v1::Event* add() {
+    if (n_ == all_.size()) {
+      all_.push_back(std::make_unique<v1::Event>());
+      borrowed_.push_back(false);
+    }
+    borrowed_[n_] = false;
+    return all_[n_++].get();
+  }
+  // The last event's process is a cached view it does not own (render's
+  // ProcessViews): it is handed back, never freed, when the list is cleared.
+  void mark_borrowed_process() { borrowed_[n_ - 1] = true; }
+  void clear() {
+    for (size_t i = 0; i < n_; ++i)
+      if (borrowed_[i]) (void)all_[i]->unsafe_arena_release_process();
+    n_ = 0;
+  }
+  size_t size() const { return n_; }
+  v1::Event& operator[](size_t i) { return *all_[i]; }
+  template <typename F>
+  void for_each(F f) {
+    for (size_t i = 0; i < n_; ++i) f(*all_[i]);
+  }
+
+ private:
+  std::vector<std::unique_ptr<v1::Event>> all_;
+  std::vector<bool> borrowed_;
+  size_t n_ = 0;
+};
+
 struct Item {
   std::span<const uint8_t> bytes;
   std::optional<decode::Record> record;
@@ -49,9 +85,7 @@ struct Item {
   const config::Policy* policy = nullptr;    // resolve: the job's policy
   const v1::Process* process_view = nullptr; // render/detect: the acting process as records show it
   uint64_t event_id = 0;                     // the record's event (render), the evidence of its alerts
-  // Reused from item to item (cleared, not freed): building an Event then
-  // costs no allocation once the pipeline is warm.
-  google::protobuf::RepeatedPtrField<v1::Event> events;
+  EventList events;  // reused from item to item: a warm pipeline builds events without malloc
   std::vector<v1::Alert> alerts;
   void reset();
 };

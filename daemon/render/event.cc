@@ -214,18 +214,33 @@ void EventRenderer::job_change(const jobs::JobChange& c, uint64_t id, v1::Event*
   base(id, started ? j.start_wall_ns : j.end_wall_ns, started ? "job_start" : "job_end", e);
   set_job(j, e);
   job_info(j, e->mutable_job_info());
-  if (const state::Process* p = procs_->find(j.root)) *process_of(e) = views_->of(*p);
+  if (const state::Process* p = procs_->find(j.root)) {
+    v1::Process* out = process_of(e);
+    *out = views_->of(*p);
+    out->clear_tid();
+  }
 }
 
-void EventRenderer::process(const decode::Header& h, const Facts& facts, v1::Event* e) {
-  v1::Process* out = process_of(e);
-  if (facts.process) {
-    last_view_ = &views_->of(*facts.process);
-    *out = *last_view_;
-  } else {
+bool EventRenderer::process(const decode::Record& r, const Facts& facts, v1::Event* e) {
+  const decode::Header& h = decode::header(r);
+  if (!facts.process) {
+    v1::Process* out = process_of(e);
     out->set_pid(h.task.tgid);
+    out->set_tid(h.tid);
+    return false;
   }
-  out->set_tid(h.tid);
+  v1::Process* view = views_->mutable_of(*facts.process);
+  view->set_tid(h.tid);
+  last_view_ = view;
+  // Records that add to their process (an exec's LD_PRELOAD, a cgroup move)
+  // get a copy; the others lend the view itself: no copy of args and ancestry.
+  const auto* x = std::get_if<decode::Exec>(&r);
+  if ((x && !x->preload.empty()) || std::holds_alternative<decode::Cgroup>(r)) {
+    *process_of(e) = *view;
+    return false;
+  }
+  e->unsafe_arena_set_allocated_process(view);
+  return true;
 }
 
 void EventRenderer::access(const decode::Access& a, v1::ProcessAccess* out) {
@@ -278,13 +293,14 @@ void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Even
              r);
 }
 
-void EventRenderer::record(const decode::Record& r, const Facts& facts, const jobs::Job* job, uint64_t id,
+bool EventRenderer::record(const decode::Record& r, const Facts& facts, const jobs::Job* job, uint64_t id,
                            v1::Event* e) {
   const decode::Header& h = decode::header(r);
   base(id, boot_to_wall_ns(h.ts_ns), kind_name(h.kind), e);
   if (job) set_job(*job, e);
-  process(h, facts, e);
+  bool lent = process(r, facts, e);
   detail(r, facts, e);
+  return lent;
 }
 
 }  // namespace fts::render

@@ -29,8 +29,11 @@ class EventRenderer {
       : host_(std::move(host)), views_(views), procs_(procs), jobs_(jobs) {}
 
   // Fills `out` (cleared first, its memory reused) for record `r`; `job`
-  // overrides facts.job (an access is about the job reached into).
-  void record(const decode::Record& r, const Facts& facts, const jobs::Job* job, uint64_t id, v1::Event* out);
+  // overrides facts.job (an access is about the job reached into). Returns
+  // true when out's process is the cached view itself, not a copy: the
+  // caller must release it (unsafe_arena_release_process) before `out` is
+  // cleared or freed, and not keep `out` past the next record.
+  bool record(const decode::Record& r, const Facts& facts, const jobs::Job* job, uint64_t id, v1::Event* out);
   // The view of the process `out` was rendered with (null: none known).
   const v1::Process* last_process_view() const { return last_view_; }
   // job_start / job_end.
@@ -45,7 +48,7 @@ class EventRenderer {
   v1::FileInfo* file_of(v1::Event* e);
   v1::NetworkInfo* network_of(v1::Event* e);
   void set_job(const jobs::Job& j, v1::Event* e);
-  void process(const decode::Header& h, const Facts& facts, v1::Event* e);
+  bool process(const decode::Record& r, const Facts& facts, v1::Event* e);
   void detail(const decode::Record& r, const Facts& facts, v1::Event* e);
   void access(const decode::Access& a, v1::ProcessAccess* out);
 

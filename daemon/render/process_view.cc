@@ -14,10 +14,10 @@ bool ProcessViews::fresh(const View& v, const state::Process& p) const {
   return !v.unknown_ancestor.valid() || !procs_->find(v.unknown_ancestor);
 }
 
-const v1::Process& ProcessViews::of(const state::Process& p) {
+v1::Process* ProcessViews::mutable_of(const state::Process& p) {
   View& v = views_[p.key];
   if (!fresh(v, p)) render(p, &v);
-  return v.process;
+  return &v.process;
 }
 
 state::ProcKey render_process(const state::Process& p, const state::ProcessTable& procs,

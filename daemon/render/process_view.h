@@ -30,8 +30,11 @@ class ProcessViews {
   ProcessViews(const state::ProcessTable* procs, state::CgroupTable* cgroups, size_t capacity = 1 << 16)
       : procs_(procs), cgroups_(cgroups), capacity_(capacity) {}
 
-  // The view of `p` (no tid); valid until the next trim().
-  const v1::Process& of(const state::Process& p);
+  // The view of `p`; valid until the next trim(). Its tid is whatever the
+  // last event that lent it set (mutable_of): copies for other records set
+  // or clear it.
+  const v1::Process& of(const state::Process& p) { return *mutable_of(p); }
+  v1::Process* mutable_of(const state::Process& p);
   // `k` exec'd (or moved cgroup: with_descendants false).
   void changed(const state::ProcKey& k, bool with_descendants);
   void forget(const state::ProcKey& k) { views_.erase(k); }
