@@ -18,7 +18,8 @@ shift $(( $# < 3 ? $# : 3 ))
 [ "${1:-}" = "--" ] && shift
 args="--render 1 --jobs 1000 --rounds 3 $*"
 
-tmp=$(mktemp -d)
+# Under the build dir: a shared ccache (CCACHE_BASEDIR) then finds the base objects.
+tmp=$(mktemp -d "$build/compare.XXXXXX")
 trap 'git -C "$root" worktree remove --force "$tmp/src" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 git -C "$root" worktree add --detach "$tmp/src" "$base" >/dev/null
 cmake -S "$tmp/src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
