@@ -1,7 +1,8 @@
 #include "common/time.h"
 
-#include <ctime>
+#include <atomic>
 #include <cstdio>
+#include <ctime>
 
 namespace fts {
 namespace {
@@ -12,18 +13,34 @@ uint64_t clock_ns(clockid_t id) {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+int64_t sample_offset() { return static_cast<int64_t>(now_wall_ns() - now_boot_ns()); }
+
+// The daemon's one offset (wall - boot). Atomic: the hash and control threads
+// read it too.
+std::atomic<int64_t>& offset() {
+  static std::atomic<int64_t> o{sample_offset()};
+  return o;
+}
+
 }  // namespace
 
 uint64_t now_boot_ns() { return clock_ns(CLOCK_BOOTTIME); }
 uint64_t now_wall_ns() { return clock_ns(CLOCK_REALTIME); }
 
 uint64_t boot_to_wall_ns(uint64_t boot_ns) {
-  // The offset moves only when someone sets the clock; sampling it per call
-  // costs two vDSO reads and follows such steps.
-  return now_wall_ns() - now_boot_ns() + boot_ns;
+  return static_cast<uint64_t>(offset().load(std::memory_order_relaxed) + static_cast<int64_t>(boot_ns));
 }
 
-std::string rfc3339(uint64_t wall_ns) {
+bool resample_clock_offset(uint64_t step_ns) {
+  int64_t now = sample_offset();
+  int64_t old = offset().load(std::memory_order_relaxed);
+  uint64_t drift = static_cast<uint64_t>(now > old ? now - old : old - now);
+  if (drift <= step_ns) return false;  // the two reads' own jitter, or slew: keep the offset
+  offset().store(now, std::memory_order_relaxed);
+  return true;
+}
+
+void append_rfc3339(uint64_t wall_ns, std::string* out) {
   // Events come in bursts within one second: format the date and time once
   // per second per thread, then only the microseconds.
   thread_local time_t cached_secs = -1;
@@ -39,10 +56,15 @@ std::string rfc3339(uint64_t wall_ns) {
     prefix_len = n > 0 ? static_cast<size_t>(n) : 0;
     cached_secs = secs;
   }
-  std::string out(prefix, prefix_len);
-  char frac[8] = {'0', '0', '0', '0', '0', '0', 'Z', 0};
+  out->append(prefix, prefix_len);
+  char frac[7] = {'0', '0', '0', '0', '0', '0', 'Z'};
   for (int i = 5; i >= 0; --i, micros /= 10) frac[i] = static_cast<char>('0' + micros % 10);
-  out.append(frac, 7);
+  out->append(frac, 7);
+}
+
+std::string rfc3339(uint64_t wall_ns) {
+  std::string out;
+  append_rfc3339(wall_ns, &out);
   return out;
 }
 

@@ -49,7 +49,8 @@ Emitted LossWatch::outputs(const std::vector<std::unique_ptr<sinks::Sink>>& sink
 
 void emit(pipeline::Pipeline& pipeline, Emitted e) {
   if (e.empty()) return;
-  pipeline.push_out(std::move(e.events), std::move(e.alerts));
+  for (auto& ev : e.events) pipeline.push_event(std::move(ev));
+  for (auto& a : e.alerts) pipeline.push_alert(std::move(a));
   pipeline.flush();
 }
 

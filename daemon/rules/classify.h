@@ -17,7 +17,7 @@ namespace fts::rules {
 
 // A user-space class beside the kernel's decode::cls bits: the job's own
 // program (scripts, package tree, configs). Reported, never an unapproved read.
-constexpr uint32_t kCodeClass = 0x100;
+constexpr uint32_t kCodeClass = decode::cls::kCode;
 
 // A path is in a list of globs; "/dir/**" also names "/dir" itself.
 bool matches(const google::protobuf::RepeatedPtrField<std::string>& globs, const std::string& path);

@@ -5,7 +5,8 @@
 
 #include "common/glob.h"
 #include "common/time.h"
-#include "rules/classify.h"
+#include "render/fields.h"
+#include "render/process_view.h"
 #include "rules/dns_tunnel.h"
 #include "watch/watch.h"
 
@@ -34,6 +35,23 @@ std::vector<const std::string*> changed_names(const decode::File& f, const std::
   // The destination first: a temp file renamed over a shard changes the shard.
   if (f.path2.empty()) return {&file_path};
   return {&f.path2, &file_path};
+}
+
+void file_ref(const Finding& f, const Input& in, v1::Alert* a) {
+  if (const auto* h = std::get_if<decode::FileHash>(&in.record)) {
+    auto* fr = a->mutable_file();
+    fr->set_path(h->path);
+    fr->set_dev(render::dev_number(h->dev));
+    fr->set_ino(h->ino);
+    fr->set_access(h->reason == "write" ? "write" : "read");
+  }
+  if (const auto* file = std::get_if<decode::File>(&in.record)) {
+    auto* fr = a->mutable_file();
+    fr->set_path(f.object.empty() ? in.file_path : f.object);
+    fr->set_dev(render::dev_number(file->dev));
+    fr->set_ino(file->ino);
+    fr->set_access(render::file_access_word(*file));
+  }
 }
 
 // --- the rules ---
@@ -413,6 +431,39 @@ std::vector<v1::Alert> Engine::summaries(uint64_t job) {
   return out;
 }
 
+namespace {
+
+// What an alert says of its record, each field as the record's event says it
+// (render/fields.h): the process identity, the file, the destination.
+void record_fields(const Finding& f, const Input& in, v1::Alert* a) {
+  if (in.process_view) *a->mutable_process() = *in.process_view;  // rendered once per process
+  else if (in.process) render::render_process(*in.process, in.procs, nullptr, a->mutable_process());
+  else a->mutable_process()->set_pid(decode::header(in.record).task.tgid);
+  // The journal review's identity key, whatever view the alert shows.
+  a->mutable_process()->set_start_ticks(decode::header(in.record).task.start_ticks());
+  if (f.file) file_ref(f, in, a);
+  if (const auto* n = std::get_if<decode::Net>(&in.record)) {
+    auto* nr = a->mutable_network();
+    nr->set_protocol(render::protocol_name(n->protocol));
+    nr->set_daddr(address_string(n->daddr));
+    nr->set_dport(n->dport);
+    if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
+    if (in.net_total_bytes) {
+      nr->set_bytes(in.net_total_bytes);
+      nr->set_total_bytes(in.net_total_bytes);
+    }
+  }
+  if (const auto* d = std::get_if<decode::Dns>(&in.record)) {
+    auto* nr = a->mutable_network();
+    nr->set_protocol(render::protocol_name(d->tcp ? 6 : 17));
+    nr->set_daddr(address_string(d->daddr));
+    nr->set_dport(d->dport);
+    nr->set_dns(d->name);
+  }
+}
+
+}  // namespace
+
 v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
   v1::Alert a;
   const decode::Header& h = decode::header(in.record);
@@ -427,53 +478,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
     a.mutable_job()->set_policy(job->policy);
     a.mutable_job()->set_name(job->name);
   }
-  auto* p = a.mutable_process();
-  p->set_pid(h.task.tgid);
-  p->set_start_ticks(h.task.start_ticks());  // the journal review's identity key
-  if (in.process) {
-    p->set_ppid(in.process->parent.tgid);
-    p->set_exe(in.process->exe);
-    for (const auto& arg : in.process->args) p->add_args(arg);
-    p->set_uid(in.process->uid);
-    for (const state::Process* anc : in.procs.ancestry(*in.process)) {
-      auto* x = p->add_ancestry();
-      x->set_pid(anc->key.tgid);
-      x->set_exe(anc->exe);
-    }
-  }
-  if (f.file) {
-    if (const auto* h = std::get_if<decode::FileHash>(&in.record)) {
-      auto* fr = a.mutable_file();
-      fr->set_path(h->path);
-      fr->set_dev(decode::user_dev(h->dev));
-      fr->set_ino(h->ino);
-      fr->set_access(h->reason == "write" ? "write" : "read");
-    }
-    if (const auto* file = std::get_if<decode::File>(&in.record)) {
-      auto* fr = a.mutable_file();
-      fr->set_path(f.object.empty() ? in.file_path : f.object);
-      fr->set_dev(decode::user_dev(file->dev));
-      fr->set_ino(file->ino);
-      fr->set_access(file->op == decode::FileOp::kOpen
-                         ? ((file->access & decode::access::kWrite) ? "write" : "read")
-                         : decode::to_string(file->op));
-    }
-  }
-  if (const auto* n = std::get_if<decode::Net>(&in.record)) {
-    auto* nr = a.mutable_network();
-    nr->set_protocol(n->protocol == 6 ? "tcp" : n->protocol == 17 ? "udp" : std::to_string(n->protocol));
-    nr->set_daddr(address_string(n->daddr));
-    nr->set_dport(n->dport);
-    if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
-    if (in.net_total_bytes) nr->set_bytes(in.net_total_bytes);
-  }
-  if (const auto* d = std::get_if<decode::Dns>(&in.record)) {
-    auto* nr = a.mutable_network();
-    nr->set_protocol(d->tcp ? "tcp" : "udp");
-    nr->set_daddr(address_string(d->daddr));
-    nr->set_dport(d->dport);
-    nr->set_dns(d->name);
-  }
+  record_fields(f, in, &a);
   if (const Catalogue* c = catalogue(f.rule)) {
     for (const char* t : c->attack) a.mutable_mitre()->add_attack(t);
     for (const char* t : c->atlas) a.mutable_mitre()->add_atlas(t);

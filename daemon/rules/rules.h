@@ -15,6 +15,7 @@
 #include "policy/policy.h"
 #include "decode/records.h"
 #include "ftsentinel/v1/alert.pb.h"
+#include "ftsentinel/v1/event.pb.h"
 #include "jobs/jobs.h"
 #include "state/process_table.h"
 
@@ -34,6 +35,7 @@ struct Input {
   uint64_t net_total_bytes = 0;      // flow records: the job's bytes to this destination so far
   uint64_t net_max_bytes = 0;        // the policy's max_bytes_per_destination (0: none)
   std::string net_dns;               // network records: the name the destination was resolved from
+  const v1::Process* process_view = nullptr;  // the process as its events show it (render/process_view.h)
 };
 
 struct Finding {

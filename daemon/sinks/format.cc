@@ -1,6 +1,5 @@
 #include "sinks/format.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <array>
@@ -9,6 +8,7 @@
 #include <ctime>
 #include <random>
 
+#include "render/json.h"
 #include "sinks/json_writer.h"
 
 namespace fts::sinks {
@@ -20,93 +20,9 @@ constexpr int kFacilityAuthpriv = 10;
 // Documentation enterprise number (RFC 5612) until ftsentinel has its own PEN.
 constexpr std::string_view kSdId = "ftsentinel@32473";
 
-// Bytes that are not UTF-8 (file names and argv may be anything) as \xNN text.
-std::string utf8_scrub(const std::string& in) {
-  std::string out;
-  size_t i = 0;
-  while (i < in.size()) {
-    unsigned char c = in[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool ok = len > 0 && i + len <= in.size();
-    for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(in[i + k]) & 0xc0) == 0x80;
-    if (ok) {
-      out.append(in, i, len);
-      i += len;
-    } else {
-      char buf[5];
-      snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-      ++i;
-    }
-  }
-  return out;
-}
-
-void scrub_strings(google::protobuf::Message* m) {
-  using FD = google::protobuf::FieldDescriptor;
-  const auto* d = m->GetDescriptor();
-  const auto* r = m->GetReflection();
-  for (int i = 0; i < d->field_count(); ++i) {
-    const FD* f = d->field(i);
-    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
-      if (f->is_repeated()) {
-        for (int k = 0; k < r->FieldSize(*m, f); ++k) r->SetRepeatedString(m, f, k, utf8_scrub(r->GetRepeatedString(*m, f, k)));
-      } else if (r->HasField(*m, f) || !r->GetString(*m, f).empty()) {
-        r->SetString(m, f, utf8_scrub(r->GetString(*m, f)));
-      }
-    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE && !f->is_map()) {
-      if (f->is_repeated()) {
-        for (int k = 0; k < r->FieldSize(*m, f); ++k) scrub_strings(r->MutableRepeatedMessage(m, f, k));
-      } else if (r->HasField(*m, f)) {
-        scrub_strings(r->MutableMessage(m, f));
-      }
-    }
-  }
-}
-
-bool valid_utf8(const std::string& s) { return utf8_scrub(s).size() == s.size(); }
-
-bool all_utf8(const google::protobuf::Message& m) {
-  using FD = google::protobuf::FieldDescriptor;
-  const auto* d = m.GetDescriptor();
-  const auto* r = m.GetReflection();
-  for (int i = 0; i < d->field_count(); ++i) {
-    const FD* f = d->field(i);
-    if (f->cpp_type() == FD::CPPTYPE_STRING && f->type() == FD::TYPE_STRING) {
-      if (f->is_repeated()) {
-        for (int k = 0; k < r->FieldSize(m, f); ++k)
-          if (!valid_utf8(r->GetRepeatedString(m, f, k))) return false;
-      } else if (!valid_utf8(r->GetString(m, f))) {
-        return false;
-      }
-    } else if (f->cpp_type() == FD::CPPTYPE_MESSAGE && !f->is_map()) {
-      if (f->is_repeated()) {
-        for (int k = 0; k < r->FieldSize(m, f); ++k)
-          if (!all_utf8(r->GetRepeatedMessage(m, f, k))) return false;
-      } else if (r->HasField(m, f) && !all_utf8(r->GetMessage(m, f))) {
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-std::string proto_json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  // JSON needs UTF-8 and the printer silently drops what is not: a file name
-  // or argument that is not UTF-8 is escaped (\xNN) instead, never cut.
-  if (all_utf8(m)) {
-    (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-    return out;
-  }
-  std::unique_ptr<google::protobuf::Message> copy(m.New());
-  copy->CopyFrom(m);
-  scrub_strings(copy.get());
-  (void)google::protobuf::util::MessageToJsonString(*copy, &out, opts);
-  return out;
-}
+// The native JSON: render/json.h (64-bit counters as numbers, non-UTF-8
+// bytes kept as \xNN text).
+std::string proto_json(const google::protobuf::Message& m) { return render::json(m); }
 
 std::string join_args(const v1::Process& p) {
   std::string s;
@@ -150,6 +66,24 @@ void ocsf_process(JsonWriter& w, const v1::Process& p) {
   }
   w.field("cwd", p.cwd());
   w.end_object();
+}
+
+// The same file and endpoint objects for events and alerts: dev and ino as
+// numbers (file.uid "dev:ino" is OCSF's string id for the inode).
+void ocsf_file(JsonWriter& w, const std::string& path, uint64_t dev, uint64_t ino) {
+  w.key("file").begin_object().field("path", path).field("name", basename(path));
+  w.number("type_id", 1).field("uid", std::to_string(dev) + ":" + std::to_string(ino));
+  if (dev || ino) w.number("dev", dev).number("ino", ino);
+  w.end_object();
+}
+
+void ocsf_network(JsonWriter& w, const std::string& protocol, const std::string& daddr, uint32_t dport,
+                  const std::string& dns, uint64_t bytes) {
+  w.key("dst_endpoint").begin_object().field("ip", daddr).field("hostname", dns);
+  if (dport) w.number("port", dport);
+  w.end_object();
+  if (!protocol.empty()) w.key("connection_info").begin_object().field("protocol_name", protocol).end_object();
+  if (bytes) w.key("traffic").begin_object().number("bytes_out", bytes).end_object();
 }
 
 void ocsf_device(JsonWriter& w, const std::string& host) {
@@ -213,17 +147,10 @@ std::string ocsf(const v1::Alert& a) {
     w.key("process");
     ocsf_process(w, a.process());
   }
-  if (a.has_file()) {
-    w.key("file").begin_object().field("path", a.file().path()).field("name", basename(a.file().path()));
-    w.number("type_id", 1).field("uid", std::to_string(a.file().dev()) + ":" + std::to_string(a.file().ino()));
-    w.end_object();
-  }
+  if (a.has_file()) ocsf_file(w, a.file().path(), a.file().dev(), a.file().ino());
   if (a.has_network()) {
     const auto& n = a.network();
-    w.key("dst_endpoint").begin_object().field("ip", n.daddr()).field("hostname", n.dns());
-    if (n.dport()) w.number("port", n.dport());
-    w.end_object();
-    if (!n.protocol().empty()) w.key("connection_info").begin_object().field("protocol_name", n.protocol()).end_object();
+    ocsf_network(w, n.protocol(), n.daddr(), n.dport(), n.dns(), n.bytes());
     if (!n.dns().empty()) w.key("query").begin_object().field("hostname", n.dns()).end_object();
   }
   w.end_object().end_array();
@@ -257,6 +184,11 @@ std::string ocsf(const v1::Event& e) {
     ocsf_process(w, e.process());
   }
   if (e.has_exit() && e.exit().has_code()) w.number("exit_code", e.exit().code());
+  if (e.has_file()) ocsf_file(w, e.file().path(), e.file().dev(), e.file().ino());
+  if (e.has_network()) {
+    const auto& n = e.network();
+    ocsf_network(w, n.protocol(), n.daddr(), n.dport(), n.dns(), n.bytes());
+  }
   ocsf_job(w, e.job());
   w.key("unmapped").begin_object().field("kind", e.kind());
   if (e.has_job_info()) w.key("job_info").raw(proto_json(e.job_info()));
@@ -299,6 +231,26 @@ void sd_param(std::string* out, std::string_view name, std::string_view v) {
   *out += "=\"";
   *out += sd_value(v);
   *out += '"';
+}
+
+void sd_number(std::string* out, std::string_view name, uint64_t v) {
+  if (v) sd_param(out, name, std::to_string(v));
+}
+
+// What a record says of its process, file and destination, the same params
+// for events and alerts (numbers in decimal, times as in the JSON).
+template <typename File, typename Net>
+void sd_record(std::string* out, const v1::Process& p, const File& f, const Net& n) {
+  sd_number(out, "pid", p.pid());
+  sd_param(out, "exe", p.exe());
+  sd_param(out, "start_time", p.start_time());
+  sd_param(out, "path", f.path());
+  sd_number(out, "dev", f.dev());
+  sd_number(out, "ino", f.ino());
+  sd_param(out, "protocol", n.protocol());
+  sd_param(out, "daddr", n.daddr());
+  sd_number(out, "dport", n.dport());
+  sd_number(out, "bytes", n.bytes());
 }
 
 std::string text(const v1::Alert& a) {
@@ -402,6 +354,7 @@ std::string syslog_message(const v1::Alert& a, const std::string& body) {
   for (const auto& t : a.mitre().attack()) attack += (attack.empty() ? "" : ",") + t;
   for (const auto& t : a.mitre().atlas()) attack += (attack.empty() ? "" : ",") + t;
   sd_param(&out, "mitre", attack);
+  sd_record(&out, a.process(), a.file(), a.network());
   out += "] ";
   out += body;
   return out;
@@ -414,6 +367,7 @@ std::string syslog_message(const v1::Event& e, const std::string& body) {
   sd_param(&out, "event", std::to_string(e.id()));
   sd_param(&out, "kind", e.kind());
   sd_param(&out, "job", e.job().id());
+  sd_record(&out, e.process(), e.file(), e.network());
   out += "] ";
   out += body;
   return out;

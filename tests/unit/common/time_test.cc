@@ -22,6 +22,21 @@ TEST(BootToWall, NowMapsToNow) {
   EXPECT_NEAR(d, 5'000'000'000ll, 10'000'000ll) << "a boot-time offset stays an offset";
 }
 
+TEST(BootToWall, OneOffsetPerDaemonUntilTheClockSteps) {
+  // The same boot time reads the same later: a process's start_time is one
+  // string in every record that names it.
+  uint64_t b = now_boot_ns() - 3'000'000'000ull;
+  uint64_t first = boot_to_wall_ns(b);
+  for (int i = 0; i < 1000; ++i) (void)now_wall_ns();
+  EXPECT_EQ(boot_to_wall_ns(b), first);
+  EXPECT_FALSE(resample_clock_offset()) << "no step: the offset stays";
+  EXPECT_EQ(boot_to_wall_ns(b), first);
+  // A step too small to tell from the two reads' jitter is none either; with
+  // a zero threshold any drift counts, and the new offset still maps now to now.
+  (void)resample_clock_offset(0);
+  EXPECT_NEAR(static_cast<double>(boot_to_wall_ns(now_boot_ns())), static_cast<double>(now_wall_ns()), 1e6);
+}
+
 TEST(Time, Rfc3339IsRightWithinAndAcrossSeconds) {
   // The formatter reuses the date of the last second it saw; each value must
   // still come out whole, in any order.

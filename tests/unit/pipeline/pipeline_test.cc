@@ -432,5 +432,50 @@ TEST_F(PipelineTest, RunThatTheKernelCannotWatchIsRefused) {
   EXPECT_TRUE(changes.empty());
 }
 
+// The daemon's own records (sensor drops, journal/spool loss, tamper) leave
+// through the same sink stage as the sensor's, counted in the same Stats.
+class AlertCapture : public fts::testing::CaptureSink {
+ public:
+  AlertCapture(std::vector<v1::Event>* e, std::vector<v1::Alert>* a) : CaptureSink(e), alerts_(a) {}
+  void write_alert(const v1::Alert& a) override { alerts_->push_back(a); }
+
+ private:
+  std::vector<v1::Alert>* alerts_;
+};
+
+TEST_F(PipelineTest, HealthRecordsLeaveThroughTheSinksAndAreCounted) {
+  std::vector<v1::Alert> alerts;
+  sinks_[0] = std::make_unique<AlertCapture>(&events_, &alerts);
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));  // a sensor record first: the same counters
+
+  v1::Event drops;
+  drops.set_kind("sensor_drops");
+  drops.mutable_sensor()->set_ringbuf_drops(7);
+  pipeline_.push_event(drops);
+  v1::Alert tamper;
+  tamper.set_rule("sensor-tamper");
+  tamper.set_severity("high");
+  tamper.set_message("journal loss: 3 records");
+  pipeline_.push_alert(tamper);
+  pipeline_.flush();
+
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "sensor_drops"}));
+  const v1::Event& e = events_[2];
+  EXPECT_EQ(e.host(), "node-7");
+  EXPECT_FALSE(e.time().empty());
+  EXPECT_GT(e.id(), events_[1].id()) << "one sequence of event ids";
+  EXPECT_EQ(e.sensor().ringbuf_drops(), 7u);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rule(), "sensor-tamper");
+  EXPECT_EQ(alerts[0].host(), "node-7");
+  EXPECT_EQ(alerts[0].action(), "alerted");
+  EXPECT_EQ(alerts[0].id().size(), 36u) << "a fresh UUID to de-duplicate by";
+  EXPECT_FALSE(alerts[0].time().empty());
+  EXPECT_EQ(stats_.events, 3u);
+  EXPECT_EQ(stats_.alerts, 1u);
+  EXPECT_EQ(stats_.records, 1u) << "health records are not sensor records";
+}
+
 }  // namespace
 }  // namespace fts::pipeline

@@ -1,0 +1,306 @@
+#include "render/event.h"
+
+#include "common/time.h"
+#include "render/fields.h"
+
+namespace fts::render {
+namespace {
+
+const char* kind_name(decode::Kind k) {
+  static const char* kKinds[] = {"",     "exec",     "fork",    "exit",    "cgroup_mkdir",   "cgroup_rmdir", "cgroup_move",
+                                 "file", "io_uring", "network", "network", "process_access", "network",      "sensor_touch"};
+  if (k == decode::Kind::kFileHash) return "file_hash";
+  auto i = static_cast<uint32_t>(k);
+  return i < std::size(kKinds) ? kKinds[i] : "unknown";
+}
+
+void file_identity(uint64_t kdev, uint64_t ino, uint32_t classes, v1::FileInfo* out) {
+  if (kdev || ino) {
+    out->set_dev(dev_number(kdev));
+    out->set_ino(ino);
+  }
+  class_names(classes, [&](const char* n) { out->add_classes(n); });
+}
+
+void file(const decode::File& f, const Facts& facts, v1::FileInfo* out) {
+  out->set_path(facts.file_path);
+  if (!f.path.empty() && f.path != facts.file_path) out->set_kernel_path(f.path);
+  if (!f.path2.empty()) out->set_new_path(f.path2);
+  if (f.mnt_id) out->set_mnt_id(f.mnt_id);
+  out->set_op(decode::to_string(f.op));
+  access_names(f.access, [&](const char* n) { out->add_access(n); });
+  if (f.source == decode::Source::kSyscall) out->set_result(f.result);
+  file_identity(f.dev, f.ino, f.classes, out);
+  out->set_source(f.source == decode::Source::kFanotify ? "fanotify" : "syscall");
+  if (f.path_from_user) out->add_flags("path_from_user");
+  if (f.path_flags.truncated) out->add_flags("path_truncated");
+  if (f.path_flags.deleted) out->add_flags("path_deleted");
+  if (f.path_flags.internal) out->add_flags("path_internal");
+  if (f.matched_by_name) out->add_flags("matched_by_name");
+}
+
+void hash(const decode::FileHash& h, v1::Event* e) {
+  auto* f = e->mutable_file();
+  f->set_path(h.path);
+  file_identity(h.dev, h.ino, h.classes, f);
+  auto* out = e->mutable_hash();
+  out->set_sha256(h.sha256);
+  if (!h.sha256.empty()) out->set_size(h.size);
+  if (h.mtime_wall_ns) out->set_mtime(rfc3339(h.mtime_wall_ns));
+  out->set_reason(h.reason);
+  out->set_cached(h.cached);
+  out->set_manifest(h.manifest);
+  out->set_manifest_verdict(h.manifest_verdict);
+  out->set_manifest_sha256(h.manifest_sha256);
+  out->set_first_sha256(h.first_sha256);
+  out->set_error(h.error);
+}
+
+void endpoint_local(const decode::Net& n, v1::NetworkInfo* out) {
+  out->set_saddr(address_string(n.saddr));
+  out->set_sport(n.sport);
+}
+
+void net(const decode::Net& n, const Facts& facts, v1::NetworkInfo* out) {
+  out->set_op(decode::to_string(n.op));
+  out->set_protocol(protocol_name(n.protocol));
+  out->set_cookie(n.cookie);
+  if (n.op == decode::NetOp::kBind || n.op == decode::NetOp::kListen) {
+    endpoint_local(n, out);  // a local endpoint: no destination, nothing for the egress list to say
+    return;
+  }
+  if (n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate) {
+    endpoint_local(n, out);
+    out->set_bytes(n.bytes);
+    out->set_total_bytes(facts.total_bytes);
+    if (facts.max_bytes) {
+      out->set_max_bytes_per_destination(facts.max_bytes);
+      out->set_over_max_bytes(facts.total_bytes > facts.max_bytes);
+    }
+  }
+  if (n.op == decode::NetOp::kAccept) endpoint_local(n, out);
+  out->set_daddr(address_string(n.daddr));
+  out->set_dport(n.dport);
+  if (!facts.dns_name.empty()) out->set_dns(facts.dns_name);
+  if (n.inbound) {
+    out->set_direction("inbound");  // the peer came to the job: the egress list does not judge it
+    return;
+  }
+  out->set_verdict(n.allowed ? "allowed" : "not_allowed");
+  out->set_action(n.blocked ? "blocked" : "allowed");
+  if (n.by_dns) out->set_allowed_by_dns(true);
+}
+
+void dns_query(const decode::Dns& d, v1::NetworkInfo* out) {
+  out->set_op("dns_query");
+  out->set_protocol(protocol_name(d.tcp ? 6 : 17));
+  out->set_daddr(address_string(d.daddr));
+  out->set_dport(d.dport);
+  out->set_cookie(d.cookie);
+  out->set_dns(d.name);
+  out->set_dns_id(d.id);
+  if (d.truncated) out->set_dns_truncated(true);
+}
+
+void dns_answer(const decode::DnsAnswer& a, v1::NetworkInfo* out) {
+  out->set_op("dns_answer");
+  out->set_protocol(protocol_name(a.tcp ? 6 : 17));
+  out->set_daddr(address_string(a.saddr));  // the job's peer: the resolver
+  out->set_dport(a.sport);
+  out->set_cookie(a.cookie);
+  out->set_dns(a.name);
+  out->set_dns_id(a.id);
+  out->set_dns_rcode(decode::dns_rcode_name(a.rcode));
+  for (const auto& x : a.addresses) {
+    auto* o = out->add_dns_answers();
+    o->set_address(address_string(x.addr));
+    o->set_ttl(x.ttl);
+  }
+  if (a.allowed) out->set_dns_allowed(true);
+  if (a.cut) out->set_dns_cut(true);
+  if (a.truncated) out->set_dns_truncated(true);
+}
+
+void sensor_touch(const decode::SensorTouch& t, v1::SensorTouch* out) {
+  out->set_daemon_pid(t.target);
+  if (t.op == decode::SensorOp::kSignal) {
+    out->set_op("signal");
+    out->set_signal(t.arg);
+    out->set_signal_name(signal_name(static_cast<uint32_t>(t.arg)));
+    out->set_si_code(t.code);
+  } else {
+    out->set_op("obj_get");
+    out->set_map_id(t.arg);
+    out->set_map_name(t.name);
+  }
+}
+
+template <class... F>
+struct Overload : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overload(F...) -> Overload<F...>;
+
+}  // namespace
+
+void job_ref(const jobs::Job& j, v1::JobRef* out) {
+  out->set_id(jobs::job_id_string(j.id));
+  out->set_policy(j.policy);
+  out->set_name(j.name);
+}
+
+void job_info(const jobs::Job& j, v1::Job* out) {
+  out->set_id(jobs::job_id_string(j.id));
+  out->set_policy(j.policy);
+  out->set_name(j.name);
+  out->set_mode(j.mode);
+  out->set_started_by(jobs::to_string(j.started_by));
+  out->set_start_time(rfc3339(j.start_wall_ns));
+  if (j.ended) out->set_end_time(rfc3339(j.end_wall_ns));
+  out->set_root_pid(j.root.tgid);
+  for (const auto& [k, v] : j.labels) (*out->mutable_labels())[k] = v;
+  out->set_live_processes(static_cast<uint32_t>(j.live()));
+}
+
+void EventRenderer::recycle(v1::Event* e) {
+  if (e->has_process() && !spare_.process) spare_.process.reset(e->release_process());
+  if (e->has_job() && !spare_.job) spare_.job.reset(e->release_job());
+  if (e->has_file() && !spare_.file) spare_.file.reset(e->release_file());
+  if (e->has_network() && !spare_.network) spare_.network.reset(e->release_network());
+}
+
+template <typename M>
+M* EventRenderer::reuse(std::unique_ptr<M>& spare, bool has, void (v1::Event::*adopt)(M*), M* (v1::Event::*mut)(),
+                        v1::Event* e) {
+  if (!has && spare) {
+    spare->Clear();  // keeps its strings' and repeated fields' memory
+    (e->*adopt)(spare.release());
+  }
+  return (e->*mut)();
+}
+
+v1::Process* EventRenderer::process_of(v1::Event* e) {
+  return reuse(spare_.process, e->has_process(), &v1::Event::set_allocated_process, &v1::Event::mutable_process, e);
+}
+v1::FileInfo* EventRenderer::file_of(v1::Event* e) {
+  return reuse(spare_.file, e->has_file(), &v1::Event::set_allocated_file, &v1::Event::mutable_file, e);
+}
+v1::NetworkInfo* EventRenderer::network_of(v1::Event* e) {
+  return reuse(spare_.network, e->has_network(), &v1::Event::set_allocated_network, &v1::Event::mutable_network, e);
+}
+
+void EventRenderer::set_job(const jobs::Job& j, v1::Event* e) {
+  if (job_ref_id_ != j.id || job_ref_.policy() != j.policy || job_ref_.name() != j.name) {
+    job_ref(j, &job_ref_);  // the id's hex string once per job, not per event
+    job_ref_id_ = j.id;
+  }
+  *reuse(spare_.job, e->has_job(), &v1::Event::set_allocated_job, &v1::Event::mutable_job, e) = job_ref_;
+}
+
+void EventRenderer::base(uint64_t id, uint64_t wall_ns, const char* kind, v1::Event* e) {
+  recycle(e);
+  e->Clear();
+  last_view_ = nullptr;
+  e->set_id(id);
+  append_rfc3339(wall_ns, e->mutable_time());
+  e->set_host(host_);
+  e->set_kind(kind);
+}
+
+void EventRenderer::job_change(const jobs::JobChange& c, uint64_t id, v1::Event* e) {
+  const jobs::Job& j = *c.job;
+  bool started = c.kind == jobs::JobChange::kStarted;
+  base(id, started ? j.start_wall_ns : j.end_wall_ns, started ? "job_start" : "job_end", e);
+  set_job(j, e);
+  job_info(j, e->mutable_job_info());
+  if (const state::Process* p = procs_->find(j.root)) {
+    v1::Process* out = process_of(e);
+    *out = views_->of(*p);
+    out->clear_tid();
+  }
+}
+
+bool EventRenderer::process(const decode::Record& r, const Facts& facts, v1::Event* e) {
+  const decode::Header& h = decode::header(r);
+  if (!facts.process) {
+    v1::Process* out = process_of(e);
+    out->set_pid(h.task.tgid);
+    out->set_tid(h.tid);
+    return false;
+  }
+  v1::Process* view = views_->mutable_of(*facts.process);
+  view->set_tid(h.tid);
+  last_view_ = view;
+  // Records that add to their process (an exec's LD_PRELOAD, a cgroup move)
+  // get a copy; the others lend the view itself: no copy of args and ancestry.
+  const auto* x = std::get_if<decode::Exec>(&r);
+  if ((x && !x->preload.empty()) || std::holds_alternative<decode::Cgroup>(r)) {
+    *process_of(e) = *view;
+    return false;
+  }
+  e->unsafe_arena_set_allocated_process(view);
+  return true;
+}
+
+void EventRenderer::access(const decode::ProcessAccess& a, v1::ProcessAccess* out) {
+  out->set_op(decode::to_string(a.op));
+  if (a.op == decode::AccessOp::kPtrace) out->set_request(decode::ptrace_request_name(a.arg));
+  out->set_target_pid(a.target.tgid);
+  out->set_target_tid(a.target_tid);
+  const state::Process* p = procs_->find(state::key_of(a.target));
+  // The target's identity as its own events show it.
+  if (p) out->set_target_start_time(views_->of(*p).start_time());
+  else out->set_target_start_time(boot_time(a.target.start_ns));
+  if (p) out->set_target_exe(p->exe);
+  if (const jobs::Job* j = jobs_->find(a.target_job)) job_ref(*j, out->mutable_target_job());
+  out->set_result(a.result);
+}
+
+void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Event* e) {
+  std::visit(Overload{
+                 [&](const decode::Exit& x) {
+                   // wait(2) status: exit code in bits 8-15, terminating signal in 0-6
+                   e->mutable_exit()->set_code(static_cast<int32_t>((x.status >> 8) & 0xff));
+                   e->mutable_exit()->set_signal(static_cast<int32_t>(x.status & 0x7f));
+                 },
+                 [&](const decode::File& f) { file(f, facts, file_of(e)); },
+                 [&](const decode::IoUring& u) {
+                   auto* out = e->mutable_io_uring();
+                   out->set_opcode(u.opcode);
+                   out->set_op(io_uring_op_name(u.opcode));
+                   if (u.fd >= 0) out->set_fd(u.fd);
+                 },
+                 [&](const decode::Net& n) { net(n, facts, network_of(e)); },
+                 [&](const decode::FileHash& h) { hash(h, e); },
+                 [&](const decode::Dns& d) { dns_query(d, network_of(e)); },
+                 [&](const decode::DnsAnswer& a) { dns_answer(a, network_of(e)); },
+                 [&](const decode::ProcessAccess& a) { access(a, e->mutable_access()); },
+                 [&](const decode::SensorTouch& t) { sensor_touch(t, e->mutable_sensor_touch()); },
+                 [&](const decode::Exec& x) {
+                   if (x.preload.empty()) return;
+                   e->mutable_process()->add_flags("ld_preload");
+                   e->mutable_process()->set_ld_preload(x.preload);
+                 },
+                 [&](const decode::Cgroup& c) {
+                   e->mutable_cgroup()->set_id(c.id);
+                   e->mutable_cgroup()->set_path(c.path);
+                   e->mutable_process()->mutable_cgroup()->set_id(c.id);
+                   e->mutable_process()->mutable_cgroup()->set_path(c.path);
+                 },
+                 [&](const auto&) {},
+             },
+             r);
+}
+
+bool EventRenderer::record(const decode::Record& r, const Facts& facts, const jobs::Job* job, uint64_t id,
+                           v1::Event* e) {
+  const decode::Header& h = decode::header(r);
+  base(id, boot_to_wall_ns(h.ts_ns), kind_name(h.kind), e);
+  if (job) set_job(*job, e);
+  bool lent = process(r, facts, e);
+  detail(r, facts, e);
+  return lent;
+}
+
+}  // namespace fts::render
