@@ -7,6 +7,7 @@
 #include "common/time.h"
 #include "render/fields.h"
 #include "render/process_view.h"
+#include "rules/classify.h"
 #include "rules/dns_tunnel.h"
 #include "watch/watch.h"
 

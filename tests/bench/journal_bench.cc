@@ -4,6 +4,7 @@
 // Rounds alternate batched and one-transaction-per-record writers, and the
 // JSON-lines file sink as the baseline of what an output already costs.
 //   fts_bench_journal [--events N] [--rounds R] [--dir DIR]
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,7 +59,7 @@ std::vector<v1::Event> make_events(size_t n) {
       e.set_kind("file");
       auto* f = e.mutable_file();
       f->set_path("/data/approved/shard-" + std::to_string(i % 1000) + ".jsonl");
-      f->set_dev("254:0");
+      f->set_dev(makedev(254, 0));
       f->set_ino(100000 + i % 1000);
       f->set_op("open");
       f->add_access("read");
