@@ -1,11 +1,12 @@
 #!/bin/sh
 # Set up, build, run or test ftsentinel on a Debian 12 machine (as root).
 #   scripts/dev.sh run         install packages, build, run ftsentineld on agent-config/ftsentinel.yaml
-#   scripts/dev.sh test        install packages, build, run the whole test suite (ctest)
-#   scripts/dev.sh test-clean  the same, on a clean root: what earlier runs left is hidden
+#   scripts/dev.sh test        install packages, build, run the whole test suite (ctest) on a clean
+#                              root: what earlier runs left on this machine is hidden
+#   scripts/dev.sh test-here   the same on the machine as it is (debugging a test against live state)
 #   scripts/dev.sh deps | build
 # BUILD_DIR (default ./build) and BUILD_TYPE (default RelWithDebInfo) may be set;
-# arguments after test / test-clean go to ctest (e.g. -R integration).
+# arguments after test / test-here go to ctest (e.g. -R integration).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +50,7 @@ mounts() {
 }
 
 # Where ftsentinel keeps state between runs, and what a test run could find
-# there from an earlier one (test-clean hides them).
+# there from an earlier one (`test` hides them).
 STATE_DIRS="/etc/ftsentinel /var/lib/ftsentinel /var/log/ftsentinel /run/ftsentinel"
 
 build() {
@@ -65,16 +66,16 @@ case "$cmd" in
     need_root run; deps; mounts; build
     exec "$BUILD_DIR/daemon/ftsentineld" --config "$ROOT/agent-config/ftsentinel.yaml"
     ;;
-  test)
-    need_root test; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build; shift
+  test-here)
+    need_root test-here; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build; shift
     cd "$BUILD_DIR"
     exec ctest --output-on-failure --timeout 600 "$@"
     ;;
-  test-clean)
+  test)
     # A fresh machine, as far as ftsentinel can tell: a private mount namespace
     # with an empty tmpfs over each of its state directories and a new bpffs
     # (no pinned objects), so no test passes on what an earlier run left.
-    need_root test-clean; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build; shift
+    need_root test; EXTRA_PACKAGES=$TEST_PACKAGES deps; mounts; build; shift
     made=""
     for d in $STATE_DIRS; do
       [ -d "$d" ] || { mkdir -p "$d"; made="$made $d"; }
