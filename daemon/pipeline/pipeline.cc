@@ -200,7 +200,7 @@ class StateStage : public Stage {
 // kernel's are every policy's at once; rules/classify.h), code among them
 class ClassifyStage : public Stage {
  public:
-  explicit ClassifyStage(const Context& ctx) : procs_(*ctx.procs) {}
+  explicit ClassifyStage(const Context& ctx) : procs_(*ctx.procs), jobs_(*ctx.jobs) {}
   Step step() const override { return Step::kClassify; }
   const char* name() const override { return "classify"; }
   bool run(Item& item) override {
@@ -209,12 +209,35 @@ class ClassifyStage : public Stage {
     if (!f || !item.policy || !item.facts.job) return true;
     // A symlink is classed by where it is made, not by the target it names.
     const std::string& subject = f->op == decode::FileOp::kSymlink ? f->path2 : item.facts.file_path;
-    f->classes = rules::classify(*f, subject, *item.policy, procs_, item.facts.process, item.facts.job->id);
+    f->classes = rules::classify_with(policy_classes(*item.policy, subject), *f, subject, *item.policy, procs_,
+                                      item.facts.process, item.facts.job->id);
     return true;
   }
 
  private:
+  // A policy's classes of a path, matched once: every worker of every job
+  // reads the same shards. Kept while the policy set they belong to is the
+  // one in force (held, so its policies' addresses are not reused meanwhile).
+  uint32_t policy_classes(const policy::Policy& p, const std::string& path) {
+    auto set = jobs_.policies_ptr();
+    if (set != held_ || cache_.size() >= kMaxCached) {
+      held_ = std::move(set);
+      cache_.clear();
+    }
+    const policy::Policy* which = &p;
+    key_.assign(reinterpret_cast<const char*>(&which), sizeof(which));
+    key_ += path;
+    auto [it, fresh] = cache_.try_emplace(key_, 0);
+    if (fresh) it->second = rules::policy_classes(p, path, 0);
+    return it->second;
+  }
+
+  static constexpr size_t kMaxCached = 65536;
   state::ProcessTable& procs_;
+  jobs::JobManager& jobs_;
+  std::shared_ptr<const policy::PolicySet> held_;
+  std::unordered_map<std::string, uint32_t> cache_;  // policy address + path -> classes
+  std::string key_;
 };
 
 // record -> the process, job and policy it is about, and a file's canonical

@@ -147,7 +147,13 @@ bool is_code(const policy::Policy& policy, const state::ProcessTable& procs, con
 
 uint32_t classify(const decode::File& f, const std::string& path, const policy::Policy& policy,
                   const state::ProcessTable& procs, const state::Process* proc, uint64_t job_id) {
-  uint32_t c = policy_classes(policy, path, f.classes);
+  return classify_with(policy_classes(policy, path, 0), f, path, policy, procs, proc, job_id);
+}
+
+uint32_t classify_with(uint32_t policy_cls, const decode::File& f, const std::string& path,
+                       const policy::Policy& policy, const state::ProcessTable& procs, const state::Process* proc,
+                       uint64_t job_id) {
+  uint32_t c = policy_cls | (f.classes & cls::kPreload);
   constexpr uint32_t kClaimed = cls::kTraining | cls::kOutputs | cls::kProtected | cls::kSensitive | cls::kBase;
   bool read = f.op == decode::FileOp::kOpen && (f.access & decode::access::kRead);
   if (read && !(c & kClaimed) && is_code(policy, procs, proc, job_id, path) &&

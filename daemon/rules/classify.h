@@ -51,5 +51,10 @@ bool is_code(const policy::Policy& policy, const state::ProcessTable& procs, con
 // kCodeClass for a read of the job's code that no data class claims.
 uint32_t classify(const decode::File& f, const std::string& path, const policy::Policy& policy,
                   const state::ProcessTable& procs, const state::Process* proc, uint64_t job_id);
+// The same, given policy_classes(policy, path, 0) already worked out (the
+// pipeline keeps them per policy and path: glob matching is the cost).
+uint32_t classify_with(uint32_t policy_cls, const decode::File& f, const std::string& path,
+                       const policy::Policy& policy, const state::ProcessTable& procs, const state::Process* proc,
+                       uint64_t job_id);
 
 }  // namespace fts::rules
