@@ -167,6 +167,20 @@ void net_flags(uint32_t flags, Net* n) {
   n->inbound = flags & FTS_NET_INBOUND;
 }
 
+// What a ring-buffer network record and a flows-map value share: bytes,
+// both ends, protocol, flags and policy, read the same way from either.
+template <typename K>
+void endpoints(const K& k, Net* n) {
+  n->bytes = k.bytes;
+  std::memcpy(n->saddr.data(), k.saddr, 16);
+  std::memcpy(n->daddr.data(), k.daddr, 16);
+  n->sport = k.sport;
+  n->dport = k.dport;
+  n->protocol = k.protocol;
+  net_flags(k.flags, n);
+  n->policy = k.policy;
+}
+
 Result<Record> decode_net(std::span<const uint8_t> b) {
   fts_net_event e;
   if (!Bytes(b).fixed(&e)) return make_error("network record too short");
@@ -175,14 +189,7 @@ Result<Record> decode_net(std::span<const uint8_t> b) {
   n.hdr = header_of(e.hdr);
   n.op = static_cast<NetOp>(e.op);
   n.cookie = e.cookie;
-  n.bytes = e.bytes;
-  std::memcpy(n.saddr.data(), e.saddr, 16);
-  std::memcpy(n.daddr.data(), e.daddr, 16);
-  n.sport = e.sport;
-  n.dport = e.dport;
-  n.protocol = e.protocol;
-  net_flags(e.flags, &n);
-  n.policy = e.policy;
+  endpoints(e, &n);
   return Record{n};
 }
 
@@ -427,14 +434,7 @@ Result<Net> decode_flow(uint64_t cookie, std::span<const uint8_t> value, uint64_
   n.hdr.tid = f.task.tgid;
   n.op = NetOp::kFlowUpdate;
   n.cookie = cookie;
-  n.bytes = f.bytes;
-  std::memcpy(n.saddr.data(), f.saddr, 16);
-  std::memcpy(n.daddr.data(), f.daddr, 16);
-  n.sport = f.sport;
-  n.dport = f.dport;
-  n.protocol = f.protocol;
-  net_flags(f.flags, &n);
-  n.policy = f.policy;
+  endpoints(f, &n);
   return n;
 }
 
