@@ -25,7 +25,8 @@ class DataTree:
             self.shards.append(p)
         with open(f"{self.approved}/SHA256SUMS", "w") as f:
             for p in self.shards:
-                f.write(f"{hashlib.sha256(open(p, 'rb').read()).hexdigest()}  {os.path.basename(p)}\n")
+                with open(p, "rb") as shard:
+                    f.write(f"{hashlib.sha256(shard.read()).hexdigest()}  {os.path.basename(p)}\n")
         self.unapproved_file = f"{self.unapproved}/x.jsonl"
         with open(self.unapproved_file, "w") as f:
             f.write('{"text": "not approved"}\n')
