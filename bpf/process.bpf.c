@@ -313,20 +313,48 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 	return 0;
 }
 
+/* A process outside every job keeps its executable's path in exited_exes at
+ * exit (the tracepoint fires before exit_mm on this kernel: the mm is there).
+ * What fanotify reports of it is read later; by then /proc has no exe. */
+static __always_inline void exit__keep_exe(struct task_struct *task, __u32 tgid, __u64 start_ns)
+{
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct fts_exited_exe *x;
+	__u32 pflags;
+	char *buf;
+
+	if (!exe || task__is_daemon(tgid))
+		return;
+	buf = scratch__get();
+	if (!buf)
+		return;
+	x = (struct fts_exited_exe *)buf;
+	x->start_ns = start_ns;
+	x->path_len = path__encode(&exe->f_path, buf, sizeof(*x) - FTS_EXITED_EXE_MAX, &x->path_depth, &pflags);
+	x->path_flags = pflags;
+	if (x->path_len > FTS_EXITED_EXE_MAX)
+		return;
+	bpf_map_update_elem(&exited_exes, &tgid, x, BPF_ANY);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(fts_sched_exit, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct fts_task_state *st;
 	struct fts_exit_event *e;
+	__u64 start_ns;
 	__u64 job_id;
 
 	/* A process exits with its last thread; signal->live is already decremented. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	st = task__tracked(tgid, task__start_ns(task));
-	if (!st)
+	start_ns = task__start_ns(task);
+	st = task__tracked(tgid, start_ns);
+	if (!st) {
+		exit__keep_exe(task, tgid, start_ns);
 		return 0;
+	}
 	job_id = st->job_id;
 	bpf_map_delete_elem(&tasks, &tgid);
 

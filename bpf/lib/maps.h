@@ -216,6 +216,14 @@ struct {
 	__type(value, struct fts_settings);
 } settings SEC(".maps") __weak;
 
+/* The executables of processes outside every job, at their exit (events.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTS_EXITED_EXES);
+	__type(key, __u32);
+	__type(value, struct fts_exited_exe);
+} exited_exes SEC(".maps") __weak;
+
 /* Scratch space to build a variable-length record before bpf_ringbuf_output. */
 #define FTS_SCRATCH_SIZE 32768 /* offsets are masked to half of it */
 #define FTS_SCRATCH_MASK 16383

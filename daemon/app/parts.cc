@@ -123,7 +123,9 @@ Status Parts::install_policies() {
 }
 
 Status Parts::start_backstop() {
-  auto started = fanotify::Backstop::start(proc_root(), static_cast<uint32_t>(getpid()));
+  fanotify::ExitedLookup exited;
+  if (const sensor::Sensor* s = sensor.get()) exited = [s](uint32_t tgid) { return s->exited_exe(tgid); };
+  auto started = fanotify::Backstop::start(proc_root(), static_cast<uint32_t>(getpid()), std::move(exited));
   if (!started) return make_error("fanotify backstop: " + started.error());
   backstop = std::move(*started);
   return backstop->watch_filesystems(watcher->change_watched_paths());

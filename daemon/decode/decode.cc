@@ -438,6 +438,18 @@ Result<Net> decode_flow(uint64_t cookie, std::span<const uint8_t> value, uint64_
   return n;
 }
 
+Result<ExitedExe> decode_exited_exe(uint32_t tgid, std::span<const uint8_t> value) {
+  fts_exited_exe x;
+  if (!Bytes(value).fixed(&x)) return make_error("exited_exes value too short");
+  if (x.path_len == 0 || x.path_len > sizeof(x.path)) return make_error("exited_exes path length out of range");
+  if (x.path_flags & (FTS_PATH_TRUNCATED | FTS_PATH_INTERNAL)) return make_error("exited_exes path not a file's");
+  ExitedExe out;
+  out.task.tgid = tgid;
+  out.task.start_ns = x.start_ns;
+  out.exe = path_from_components({x.path, x.path_len}, x.path_depth);
+  return out;
+}
+
 Result<Record> decode(std::span<const uint8_t> bytes) {
   fts_event_header h;
   if (bytes.size() < sizeof(h)) return make_error("record shorter than a header");

@@ -290,6 +290,15 @@ bool is_change(const File& f);
 // flags of its connect or accept: an accepted connection stays inbound.
 Result<Net> decode_flow(uint64_t cookie, std::span<const uint8_t> value, uint64_t now_ns);
 
+// A process outside every job as it exited, from the kernel's exited_exes map
+// (tgid -> struct fts_exited_exe): its start and its executable's path. An
+// error for a value that is short, cut off or not a path.
+struct ExitedExe {
+  TaskId task;
+  std::string exe;
+};
+Result<ExitedExe> decode_exited_exe(uint32_t tgid, std::span<const uint8_t> value);
+
 // The id of a job rooted at this process, as the kernel computes it.
 uint64_t job_id_for(uint32_t tgid, uint64_t start_ns);
 constexpr uint64_t kCgroupJobBit = 1ull << 63;

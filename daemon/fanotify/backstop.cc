@@ -64,11 +64,11 @@ constexpr Change kChanges[] = {
 
 }  // namespace
 
-Result<std::unique_ptr<Backstop>> Backstop::start(std::string proc_root, uint32_t self_tgid) {
+Result<std::unique_ptr<Backstop>> Backstop::start(std::string proc_root, uint32_t self_tgid, ExitedLookup exited) {
   int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME | FAN_REPORT_PIDFD,
                          O_RDONLY | O_LARGEFILE | O_CLOEXEC);
   if (fd < 0) return make_error(std::string("fanotify_init: ") + std::strerror(errno));
-  return std::unique_ptr<Backstop>(new Backstop(fd, std::move(proc_root), self_tgid));
+  return std::unique_ptr<Backstop>(new Backstop(fd, std::move(proc_root), self_tgid, std::move(exited)));
 }
 
 Backstop::~Backstop() {
@@ -173,12 +173,29 @@ void Backstop::parse(const fanotify_event_metadata* m, const watch::Watcher& wat
 void Backstop::identify_writer(uint32_t pid, int pidfd, decode::File* f) const {
   auto alive = [&] { return pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0; };
   auto st = state::read_stat(proc_root_, pid);
-  if (!st || !alive()) return;
-  f->hdr.task.start_ns = st->start_ticks * decode::kNsPerTick;
-  char exe[PATH_MAX];
-  std::string link = proc_root_ + "/" + std::to_string(pid) + "/exe";
-  ssize_t n = readlink(link.c_str(), exe, sizeof(exe));
-  if (n > 0 && alive()) f->exe.assign(exe, static_cast<size_t>(n));
+  if (st && alive()) {
+    f->hdr.task.start_ns = st->start_ticks * decode::kNsPerTick;
+    char exe[PATH_MAX];
+    std::string link = proc_root_ + "/" + std::to_string(pid) + "/exe";
+    ssize_t n = readlink(link.c_str(), exe, sizeof(exe));
+    if (n > 0 && alive()) f->exe.assign(exe, static_cast<size_t>(n));
+  }
+  if (f->exe.empty()) identify_exited(pid, f);
+}
+
+// A writer gone (or a zombie) before its event was read: what the kernel kept
+// at its exit, when that is the same process. Without a start time of its own
+// the record takes the last process with that pid to exit; the pid was
+// still pinned by the event until the writer's exit, so that is the writer
+// unless the pid came round again in between.
+void Backstop::identify_exited(uint32_t pid, decode::File* f) const {
+  if (!exited_) return;
+  auto x = exited_(pid);
+  if (!x) return;
+  uint64_t ticks = f->hdr.task.start_ticks();
+  if (ticks && ticks != x->task.start_ticks()) return;  // another process with that pid
+  if (!ticks) f->hdr.task.start_ns = x->task.start_ns;
+  f->exe = std::move(x->exe);
 }
 
 namespace {

@@ -45,9 +45,13 @@ struct Parsed {
   ~Parsed();
 };
 
+// What the kernel kept of an exited process outside the jobs (its exe), by tgid.
+using ExitedLookup = std::function<Result<decode::ExitedExe>(uint32_t tgid)>;
+
 class Backstop {
  public:
-  static Result<std::unique_ptr<Backstop>> start(std::string proc_root, uint32_t self_tgid);
+  static Result<std::unique_ptr<Backstop>> start(std::string proc_root, uint32_t self_tgid,
+                                                 ExitedLookup exited = {});
   ~Backstop();
 
   int fd() const { return fd_; }
@@ -61,18 +65,20 @@ class Backstop {
   uint64_t events_read() const { return events_read_; }
 
  private:
-  Backstop(int fd, std::string proc_root, uint32_t self_tgid)
-      : fd_(fd), proc_root_(std::move(proc_root)), self_tgid_(self_tgid) {}
+  Backstop(int fd, std::string proc_root, uint32_t self_tgid, ExitedLookup exited)
+      : fd_(fd), proc_root_(std::move(proc_root)), self_tgid_(self_tgid), exited_(std::move(exited)) {}
   const Dir* classify_dir(const watch::Watcher& w, int dirfd);
   void handle(const fanotify_event_metadata* m, const watch::Watcher& watcher,
               const std::function<void(decode::File&&)>& on_change);
   void parse(const fanotify_event_metadata* m, const watch::Watcher& watcher, Parsed* out);
   Named resolve(const fanotify_event_info_fid* fid, const watch::Watcher& watcher);
   void identify_writer(uint32_t pid, int pidfd, decode::File* f) const;
+  void identify_exited(uint32_t pid, decode::File* f) const;
 
   int fd_;
   std::string proc_root_;
   uint32_t self_tgid_;
+  ExitedLookup exited_;
   std::map<std::pair<uint64_t, uint64_t>, int> mount_fds_;  // fsid -> an fd on that filesystem
   std::map<std::pair<uint64_t, uint64_t>, Dir> dirs_;       // (kdev, ino) of a directory -> class
   uint64_t events_read_ = 0;

@@ -311,6 +311,13 @@ size_t Sensor::tasks_tracked() const {
   return n;
 }
 
+Result<decode::ExitedExe> Sensor::exited_exe(uint32_t tgid) const {
+  fts_exited_exe x{};
+  if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.exited_exes), &tgid, &x) != 0)
+    return make_error("no exit of " + std::to_string(tgid) + " kept");
+  return decode::decode_exited_exe(tgid, {reinterpret_cast<const uint8_t*>(&x), sizeof(x)});
+}
+
 std::vector<decode::Net> Sensor::open_flows() const {
   std::vector<decode::Net> out;
   int fd = bpf_map__fd(impl_->skel->maps.flows);

@@ -56,6 +56,8 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress
   std::vector<Program> programs() const;
   Counters counters() const;
   size_t tasks_tracked() const;
+  // A process outside every job that has exited: what the kernel saw it run.
+  Result<decode::ExitedExe> exited_exe(uint32_t tgid) const;
   // The job sockets still open, as flow_update records (bytes sent so far).
   std::vector<decode::Net> open_flows() const;
 

@@ -420,6 +420,21 @@ struct fts_task_state {
 	__u32 flags;
 };
 
+/* exited_exes: tgid -> the executable of a process outside every job, kept
+ * (LRU) when it exits. fanotify reports a change by a process outside the
+ * jobs (a rename, a link, a write through a mapping or io_uring) with a pid
+ * the daemon reads after the fact; a writer already gone has no /proc exe,
+ * and this is what the kernel saw it run. */
+#define FTS_EXITED_EXES 2048
+#define FTS_EXITED_EXE_MAX 480 /* bytes of the encoded path; longer ones are not kept */
+struct fts_exited_exe {
+	__u64 start_ns;   /* task->group_leader->start_boottime */
+	__u32 path_len;   /* bytes of path, encoded leaf first like a record's */
+	__u16 path_depth;
+	__u16 path_flags; /* FTS_PATH_* */
+	char path[FTS_EXITED_EXE_MAX];
+};
+
 /* launchers: basename of an executed file -> the policy that makes it a job. */
 struct fts_launcher_key {
 	char name[FTS_LAUNCHER_NAME];
@@ -488,5 +503,6 @@ FTS_STATIC_ASSERT(sizeof(struct fts_egress_key) == 24, "fts_egress_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_ports) == 4 * FTS_EGRESS_RANGES, "fts_egress_ports ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_policy_net) == 8, "fts_policy_net ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_flow) == 16 + 16 + 16 + 16 + 16, "fts_flow ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_exited_exe) == 16 + FTS_EXITED_EXE_MAX, "fts_exited_exe ABI");
 
 #endif /* FTSENTINEL_EVENTS_H */

@@ -135,3 +135,27 @@ TEST(KernRecords, SensorNameWithoutNulStaysInItsField) {
 
 }  // namespace
 }  // namespace fts::decode
+
+// What the kernel keeps of a process outside the jobs at its exit: the exe
+// the fanotify backstop names a writer by once /proc has forgotten it.
+TEST(ExitedExe, PathAndStartOfAnExitedProcess) {
+  fts_exited_exe x{};
+  x.start_ns = 123 * FTS_NS_PER_TICK + 5;
+  static constexpr char kLeafFirst[] = "mv\0bin\0usr";  // /usr/bin/mv, leaf first
+  std::memcpy(x.path, kLeafFirst, sizeof(kLeafFirst));
+  x.path_len = sizeof(kLeafFirst);
+  x.path_depth = 3;
+  auto r = fts::decode::decode_exited_exe(4242, {reinterpret_cast<const uint8_t*>(&x), sizeof(x)});
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->exe, "/usr/bin/mv");
+  EXPECT_EQ(r->task.tgid, 4242u);
+  EXPECT_EQ(r->task.start_ticks(), 123u);
+
+  x.path_flags = FTS_PATH_TRUNCATED;
+  EXPECT_FALSE(fts::decode::decode_exited_exe(4242, {reinterpret_cast<const uint8_t*>(&x), sizeof(x)}).ok())
+      << "a path cut short names no executable";
+  x.path_flags = 0;
+  x.path_len = sizeof(x.path) + 1;
+  EXPECT_FALSE(fts::decode::decode_exited_exe(4242, {reinterpret_cast<const uint8_t*>(&x), sizeof(x)}).ok());
+  EXPECT_FALSE(fts::decode::decode_exited_exe(4242, {reinterpret_cast<const uint8_t*>(&x), sizeof(x) - 1}).ok());
+}
