@@ -16,10 +16,13 @@ static __always_inline void sensor__report(struct task_struct *task, __u32 op, _
 					   const char *map_name)
 {
 	struct fts_sensor_event *e = event__reserve(sizeof(*e));
+	struct fts_task_state *st;
 
 	if (!e)
 		return;
-	event__header(&e->hdr, FTS_EV_SENSOR, sizeof(*e), task, 0, bpf_get_current_cgroup_id());
+	/* A job's process doing it: the alert names the job. */
+	st = task__tracked(BPF_CORE_READ(task, tgid), task__start_ns(task));
+	event__header(&e->hdr, FTS_EV_SENSOR, sizeof(*e), task, st ? st->job_id : 0, bpf_get_current_cgroup_id());
 	e->op = op;
 	e->arg = arg;
 	e->result = result;

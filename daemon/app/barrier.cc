@@ -1,5 +1,7 @@
 #include "app/barrier.h"
 
+#include "app/survival.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -47,6 +49,7 @@ void Barrier::answer(Pending& p) {
     p.reply.set_hashes_settling(p_.hashes->settling());
   }
   for (auto& s : p_.sinks) s->flush();
+  save_jobs(p_);  // what the barrier saw survives a restart from here
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - p.started);
   p.reply.set_waited_ms(static_cast<uint32_t>(waited.count()));
   v1::Response resp;

@@ -15,6 +15,7 @@
 #include "app/duties.h"
 #include "app/inputs.h"
 #include "app/parts.h"
+#include "app/survival.h"
 #include "common/scheduler.h"
 #include "metrics/metrics.h"
 
@@ -76,13 +77,26 @@ class Daemon {
     control_.stop();
     duties_.stop();
     inputs_.stop();
+    drain();
     parts_.backstop.reset();
-    parts_.pipeline.flush();
     parts_.sensor.reset();  // destroys links: nothing stays attached
     spdlog::info("ftsentineld stopped: {} records, {} events out, {} alerts, {} ring-buffer drops", parts_.stats.records,
                  parts_.stats.events, parts_.stats.alerts, parts_.loss.ringbuf_drops());
     parts_.journal = nullptr;
     parts_.sinks.clear();  // remote sinks keep what is undelivered in their spools; the journal drains and seals
+  }
+
+  // What the kernel said before the stop goes out before the exit: the
+  // record of the signal that stops us (a job's SIGTERM is sensor-tamper),
+  // the last changes, finished hashes and what was lost. Then the jobs are
+  // saved for the next daemon.
+  void drain() {
+    inputs_.read_fanotify();  // fanotify, then the ring buffer, in the order the loop keeps
+    inputs_.drain_hashes();
+    parts_.emit(parts_.loss.sensor(parts_.sensor->counters()));
+    parts_.emit(parts_.loss.outputs(parts_.sinks, parts_.journal));
+    parts_.pipeline.flush();
+    save_jobs(parts_);
   }
 
   void wait_signal() {

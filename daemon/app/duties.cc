@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include "app/survival.h"
 #include "common/time.h"
 #include "state/proc.h"
 
@@ -87,6 +88,7 @@ void schedule_duties(Scheduler& s, Parts& p, Inputs& in) {
   s.every("dns-expire", 2, [&p] { expire_dns(p); });
   s.every("egress-refresh", 30, [&p] { refresh_egress(p); });
   s.every("process-sweep", 30, [&p] { sweep_processes(p); });
+  s.every("jobs-save", 1, [&p] { save_jobs(p); });
 }
 
 }  // namespace fts::app

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "app/survival.h"
 #include "common/time.h"
 #include "state/proc.h"
 
@@ -32,6 +33,7 @@ Status Parts::start() {
   if (auto st = start_outputs(); !st) return st;
   start_state();
   if (auto st = install_policies(); !st) return st;
+  restore_jobs(*this);  // before the backstop and the loop: no record of theirs is read yet
   return start_backstop();
 }
 
@@ -95,6 +97,8 @@ void Parts::start_state() {
   ctx.names = &names;
   ctx.egress = egress.get();
   ctx.rules = &rules;
+  ctx.redact = !d.detection().redact_off();
+  rules.set_redact(ctx.redact);
   // Events are built only when the journal or an output takes them (`events: all`).
   ctx.render_events = journal != nullptr || std::any_of(d.outputs().begin(), d.outputs().end(), [](const v1::Output& o) {
                         return o.events() != "alerts";

@@ -65,6 +65,7 @@ struct Parts {
   health::LossWatch loss;
   health::Reloads reloads;
   size_t bootstrapped = 0;  // processes found in /proc at start
+  std::string jobs_saved;   // the job registry as last written (app/survival.h)
 
  private:
   Status start_sensor();

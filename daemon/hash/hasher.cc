@@ -1,7 +1,9 @@
 #include "hash/hasher.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <openssl/evp.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,6 +34,35 @@ std::string hex(const unsigned char* d, unsigned n) {
     out[2 * i + 1] = kDigits[d[i] & 15];
   }
   return out;
+}
+
+// An O_PATH fd on `path` that opens nothing: no symlink followed in any
+// component (openat2 RESOLVE_NO_SYMLINKS; the last one at least where openat2
+// is missing), no device or FIFO opened.
+int pin(const std::string& path) {
+  struct open_how how {};
+  how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how)));
+  if (fd < 0 && errno == ENOSYS) fd = open(path.c_str(), O_PATH | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    struct stat st {};
+    if (fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {  // O_NOFOLLOW with O_PATH pins the link itself
+      close(fd);
+      errno = ELOOP;
+      return -1;
+    }
+  }
+  return fd;
+}
+
+// The pinned regular file opened for reading, through its fd, not its name:
+// the name may have changed since it was checked.
+int reopen(int pinned) {
+  std::string self = "/proc/self/fd/" + std::to_string(pinned);
+  int fd = open(self.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(self.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  return fd;
 }
 
 struct Fd {
@@ -137,17 +168,23 @@ Result Hasher::work(const Request& r) {
     stats_.errors++;
     return res;
   };
-  // O_NONBLOCK: a FIFO put in place of the file does not hang the worker.
-  Fd f{open(r.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOATIME)};
-  if (f.fd < 0 && errno == EPERM) f.fd = open(r.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (f.fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+  // Never follow what a job may have put in place of its file: pin the name
+  // without opening it, check what it is, and only then read it.
+  Fd pinned{pin(r.path)};
+  if (pinned.fd < 0)
+    return fail(errno == ELOOP ? "a symbolic link: not followed" : std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
-  if (fstat(f.fd, &st) != 0) return fail(std::string("fstat: ") + std::strerror(errno));
+  if (fstat(pinned.fd, &st) != 0) return fail(std::string("fstat: ") + std::strerror(errno));
   res.dev = decode::kernel_dev(st.st_dev);
   res.ino = st.st_ino;
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");  // a FIFO or device node is never opened
   if ((r.dev || r.ino) && (res.dev != r.dev || res.ino != r.ino))
     return fail("replaced: the path now names another file (inode " + std::to_string(res.ino) + ")");
-  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
+  Fd f{reopen(pinned.fd)};
+  if (f.fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+  struct stat again {};
+  if (fstat(f.fd, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino)
+    return fail("replaced while opened");
   Key key{res.dev, res.ino, static_cast<uint64_t>(st.st_size), ns(st.st_mtim), ns(st.st_ctim)};
   res.size = key.size;
   res.mtime_ns = key.mtime_ns;

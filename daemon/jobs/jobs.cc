@@ -175,7 +175,7 @@ Job& JobManager::start_job(uint64_t id, const policy::Policy& p, StartedBy by, s
   j.labels["policy"] = j.policy;
   j.labels["name"] = j.name;
   if (root.valid()) add_labels(j, root.tgid);
-  changes->push_back({JobChange::kStarted, &j});
+  if (changes) changes->push_back({JobChange::kStarted, &j});
   live_.push_back(&j);
   return j;
 }
@@ -374,6 +374,79 @@ void JobManager::on_cgroup(const decode::Cgroup& c, std::vector<JobChange>* chan
     default:
       break;
   }
+}
+
+v1::JobRegistry JobManager::saved() const {
+  v1::JobRegistry r;
+  for (const Job* j : live_) {
+    v1::SavedJob& s = *r.add_jobs();
+    s.set_id(j->id);
+    s.set_policy(j->policy);
+    s.set_name(j->name);
+    s.set_started_by(to_string(j->started_by));
+    s.set_start_wall_ns(j->start_wall_ns);
+    s.mutable_root()->set_tgid(j->root.tgid);
+    s.mutable_root()->set_start_ticks(j->root.start_ticks);
+    s.set_cgroup_id(j->cgroup_id);
+    for (const auto& [k, v] : j->labels) (*s.mutable_labels())[k] = v;
+    std::vector<state::ProcKey> members(j->members.begin(), j->members.end());
+    std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.tgid < b.tgid; });
+    for (const auto& m : members) {
+      v1::SavedProcess& p = *s.add_members();
+      p.set_tgid(m.tgid);
+      p.set_start_ticks(m.start_ticks);
+    }
+  }
+  return r;
+}
+
+// The saved processes that are still the same processes (pid and start time).
+std::vector<state::ProcKey> JobManager::alive(const v1::SavedJob& s) const {
+  std::vector<state::ProcKey> out;
+  auto check = [&](const v1::SavedProcess& p) {
+    auto st = state::read_stat(proc_root_, p.tgid());
+    state::ProcKey k{p.tgid(), p.start_ticks()};
+    if (p.tgid() && st && st->start_ticks == p.start_ticks() && std::find(out.begin(), out.end(), k) == out.end())
+      out.push_back(k);
+  };
+  check(s.root());
+  for (const auto& m : s.members()) check(m);
+  return out;
+}
+
+const Job* JobManager::restore(const v1::SavedJob& s, std::string* why) {
+  auto refuse = [why](std::string because) -> const Job* {
+    *why = std::move(because);
+    return nullptr;
+  };
+  if (const Job* found = find(s.id()); found && !found->ended) return found;
+  if (s.started_by() == "cgroup") return refuse("its cgroup no longer matches a policy");
+  const policy::Policy* p = policies_->find(s.policy());
+  if (!p) return refuse("its policy '" + s.policy() + "' is gone");
+  std::vector<state::ProcKey> keys = alive(s);
+  if (keys.empty()) return refuse("it ended while the daemon was down");
+  StartedBy by = s.started_by() == "exec" ? StartedBy::kExec : StartedBy::kRun;
+  Job& j = start_job(s.id(), *p, by, {s.root().tgid(), s.root().start_ticks()}, s.name(), nullptr);
+  j.start_wall_ns = s.start_wall_ns();
+  for (const auto& [k, v] : s.labels()) j.labels[k] = v;
+  for (const auto& k : keys) {
+    state::load_with_ancestors(proc_root_, k.tgid, procs_);
+    state::Process* proc = procs_->find(k);
+    if (proc && proc->job_id && proc->job_id != j.id) continue;  // a job of its own now (a launcher)
+    if (auto st = kernel_->track(k.tgid, k.start_ticks, j.id, p->index); !st) {
+      spdlog::error("job {}: cannot watch process {} again: {}", job_id_string(j.id), k.tgid, st.error());
+      continue;
+    }
+    if (proc) proc->job_id = j.id;
+    j.members.insert(k);
+    track_tree(k.tgid, j.id, p->index, j);  // children forked while no daemon ran
+  }
+  if (j.members.empty()) {
+    std::erase(live_, &j);
+    jobs_.erase(s.id());
+    return refuse("none of its processes could be watched again");
+  }
+  return &j;
 }
 
 const Job* JobManager::find(uint64_t id) const {

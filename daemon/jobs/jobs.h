@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "policy/policy.h"
 #include "decode/records.h"
+#include "ftsentinel/v1/state.pb.h"
 #include "jobs/kernel_jobs.h"
 #include "state/cgroups.h"
 #include "state/process_table.h"
@@ -81,6 +82,14 @@ class JobManager {
   void on_exit(const decode::Exit& e, std::vector<JobChange>* changes);
   void on_cgroup(const decode::Cgroup& c, std::vector<JobChange>* changes);
 
+  // Restart: the live jobs as they are saved under the state dir, and a
+  // saved job put back (after apply): its live processes and their children
+  // (forked while no daemon ran) tracked again under its id and policy. An
+  // exec or cgroup job that apply found again is returned as it is; null:
+  // the job ended while the daemon was down, or its policy is gone (`why`).
+  v1::JobRegistry saved() const;
+  const Job* restore(const v1::SavedJob& s, std::string* why);
+
   const Job* find(uint64_t id) const;
   std::vector<const Job*> list(bool include_ended) const;
   // The live jobs, oldest first, without a copy: what rules scan per event.
@@ -88,8 +97,10 @@ class JobManager {
   size_t live_count() const;
 
  private:
+  // `changes` null: a restored job, not reported as started again.
   Job& start_job(uint64_t id, const policy::Policy& p, StartedBy by, state::ProcKey root,
                  const std::string& name, std::vector<JobChange>* changes);
+  std::vector<state::ProcKey> alive(const v1::SavedJob& s) const;
   void end_job(Job& j, std::vector<JobChange>* changes);
   void add_labels(Job& j, uint32_t pid);
   void track_tree(uint32_t root_pid, uint64_t job_id, uint32_t policy, Job& j);

@@ -39,7 +39,7 @@ class Reaped {
 // What stages share and the pipeline owns: the one sequence of event ids,
 // the process views, and the egress state when the caller keeps none.
 struct Pipeline::Shared {
-  explicit Shared(const Context& ctx) : views(ctx.procs, ctx.cgroups) {}
+  explicit Shared(const Context& ctx) : views(ctx.procs, ctx.cgroups, 1 << 16, ctx.redact) {}
   uint64_t next_event_id() { return ++event_seq; }
   uint64_t event_seq = 0;
   render::ProcessViews views;

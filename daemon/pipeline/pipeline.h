@@ -131,6 +131,7 @@ struct Context {
   // records still get event ids and alerts, but no Event is built.
   bool render_events = true;
   hash::Tracker* hashes = nullptr;  // null: no hash stage
+  bool redact = true;  // secrets in args and LD_PRELOAD replaced before any sink (common/redact.h)
 };
 
 class Pipeline {

@@ -1,5 +1,6 @@
 #include "render/event.h"
 
+#include "common/redact.h"
 #include "common/time.h"
 #include "render/fields.h"
 
@@ -280,7 +281,9 @@ void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Even
                  [&](const decode::Exec& x) {
                    if (x.preload.empty()) return;
                    e->mutable_process()->add_flags("ld_preload");
-                   e->mutable_process()->set_ld_preload(x.preload);
+                   std::string preload = x.preload;  // a path may carry a token (…/hf_…/x.so)
+                   if (views_->redacting() && redact_secrets(&preload)) e->mutable_process()->set_redacted(true);
+                   e->mutable_process()->set_ld_preload(preload);
                  },
                  [&](const decode::Cgroup& c) {
                    e->mutable_cgroup()->set_id(c.id);

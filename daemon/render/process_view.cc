@@ -1,5 +1,6 @@
 #include "render/process_view.h"
 
+#include "common/redact.h"
 #include "render/fields.h"
 
 namespace fts::render {
@@ -60,6 +61,12 @@ void ProcessViews::render(const state::Process& p, View* v) {
   v->parent = p.parent;
   v->exe = p.exe;
   v->unknown_ancestor = render_process(p, *procs_, cgroups_, &v->process);
+  if (!redact_ || v->process.args().empty()) return;
+  std::vector<std::string> args(v->process.args().begin(), v->process.args().end());
+  if (!redact_args(&args)) return;
+  v->process.clear_args();
+  for (auto& a : args) v->process.add_args(std::move(a));
+  v->process.set_redacted(true);
 }
 
 void ProcessViews::changed(const state::ProcKey& k, bool with_descendants) {

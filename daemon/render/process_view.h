@@ -27,8 +27,12 @@ state::ProcKey render_process(const state::Process& p, const state::ProcessTable
 
 class ProcessViews {
  public:
-  ProcessViews(const state::ProcessTable* procs, state::CgroupTable* cgroups, size_t capacity = 1 << 16)
-      : procs_(procs), cgroups_(cgroups), capacity_(capacity) {}
+  // `redact`: secrets in args are replaced before any view is lent out
+  // (common/redact.h), and the view says `redacted`.
+  ProcessViews(const state::ProcessTable* procs, state::CgroupTable* cgroups, size_t capacity = 1 << 16,
+               bool redact = true)
+      : procs_(procs), cgroups_(cgroups), capacity_(capacity), redact_(redact) {}
+  bool redacting() const { return redact_; }
 
   // The view of `p`; valid until the next trim(). Its tid is whatever the
   // last event that lent it set (mutable_of): copies for other records set
@@ -59,6 +63,7 @@ class ProcessViews {
   const state::ProcessTable* procs_;
   state::CgroupTable* cgroups_;
   size_t capacity_;
+  bool redact_ = true;
   uint64_t generation_ = 0;
   uint64_t renders_ = 0;
   std::unordered_map<state::ProcKey, View, state::ProcKeyHash> views_;

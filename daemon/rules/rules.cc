@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/glob.h"
+#include "common/redact.h"
 #include "common/time.h"
 #include "render/fields.h"
 #include "render/process_view.h"
@@ -296,6 +297,13 @@ class ExfilChain : public Rule {
     auto& first = read_[in.job->id];
     if (first.empty()) first = in.file_path;
   }
+  std::string remembered(uint64_t job) const override {
+    auto it = read_.find(job);
+    return it == read_.end() ? "" : it->second;
+  }
+  void recall(uint64_t job, const std::string& memory) override {
+    if (!memory.empty()) read_.emplace(job, memory);
+  }
   // A connect or send to the destination, or a flow that sent bytes there;
   // not a connection the peer opened (accepted sockets' flows, whose
   // periodic updates do not say so themselves).
@@ -376,6 +384,18 @@ std::vector<std::string> Engine::rule_ids() const {
   std::vector<std::string> out;
   for (const auto& r : rules_) out.push_back(r->id());
   return out;
+}
+
+std::map<std::string, std::string> Engine::remembered(uint64_t job) const {
+  std::map<std::string, std::string> out;
+  for (const auto& r : rules_)
+    if (std::string m = r->remembered(job); !m.empty()) out.emplace(r->id(), std::move(m));
+  return out;
+}
+
+void Engine::recall(uint64_t job, const std::map<std::string, std::string>& memory) {
+  for (const auto& r : rules_)
+    if (auto it = memory.find(r->id()); it != memory.end()) r->recall(job, it->second);
 }
 
 std::vector<v1::Alert> Engine::run(const Input& in) {
@@ -480,6 +500,9 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
     a.mutable_job()->set_name(job->name);
   }
   record_fields(f, in, &a);
+  // The message may quote what the process view redacted (an LD_PRELOAD value).
+  if (redact_ && redact_secrets(a.mutable_message())) a.set_redacted(true);
+  if (a.process().redacted()) a.set_redacted(true);
   if (const Catalogue* c = catalogue(f.rule)) {
     for (const char* t : c->attack) a.mutable_mitre()->add_attack(t);
     for (const char* t : c->atlas) a.mutable_mitre()->add_atlas(t);

@@ -54,6 +54,10 @@ class Rule {
   virtual const char* id() const = 0;
   virtual std::vector<decode::Kind> kinds() const = 0;
   virtual void on(const Input& in, std::vector<Finding>* out) = 0;
+  // What the rule keeps about a job that must outlive a daemon restart (the
+  // jobs saved under the state dir), and putting it back; empty: nothing.
+  virtual std::string remembered(uint64_t /*job*/) const { return {}; }
+  virtual void recall(uint64_t /*job*/, const std::string& /*memory*/) {}
 };
 
 // The rule's catalogue entry: ATT&CK and ATLAS ids.
@@ -78,6 +82,11 @@ class Engine {
   // that job's only, which are then forgotten (the job ended).
   std::vector<v1::Alert> summaries(uint64_t job = 0);
   std::vector<std::string> rule_ids() const;
+  // Secrets in alert messages replaced (common/redact.h); on by default.
+  void set_redact(bool on) { redact_ = on; }
+  // Per rule id, what each rule keeps about `job` across a restart.
+  std::map<std::string, std::string> remembered(uint64_t job) const;
+  void recall(uint64_t job, const std::map<std::string, std::string>& memory);
 
  private:
   v1::Alert to_alert(const Finding& f, const Input& in) const;
@@ -92,6 +101,7 @@ class Engine {
   std::map<Key, uint64_t> seen_;
   std::map<Key, Repeats> repeats_;  // keys with repeats not summed up yet
   uint64_t suppressed_ = 0;
+  bool redact_ = true;
 };
 
 // sensor-tamper outside any record (rules/sensor_tamper.cc, with the rule):

@@ -182,6 +182,30 @@ TEST(Hasher, WhatCannotBeHashedSaysWhy) {
   EXPECT_EQ(h.stats().errors, 3u);
 }
 
+// The daemon hashes as root what jobs write: a job that swaps its output for
+// a symlink (to a FIFO that would block a reader forever, to a device node, or
+// to a secret) must not make the daemon open or read it.
+TEST(Hasher, SymlinksAreNeverFollowed) {
+  TempDir d;
+  write_file(d / "secret", "abc");
+  ASSERT_EQ(mkfifo((d / "fifo").c_str(), 0600), 0);
+  std::filesystem::create_symlink(d / "fifo", d / "to-fifo");
+  std::filesystem::create_symlink(d / "secret", d / "to-secret");
+  std::filesystem::create_symlink("/dev/null", d / "to-dev");
+  std::filesystem::create_directories(d / "real");
+  write_file(d / "real" / "a", "abc");
+  std::filesystem::create_directory_symlink(d / "real", d / "linked-dir");
+  Hasher h(sync_opts());
+  for (const char* name : {"to-fifo", "to-secret", "to-dev"}) {
+    Result r = one(h, {d / name});
+    EXPECT_EQ(r.error, "a symbolic link: not followed") << name;
+    EXPECT_EQ(r.sha256, "") << name;
+  }
+  EXPECT_EQ(one(h, {d / "linked-dir" / "a"}).error, "a symbolic link: not followed") << "nor in a directory of the path";
+  EXPECT_EQ(one(h, {d / "real" / "a"}).sha256, kAbc) << "the positive control";
+  EXPECT_EQ(h.stats().bytes, 3u) << "only the real file was read";
+}
+
 TEST(Hasher, TheWorkerThreadSignalsResults) {
   TempDir d;
   write_file(d / "a", "abc");

@@ -186,6 +186,89 @@ TEST_F(JobsTest, ScriptLauncherRunningBeforeTheDaemonIsFoundByItsScript) {
   EXPECT_EQ(procs_.find_tgid(6000)->job_id, 0u);
 }
 
+// A restart (upgrade, watchdog, OOM kill): the registry one daemon saved puts
+// the `ftsentinel run` job back in the next one, with its id, policy, name and
+// start, its live processes and their children forked while no daemon ran;
+// members that died or whose pid was reused are not taken back.
+TEST_F(JobsTest, ARunJobSurvivesARestart) {
+  using fts::testing::add_fake_proc;
+  add_fake_proc(proc_root_, {.pid = 1, .ppid = 0, .start_ticks = 0, .exe = "/sbin/init", .children = {7000}});
+  add_fake_proc(proc_root_, {.pid = 7000, .ppid = 1, .start_ticks = 70000, .exe = "/usr/bin/python3",
+                             .children = {7001}});
+  add_fake_proc(proc_root_, {.pid = 7001, .ppid = 7000, .start_ticks = 70010, .exe = "/usr/bin/python3"});
+  make();
+  state::bootstrap(proc_root_.path(), &procs_);
+  install({policy("a", {}), policy("b", {})});
+  auto j = jobs_->register_run(7000, 70000, "b", "train", &changes_);
+  ASSERT_TRUE(j) << j.error();
+  const uint64_t id = (*j)->id;
+  jobs_->on_fork(fork_of(task(7001, 70010 * decode::kNsPerTick), task(7000, 70000 * decode::kNsPerTick), id), &changes_);
+  v1::JobRegistry saved = jobs_->saved();
+  ASSERT_EQ(saved.jobs_size(), 1);
+  EXPECT_EQ(saved.jobs(0).members_size(), 2);
+
+  // The next daemon: 7001 forked 7002 meanwhile; pid 7009 was a member once
+  // and now names another process.
+  auto* m = saved.mutable_jobs(0)->add_members();
+  m->set_tgid(7009);
+  m->set_start_ticks(70090);
+  add_fake_proc(proc_root_, {.pid = 7001, .ppid = 7000, .start_ticks = 70010, .exe = "/usr/bin/python3",
+                             .children = {7002}});
+  add_fake_proc(proc_root_, {.pid = 7002, .ppid = 7001, .start_ticks = 70020, .exe = "/usr/bin/python3"});
+  add_fake_proc(proc_root_, {.pid = 7009, .ppid = 1, .start_ticks = 99999, .exe = "/usr/bin/bash"});
+  kernel_ = fts::testing::FakeKernel();
+  procs_ = state::ProcessTable();
+  changes_.clear();
+  make();
+  state::bootstrap(proc_root_.path(), &procs_);
+  install({policy("b", {}), policy("a", {})});  // another order: policy indexes differ
+  std::string why;
+  const Job* r = jobs_->restore(saved.jobs(0), &why);
+  ASSERT_NE(r, nullptr) << why;
+  EXPECT_EQ(r->id, id);
+  EXPECT_EQ(r->policy, "b");
+  EXPECT_EQ(r->name, "train");
+  EXPECT_EQ(r->started_by, StartedBy::kRun);
+  EXPECT_EQ(r->start_wall_ns, saved.jobs(0).start_wall_ns());
+  EXPECT_EQ(r->live(), 3u);
+  EXPECT_TRUE(changes().empty()) << "a restored job is not reported as started again";
+  std::set<uint32_t> tracked;
+  for (const auto& t : kernel_.tracked) {
+    EXPECT_EQ(t.job_id, id);
+    EXPECT_EQ(t.policy, jobs_->policies().find("b")->index);
+    tracked.insert(t.tgid);
+  }
+  EXPECT_EQ(tracked, (std::set<uint32_t>{7000, 7001, 7002}));
+  EXPECT_EQ(procs_.find_tgid(7002)->job_id, id);
+  EXPECT_EQ(procs_.find_tgid(7009)->job_id, 0u) << "a reused pid is not the member it was";
+}
+
+TEST_F(JobsTest, ASavedJobThatEndedOrLostItsPolicyIsNotRestored) {
+  using fts::testing::add_fake_proc;
+  add_fake_proc(proc_root_, {.pid = 1, .ppid = 0, .start_ticks = 0, .exe = "/sbin/init", .children = {8000}});
+  add_fake_proc(proc_root_, {.pid = 8000, .ppid = 1, .start_ticks = 80000, .exe = "/usr/bin/python3"});
+  make();
+  state::bootstrap(proc_root_.path(), &procs_);
+  install({policy("a", {})});
+  v1::SavedJob gone;
+  gone.set_id(1);
+  gone.set_policy("a");
+  gone.set_started_by("run");
+  gone.mutable_root()->set_tgid(8000);
+  gone.mutable_root()->set_start_ticks(12345);  // pid reused since
+  std::string why;
+  EXPECT_EQ(jobs_->restore(gone, &why), nullptr);
+  EXPECT_EQ(why, "it ended while the daemon was down");
+  v1::SavedJob orphan = gone;
+  orphan.mutable_root()->set_start_ticks(80000);
+  orphan.set_policy("removed");
+  EXPECT_EQ(jobs_->restore(orphan, &why), nullptr);
+  EXPECT_EQ(why, "its policy 'removed' is gone");
+  EXPECT_TRUE(kernel_.tracked.empty());
+  orphan.set_policy("a");
+  EXPECT_NE(jobs_->restore(orphan, &why), nullptr) << "the positive control: " << why;
+}
+
 TEST_F(JobsTest, CgroupJobFromMkdirLivesUntilRmdir) {
   make();
   install({policy("a", {}, {"/system.slice/finetune-*.scope"})});

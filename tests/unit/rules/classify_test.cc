@@ -3,6 +3,8 @@
 #include "rules/classify.h"
 
 #include <gtest/gtest.h>
+
+#include <map>
 #include <sys/stat.h>
 
 #include "rules/rules.h"
@@ -175,6 +177,26 @@ TEST_F(ClassifyTest, ExfilChainWhenTheReadComesAfterTheConnect) {
   auto in = net(decode::NetOp::kFlowUpdate, id_, 9, 100);
   in.daddr[15] = 8;
   EXPECT_TRUE(run(in).empty());
+}
+
+// A restart: what exfil-chain remembers of the job (its first data read) is
+// saved with the job and recalled by the next daemon's engine, which then
+// raises the chain on the first connect; an engine without it does not.
+TEST_F(ClassifyTest, ExfilChainRemembersTheReadAcrossARestart) {
+  auto shard = read("/data/approved/s.jsonl");
+  shard.classes = classes(shard);
+  EXPECT_TRUE(run(shard, shard.path).empty());
+  std::map<std::string, std::string> memory = engine_.remembered(id_);
+  EXPECT_EQ(memory, (std::map<std::string, std::string>{{"exfil-chain", "/data/approved/s.jsonl"}}));
+  EXPECT_TRUE(engine_.remembered(id_ + 1).empty());
+
+  engine_ = rules::Engine();  // the control: a daemon that forgot
+  EXPECT_EQ(rules_of(run(net(decode::NetOp::kConnect, id_, 7, 0))), std::vector<std::string>{"egress-not-allowed"});
+  engine_ = rules::Engine();
+  engine_.recall(id_, memory);
+  auto al = run(net(decode::NetOp::kConnect, id_, 7, 0));
+  ASSERT_EQ(rules_of(al), (std::vector<std::string>{"egress-not-allowed", "exfil-chain"}));
+  EXPECT_NE(al[1].message().find("/data/approved/s.jsonl"), std::string::npos) << al[1].message();
 }
 
 }  // namespace
