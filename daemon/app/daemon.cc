@@ -123,9 +123,12 @@ class Daemon {
   void start_metrics() {
     const std::string& listen = parts_.cfg.daemon.metrics().listen();
     if (listen.empty() || listen == "off") return;
-    metrics_ = std::make_unique<metrics::Server>(io_, [this] { return health::prometheus(parts_.snapshot()); });
     // Not fatal: a node runs without its metrics rather than without its sensor.
-    if (auto st = metrics_->listen(listen); !st) {
+    const auto& d = parts_.cfg.daemon;
+    auto token = metrics::load_token(d.metrics().token_file(), d.control().group());
+    if (!token) return spdlog::error("{}; metrics are off", token.error());
+    metrics_ = std::make_unique<metrics::Server>(io_, [this] { return health::prometheus(parts_.snapshot()); });
+    if (auto st = metrics_->listen(listen, *token); !st) {
       spdlog::error("{}; metrics are off", st.error());
       metrics_.reset();
     }

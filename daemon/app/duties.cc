@@ -25,6 +25,7 @@ void notify_status(Parts& p) {
 void report_loss(Parts& p) {
   p.emit(p.loss.outputs(p.sinks, p.journal));
   p.emit(p.loss.sensor(p.sensor->counters()));
+  if (p.backstop) p.emit(p.loss.fanotify(p.backstop->unresolved()));
 }
 
 // New directories under watched globs, new sensitive files, new hard links.

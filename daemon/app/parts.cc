@@ -156,6 +156,8 @@ health::Snapshot Parts::snapshot() const {
   for (const auto& sink : sinks)
     if (auto st = sink->stats(); !st.name.empty()) s.outputs.push_back(std::move(st));
   s.counts = counting;
+  if (control_stats) s.control = *control_stats;
+  if (backstop) s.fanotify_unresolved = backstop->unresolved();
   return s;
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
+#include "control/server.h"
 #include "egress/egress.h"
 #include "fanotify/backstop.h"
 #include "hash/hasher.h"
@@ -64,6 +65,7 @@ struct Parts {
   std::unique_ptr<fanotify::Backstop> backstop;
   health::LossWatch loss;
   health::Reloads reloads;
+  const control::Stats* control_stats = nullptr;  // the control socket's (set by the control plane)
   size_t bootstrapped = 0;  // processes found in /proc at start
   std::string jobs_saved;   // the job registry as last written (app/survival.h)
 

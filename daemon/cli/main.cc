@@ -103,7 +103,14 @@ int cmd_run(const Args& a) {
     fprintf(stderr, "ftsentinel run: %s; not starting %s\n", resp.error().c_str(), cmd[0].c_str());
     return 125;
   }
-  fprintf(stderr, "ftsentinel: job %s (policy %s)\n", resp->register_job().job_id().c_str(), policy.c_str());
+  const auto& reply = resp->register_job();
+  if (reply.nested())
+    fprintf(stderr,
+            "ftsentinel: job %s (policy %s): already in that job, %s runs in it (a job cannot change its policy; "
+            "reported)\n",
+            reply.job_id().c_str(), reply.policy().c_str(), cmd[0].c_str());
+  else
+    fprintf(stderr, "ftsentinel: job %s (policy %s)\n", reply.job_id().c_str(), policy.c_str());
   std::vector<char*> argv;
   for (const auto& c : cmd) argv.push_back(const_cast<char*>(c.c_str()));
   argv.push_back(nullptr);

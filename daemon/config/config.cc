@@ -142,6 +142,9 @@ void fill_defaults(v1::DaemonConfig* c) {
   auto* ctl = c->mutable_control();
   if (ctl->socket().empty()) ctl->set_socket("/run/ftsentinel/control.sock");
   if (ctl->group().empty()) ctl->set_group("ftsentinel");
+  if (ctl->idle_timeout_seconds() == 0) ctl->set_idle_timeout_seconds(30);
+  if (ctl->max_sessions() == 0) ctl->set_max_sessions(128);
+  if (ctl->max_sessions_per_uid() == 0) ctl->set_max_sessions_per_uid(16);
   auto* s = c->mutable_sensor();
   if (s->ringbuf_mb() == 0) s->set_ringbuf_mb(16);
   if (s->flow_report_seconds() == 0) s->set_flow_report_seconds(60);
@@ -154,6 +157,7 @@ void fill_defaults(v1::DaemonConfig* c) {
   auto* j = c->mutable_journal();
   if (j->path().empty()) j->set_path("journal.db");
   if (j->key_file().empty()) j->set_key_file("journal.key");
+  if (c->metrics().token_file().empty()) c->mutable_metrics()->set_token_file("metrics.token");
   if (j->retention_days() == 0) j->set_retention_days(30);
   if (j->max_size_mb() == 0) j->set_max_size_mb(4096);
   if (j->seal_interval_seconds() == 0) j->set_seal_interval_seconds(10);
@@ -173,6 +177,8 @@ void check_daemon(const YAML::Node& root, const std::string& file, const v1::Dae
                               "expected trace, debug, info, warn, error, critical or off, got '" + c.log().level() + "'"));
   if (c.control().group().find_first_of(" :/") != std::string::npos)
     errors->push_back(diag_at(root, file, "control.group", "a group name, got '" + c.control().group() + "'"));
+  if (c.control().max_sessions() <= 16)
+    errors->push_back(diag_at(root, file, "control.max_sessions", "more than 16 (16 are kept for root)"));
   check_outputs(root, file, c, errors);
   const auto& j = c.journal();
   if (j.seal_interval_seconds() > 3600)
@@ -201,6 +207,7 @@ Loaded load(const std::string& config_file) {
   d.mutable_control()->set_socket(resolve(base, d.control().socket()));
   if (d.journal().path() != "off") d.mutable_journal()->set_path(resolve(d.state_dir(), d.journal().path()));
   d.mutable_journal()->set_key_file(resolve(d.state_dir(), d.journal().key_file()));
+  d.mutable_metrics()->set_token_file(resolve(d.state_dir(), d.metrics().token_file()));
   for (auto& o : *d.mutable_outputs()) {
     if (o.type() == "file") o.set_path(resolve(d.state_dir(), o.path()));
     for (auto* f : {o.mutable_ca_file(), o.mutable_cert_file(), o.mutable_key_file(), o.mutable_token_file()})

@@ -12,9 +12,13 @@ void Dispatcher::on(v1::Request::BodyCase body, Handler handler) {
   };
 }
 
+void Dispatcher::guard(v1::Request::BodyCase body, Guard guard) { guards_[body] = std::move(guard); }
+
 void Dispatcher::operator()(const v1::Request& req, const Peer& peer, Respond respond) const {
   auto it = handlers_.find(req.body_case());
   if (it == handlers_.end()) return respond(error_response("unknown request"));
+  if (auto g = guards_.find(req.body_case()); g != guards_.end())
+    if (std::string why = g->second(peer); !why.empty()) return respond(error_response(std::move(why)));
   it->second(req, peer, std::move(respond));
 }
 

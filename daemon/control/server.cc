@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <unordered_map>
 #include <utility>
 #include <filesystem>
 
@@ -54,12 +56,34 @@ bool peer_in_group(int fd, gid_t gid) {
 
 }  // namespace
 
+struct Server::Counts {
+  size_t total = 0;
+  std::unordered_map<uid_t, size_t> per_uid;
+};
+
 class Server::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server* server, local::socket socket, Peer peer)
-      : server_(server), socket_(std::move(socket)), timer_(socket_.get_executor()), peer_(peer) {}
+      : server_(server),
+        opts_(server->opts_),
+        stats_(server->stats_),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        peer_(peer) {}
   ~Session() {
     if (peer_.pidfd >= 0) ::close(peer_.pidfd);
+    if (!counts_) return;
+    counts_->total--;
+    if (--counts_->per_uid[peer_.uid] == 0) counts_->per_uid.erase(peer_.uid);
+    stats_->live--;
+  }
+
+  // Counted against the caps until it is gone.
+  void count(std::shared_ptr<Counts> counts) {
+    counts_ = std::move(counts);
+    counts_->total++;
+    counts_->per_uid[peer_.uid]++;
+    stats_->live++;
   }
 
   void start() { read_header(); }
@@ -70,26 +94,31 @@ class Server::Session : public std::enable_shared_from_this<Session> {
     r.set_error(why);
     auto self = shared_from_this();
     out_ = frame(r);
+    arm_timer(opts_.read_timeout, "did not read its refusal");
     asio::async_write(socket_, asio::buffer(out_), [self](boost::system::error_code, size_t) { self->close(); });
   }
 
  private:
-  void arm_timer() {
-    timer_.expires_after(server_->opts_.read_timeout);
+  // `why` null: the peer was idle (closed, not a fault); else why it is dropped.
+  void arm_timer(std::chrono::milliseconds after, const char* why) {
+    timer_.expires_after(after);
     auto self = shared_from_this();
-    timer_.async_wait([self](boost::system::error_code ec) {
-      if (!ec) self->drop("stalled mid-message");
+    timer_.async_wait([self, why](boost::system::error_code ec) {
+      if (ec) return;
+      if (!why) return self->idle();
+      self->drop(why);
     });
   }
 
   void read_header() {
     auto self = shared_from_this();
-    header_read_ = false;
+    // Silence before a request is bounded too: a session holds fds and a
+    // place under the caps.
+    arm_timer(opts_.idle_timeout, nullptr);
     socket_.async_read_some(asio::buffer(header_.data(), 1), [self](boost::system::error_code ec, size_t n) {
-      // The first byte may come any time (an idle client is fine); the rest
-      // of the message must follow promptly.
       if (ec || n == 0) return self->close();
-      self->arm_timer();
+      // The rest of the message must follow promptly.
+      self->arm_timer(self->opts_.read_timeout, "stalled mid-message");
       asio::async_read(self->socket_, asio::buffer(self->header_.data() + 1, 3),
                        [self](boost::system::error_code ec2, size_t) {
                          if (ec2) return self->drop("closed mid-header");
@@ -102,26 +131,40 @@ class Server::Session : public std::enable_shared_from_this<Session> {
     uint32_t n = read_length(header_.data());
     if (n > kMaxMessageBytes) {
       timer_.cancel();
-      server_->dropped_++;
+      stats_->dropped++;
       spdlog::warn("control: client pid {} sent a {}-byte length; dropped", peer_.pid, n);
       return refuse("message too large");
     }
-    body_.resize(n);
+    want_ = n;
+    body_.clear();
+    read_chunk();
+  }
+
+  // The body grows as bytes arrive: a length alone reserves no memory.
+  void read_chunk() {
+    if (body_.size() == want_) {
+      timer_.cancel();
+      return dispatch();
+    }
+    size_t have = body_.size();
+    body_.resize(have + std::min<size_t>(want_ - have, kChunk));
     auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(body_), [self](boost::system::error_code ec, size_t) {
-      self->timer_.cancel();
-      if (ec) return self->drop("closed mid-message");
-      self->dispatch();
-    });
+    asio::async_read(socket_, asio::buffer(body_.data() + have, body_.size() - have),
+                     [self](boost::system::error_code ec, size_t) {
+                       if (ec) return self->drop("closed mid-message");
+                       self->read_chunk();
+                     });
   }
 
   void dispatch() {
     v1::Request req;
     if (!req.ParseFromString(body_) || req.body_case() == v1::Request::BODY_NOT_SET) {
-      server_->dropped_++;
+      stats_->dropped++;
       spdlog::warn("control: client pid {} sent an unreadable request; dropped", peer_.pid);
       return refuse("unreadable request");
     }
+    body_.clear();
+    body_.shrink_to_fit();
     auto self = shared_from_this();
     // The session lives until its answer is written, however late it comes.
     server_->handler_(req, peer_, [self](v1::Response resp) { self->answer(resp); });
@@ -132,16 +175,24 @@ class Server::Session : public std::enable_shared_from_this<Session> {
     out_ = frame(resp);
     auto self = shared_from_this();
     asio::async_write(socket_, asio::buffer(out_), [self](boost::system::error_code ec, size_t) {
+      self->out_.clear();
       if (ec) return self->close();
       self->read_header();
     });
+  }
+
+  void idle() {
+    if (!socket_.is_open()) return;
+    stats_->idle_closed++;
+    spdlog::debug("control: client pid {} idle for {} ms; closed", peer_.pid, opts_.idle_timeout.count());
+    close();
   }
 
   void drop(const char* why) {
     // The timer's drop closes the socket, which fails the pending read with
     // operation_aborted: that is the same client, counted once.
     if (!socket_.is_open()) return;
-    server_->dropped_++;
+    stats_->dropped++;
     spdlog::warn("control: client pid {} {}; dropped", peer_.pid, why);
     close();
   }
@@ -152,12 +203,16 @@ class Server::Session : public std::enable_shared_from_this<Session> {
     socket_.close(ec);
   }
 
+  static constexpr size_t kChunk = 64 * 1024;
   Server* server_;
+  ServerOptions opts_;
+  std::shared_ptr<Stats> stats_;
+  std::shared_ptr<Counts> counts_;
   local::socket socket_;
   asio::steady_timer timer_;
   Peer peer_;
   std::array<uint8_t, 4> header_{};
-  bool header_read_ = false;
+  size_t want_ = 0;
   std::string body_;
   std::string out_;
 };
@@ -167,7 +222,8 @@ Server::Server(asio::io_context& io, Handler handler)
         respond(h(req, peer));
       })) {}
 
-Server::Server(asio::io_context& io, AsyncHandler handler) : io_(io), handler_(std::move(handler)) {}
+Server::Server(asio::io_context& io, AsyncHandler handler)
+    : io_(io), handler_(std::move(handler)), counts_(std::make_shared<Counts>()), backoff_(io) {}
 
 Server::~Server() { stop(); }
 
@@ -201,6 +257,7 @@ Status Server::listen(const ServerOptions& opts) {
 }
 
 void Server::stop() {
+  backoff_.cancel();
   if (!acceptor_) return;
   boost::system::error_code ec;
   acceptor_->close(ec);
@@ -215,24 +272,63 @@ bool Server::allowed(const Peer& p) const {
 
 void Server::accept() {
   acceptor_->async_accept([this](boost::system::error_code ec, local::socket socket) {
-    if (ec) {
-      if (ec == asio::error::operation_aborted) return;
-      spdlog::warn("control: accept failed: {}", ec.message());
-    } else {
-      Peer peer = peer_of(socket.native_handle());
-      bool ok = allowed(peer) || (have_group_ && peer_in_group(socket.native_handle(), group_gid_));
-      auto session = std::make_shared<Session>(this, std::move(socket), peer);
-      if (ok) {
-        session->start();
-      } else {
-        dropped_++;
-        std::string who = have_group_ ? "root or group " + opts_.group + " only" : "root only";
-        spdlog::warn("control: refused uid {} (pid {}): {}", peer.uid, peer.pid, who);
-        session->refuse("permission denied: " + who);
-      }
-    }
-    if (acceptor_) accept();
+    if (ec == asio::error::operation_aborted || !acceptor_) return;
+    if (ec) return accept_failed(ec);
+    backoff_delay_ = std::chrono::milliseconds(0);
+    accepted(std::move(socket));
+    accept();
   });
+}
+
+// Out of fds (or memory): the pending connection stays in the backlog, so an
+// immediate retry fails again at once; wait, doubling up to a second, and
+// say so once per episode.
+void Server::accept_failed(const boost::system::error_code& ec) {
+  stats_->accept_failures++;
+  bool first = backoff_delay_.count() == 0;
+  backoff_delay_ = std::clamp(backoff_delay_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  if (first) {
+    spdlog::error("control: accept failed: {}; backing off ({} failures so far)", ec.message(),
+                  stats_->accept_failures);
+    if (on_exhausted_) on_exhausted_(ec.message(), stats_->accept_failures);
+  }
+  backoff_.expires_after(backoff_delay_);
+  backoff_.async_wait([this](boost::system::error_code tec) {
+    if (!tec && acceptor_) accept();
+  });
+}
+
+void Server::accepted(local::socket socket) {
+  stats_->accepted++;
+  Peer peer = peer_of(socket.native_handle());
+  bool ok = allowed(peer) || (have_group_ && peer_in_group(socket.native_handle(), group_gid_));
+  auto session = std::make_shared<Session>(this, std::move(socket), peer);
+  if (!ok) {
+    stats_->refused_peer++;
+    std::string who = have_group_ ? "root or group " + opts_.group + " only" : "root only";
+    spdlog::warn("control: refused uid {} (pid {}): {}", peer.uid, peer.pid, who);
+    return session->refuse("permission denied: " + who);
+  }
+  if (std::string why = over_cap(peer); !why.empty()) {
+    stats_->refused_busy++;
+    spdlog::warn("control: refused uid {} (pid {}): {}", peer.uid, peer.pid, why);
+    return session->refuse("busy: " + why + "; try again later");
+  }
+  session->count(counts_);
+  session->start();
+}
+
+// Root keeps a reserve, so an operator (and `ftsentinel run`) gets in while a
+// group member holds every session it may.
+std::string Server::over_cap(const Peer& p) const {
+  if (counts_->total >= opts_.max_sessions) return std::to_string(counts_->total) + " sessions open";
+  if (p.uid == 0) return "";
+  if (counts_->total + opts_.root_reserve >= opts_.max_sessions)
+    return "the remaining sessions are kept for root";
+  auto it = counts_->per_uid.find(p.uid);
+  if (it != counts_->per_uid.end() && it->second >= opts_.max_sessions_per_uid)
+    return "uid " + std::to_string(p.uid) + " has " + std::to_string(it->second) + " sessions open";
+  return "";
 }
 
 }  // namespace fts::control

@@ -141,7 +141,15 @@ Named Backstop::resolve(const fanotify_event_info_fid* fid, const watch::Watcher
   nm.name = reinterpret_cast<const char*>(fh->f_handle + fh->handle_bytes);
   auto mit = mount_fds_.find(fsid_key(fid->fsid));
   if (mit != mount_fds_.end()) nm.dirfd = open_by_handle_at(mit->second, fh, O_PATH | O_CLOEXEC);
-  if (nm.dirfd >= 0) nm.dir = classify_dir(watcher, nm.dirfd);
+  if (nm.dirfd >= 0) {
+    nm.dir = classify_dir(watcher, nm.dirfd);
+  } else if (mit != mount_fds_.end()) {
+    // Out of fds or memory hides changes to protected trees: counted, and
+    // the loss watch raises it. A directory already gone (ESTALE) is not a loss.
+    int err = errno;
+    if (err == EMFILE || err == ENFILE || err == ENOMEM) unresolved_++;
+    spdlog::debug("fanotify: cannot open the directory of '{}' by its handle: {}", nm.name, std::strerror(err));
+  }
   return nm;
 }
 

@@ -63,6 +63,9 @@ class Backstop {
   // Directory classifications are cached; a rescan or a directory rename clears them.
   void forget_directories() { dirs_.clear(); }
   uint64_t events_read() const { return events_read_; }
+  // Names whose directory could not be opened by its handle for want of fds
+  // or memory: counted, and raised by the loss watch.
+  uint64_t unresolved() const { return unresolved_; }
 
  private:
   Backstop(int fd, std::string proc_root, uint32_t self_tgid, ExitedLookup exited)
@@ -82,6 +85,7 @@ class Backstop {
   std::map<std::pair<uint64_t, uint64_t>, int> mount_fds_;  // fsid -> an fd on that filesystem
   std::map<std::pair<uint64_t, uint64_t>, Dir> dirs_;       // (kdev, ino) of a directory -> class
   uint64_t events_read_ = 0;
+  uint64_t unresolved_ = 0;
 };
 
 }  // namespace fts::fanotify

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/v1.h"
+#include "control/server.h"
 #include "ftsentinel/v1/alert.pb.h"
 #include "ftsentinel/v1/control.pb.h"
 #include "ftsentinel/v1/event.pb.h"
@@ -56,6 +57,8 @@ struct Snapshot {
   std::optional<JournalState> journal;  // unset: journal off
   std::vector<sinks::SinkStats> outputs;  // the named outputs (and the journal)
   const sinks::CountingSink* counts = nullptr;  // events by kind, alerts by rule (may be null)
+  control::Stats control;                       // the control socket
+  uint64_t fanotify_unresolved = 0;             // fanotify names whose directory could not be opened
 };
 
 void fill_status(const Snapshot& s, v1::Status* out);
@@ -80,6 +83,9 @@ class LossWatch {
   // Each output's records lost since the last call (its spool or queue was
   // full): a sensor-tamper alert each. `journal` is the journal's sink, if on.
   Emitted outputs(const std::vector<std::unique_ptr<sinks::Sink>>& sinks, const sinks::Sink* journal);
+  // fanotify names whose directory could not be opened by handle (out of
+  // fds, or the directory went away): a sensor-tamper alert with the count.
+  Emitted fanotify(uint64_t unresolved_total);
   // Files not hashed because the hasher's queue was full: logged.
   void hashes(const hash::Stats& s);
   uint64_t ringbuf_drops() const { return last_drops_; }
@@ -88,6 +94,7 @@ class LossWatch {
   uint64_t last_drops_ = 0;
   uint64_t last_tasks_full_ = 0;
   uint64_t last_hash_overflow_ = 0;
+  uint64_t last_unresolved_ = 0;
 };
 
 }  // namespace fts::health

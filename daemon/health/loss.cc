@@ -47,6 +47,21 @@ Emitted LossWatch::outputs(const std::vector<std::unique_ptr<sinks::Sink>>& sink
   return out;
 }
 
+Emitted LossWatch::fanotify(uint64_t unresolved_total) {
+  Emitted out;
+  if (unresolved_total <= last_unresolved_) return out;
+  uint64_t lost = unresolved_total - last_unresolved_;
+  last_unresolved_ = unresolved_total;
+  spdlog::error("fanotify: {} changes under watched filesystems could not be placed ({} in total)", lost,
+                unresolved_total);
+  out.alerts.push_back(rules::control_alert(
+      "high", "fanotify backstop: " + std::to_string(lost) +
+                  " changes could not be resolved to their directory (open_by_handle_at failed: out of file "
+                  "descriptors or memory); changes to protected trees may be unreported (" +
+                  std::to_string(unresolved_total) + " since start)"));
+  return out;
+}
+
 void emit(pipeline::Pipeline& pipeline, Emitted e) {
   if (e.empty()) return;
   for (auto& ev : e.events) pipeline.push_event(std::move(ev));

@@ -83,6 +83,21 @@ const OutputFamily kOutputFamilies[] = {
      [](const sinks::SinkStats& s) { return uint64_t{s.connected ? 1u : 0u}; }},
 };
 
+void control_families(const Snapshot& s, metrics::Exposition& x) {
+  const auto& c = s.control;
+  x.family("ftsentinel_control_sessions", "gauge", "Control-socket sessions open now.");
+  x.sample("ftsentinel_control_sessions", num(c.live));
+  x.family("ftsentinel_control_closed_total", "counter", "Control-socket sessions refused or closed, by why.");
+  for (const auto& [why, n] : {std::pair{"busy", c.refused_busy}, {"peer", c.refused_peer}, {"bad_client", c.dropped},
+                               {"idle", c.idle_closed}})
+    x.sample("ftsentinel_control_closed_total", {{"why", why}}, num(n));
+  x.family("ftsentinel_control_accept_failures_total", "counter", "accept(2) failures (out of fds or memory).");
+  x.sample("ftsentinel_control_accept_failures_total", num(c.accept_failures));
+  x.family("ftsentinel_fanotify_unresolved_total", "counter",
+           "fanotify changes whose directory could not be opened by handle.");
+  x.sample("ftsentinel_fanotify_unresolved_total", num(s.fanotify_unresolved));
+}
+
 }  // namespace
 
 std::string prometheus(const Snapshot& s) {
@@ -90,6 +105,7 @@ std::string prometheus(const Snapshot& s) {
   pipeline_families(s, x);
   sensor_families(s, x);
   if (s.hash) hash_families(*s.hash, x);
+  control_families(s, x);
   x.family("ftsentinel_alert_repeats_total", "counter", "Alerts counted as repeats instead of raised.");
   x.sample("ftsentinel_alert_repeats_total", num(s.alert_repeats));
   for (const auto& f : kOutputFamilies) {

@@ -72,6 +72,15 @@ void fill_status(const Snapshot& s, v1::Status* out) {
   out->set_alert_repeats(s.alert_repeats);
   if (s.journal) fill_journal(*s.journal, out);
   for (const auto& st : s.outputs) fill_output(st, out->add_sinks());
+  auto* c = out->mutable_control();
+  c->set_accepted(s.control.accepted);
+  c->set_live(s.control.live);
+  c->set_refused_busy(s.control.refused_busy);
+  c->set_refused_peer(s.control.refused_peer);
+  c->set_dropped(s.control.dropped);
+  c->set_idle_closed(s.control.idle_closed);
+  c->set_accept_failures(s.control.accept_failures);
+  out->set_fanotify_unresolved(s.fanotify_unresolved);
 }
 
 }  // namespace fts::health

@@ -449,6 +449,14 @@ const Job* JobManager::restore(const v1::SavedJob& s, std::string* why) {
   return &j;
 }
 
+const Job* JobManager::member_of(uint32_t pid, uint64_t start_ticks) const {
+  uint64_t id = kernel_->job_of(pid, start_ticks).value_or(0);
+  if (!id)
+    if (const state::Process* p = procs_->find({pid, start_ticks})) id = p->job_id;
+  const Job* j = id ? find(id) : nullptr;
+  return j && !j->ended ? j : nullptr;
+}
+
 const Job* JobManager::find(uint64_t id) const {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : it->second.get();

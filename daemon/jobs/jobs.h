@@ -75,6 +75,11 @@ class JobManager {
   Result<const Job*> register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,
                                   const std::string& name, std::vector<JobChange>* changes);
 
+  // The live job the process (pid, start_ticks) is already in, or null: the
+  // kernel's membership (inherited at fork, never late), else the table's.
+  // `ftsentinel run` from inside a job stays in that job (app/registration.cc).
+  const Job* member_of(uint32_t pid, uint64_t start_ticks) const;
+
   // Kernel records, after the process table saw them. An exec that starts a
   // job in user space (a launcher glob the kernel cannot match) gets its job id.
   void on_exec(decode::Exec& e, std::vector<JobChange>* changes);

@@ -3,6 +3,7 @@
 // tests fake it.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -14,6 +15,9 @@ class KernelJobs {
   virtual ~KernelJobs() = default;
   virtual Status track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) = 0;
   virtual Status untrack(uint32_t tgid) = 0;
+  // The job the kernel holds the process (tgid, start_ticks) in; nothing for
+  // a task it does not track, or for a recycled pid (another start time).
+  virtual std::optional<uint64_t> job_of(uint32_t tgid, uint64_t start_ticks) const = 0;
   // Replaces the launcher basenames (exec of one starts a job of its policy).
   virtual Status set_launchers(const std::map<std::string, uint32_t>& names) = 0;
   virtual Status set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) = 0;

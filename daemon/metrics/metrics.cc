@@ -4,8 +4,19 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <string_view>
 
 namespace fts::metrics {
 
@@ -39,7 +50,46 @@ std::string number(double v) {
 
 constexpr int kMaxSessions = 8;
 
+// Compares without an early exit: the time taken says nothing about the token.
+bool same_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+Result<std::string> make_token(const std::string& path, const std::string& group) {
+  std::array<unsigned char, 32> raw{};
+  if (getrandom(raw.data(), raw.size(), 0) != static_cast<ssize_t>(raw.size()))
+    return make_error("metrics token: getrandom failed");
+  std::string token;
+  for (unsigned char b : raw) token += fmt::format("{:02x}", b);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return make_error("metrics token " + path + ": " + std::strerror(errno));
+  bool ok = ::write(fd, (token + "\n").data(), token.size() + 1) == static_cast<ssize_t>(token.size() + 1);
+  if (struct group* g = getgrnam(group.c_str()); ok && g) ok = fchown(fd, 0, g->gr_gid) == 0 && fchmod(fd, 0640) == 0;
+  ::close(fd);
+  if (!ok) return make_error("metrics token " + path + ": cannot write it");
+  return token;
+}
+
 }  // namespace
+
+Result<std::string> load_token(const std::string& path, const std::string& group) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) return make_token(path, group);
+  if (fd < 0) return make_error("metrics token " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  std::string text(4096, '\0');
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ::read(fd, text.data(), text.size()) : -1;
+  ::close(fd);
+  if (n < 0) return make_error("metrics token " + path + ": not a readable regular file");
+  if (st.st_mode & S_IROTH) return make_error("metrics token " + path + ": readable by everyone (chmod o-r)");
+  text.resize(static_cast<size_t>(n));
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.empty()) return make_error("metrics token " + path + ": empty");
+  return text;
+}
 
 void Exposition::family(const std::string& name, const std::string& type, const std::string& help) {
   out_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
@@ -61,8 +111,8 @@ void Exposition::sample(const std::string& name, const Labels& labels, double va
 // One scrape: read a request (bounded in size and time), answer, close.
 class Server::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket s, Render render, std::shared_ptr<int> live)
-      : stream_(std::move(s)), render_(std::move(render)), live_(std::move(live)) {
+  Session(tcp::socket s, Render render, const std::string& token, std::shared_ptr<int> live)
+      : stream_(std::move(s)), render_(std::move(render)), token_(token), live_(std::move(live)) {
     ++*live_;
   }
   ~Session() { --*live_; }
@@ -82,7 +132,13 @@ class Server::Session : public std::enable_shared_from_this<Session> {
     res_.version(req.version());
     res_.keep_alive(false);
     res_.set(http::field::server, "ftsentinel");
-    if (req.method() == http::verb::get && (req.target() == "/metrics" || req.target().starts_with("/metrics?"))) {
+    auto auth = req[http::field::authorization];
+    if (!same_secret(std::string_view(auth.data(), auth.size()), "Bearer " + token_)) {
+      res_.result(http::status::unauthorized);
+      res_.set(http::field::www_authenticate, "Bearer realm=\"ftsentinel\"");
+      res_.set(http::field::content_type, "text/plain");
+      res_.body() = "a bearer token is required (metrics.token_file)\n";
+    } else if (req.method() == http::verb::get && (req.target() == "/metrics" || req.target().starts_with("/metrics?"))) {
       res_.result(http::status::ok);
       res_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res_.body() = render_();
@@ -100,6 +156,7 @@ class Server::Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   Render render_;
+  std::string token_;
   std::shared_ptr<int> live_;
   beast::flat_buffer buf_;
   http::request_parser<http::empty_body> parser_;
@@ -110,7 +167,9 @@ Server::Server(asio::io_context& io, Render render) : io_(io), render_(std::move
 
 Server::~Server() { stop(); }
 
-Status Server::listen(const std::string& host_port) {
+Status Server::listen(const std::string& host_port, std::string token) {
+  if (token.empty()) return make_error("metrics endpoint " + host_port + ": no token");
+  token_ = std::move(token);
   auto colon = host_port.rfind(':');
   if (colon == std::string::npos) return make_error("metrics.listen: expected HOST:PORT, got '" + host_port + "'");
   std::string host = host_port.substr(0, colon), port = host_port.substr(colon + 1);
@@ -145,7 +204,7 @@ void Server::accept() {
   acceptor_->async_accept([this](boost::system::error_code ec, tcp::socket s) {
     if (ec == asio::error::operation_aborted || !acceptor_) return;
     if (!ec && *live_sessions_ < kMaxSessions)
-      std::make_shared<Session>(std::move(s), render_, live_sessions_)->start();
+      std::make_shared<Session>(std::move(s), render_, token_, live_sessions_)->start();
     accept();
   });
 }

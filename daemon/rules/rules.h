@@ -105,7 +105,9 @@ class Engine {
 };
 
 // sensor-tamper outside any record (rules/sensor_tamper.cc, with the rule):
-// the sensor lost records (ring buffer full, tasks map full)...
+// the control plane's own (a nested run, fd exhaustion, lost fanotify events)...
+v1::Alert control_alert(const std::string& severity, std::string message);
+// ...the sensor lost records (ring buffer full, tasks map full)...
 v1::Alert sensor_loss_alert(uint64_t lost, uint64_t total, const std::string& why);
 // ...or an output did (its spool or queue was full; `journal`: the journal's writer).
 v1::Alert output_loss_alert(const std::string& output, const std::string& target, uint64_t lost,

@@ -78,6 +78,12 @@ v1::Alert loss_alert(std::string message) {
 
 }  // namespace
 
+v1::Alert control_alert(const std::string& severity, std::string message) {
+  v1::Alert a = loss_alert(std::move(message));
+  a.set_severity(severity);
+  return a;
+}
+
 v1::Alert sensor_loss_alert(uint64_t lost, uint64_t total, const std::string& why) {
   return loss_alert(why + ": " + std::to_string(lost) + " records lost (" + std::to_string(total) + " since start)");
 }

@@ -353,6 +353,13 @@ Status Sensor::untrack(uint32_t tgid) {
   return {};
 }
 
+std::optional<uint64_t> Sensor::job_of(uint32_t tgid, uint64_t start_ticks) const {
+  fts_task_state st{};
+  if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.tasks), &tgid, &st) != 0) return std::nullopt;
+  if (st.start_ticks != start_ticks || !st.job_id) return std::nullopt;
+  return st.job_id;
+}
+
 Status Sensor::set_launchers(const std::map<std::string, uint32_t>& names) {
   int fd = bpf_map__fd(impl_->skel->maps.launchers);
   // Add the new set first, then drop what is no longer in it: no moment

@@ -64,6 +64,7 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress
   // jobs::KernelJobs
   Status track(uint32_t tgid, uint64_t start_ticks, uint64_t job_id, uint32_t policy) override;
   Status untrack(uint32_t tgid) override;
+  std::optional<uint64_t> job_of(uint32_t tgid, uint64_t start_ticks) const override;
   Status set_launchers(const std::map<std::string, uint32_t>& names) override;
   Status set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) override;
   Status clear_cgroup_job(uint64_t cgroup_id) override;

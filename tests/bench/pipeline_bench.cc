@@ -48,6 +48,7 @@ class NoKernel : public jobs::KernelJobs {
  public:
   Status track(uint32_t, uint64_t, uint64_t, uint32_t) override { return {}; }
   Status untrack(uint32_t) override { return {}; }
+  std::optional<uint64_t> job_of(uint32_t, uint64_t) const override { return std::nullopt; }
   Status set_launchers(const std::map<std::string, uint32_t>&) override { return {}; }
   Status set_cgroup_job(uint64_t, uint64_t, uint32_t) override { return {}; }
   Status clear_cgroup_job(uint64_t) override { return {}; }

@@ -45,6 +45,13 @@ class HttpsHec(unittest.TestCase):
         self.server.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def scrape(self, path):
+        """A request with the daemon's metrics token, as Prometheus sends it."""
+        with open(os.path.join(self.daemon.tmp, "state", "metrics.token")) as f:
+            token = f.read().strip()
+        return urllib.request.Request(f"http://127.0.0.1:{self.metrics_port}{path}",
+                                      headers={"Authorization": f"Bearer {token}"})
+
     def test_hec_batches_retries_and_rejections(self):
         s = self.server
         # Down twice, then a response slower than the sink's timeout, then fine.
@@ -106,7 +113,7 @@ class HttpsHec(unittest.TestCase):
         self.assertIn("HTTP 403", bad.get("last_error", ""))
 
         # Prometheus text: what an SRE alerts on.
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        text = urllib.request.urlopen(self.scrape("/metrics"), timeout=5).read().decode()
         self.assertGreaterEqual(metric(text, "ftsentinel_sink_deliveries_failed_total", sink="hec"), 3)
         self.assertEqual(metric(text, "ftsentinel_sink_rejected_total", sink="bad"), 30)
         self.assertEqual(metric(text, "ftsentinel_sink_delivered_total", sink="hec"), 30)
@@ -117,7 +124,7 @@ class HttpsHec(unittest.TestCase):
         self.assertIsNotNone(metric(text, "ftsentinel_jobs_live"))
         self.assertIn("# TYPE ftsentinel_events_total counter", text)
         with self.assertRaises(urllib.error.HTTPError):
-            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/other", timeout=5)
+            urllib.request.urlopen(self.scrape("/other"), timeout=5)
 
 
 if __name__ == "__main__":

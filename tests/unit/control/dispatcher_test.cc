@@ -52,5 +52,28 @@ TEST(Dispatcher, RoutesByBodyAndRefusesTheUnknown) {
   EXPECT_EQ(calls, (std::vector<std::string>{"status from 12", "sync 250"}));
 }
 
+TEST(Dispatcher, GuardAnswersItsRefusalBeforeTheHandler) {
+  Dispatcher d;
+  int calls = 0;
+  d.on(v1::Request::kReload, Handler([&](const v1::Request&, const Peer&) {
+         calls++;
+         v1::Response r;
+         r.set_ok(true);
+         return r;
+       }));
+  d.guard(v1::Request::kReload, [](const Peer& p) { return p.uid == 0 ? "" : std::string("root only"); });
+  std::vector<v1::Response> answers;
+  auto collect = [&](v1::Response r) { answers.push_back(std::move(r)); };
+  v1::Request reload;
+  reload.mutable_reload();
+  d(reload, Peer{.pid = 5, .uid = 1000}, collect);
+  d(reload, Peer{.pid = 6, .uid = 0}, collect);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_FALSE(answers[0].ok());
+  EXPECT_EQ(answers[0].error(), "root only");
+  EXPECT_TRUE(answers[1].ok());
+  EXPECT_EQ(calls, 1) << "the refused peer never reached the handler";
+}
+
 }  // namespace
 }  // namespace fts::control

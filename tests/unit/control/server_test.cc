@@ -63,6 +63,7 @@ class RawClient {
     if (fd_ >= 0) close(fd_);
   }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
   bool send(const std::string& bytes) {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
   }
@@ -255,6 +256,89 @@ TEST_F(ServerTest, ClientThatHangsUpMidMessageDoesNotHurtOthers) {
     ASSERT_TRUE(bad.send(be32(50) + "abc"));
   }  // closed here
   expect_good_client_served();
+}
+
+TEST_F(ServerTest, BodyArrivesInPiecesAndIsReadWhole) {
+  // 300 KiB of argv: read in chunks as it arrives (a length alone reserves
+  // nothing), then parsed as one request.
+  v1::Request req;
+  for (int i = 0; i < 300; ++i) req.mutable_register_job()->add_argv(std::string(1024, 'a' + i % 26));
+  std::string bytes = frame(req);
+  RawClient c(daemon_.path());
+  ASSERT_TRUE(c.send(bytes.substr(0, 100000)));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(c.send(bytes.substr(100000)));
+  auto got = c.read_to_eof(300ms);
+  EXPECT_FALSE(got.has_value()) << "the session stays open after an answer";
+  EXPECT_EQ(daemon_.requests().size(), 1u);
+  EXPECT_EQ(daemon_.requests().at(0).register_job().argv_size(), 300);
+  EXPECT_EQ(daemon_.dropped(), 0u);
+}
+
+class LimitsTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions o) {
+    o.path = dir_ / "control.sock";
+    ASSERT_TRUE(daemon_.start(o, answer_status)) << daemon_.error();
+  }
+  // Waits until the server counts `n` sessions open (accept runs on its thread).
+  bool live_is(uint64_t n) {
+    for (int i = 0; i < 200; ++i) {
+      if (daemon_.stats().live == n) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+  TempDir dir_;
+  FakeDaemon daemon_;
+};
+
+TEST_F(LimitsTest, SilentClientIsClosedAfterTheIdleTimeout) {
+  start({.idle_timeout = 300ms});
+  RawClient idle(daemon_.path());
+  auto t0 = std::chrono::steady_clock::now();
+  auto got = idle.read_to_eof(3s);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(got.has_value()) << "an idle client was kept past the idle timeout";
+  EXPECT_EQ(*got, "") << "closed, not answered";
+  EXPECT_GE(waited, 250ms) << "closed before the idle timeout";
+  auto st = daemon_.stats();
+  EXPECT_EQ(st.idle_closed, 1u);
+  EXPECT_EQ(st.dropped, 0u) << "idle is not a fault";
+  EXPECT_TRUE(live_is(0));
+}
+
+TEST_F(LimitsTest, ClientIdleBetweenRequestsIsClosedToo) {
+  start({.idle_timeout = 300ms});
+  auto c = Client::connect(daemon_.path());
+  ASSERT_TRUE(c.ok());
+  v1::Response resp;
+  ASSERT_TRUE(c->call(status_request(), &resp, 2000).ok());
+  EXPECT_TRUE(resp.ok());
+  std::this_thread::sleep_for(600ms);
+  EXPECT_FALSE(c->call(status_request(), &resp, 2000).ok()) << "the session outlived its idle timeout";
+  EXPECT_EQ(daemon_.stats().idle_closed, 1u);
+}
+
+TEST_F(LimitsTest, SessionCapRefusesTheNextUntilOneCloses) {
+  start({.max_sessions = 3, .root_reserve = 0});
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<RawClient>(daemon_.path()));
+  ASSERT_TRUE(live_is(3));
+  auto c = Client::connect(daemon_.path());
+  ASSERT_TRUE(c.ok());
+  v1::Response resp;
+  ASSERT_TRUE(c->call(status_request(), &resp, 2000).ok());
+  EXPECT_FALSE(resp.ok());
+  EXPECT_NE(resp.error().find("busy"), std::string::npos) << resp.error();
+  EXPECT_EQ(daemon_.calls(), 0u) << "a refused session must not reach the handler";
+  EXPECT_EQ(daemon_.stats().refused_busy, 1u);
+  held.pop_back();
+  ASSERT_TRUE(live_is(2));
+  auto again = Client::connect(daemon_.path());
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again->call(status_request(), &resp, 2000).ok());
+  EXPECT_TRUE(resp.ok()) << resp.error();
 }
 
 // A handler may answer later (the sync barrier waits for hashes in flight):
@@ -471,6 +555,54 @@ TEST_F(PeerCheckTest, MembersOfTheControlGroupAreServed) {
   EXPECT_NE(out.find("ftsentineld test-1.2.3"), std::string::npos) << out;
   EXPECT_EQ(d.calls(), 1u);
   EXPECT_EQ(d.last_peer().uid, 65534u);
+}
+
+// Opens `sessions` connections as uid/gid 65534 and sends status on each,
+// keeping them open; returns how many got "busy" (-1: setup failed).
+int busy_answers_as_nobody(const std::string& path, gid_t gid, int sessions) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(65534) != 0) _exit(255);
+    std::vector<std::unique_ptr<RawClient>> held;
+    int busy = 0;
+    for (int i = 0; i < sessions; ++i) {
+      held.push_back(std::make_unique<RawClient>(path));
+      if (!held.back()->connected() || !held.back()->send(frame(status_request()))) _exit(254);
+      char buf[4096];
+      ssize_t n = -1;
+      for (int tries = 0; tries < 200 && n <= 0; ++tries) {
+        n = recv(held.back()->fd(), buf, sizeof(buf), MSG_DONTWAIT);
+        if (n <= 0) std::this_thread::sleep_for(10ms);
+      }
+      if (n <= 4) _exit(253);
+      v1::Response r;
+      if (!r.ParseFromArray(buf + 4, static_cast<int>(n - 4))) _exit(252);
+      if (!r.ok() && r.error().find("busy") != std::string::npos) busy++;
+    }
+    _exit(busy);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) < 250 ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(PeerCheckTest, OneUserGetsItsShareOfSessionsAndRootStillGetsIn) {
+  group* g = getgrgid(65534);
+  if (!g) GTEST_SKIP() << "no group 65534 on this host";
+  FakeDaemon d;
+  ServerOptions o;
+  o.path = dir_ / "control.sock";
+  o.group = g->gr_name;
+  o.max_sessions_per_uid = 4;
+  ASSERT_TRUE(d.start(o, answer_status)) << d.error();
+  EXPECT_EQ(busy_answers_as_nobody(o.path, 65534, 6), 2) << "sessions 5 and 6 of one user are refused";
+  EXPECT_EQ(d.stats().refused_busy, 2u);
+  EXPECT_EQ(d.calls(), 4u);
+  auto c = Client::connect(o.path);
+  ASSERT_TRUE(c.ok());
+  v1::Response resp;
+  ASSERT_TRUE(c->call(status_request(), &resp, 2000).ok());
+  EXPECT_TRUE(resp.ok()) << resp.error();
 }
 
 }  // namespace

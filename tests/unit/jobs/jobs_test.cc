@@ -139,6 +139,31 @@ TEST_F(JobsTest, MembersComeAndGoAndTheLastOneEndsTheJob) {
   EXPECT_EQ(jobs_->list(true).size(), 1u) << "an ended job is remembered for `jobs --all`";
 }
 
+// `ftsentinel run` from inside a job: the kernel's membership says which job
+// the caller is in (its child, forked before the daemon saw the fork, too);
+// a recycled pid (another start time) is in no job.
+TEST_F(JobsTest, MemberOfAsksTheKernelFirstAndChecksTheStartTime) {
+  make();
+  install({policy("a", {"**/torchrun"})});
+  const auto root = task(1000, sec(100)), kid = task(1001, sec(101));
+  const uint64_t id = decode::job_id_for(1000, sec(100));
+  auto e = exec_of(root, task(1, 0), "/usr/bin/torchrun", {"torchrun"}, id);
+  e.job_started = true;
+  e.policy = 0;
+  exec(e);
+  EXPECT_EQ(jobs_->member_of(1000, 10000), jobs_->find(id)) << "known from the process table";
+  // The kid's fork record is not read yet; the kernel already has it.
+  ASSERT_TRUE(kernel_.track(1001, 10100, id, 0).ok());
+  EXPECT_EQ(jobs_->member_of(1001, 10100), jobs_->find(id));
+  EXPECT_EQ(jobs_->member_of(1001, 10200), nullptr) << "same pid, another process";
+  EXPECT_EQ(jobs_->member_of(4242, 10000), nullptr);
+  fork(fork_of(kid, root, id));
+  exit(exit_of(root, 0, id));
+  exit(exit_of(kid, 0, id));
+  ASSERT_TRUE(jobs_->find(id)->ended);
+  EXPECT_EQ(jobs_->member_of(1001, 10100), nullptr) << "an ended job holds no one";
+}
+
 TEST_F(JobsTest, LauncherRunningBeforeTheDaemonIsFoundInProc) {
   using fts::testing::add_fake_proc;
   add_fake_proc(proc_root_, {.pid = 1, .ppid = 0, .start_ticks = 0, .exe = "/sbin/init", .children = {3000}});

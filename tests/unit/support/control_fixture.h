@@ -60,6 +60,12 @@ class FakeDaemon {
     std::lock_guard<std::mutex> l(mu_);
     return requests_;
   }
+  control::Stats stats() {
+    std::promise<control::Stats> p;
+    auto f = p.get_future();
+    boost::asio::post(io_, [&] { p.set_value(server_->stats()); });
+    return f.get();
+  }
   // Read on the server's own thread: the counter is not shared otherwise.
   uint64_t dropped() {
     std::promise<uint64_t> p;

@@ -1,7 +1,9 @@
 #pragma once
 // A KernelJobs that records what the job manager asked of the kernel, and a
 // Sink that keeps every event: the pipeline without BPF.
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +34,15 @@ class FakeKernel : public jobs::KernelJobs {
   Status untrack(uint32_t tgid) override {
     untracked.push_back(tgid);
     return {};
+  }
+  // The last track of the tgid, unless untracked since.
+  std::optional<uint64_t> job_of(uint32_t tgid, uint64_t start_ticks) const override {
+    for (auto it = tracked.rbegin(); it != tracked.rend(); ++it) {
+      if (it->tgid != tgid) continue;
+      if (std::count(untracked.begin(), untracked.end(), tgid)) return std::nullopt;
+      return it->start_ticks == start_ticks ? std::optional<uint64_t>(it->job_id) : std::nullopt;
+    }
+    return std::nullopt;
   }
   Status set_launchers(const std::map<std::string, uint32_t>& names) override {
     launchers = names;
