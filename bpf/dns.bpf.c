@@ -1,22 +1,31 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * DNS of job sockets: the questions they send (cgroup_skb egress) and the
+ * Packets of job sockets. DNS: the questions they send (cgroup_skb egress) and the
  * answers they get (cgroup_skb ingress), UDP and TCP, both attached at the
  * cgroup v2 root. A packet of any other socket costs a cookie and one flows
- * lookup; a job socket whose flow does not go to port 53 costs the same.
+ * lookup; so does a job socket that neither asks DNS nor is ICMP/raw.
  *
- * An answer counts only when it matches a query the socket sent (same
- * socket, id and resolver address), so a forged datagram cannot make an
- * address allowed. When the question's name is in the job's egress list
- * (dns_names), the answer's A/AAAA addresses are allowed here, in the
- * kernel, for their TTL: a program connects right after resolving, sooner
- * than a round trip through user space.
+ * Which sockets: those whose flow went to port 53 or to a resolver the
+ * policy names (FTS_NET_DNS, set by net.bpf.c). Their queries are reported
+ * and remembered (id, question, resolver address:port) in dns_pending; every
+ * answer-shaped packet they receive, from any port, is walked. An answer
+ * allows its addresses only when it matches a query (same socket, id,
+ * question, and from the address:port the query went to) and that resolver
+ * is one the policy trusts (dns_resolvers); then, when the question's name is
+ * in the job's egress list (dns_names), its A/AAAA addresses are allowed here,
+ * in the kernel, for their TTL, for this job only: a program connects right
+ * after resolving, sooner than a round trip through user space. Any other
+ * answer is reported flagged UNMATCHED or UNTRUSTED and allows nothing.
+ *
+ * The egress program also reads where a job's ICMP echo and raw IP sockets
+ * send (lib/raw.h): the same lookup, no second program on every packet.
  *
  * Over TCP a message is parsed when it starts a segment (its 2-byte length
  * first), which is how resolvers write queries and answers that fit one.
  */
 #include "lib/maps.h"
 #include "lib/net.h"
+#include "lib/raw.h"
 #include "lib/task.h"
 #include <bpf/bpf_endian.h>
 
@@ -42,8 +51,8 @@ struct dns_pkt {
 	__u16 peer_port;
 };
 
-/* IP, then UDP or TCP to (egress) or from (ingress) port 53. */
-static __always_inline bool dns__locate(struct __sk_buff *skb, bool ingress, struct dns_pkt *p)
+/* IP, then UDP or TCP to (egress) port 53 or a resolver of `policy`, or from (ingress) anywhere. */
+static __always_inline bool dns__locate(struct __sk_buff *skb, bool ingress, __u32 policy, struct dns_pkt *p)
 {
 	__u32 *w = (__u32 *)p->peer;
 	__u16 ports[2], mlen;
@@ -69,7 +78,8 @@ static __always_inline bool dns__locate(struct __sk_buff *skb, bool ingress, str
 	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
 		return false;
 	p->peer_port = bpf_ntohs(ports[ingress ? 0 : 1]);
-	if (p->peer_port != DNS_PORT)
+	/* Questions go to port 53 or to a resolver; answers are read from anywhere. */
+	if (!ingress && p->peer_port != DNS_PORT && !resolver__named(policy, p->peer, p->peer_port))
 		return false;
 	if (proto == IPPROTO_UDP_) {
 		p->off = off + 8;
@@ -94,13 +104,29 @@ static __always_inline struct fts_flow *dns__flow(struct __sk_buff *skb, __u64 *
 
 	*cookie = bpf_get_socket_cookie(skb);
 	f = bpf_map_lookup_elem(&flows, cookie);
-	return f && f->dport == DNS_PORT ? f : NULL;
+	return f && (f->flags & FTS_NET_DNS) ? f : NULL;
+}
+
+/* The query's question (name, type, class) as sent, and where it went. */
+static __always_inline void query__remember(struct __sk_buff *skb, __u64 cookie, __u16 id, const struct dns_pkt *p)
+{
+	struct fts_dns_pending_key pk = { .cookie = cookie, .id = id };
+	struct fts_dns_pending q = {};
+	__u32 off = p->off + DNS_HEADER, len = skb->len - off;
+
+	if (len > FTS_DNS_QUESTION)
+		len = FTS_DNS_QUESTION;
+	if (len < 1 || len > FTS_DNS_QUESTION || bpf_skb_load_bytes(skb, off, q.question, len))
+		return;
+	__builtin_memcpy(q.addr, p->peer, sizeof(q.addr));
+	q.port = p->peer_port;
+	q.len = len;
+	bpf_map_update_elem(&dns_pending, &pk, &q, BPF_ANY);
 }
 
 SEC("cgroup_skb/egress")
 int fts_dns_egress(struct __sk_buff *skb)
 {
-	struct fts_dns_pending_key pk = {};
 	struct fts_dns_event *e;
 	struct dns_pkt p;
 	struct fts_flow *f;
@@ -108,8 +134,13 @@ int fts_dns_egress(struct __sk_buff *skb)
 	__u32 off, len;
 	__u64 cookie;
 
-	f = dns__flow(skb, &cookie);
-	if (!f || !dns__locate(skb, false, &p))
+	cookie = bpf_get_socket_cookie(skb);
+	f = bpf_map_lookup_elem(&flows, &cookie);
+	if (f && (f->flags & FTS_NET_RAW)) {
+		raw__egress(skb, f, cookie);
+		return 1;
+	}
+	if (!f || !(f->flags & FTS_NET_DNS) || !dns__locate(skb, false, f->policy, &p))
 		return 1;
 	if (bpf_skb_load_bytes(skb, p.off, head, sizeof(head)) || (head[2] & 0x80))
 		return 1; /* a response going out is not a question */
@@ -130,10 +161,8 @@ int fts_dns_egress(struct __sk_buff *skb)
 	__builtin_memset(e->qname, 0, sizeof(e->qname));
 	if (len >= 1 && len <= FTS_DNS_NAME && !bpf_skb_load_bytes(skb, off, e->qname, len))
 		e->qname_len = len;
-	/* The answer to this is believed only from where it went. */
-	pk.cookie = cookie;
-	pk.id = e->id;
-	bpf_map_update_elem(&dns_pending, &pk, p.peer, BPF_ANY);
+	/* The answer to this is believed only from where it went, about what it asked. */
+	query__remember(skb, cookie, e->id, &p);
 	event__submit(e);
 	return 1;
 }
@@ -271,6 +300,7 @@ static long lower__step(__u32 i, void *unused)
 
 struct allow_ctx {
 	__u64 now;
+	__u64 job_id;
 	__u32 policy;
 	struct fts_egress_ports ports;
 };
@@ -300,7 +330,7 @@ static __always_inline void ports__merge(struct fts_egress_ports *to, const stru
 static long allow__step(__u32 i, struct allow_ctx *c)
 {
 	struct fts_dns_scratch *s = dns__scratch();
-	struct fts_dns_allowed_key k = { .policy = c->policy };
+	struct fts_dns_allowed_key k = { .job_id = c->job_id, .policy = c->policy };
 	struct fts_dns_allowed v, *old;
 	struct fts_dns_addr *a;
 	__u32 ttl;
@@ -346,12 +376,40 @@ static __always_inline __u32 answer__load(struct __sk_buff *skb, const struct dn
 	return len;
 }
 
-/* Did this socket ask this resolver this id (@pk)? The query is answered once. */
-static __always_inline bool answer__expected(const struct fts_dns_pending_key *pk, const struct dns_pkt *p)
+/* Is byte @i of the answer's question the query's? Stops at the first difference. */
+static long question__same(__u32 i, __u32 *differ)
 {
-	__u8 *peer = bpf_map_lookup_elem(&dns_pending, pk);
+	struct fts_dns_scratch *s = dns__scratch();
 
-	if (!peer || !addr__equal(peer, p->peer))
+	if (!s || i >= FTS_DNS_QUESTION) {
+		*differ = 1;
+		return 1;
+	}
+	if (s->buf[(DNS_HEADER + i) & DNS_MASK] != s->query.question[i]) {
+		*differ = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Did this socket ask the answer's question, with its id (@pk), of the
+ * address:port it came from? The query is answered once. @qlen: the
+ * question's name length (type and class follow). */
+static __always_inline bool answer__matches(struct fts_dns_scratch *s, const struct fts_dns_pending_key *pk,
+					    const struct dns_pkt *p, __u32 qlen)
+{
+	struct fts_dns_pending *q = bpf_map_lookup_elem(&dns_pending, pk);
+	__u32 n = qlen + 4, differ = 0;
+
+	if (!q || !addr__equal(q->addr, p->peer) || q->port != p->peer_port)
+		return false;
+	s->query = *q;
+	if (n > FTS_DNS_QUESTION)
+		n = FTS_DNS_QUESTION; /* a longer name: its first bytes (no egress name is that long) */
+	if (n > s->query.len)
+		return false;
+	bpf_loop(n, question__same, &differ, 0);
+	if (differ)
 		return false;
 	bpf_map_delete_elem(&dns_pending, pk);
 	return true;
@@ -376,26 +434,29 @@ static __always_inline bool answer__walk(struct dns_walk *w, __u32 len, __u16 an
 	return true;
 }
 
-/* rcode NOERROR and a name of the job's egress list: its addresses are
- * allowed. Returns FTS_DNS_ALLOWED when they were. */
-static __always_inline __u32 answer__allow(struct fts_dns_scratch *s, const struct fts_flow *f,
-					   const struct dns_walk *w, __u32 qlen)
+/* The dns_names entry of the question's name for the flow's policy, or NULL. */
+static __always_inline struct fts_egress_ports *answer__egress_name(struct fts_dns_scratch *s,
+								   const struct fts_flow *f, __u32 qlen)
 {
-	struct fts_egress_ports *ports;
-
-	if ((s->buf[3] & 0xf) != 0 || !w->count || qlen > FTS_DNS_NAME)
-		return 0;
+	if (qlen > FTS_DNS_NAME)
+		return NULL;
 	__builtin_memset(s->key.name, 0, sizeof(s->key.name));
 	s->key.policy = f->policy;
 	bpf_loop(qlen, lower__step, NULL, 0);
-	ports = bpf_map_lookup_elem(&dns_names, &s->key);
-	if (!ports)
-		return 0;
-	{
-		struct allow_ctx c = { .now = bpf_ktime_get_boot_ns(), .policy = f->policy, .ports = *ports };
+	return bpf_map_lookup_elem(&dns_names, &s->key);
+}
 
-		bpf_loop(w->count, allow__step, &c, 0);
-	}
+/* A NOERROR answer with addresses for a name of the policy's egress list:
+ * its addresses are allowed to this job. */
+static __always_inline __u32 answer__allow(struct fts_dns_scratch *s, const struct fts_flow *f,
+					   const struct dns_walk *w, const struct fts_egress_ports *ports)
+{
+	struct allow_ctx c = { .now = bpf_ktime_get_boot_ns(), .job_id = f->job_id, .policy = f->policy };
+
+	if ((s->buf[3] & 0xf) != 0 || !w->count)
+		return 0;
+	c.ports = *ports;
+	bpf_loop(w->count, allow__step, &c, 0);
 	return FTS_DNS_ALLOWED;
 }
 
@@ -427,12 +488,14 @@ static __always_inline void answer__report(const struct fts_flow *f, __u64 cooki
 	event__submit(e);
 }
 
-/* An answer to a job socket's query: believed, walked, its addresses allowed
- * when the name is the job's, reported. */
+/* An answer-shaped packet to a job socket that asked: walked, matched to
+ * its query, its addresses allowed when it is a trusted resolver's answer
+ * for a name of the job's egress list, reported either way. */
 SEC("cgroup_skb/ingress")
 int fts_dns_ingress(struct __sk_buff *skb)
 {
 	struct fts_dns_pending_key pk = {};
+	struct fts_egress_ports *ports;
 	struct fts_dns_scratch *s;
 	struct dns_walk w = {};
 	struct dns_pkt p;
@@ -442,7 +505,7 @@ int fts_dns_ingress(struct __sk_buff *skb)
 	__u64 cookie;
 
 	f = dns__flow(skb, &cookie);
-	if (!f || !dns__locate(skb, true, &p))
+	if (!f || !dns__locate(skb, true, f->policy, &p))
 		return 1;
 	s = dns__scratch();
 	if (!s)
@@ -453,12 +516,18 @@ int fts_dns_ingress(struct __sk_buff *skb)
 		return 1;
 	pk.cookie = cookie;
 	pk.id = ((__u16)s->buf[0] << 8) | s->buf[1];
-	if (!answer__expected(&pk, &p))
-		return 1;
 	ancount = ((__u16)s->buf[6] << 8) | s->buf[7];
 	if (!answer__walk(&w, len, ancount, &qlen, &flags))
 		return 1;
-	flags |= answer__allow(s, f, &w, qlen);
+	ports = answer__egress_name(s, f, qlen);
+	if (ports)
+		flags |= FTS_DNS_EGRESS_NAME;
+	if (!answer__matches(s, &pk, &p, qlen))
+		flags |= FTS_DNS_UNMATCHED;
+	else if (!resolver__named(f->policy, p.peer, p.peer_port))
+		flags |= FTS_DNS_UNTRUSTED;
+	else if (ports)
+		flags |= answer__allow(s, f, &w, ports);
 	answer__report(f, cookie, &p, pk.id, flags, s, &w, qlen, ancount);
 	return 1;
 }

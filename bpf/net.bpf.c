@@ -14,8 +14,10 @@
  * and reported when the socket is released.
  *
  * A destination is allowed by the policy's CIDRs (the egress LPM trie), or
- * by an unexpired address that a DNS answer for one of its names gave the
- * job (dns_allowed, filled at ingress by dns.bpf.c).
+ * by an unexpired address that a DNS answer for one of its names gave this
+ * job (dns_allowed, filled at ingress by dns.bpf.c). A socket that sends to
+ * port 53 or to a resolver of the policy is marked FTS_NET_DNS: dns.bpf.c
+ * reads its packets.
  */
 #include "lib/maps.h"
 #include "lib/net.h"
@@ -53,21 +55,10 @@ static __always_inline void dest__read(struct bpf_sock_addr *ctx, struct net_des
 	d->protocol = ctx->protocol;
 }
 
-/* Is (address, port) in the egress list of `policy`? */
-static __always_inline bool egress__allowed(__u32 policy, struct net_dest *d)
+/* Did an answer for a name in the egress list give this job this address, still valid? */
+static __always_inline bool dns__allowed(const struct fts_task_state *st, struct net_dest *d)
 {
-	struct fts_egress_key key = { .prefixlen = 32 + 128, .policy = bpf_htonl(policy) };
-	struct fts_egress_ports *ports;
-
-	__builtin_memcpy(key.addr, d->addr, sizeof(key.addr));
-	ports = bpf_map_lookup_elem(&egress, &key);
-	return ports && ports__contain(ports, d->port);
-}
-
-/* Did an answer for a name in the egress list give the job this address, still valid? */
-static __always_inline bool dns__allowed(__u32 policy, struct net_dest *d)
-{
-	struct fts_dns_allowed_key key = { .policy = policy };
+	struct fts_dns_allowed_key key = { .job_id = st->job_id, .policy = st->policy };
 	struct fts_dns_allowed *a;
 
 	__builtin_memcpy(key.addr, d->addr, sizeof(key.addr));
@@ -107,11 +98,19 @@ static __always_inline void flow__start(__u64 cookie, struct task_struct *task, 
 		.policy = st->policy,
 		.flags = d->flags,
 	};
+	struct fts_flow *old;
 
 	task__id(task, &f.task);
 	__builtin_memcpy(f.daddr, d->addr, sizeof(f.daddr));
-	/* BPF_NOEXIST: a UDP socket sending to many peers keeps its first. */
-	bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	if (d->port == 53 || resolver__named(st->policy, d->addr, d->port))
+		f.flags |= FTS_NET_DNS;
+	/* BPF_NOEXIST: a UDP socket sending to many peers keeps its first... */
+	if (!bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST) || !(f.flags & FTS_NET_DNS))
+		return;
+	/* ...but one that turns to a resolver later has its packets read as DNS. */
+	old = bpf_map_lookup_elem(&flows, &cookie);
+	if (old)
+		__sync_fetch_and_or(&old->flags, FTS_NET_DNS);
 }
 
 static __always_inline int net__check(struct bpf_sock_addr *ctx, __u16 op, bool v6)
@@ -128,9 +127,9 @@ static __always_inline int net__check(struct bpf_sock_addr *ctx, __u16 op, bool 
 		return 1;
 	policy = st->policy;
 	dest__read(ctx, &d, v6);
-	if (egress__allowed(policy, &d))
+	if (egress__allowed(policy, d.addr, d.port))
 		d.flags |= FTS_NET_ALLOWED;
-	else if (dns__allowed(policy, &d))
+	else if (dns__allowed(st, &d))
 		d.flags |= FTS_NET_ALLOWED | FTS_NET_BY_DNS;
 	pn = bpf_map_lookup_elem(&policy_net, &policy);
 	blocked = !(d.flags & FTS_NET_ALLOWED) && pn && (pn->flags & FTS_POLICY_NET_ENFORCE);

@@ -145,6 +145,7 @@ struct {
 #define FTS_MAX_DNS_ALLOWED 16384
 #define FTS_MAX_DNS_PENDING 4096
 #define FTS_MAX_LISTENERS 4096
+#define FTS_MAX_DNS_RESOLVERS 1024
 
 /* (policy, lower-case wire name) -> ports: the DNS names of the egress lists. Written by the daemon. */
 struct {
@@ -164,24 +165,42 @@ struct {
 	__type(value, struct fts_dns_allowed);
 } dns_allowed SEC(".maps") __weak;
 
-/* (socket, query id) of a DNS query a job socket sent -> where it went: an
- * answer counts only if it matches one (no allowing by a forged answer). */
+/* (socket, query id) of a DNS query a job socket sent -> where it went and
+ * what it asked: an answer counts only if it matches one (no allowing by a
+ * forged answer). */
 struct fts_dns_pending_key {
 	__u64 cookie;
 	__u16 id;
 	__u16 _pad[3];
 };
+#define FTS_DNS_QUESTION (FTS_DNS_NAME + 4) /* name, type, class */
+struct fts_dns_pending {
+	__u8 addr[16];   /* the resolver */
+	__u16 port;
+	__u16 len;       /* bytes of question held (the message's, from its name on) */
+	__u32 _pad;
+	__u8 question[FTS_DNS_QUESTION];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, FTS_MAX_DNS_PENDING);
 	__type(key, struct fts_dns_pending_key);
-	__type(value, __u8[16]);
+	__type(value, struct fts_dns_pending);
 } dns_pending SEC(".maps") __weak;
+
+/* (policy, address, port) of the resolvers each policy trusts. Written by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_DNS_RESOLVERS);
+	__type(key, struct fts_dns_resolver_key);
+	__type(value, __u8);
+} dns_resolvers SEC(".maps") __weak;
 
 /* Parsing room for the ingress program only (softirq: it must not share
  * scratch space with programs it can interrupt). */
 struct fts_dns_scratch {
 	__u8 buf[FTS_DNS_BUF + 32];  /* reads at a masked offset may run 32 past the end */
+	struct fts_dns_pending query; /* the query an answer claims to match */
 	struct fts_dns_name_key key;
 	struct fts_dns_addr addrs[FTS_DNS_ANSWERS];
 };

@@ -4,6 +4,7 @@
 #define FTS_BPF_NET_H
 
 #include "maps.h"
+#include <bpf/bpf_endian.h>
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -16,6 +17,26 @@ static __always_inline bool ports__contain(const struct fts_egress_ports *ports,
 		if (ports->lo[i] <= port && port <= ports->hi[i])
 			return true;
 	return false;
+}
+
+/* Is (address, port) in the egress list of `policy`? */
+static __always_inline bool egress__allowed(__u32 policy, const __u8 addr[16], __u16 port)
+{
+	struct fts_egress_key key = { .prefixlen = 32 + 128, .policy = bpf_htonl(policy) };
+	struct fts_egress_ports *ports;
+
+	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
+	ports = bpf_map_lookup_elem(&egress, &key);
+	return ports && ports__contain(ports, port);
+}
+
+/* Is (address, port) a resolver `policy` trusts? */
+static __always_inline bool resolver__named(__u32 policy, const __u8 addr[16], __u16 port)
+{
+	struct fts_dns_resolver_key key = { .policy = policy, .port = port };
+
+	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
+	return bpf_map_lookup_elem(&dns_resolvers, &key) != NULL;
 }
 
 #endif /* FTS_BPF_NET_H */

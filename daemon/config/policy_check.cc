@@ -110,6 +110,12 @@ class PolicyCheck {
         error(at("network.egress", i), "bad egress entry '" + net.egress(i) + "': " + bad->what +
                                            " (at character " + std::to_string(bad->offset + 1) + ")");
     }
+    for (int i = 0; i < net.resolvers_size(); ++i) {
+      auto r = policy::parse_resolver(net.resolvers(i));
+      if (const auto* bad = std::get_if<policy::EgressError>(&r))
+        error(at("network.resolvers", i), "bad resolver '" + net.resolvers(i) + "': " + bad->what +
+                                              " (at character " + std::to_string(bad->offset + 1) + ")");
+    }
     if (!net.max_bytes_per_destination().empty() && !parse_bytes(net.max_bytes_per_destination()))
       error("network.max_bytes_per_destination",
             "bad size '" + net.max_bytes_per_destination() +

@@ -224,6 +224,9 @@ Result<Record> decode_dns_answer(std::span<const uint8_t> b) {
   d.tcp = e.flags & FTS_DNS_TCP;
   d.cut = e.flags & FTS_DNS_CUT;
   d.allowed = e.flags & FTS_DNS_ALLOWED;
+  d.unmatched = e.flags & FTS_DNS_UNMATCHED;
+  d.untrusted = e.flags & FTS_DNS_UNTRUSTED;
+  d.egress_name = e.flags & FTS_DNS_EGRESS_NAME;
   d.name = dns_name_from_wire(std::string_view(reinterpret_cast<const char*>(e.qname), e.qname_len), &d.truncated);
   for (uint8_t i = 0; i < e.count; ++i) {
     DnsAnswer::Address a;
@@ -233,6 +236,21 @@ Result<Record> decode_dns_answer(std::span<const uint8_t> b) {
     d.addresses.push_back(a);
   }
   return Record{std::move(d)};
+}
+
+Result<Record> decode_socket(std::span<const uint8_t> b) {
+  fts_socket_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("socket record too short");
+  Socket k;
+  k.hdr = header_of(e.hdr);
+  k.cookie = e.cookie;
+  k.family = e.family;
+  k.type = e.type;
+  k.protocol = e.protocol;
+  k.refused = e.net_flags & FTS_NET_BLOCKED;
+  k.killed = e.flags & FTS_SOCKET_KILLED;
+  k.policy = e.policy;
+  return Record{k};
 }
 
 Result<Record> decode_access(std::span<const uint8_t> b) {
@@ -283,6 +301,7 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_PROCESS_ACCESS] = decode_access;
   t[FTS_EV_SENSOR] = decode_sensor;
   t[FTS_EV_DNS_ANSWER] = decode_dns_answer;
+  t[FTS_EV_SOCKET] = decode_socket;
   return t;
 }();
 
@@ -298,6 +317,7 @@ static_assert(cls::kPreload == FTS_CLASS_PRELOAD);
 static_assert(static_cast<uint32_t>(Kind::kDnsAnswer) == FTS_EV_DNS_ANSWER);
 static_assert(static_cast<uint16_t>(NetOp::kAccept) == FTS_NET_ACCEPT);
 static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);
+static_assert(static_cast<uint32_t>(Kind::kSocket) == FTS_EV_SOCKET);
 static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
 static_assert(static_cast<uint16_t>(NetOp::kFlowUpdate) == FTS_NET_FLOW_UPDATE);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
@@ -413,6 +433,22 @@ std::string ptrace_request_name(uint64_t request) {
 const char* dns_rcode_name(uint8_t rcode) {
   static const char* kNames[] = {"noerror", "formerr", "servfail", "nxdomain", "notimp", "refused"};
   return rcode < sizeof(kNames) / sizeof(kNames[0]) ? kNames[rcode] : "other";
+}
+
+const char* socket_family_name(uint16_t family) {
+  // The families a job might open; the rest by number.
+  static const std::pair<uint16_t, const char*> kNames[] = {
+      {1, "unix"},  {2, "inet"},      {10, "inet6"}, {16, "netlink"}, {17, "packet"}, {21, "rds"},
+      {29, "can"},  {30, "tipc"},     {31, "bluetooth"}, {38, "alg"}, {40, "vsock"}, {41, "kcm"},
+      {42, "qipcrtr"}, {43, "smc"},   {44, "xdp"},   {45, "mctp"}};
+  for (const auto& [n, name] : kNames)
+    if (n == family) return name;
+  return "other";
+}
+
+const char* socket_type_name(uint16_t type) {
+  static const char* kNames[] = {"?", "stream", "dgram", "raw", "rdm", "seqpacket", "dccp"};
+  return type < sizeof(kNames) / sizeof(kNames[0]) ? kNames[type] : "other";
 }
 
 uint64_t kernel_dev(uint64_t st_dev) { return (uint64_t{major(st_dev)} << 20) | minor(st_dev); }

@@ -29,6 +29,7 @@ enum class Kind : uint32_t {
   kProcessAccess = 11,  // another process reached into a job task (FTS_EV_PROCESS_ACCESS, "process_access")
   kSensor = 13,  // someone touched the daemon: a signal, a pinned map
   kDnsAnswer = 12,
+  kSocket = 14,  // a job made a socket the egress hooks cannot account for (FTS_EV_SOCKET)
 };
 
 enum class FileOp : uint16_t {
@@ -208,6 +209,10 @@ struct DnsAnswer {
   bool tcp = false;
   bool cut = false;        // more addresses than the kernel keeps (or past its buffer)
   bool allowed = false;    // the name is in the job's egress list: the kernel allowed these addresses
+  bool unmatched = false;  // no query of the socket has its id, question and resolver address:port
+  bool untrusted = false;  // it matches a query, sent to a resolver the policy does not name
+  bool egress_name = false;  // the question is a name of the policy's egress list
+  bool believed() const { return !unmatched && !untrusted; }
   struct Address {
     std::array<uint8_t, 16> addr{};  // A as v4-mapped
     uint32_t ttl = 0;                // seconds
@@ -217,6 +222,22 @@ struct DnsAnswer {
   std::vector<Address> addresses;
 };
 const char* dns_rcode_name(uint8_t rcode);
+
+// A socket a job process made that no egress hook can account for: ICMP
+// echo, raw IP, SCTP (refused with EPERM in enforce mode), AF_PACKET and
+// other non-IP families (the process killed in enforce mode).
+struct Socket {
+  Header hdr;
+  uint64_t cookie = 0;  // 0 for the families seen at the syscall
+  uint16_t family = 0;  // AF_*
+  uint16_t type = 0;    // SOCK_*
+  uint16_t protocol = 0;
+  bool refused = false;  // enforce mode: EPERM, or the process killed
+  bool killed = false;   // refused by SIGKILL (no hook can refuse that family)
+  uint32_t policy = ~0u;
+};
+const char* socket_family_name(uint16_t family);  // "inet", "packet", … or "other"
+const char* socket_type_name(uint16_t type);      // "stream", "dgram", "raw", … or "other"
 
 // Wire-format labels ("\3hub\8internal\0") -> "hub.internal"; sets *truncated
 // when the bytes end before the root label.
@@ -271,7 +292,8 @@ struct SensorTouch {
   std::string name;    // obj_get: the map's name
 };
 
-using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, ProcessAccess, SensorTouch, FileHash>;
+using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, ProcessAccess, SensorTouch, FileHash,
+                            Socket>;
 
 const Header& header(const Record& r);
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <variant>
 
 #include "common/units.h"
@@ -34,9 +36,42 @@ std::vector<Address> resolve_getaddrinfo(const std::string& name) {
   return out;
 }
 
+std::vector<policy::ResolverAddr> host_resolvers(const std::string& resolv_conf) {
+  std::vector<policy::ResolverAddr> out;
+  std::ifstream in(resolv_conf);
+  std::string line, word, addr;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    if (!(words >> word) || word != "nameserver" || !(words >> addr)) continue;
+    if (auto pos = addr.find('%'); pos != std::string::npos) addr.resize(pos);  // fe80::1%eth0
+    auto r = policy::parse_resolver(addr.find(':') != std::string::npos ? "[" + addr + "]" : addr);
+    if (auto* a = std::get_if<policy::ResolverAddr>(&r)) out.push_back(*a);
+  }
+  return out;
+}
+
+// A policy's `network.resolvers`, or the host's when it names none.
+Status Egress::resolvers_of(const policy::Policy& p, const std::vector<policy::ResolverAddr>& host,
+                            State* st) const {
+  const auto& named = p.spec.network().resolvers();
+  if (named.empty()) {
+    for (const auto& r : host) st->resolvers.push_back({p.index, r});
+    return {};
+  }
+  for (const auto& text : named) {
+    auto r = policy::parse_resolver(text);
+    if (auto* err = std::get_if<policy::EgressError>(&r))
+      return make_error("policy " + p.spec.name() + ": resolver '" + text + "': " + err->what);
+    st->resolvers.push_back({p.index, std::get<policy::ResolverAddr>(r)});
+  }
+  return {};
+}
+
 Result<Egress::State> Egress::build(const policy::PolicySet& policies) const {
   State st;
+  const auto host = host_resolvers(resolv_conf_);
   for (const policy::Policy* p : policies.in_force()) {
+    if (auto r = resolvers_of(*p, host, &st); !r) return make_error(r.error());
     auto& list = st.entries[p->index];
     for (const auto& text : p->spec.network().egress()) {
       auto r = policy::parse_egress(text);
@@ -49,8 +84,11 @@ Result<Egress::State> Egress::build(const policy::PolicySet& policies) const {
     st.enforce[p->index] = p->spec.mode() == v1::enforce;
   }
   // Flows opened before a reload carry the previous id of their policy.
-  for (const auto& [old_id, id] : policies.aliases())
+  for (const auto& [old_id, id] : policies.aliases()) {
     if (auto it = st.max_bytes.find(id); it != st.max_bytes.end()) st.max_bytes[old_id] = it->second;
+    for (size_t i = 0, n = st.resolvers.size(); i < n; ++i)
+      if (st.resolvers[i].policy == id) st.resolvers.push_back({old_id, st.resolvers[i].resolver});
+  }
   for (const auto& [policy, list] : st.entries)
     for (const auto& e : list)
       if (!e.name.empty() && !st.names.count(e.name)) st.names[e.name] = resolver_(e.name);
@@ -84,7 +122,10 @@ Status Egress::install_staged() {
   if (auto st = kernel_->set_egress(both); !st) return st;
   std::vector<NameEntry> names = current_.compiled_names;
   names.insert(names.end(), staged_->compiled_names.begin(), staged_->compiled_names.end());
-  return kernel_->set_dns_names(names);
+  if (auto st = kernel_->set_dns_names(names); !st) return st;
+  std::vector<ResolverEntry> resolvers = current_.resolvers;
+  resolvers.insert(resolvers.end(), staged_->resolvers.begin(), staged_->resolvers.end());
+  return kernel_->set_dns_resolvers(resolvers);
 }
 
 Status Egress::switch_to_staged() {
@@ -93,6 +134,7 @@ Status Egress::switch_to_staged() {
     if (auto st = kernel_->set_policy_enforce(policy, enforce); !st) return st;
   if (auto st = kernel_->set_egress(staged_->compiled); !st) return st;
   if (auto st = kernel_->set_dns_names(staged_->compiled_names); !st) return st;
+  if (auto st = kernel_->set_dns_resolvers(staged_->resolvers); !st) return st;
   // What answers allowed is keyed by the old ids: it goes with them. The new
   // ids allow again from the job's next answer.
   kernel_->expire_dns_allowed(0, true);

@@ -16,10 +16,23 @@
 #include "egress/compile.h"
 
 namespace fts::policy {
+class Policy;
 class PolicySet;
 }
 
 namespace fts::egress {
+
+// A resolver a policy trusts: only its answers (matching a query the job
+// sent it) can allow the addresses of the policy's egress names.
+struct ResolverEntry {
+  uint32_t policy = 0;
+  policy::ResolverAddr resolver;
+  bool operator==(const ResolverEntry&) const = default;
+};
+
+// The `nameserver` lines of a resolv.conf (port 53), in order; none when it
+// cannot be read.
+std::vector<policy::ResolverAddr> host_resolvers(const std::string& resolv_conf);
 
 // The kernel side: the sensor implements it, tests fake it.
 class KernelEgress {
@@ -28,6 +41,7 @@ class KernelEgress {
   virtual Status set_egress(const std::vector<LpmEntry>& entries) = 0;  // replaces the whole trie
   virtual Status set_policy_enforce(uint32_t policy, bool enforce) = 0;
   virtual Status set_dns_names(const std::vector<NameEntry>& names) = 0;  // replaces the whole map
+  virtual Status set_dns_resolvers(const std::vector<ResolverEntry>& resolvers) = 0;  // replaces the whole map
   // Removes the addresses answers allowed that expired by now_boot_ns
   // (CLOCK_BOOTTIME), or all of them; returns how many went.
   virtual size_t expire_dns_allowed(uint64_t now_boot_ns, bool all) = 0;
@@ -38,8 +52,10 @@ std::vector<Address> resolve_getaddrinfo(const std::string& name);
 
 class Egress {
  public:
-  explicit Egress(KernelEgress* kernel, Resolver resolver = resolve_getaddrinfo)
-      : kernel_(kernel), resolver_(std::move(resolver)) {}
+  // resolv_conf: whose nameservers a policy without `network.resolvers` trusts.
+  explicit Egress(KernelEgress* kernel, Resolver resolver = resolve_getaddrinfo,
+                  std::string resolv_conf = "/etc/resolv.conf")
+      : kernel_(kernel), resolver_(std::move(resolver)), resolv_conf_(std::move(resolv_conf)) {}
   // Parses every policy's egress list, resolves names, writes the maps.
   Status apply(const policy::PolicySet& policies);
   // Resolves the names again; rewrites the trie when an address changed.
@@ -66,11 +82,14 @@ class Egress {
     Resolved names;
     std::vector<LpmEntry> compiled;
     std::vector<NameEntry> compiled_names;  // the kernel's dns_names
+    std::vector<ResolverEntry> resolvers;   // the kernel's dns_resolvers
   };
+  Status resolvers_of(const policy::Policy& p, const std::vector<policy::ResolverAddr>& host, State* st) const;
   Result<State> build(const policy::PolicySet& policies) const;
   Status write();
   KernelEgress* kernel_;
   Resolver resolver_;
+  std::string resolv_conf_;
   State current_;
   std::optional<State> staged_;
 };

@@ -306,7 +306,7 @@ class EgressStage : public Stage {
  private:
   static bool is_flow(const decode::Net& n) { return n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate; }
   void learn(const decode::DnsAnswer& a) {
-    if (!a.hdr.job_id || a.rcode != 0) return;
+    if (!a.hdr.job_id || a.rcode != 0 || !a.believed()) return;  // a forged answer names nothing
     for (const auto& x : a.addresses) names_.learn(a.hdr.job_id, x.addr, a.name, x.ttl, a.hdr.ts_ns);
   }
   // Which name the job resolved this destination from: at the connect, and

@@ -201,6 +201,21 @@ std::variant<EgressEntry, EgressError> parse_egress(const std::string& text) {
   return e;
 }
 
+std::variant<ResolverAddr, EgressError> parse_resolver(const std::string& text) {
+  auto r = parse_egress(text);
+  if (auto* err = std::get_if<EgressError>(&r)) return *err;
+  const EgressEntry& e = std::get<EgressEntry>(r);
+  if (!e.addr) return EgressError{"a resolver is an address, not a name (its answers are what names resolve by)", 0};
+  if (e.prefix != 128) return EgressError{"a resolver is one address, not a network", 0};
+  if (e.ports.size() > 1 || (e.ports.size() == 1 && e.ports[0].lo != e.ports[0].hi))
+    return EgressError{"a resolver has one port", 0};
+  ResolverAddr out;
+  out.addr = *e.addr;
+  if (!e.ports.empty()) out.port = e.ports[0].lo;
+  if (out.port == 0) return EgressError{"port 0 is no resolver's", 0};
+  return out;
+}
+
 std::optional<std::string> dns_wire(const std::string& name) {
   std::string n = name;
   if (!n.empty() && n.back() == '.') n.pop_back();

@@ -42,6 +42,18 @@ struct EgressError {
 // "hub.internal:443".
 std::variant<EgressEntry, EgressError> parse_egress(const std::string& text);
 
+// A resolver a policy trusts (`network.resolvers`): one address and one port.
+struct ResolverAddr {
+  Address addr{};
+  uint16_t port = 53;
+  bool operator==(const ResolverAddr&) const = default;
+  auto operator<=>(const ResolverAddr&) const = default;
+};
+
+// Parses "10.0.0.2", "10.0.0.2:5353", "::1", "[::1]:53" (the egress grammar,
+// narrowed to one address and at most one port).
+std::variant<ResolverAddr, EgressError> parse_resolver(const std::string& text);
+
 // "Hub.Internal." -> "\3hub\10internal\0"; nullopt when longer than kMaxWireName.
 std::optional<std::string> dns_wire(const std::string& name);
 

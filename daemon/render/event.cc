@@ -9,7 +9,8 @@ namespace {
 
 const char* kind_name(decode::Kind k) {
   static const char* kKinds[] = {"",     "exec",     "fork",    "exit",    "cgroup_mkdir",   "cgroup_rmdir", "cgroup_move",
-                                 "file", "io_uring", "network", "network", "process_access", "network",      "sensor_touch"};
+                                 "file", "io_uring", "network", "network", "process_access", "network",      "sensor_touch",
+                                 "network"};
   if (k == decode::Kind::kFileHash) return "file_hash";
   auto i = static_cast<uint32_t>(k);
   return i < std::size(kKinds) ? kKinds[i] : "unknown";
@@ -118,8 +119,23 @@ void dns_answer(const decode::DnsAnswer& a, v1::NetworkInfo* out) {
     o->set_ttl(x.ttl);
   }
   if (a.allowed) out->set_dns_allowed(true);
+  if (a.unmatched) out->set_dns_unmatched(true);
+  if (a.untrusted) out->set_dns_untrusted(true);
+  if (a.egress_name) out->set_dns_egress_name(true);
   if (a.cut) out->set_dns_cut(true);
   if (a.truncated) out->set_dns_truncated(true);
+}
+
+// A socket no egress hook accounts for: what it is, and whether it was refused.
+void socket(const decode::Socket& k, v1::NetworkInfo* out) {
+  out->set_op("socket");
+  out->set_family(decode::socket_family_name(k.family));
+  out->set_socket_type(decode::socket_type_name(k.type));
+  bool ip = k.family == 2 || k.family == 10;
+  out->set_protocol(ip ? protocol_name(static_cast<uint8_t>(k.protocol)) : std::to_string(k.protocol));
+  if (k.cookie) out->set_cookie(k.cookie);
+  out->set_action(k.refused ? "blocked" : "allowed");
+  if (k.killed) out->set_killed(true);
 }
 
 void sensor_touch(const decode::SensorTouch& t, v1::SensorTouch* out) {
@@ -276,6 +292,7 @@ void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Even
                  [&](const decode::FileHash& h) { hash(h, e); },
                  [&](const decode::Dns& d) { dns_query(d, network_of(e)); },
                  [&](const decode::DnsAnswer& a) { dns_answer(a, network_of(e)); },
+                 [&](const decode::Socket& k) { socket(k, network_of(e)); },
                  [&](const decode::ProcessAccess& a) { access(a, e->mutable_access()); },
                  [&](const decode::SensorTouch& t) { sensor_touch(t, e->mutable_sensor_touch()); },
                  [&](const decode::Exec& x) {

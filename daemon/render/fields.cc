@@ -11,6 +11,8 @@ uint64_t dev_number(uint64_t kernel_dev) { return decode::user_dev(kernel_dev); 
 std::string protocol_name(uint8_t p) {
   if (p == 6) return "tcp";
   if (p == 17) return "udp";
+  if (p == 1) return "icmp";
+  if (p == 58) return "icmpv6";
   return "ip_" + std::to_string(p);
 }
 

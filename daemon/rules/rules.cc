@@ -355,6 +355,8 @@ std::unique_ptr<Rule> make_dataset_drift();
 std::unique_ptr<Rule> make_preload_injection();
 std::unique_ptr<Rule> make_job_memory_access();
 std::unique_ptr<Rule> make_sensor_tamper();
+std::unique_ptr<Rule> make_forged_dns_answer();
+std::unique_ptr<Rule> make_unseen_socket();
 
 Engine::Engine() {
   add(std::make_unique<UnapprovedDataRead>());
@@ -372,6 +374,8 @@ Engine::Engine() {
   add(make_preload_injection());
   add(make_job_memory_access());
   add(make_sensor_tamper());
+  add(make_forged_dns_answer());
+  add(make_unseen_socket());
   add(dns_tunnel::make());
 }
 
@@ -481,6 +485,15 @@ void record_fields(const Finding& f, const Input& in, v1::Alert* a) {
     nr->set_dport(d->dport);
     nr->set_dns(d->name);
   }
+  if (const auto* d = std::get_if<decode::DnsAnswer>(&in.record)) {
+    auto* nr = a->mutable_network();
+    nr->set_protocol(render::protocol_name(d->tcp ? 6 : 17));
+    nr->set_daddr(address_string(d->saddr));  // the answer's source
+    nr->set_dport(d->sport);
+    nr->set_dns(d->name);
+  }
+  if (const auto* k = std::get_if<decode::Socket>(&in.record))
+    if (k->family == 2 || k->family == 10) a->mutable_network()->set_protocol(render::protocol_name(k->protocol));
 }
 
 }  // namespace

@@ -526,6 +526,18 @@ Status Sensor::set_dns_names(const std::vector<egress::NameEntry>& names) {
   return replace_map(bpf_map__fd(impl_->skel->maps.dns_names), want, "dns_names");
 }
 
+Status Sensor::set_dns_resolvers(const std::vector<egress::ResolverEntry>& resolvers) {
+  std::map<fts_dns_resolver_key, uint8_t, BytesLess<fts_dns_resolver_key>> want;
+  for (const auto& r : resolvers) {
+    fts_dns_resolver_key k{};
+    k.policy = r.policy;
+    k.port = r.resolver.port;
+    std::memcpy(k.addr, r.resolver.addr.data(), 16);
+    want[k] = 1;
+  }
+  return replace_map(bpf_map__fd(impl_->skel->maps.dns_resolvers), want, "dns_resolvers");
+}
+
 size_t Sensor::expire_dns_allowed(uint64_t now_boot_ns, bool all) {
   int fd = bpf_map__fd(impl_->skel->maps.dns_allowed);
   std::vector<fts_dns_allowed_key> gone;

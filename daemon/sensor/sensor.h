@@ -79,6 +79,7 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress
   Status set_egress(const std::vector<egress::LpmEntry>& entries) override;
   Status set_policy_enforce(uint32_t policy, bool enforce) override;
   Status set_dns_names(const std::vector<egress::NameEntry>& names) override;
+  Status set_dns_resolvers(const std::vector<egress::ResolverEntry>& resolvers) override;
   size_t expire_dns_allowed(uint64_t now_boot_ns, bool all) override;
 
  private:

@@ -184,9 +184,11 @@ class DnsTest(unittest.TestCase):
             "svc.fts-test": {"cname": "edge.cdn.fts-test", "a": ["127.0.0.1", "::1"], "ttl": 30},
         })
         server = cls.ns.server
-        mon = cls.t.policy(name="mon", extra=f'network:\n  egress: ["{server}:53"]\n')
-        enf = cls.t.policy(name="enf", mode="enforce",
-                           extra=f'network:\n  egress: ["{server}:53", "HUB.fts-test:{cls.hub.port}"]\n').replace(
+        # The test server is the resolver both policies trust (not the host's resolv.conf).
+        resolvers = f'  resolvers: ["{server}"]\n'
+        mon = cls.t.policy(name="mon", extra=f'network:\n  egress: ["{server}:53"]\n' + resolvers)
+        enf_net = f'network:\n  egress: ["{server}:53", "HUB.fts-test:{cls.hub.port}"]\n' + resolvers
+        enf = cls.t.policy(name="enf", mode="enforce", extra=enf_net).replace(
             "fts-kt-launcher", "fts-kt-launcher-enf")
         cls.pin = f"/sys/fs/bpf/fts-kt-dns-{os.getpid()}-{random.randint(0, 1 << 30)}"
         try:
@@ -221,8 +223,8 @@ class DnsTest(unittest.TestCase):
             if isinstance(k, dict):
                 out.append((k["policy"], bytes(k["addr"])[12:]))
             else:  # raw hex bytes
-                b = bytes(int(x, 16) for x in k)
-                out.append((int.from_bytes(b[:4], "little"), b[16:20]))
+                b = bytes(int(x, 16) for x in k)  # job_id u64, policy u32, addr[16]
+                out.append((int.from_bytes(b[8:12], "little"), b[24:28]))
         return out
 
     def test_answers_are_attributed_to_connects_and_flows(self):

@@ -41,6 +41,7 @@ enum fts_event_kind {
 	FTS_EV_PROCESS_ACCESS = 11, /* struct fts_process_access_event: a process reached into a job task's memory */
 	FTS_EV_DNS_ANSWER = 12,   /* struct fts_dns_answer_event */
 	FTS_EV_SENSOR = 13,       /* struct fts_sensor_event: the daemon signalled, a pinned map taken */
+	FTS_EV_SOCKET = 14,       /* struct fts_socket_event: a job made a socket the egress hooks cannot account for */
 	FTS_EV_KIND_MAX,
 };
 
@@ -211,6 +212,8 @@ enum fts_net_op {
 #define FTS_NET_V4 0x4u      /* an AF_INET socket; addresses are v4-mapped (::ffff:a.b.c.d) */
 #define FTS_NET_BY_DNS 0x8u  /* allowed by a name in egress, through a DNS answer the job received */
 #define FTS_NET_INBOUND 0x10u /* a connection the job accepted (the peer connected to it) */
+#define FTS_NET_DNS 0x20u    /* flows: the socket sent to port 53 or to a resolver of its policy: its packets are read as DNS */
+#define FTS_NET_RAW 0x40u    /* an ICMP echo or raw IP socket: its destinations are read from its packets (no sendmsg hook runs) */
 
 /* Addresses are 16 bytes, network order; IPv4 as v4-mapped IPv6 so one LPM
  * trie and one decoder cover both. Ports are host order. */
@@ -233,6 +236,9 @@ struct fts_net_event {
 #define FTS_DNS_TCP 0x1u      /* over TCP (the message after its 2-byte length) */
 #define FTS_DNS_ALLOWED 0x2u  /* answer: the name is in the policy's egress; its addresses were allowed */
 #define FTS_DNS_CUT 0x4u      /* answer: more A/AAAA records than FTS_DNS_ANSWERS, or past FTS_DNS_BUF */
+#define FTS_DNS_UNMATCHED 0x8u  /* answer: no query of this socket has its id, question and resolver address:port */
+#define FTS_DNS_UNTRUSTED 0x10u /* answer: it matches a query, but that went to a resolver the policy does not name */
+#define FTS_DNS_EGRESS_NAME 0x20u /* answer: the question is a name of the policy's egress list */
 struct fts_dns_event {
 	struct fts_event_header hdr;
 	__u64 cookie;
@@ -244,10 +250,12 @@ struct fts_dns_event {
 	__u8 qname[FTS_DNS_NAME];
 };
 
-/* A DNS answer to a job socket (cgroup_skb ingress, from port 53, matching a
- * query the socket sent): its A and AAAA records, whatever CNAMEs led there,
- * are attributed to the question's name. Parsed from the first FTS_DNS_BUF
- * bytes of the message. */
+/* A DNS answer to a job socket that sent DNS queries (cgroup_skb ingress, from
+ * any port): its A and AAAA records, whatever CNAMEs led there, are attributed
+ * to the question's name. Only an answer that matches a query (id, question,
+ * the resolver address:port it went to) from a resolver the policy names can
+ * allow addresses; any other is flagged UNMATCHED or UNTRUSTED. Parsed from
+ * the first FTS_DNS_BUF bytes of the message. */
 #define FTS_DNS_ANSWERS 8
 #define FTS_DNS_BUF 512
 #define FTS_DNS_TTL_MIN 5      /* seconds an answer allows at least: a TTL of 0 still lets the connect that follows through */
@@ -272,6 +280,22 @@ struct fts_dns_answer_event {
 	__u32 _pad;
 	__u8 qname[FTS_DNS_NAME];
 	struct fts_dns_addr addrs[FTS_DNS_ANSWERS];
+};
+
+/* A socket a job process created that no egress hook can account for: ICMP
+ * echo ("ping") and raw IP sockets (cgroup/sock_create, refused with EPERM in
+ * enforce mode), AF_PACKET and other non-IP families (sys_enter_socket; the
+ * process is killed in enforce mode: no hook can refuse them). */
+#define FTS_SOCKET_KILLED 0x1u /* enforce mode: the process got SIGKILL before the socket was usable */
+struct fts_socket_event {
+	struct fts_event_header hdr;
+	__u64 cookie;        /* the socket (0 for the families seen at the syscall) */
+	__u16 family;        /* AF_* */
+	__u16 type;          /* SOCK_* */
+	__u16 protocol;      /* as passed (IPPROTO_* for IP, the ethertype in network order for AF_PACKET) */
+	__u16 net_flags;     /* FTS_NET_BLOCKED when refused */
+	__u32 policy;
+	__u32 flags;         /* FTS_SOCKET_* */
 };
 
 /* What an access record is about: another process reaching into a job task. */
@@ -360,12 +384,24 @@ struct fts_dns_name_key {
 	__u8 name[FTS_DNS_NAME];
 };
 
-/* dns_allowed: (policy, address a job got in an answer for a name of its
- * egress list) -> until when and which ports. Written by the kernel at
- * ingress, expired by the daemon (and ignored by the connect hook once past). */
+/* dns_allowed: (job, policy, address the job got in an answer for a name of
+ * its egress list) -> until when and which ports. Written by the kernel at
+ * ingress, expired by the daemon (and ignored by the connect hook once past).
+ * Keyed by the job: another job of the policy did not ask. */
 struct fts_dns_allowed_key {
+	__u64 job_id;
 	__u32 policy;
 	__u8 addr[16];
+	__u32 _pad;
+};
+
+/* dns_resolvers: (policy, address, port) of a resolver the policy trusts
+ * (network.resolvers, else the host's resolv.conf) -> 1 */
+struct fts_dns_resolver_key {
+	__u32 policy;
+	__u16 port;          /* host order */
+	__u16 _pad;
+	__u8 addr[16];       /* v4-mapped for IPv4 */
 };
 struct fts_dns_allowed {
 	__u64 expires_ns;    /* bpf_ktime_get_boot_ns() */
@@ -495,7 +531,9 @@ FTS_STATIC_ASSERT(sizeof(struct fts_dns_addr) == 24, "fts_dns_addr ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_answer_event) == 56 + 8 + 16 + 8 + 8 + FTS_DNS_NAME + 24 * FTS_DNS_ANSWERS,
 		  "fts_dns_answer_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_name_key) == 4 + FTS_DNS_NAME, "fts_dns_name_key ABI");
-FTS_STATIC_ASSERT(sizeof(struct fts_dns_allowed_key) == 20, "fts_dns_allowed_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_allowed_key) == 32, "fts_dns_allowed_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_dns_resolver_key) == 24, "fts_dns_resolver_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_socket_event) == 56 + 8 + 8 + 8, "fts_socket_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_allowed) == 8 + 4 * FTS_EGRESS_RANGES, "fts_dns_allowed ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_listener_key) == 8, "fts_listener_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_listener) == 32, "fts_listener ABI");

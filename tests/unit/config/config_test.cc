@@ -415,6 +415,26 @@ TEST_F(PolicyTest, BadEgressEntriesAreErrorsAtTheirEntry) {
   EXPECT_EQ(errors_[3].line, 10);
 }
 
+TEST_F(PolicyTest, ResolversAreAddressesWithOnePortAndErrorsAtTheirEntry) {
+  std::string f = policy("p.yaml",
+                         "name: p\nmode: enforce\nnetwork:\n  egress: [\"hub.internal:443\"]\n  resolvers:\n"
+                         "    - 10.0.0.2\n    - \"[fd00::53]:5353\"\n    - dns.internal\n    - 10.0.0.0/8\n"
+                         "    - 10.0.0.2:53-54\n    - 10.0.0.2:0\n");
+  auto set = load_dir();
+  ASSERT_EQ(errors_.size(), 4u) << all(errors_);
+  EXPECT_EQ(errors_[0].file, f);
+  EXPECT_EQ(errors_[0].line, 8);
+  EXPECT_EQ(errors_[0].column, 7);
+  EXPECT_EQ(errors_[0].field, "network.resolvers[2]");
+  EXPECT_NE(errors_[0].message.find("an address, not a name"), std::string::npos) << errors_[0].message;
+  EXPECT_EQ(errors_[1].line, 9);
+  EXPECT_NE(errors_[1].message.find("one address, not a network"), std::string::npos) << errors_[1].message;
+  EXPECT_EQ(errors_[2].line, 10);
+  EXPECT_NE(errors_[2].message.find("one port"), std::string::npos) << errors_[2].message;
+  EXPECT_EQ(errors_[3].field, "network.resolvers[5]");
+  EXPECT_EQ(errors_[3].line, 11);
+}
+
 // --- the building blocks ---
 
 TEST(Diagnostic, Format) {

@@ -5,11 +5,13 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <fstream>
 
 #include "common/units.h"
 #include "config/config.h"
 #include "egress/runtime.h"
 #include "policy/egress_entry.h"
+#include "support/fixtures.h"
 
 namespace fts::egress {
 namespace {
@@ -172,6 +174,11 @@ class FakeKernel : public KernelEgress {
     names = n;
     return {};
   }
+  Status set_dns_resolvers(const std::vector<ResolverEntry>& r) override {
+    resolvers = r;
+    return {};
+  }
+  std::vector<ResolverEntry> resolvers;
   size_t expire_dns_allowed(uint64_t now, bool all) override {
     expired_all += all;
     last_expire = now;
@@ -325,6 +332,65 @@ TEST(Totals, AFlowIsCountedOnceAcrossUpdatesAndItsClose) {
   EXPECT_EQ(delta, 60u);
   // closed: a reused cookie starts from zero
   EXPECT_EQ(t.add_flow(1, v4("10.0.0.1"), 77, 1, true, &delta), 166u);
+}
+
+TEST(EgressResolvers, ParseIsOneAddressAndOnePort) {
+  auto one = [](const std::string& t) { return std::get<policy::ResolverAddr>(policy::parse_resolver(t)); };
+  EXPECT_EQ(one("10.0.0.2"), (policy::ResolverAddr{v4("10.0.0.2"), 53}));
+  EXPECT_EQ(one("10.0.0.2:5353"), (policy::ResolverAddr{v4("10.0.0.2"), 5353}));
+  Address loopback6{};
+  loopback6[15] = 1;
+  EXPECT_EQ(one("[::1]:54"), (policy::ResolverAddr{loopback6, 54}));
+  EXPECT_EQ(one("::1"), (policy::ResolverAddr{loopback6, 53}));
+  for (const char* bad : {"dns.internal", "10.0.0.0/8", "10.0.0.2:53-54", "10.0.0.2:53,54", "", "10.0.0.300"})
+    EXPECT_TRUE(std::holds_alternative<ParseError>(policy::parse_resolver(bad))) << bad;
+}
+
+TEST(EgressResolvers, HostResolversAreResolvConfNameservers) {
+  fts::testing::TempDir dir;
+  std::string conf = dir.path() + "/resolv.conf";
+  {
+    std::ofstream f(conf);
+    f << "# generated\nsearch example.internal\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\n"
+         "nameserver   127.0.0.53 # stub\noptions edns0\nnameserver not-an-address\n";
+  }
+  Address ll{};
+  ll[0] = 0xfe;
+  ll[1] = 0x80;
+  ll[15] = 1;
+  EXPECT_EQ(host_resolvers(conf), (std::vector<policy::ResolverAddr>{
+                                      {v4("10.0.0.2"), 53}, {ll, 53}, {v4("127.0.0.53"), 53}}));
+  EXPECT_TRUE(host_resolvers(dir.path() + "/none").empty());
+}
+
+TEST(EgressResolvers, APolicyTrustsItsResolversOrElseTheHosts) {
+  fts::testing::TempDir dir;
+  std::string conf = dir.path() + "/resolv.conf";
+  std::ofstream(conf) << "nameserver 10.9.9.9\n";
+  policy::PolicySet set;
+  policy::Policy named;
+  named.spec.set_name("named");
+  named.spec.mutable_network()->add_resolvers("127.0.0.1:5300");
+  named.spec.mutable_network()->add_resolvers("10.0.0.2");
+  set.add(named);
+  policy::Policy host;
+  host.spec.set_name("host");
+  set.add(host);
+  FakeKernel k;
+  Egress eg(&k, [](const std::string&) { return std::vector<Address>{}; }, conf);
+  ASSERT_TRUE(eg.apply(set));
+  EXPECT_EQ(k.resolvers, (std::vector<ResolverEntry>{{0, {v4("127.0.0.1"), 5300}},
+                                                      {0, {v4("10.0.0.2"), 53}},
+                                                      {1, {v4("10.9.9.9"), 53}}}));
+  policy::PolicySet bad;
+  policy::Policy b;
+  b.spec.set_name("bad");
+  b.spec.mutable_network()->add_resolvers("dns.internal");
+  bad.add(b);
+  auto st = eg.apply(bad);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().find("resolver 'dns.internal'"), std::string::npos) << st.error();
+  EXPECT_EQ(k.resolvers.size(), 3u) << "a bad set leaves the kernel as it was";
 }
 
 }  // namespace

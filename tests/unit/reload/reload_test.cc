@@ -40,6 +40,7 @@ class FakeEgress : public egress::KernelEgress {
     names = n;
     return {};
   }
+  Status set_dns_resolvers(const std::vector<egress::ResolverEntry>&) override { return {}; }
   size_t expire_dns_allowed(uint64_t, bool) override { return 0; }
   Status set_policy_enforce(uint32_t policy, bool enforce) override {
     enforce_[policy] = enforce;

@@ -244,7 +244,9 @@ std::vector<uint8_t> build(const DnsAnswer& d) {
   r.id = d.id;
   r.rcode = d.rcode;
   r.ancount = d.ancount;
-  r.flags = (d.tcp ? FTS_DNS_TCP : 0) | (d.cut ? FTS_DNS_CUT : 0) | (d.allowed ? FTS_DNS_ALLOWED : 0);
+  r.flags = (d.tcp ? FTS_DNS_TCP : 0) | (d.cut ? FTS_DNS_CUT : 0) | (d.allowed ? FTS_DNS_ALLOWED : 0) |
+            (d.unmatched ? FTS_DNS_UNMATCHED : 0) | (d.untrusted ? FTS_DNS_UNTRUSTED : 0) |
+            (d.egress_name ? FTS_DNS_EGRESS_NAME : 0);
   r.qname_len = static_cast<uint16_t>(wire_name(d.name, d.truncated, r.qname));
   for (const auto& a : d.addresses) {
     if (r.count == FTS_DNS_ANSWERS) break;
@@ -285,6 +287,22 @@ std::vector<uint8_t> build(const SensorTouch& t) {
   r.code = t.code;
   r.target = t.target;
   std::memcpy(r.name, t.name.data(), std::min(t.name.size(), sizeof(r.name) - 1));
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
+std::vector<uint8_t> build(const Socket& k) {
+  fts_socket_event r{};
+  r.hdr = raw(k.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_SOCKET;
+  r.cookie = k.cookie;
+  r.family = k.family;
+  r.type = k.type;
+  r.protocol = k.protocol;
+  r.net_flags = k.refused ? FTS_NET_BLOCKED : 0;
+  r.policy = k.policy;
+  r.flags = k.killed ? FTS_SOCKET_KILLED : 0;
   std::vector<uint8_t> out(sizeof(r));
   put(&out, r);
   return out;

@@ -20,6 +20,7 @@ std::vector<uint8_t> build(const FileHash& e);  // empty: not a kernel record
 std::vector<uint8_t> build(const ProcessAccess& e);
 std::vector<uint8_t> build(const SensorTouch& e);
 std::vector<uint8_t> build(const DnsAnswer& e);
+std::vector<uint8_t> build(const Socket& e);
 std::vector<uint8_t> build(const Record& r);
 
 }  // namespace fts::decode
