@@ -160,6 +160,12 @@ int cmd_status(const Args& a) {
   }
   printf("alerts out:   %llu (%llu repeats counted, summed up)\n", (unsigned long long)s.alerts_emitted(),
          (unsigned long long)s.alert_repeats());
+  const auto& c = s.control();
+  printf("control:      %llu sessions open; refused %llu busy, %llu not allowed; %llu bad clients dropped, %llu idle "
+         "closed; %llu accept failures; %llu fanotify changes unplaced\n",
+         (unsigned long long)c.live(), (unsigned long long)c.refused_busy(), (unsigned long long)c.refused_peer(),
+         (unsigned long long)c.dropped(), (unsigned long long)c.idle_closed(), (unsigned long long)c.accept_failures(),
+         (unsigned long long)s.fanotify_unresolved());
   if (!s.journal_path().empty()) {
     const auto& j = s.journal();
     printf("journal:      %s\n  written %llu, dropped %llu, queued %llu, seals %llu, runs dropped by retention %llu%s%s\n",

@@ -52,6 +52,9 @@ std::string network_text(const v1::Event& e) {
   const auto& n = e.network();
   if (n.op() == "dns_query") return "dns " + n.dns();
   if (n.op() == "bind" || n.op() == "listen") return n.op() + " " + n.protocol() + " " + endpoint(n.saddr(), n.sport());
+  if (n.op() == "socket")
+    return "socket " + n.family() + "/" + n.socket_type() + " " + n.protocol() +
+           (n.action() == "blocked" ? " blocked" : "");
   std::string s = n.op() + " " + n.protocol() + " " + endpoint(n.daddr(), n.dport());
   if (n.has_bytes()) s += " " + std::to_string(n.bytes()) + " bytes";
   if (!n.verdict().empty()) s += " " + n.verdict();

@@ -33,9 +33,10 @@ class ForgedDnsAnswer : public Rule {
     const auto& a = std::get<decode::DnsAnswer>(in.record);
     if (!in.job || a.believed() || !a.egress_name) return;
     std::string from = address_string(a.saddr) + ":" + std::to_string(a.sport);
-    std::string why = a.unmatched ? "it matches no query the socket sent (id " + std::to_string(a.id) +
-                                        ", question and resolver address:port)"
-                                  : "the query went to " + from + ", not a resolver the policy names (network.resolvers)";
+    std::string why = a.unmatched
+                          ? "it matches no query the socket sent (id " + std::to_string(a.id) +
+                                ", question and resolver address:port)"
+                          : "the query went to " + from + ", not a resolver the policy names (network.resolvers)";
     // The answer still reaches the socket; what it claimed is not allowed (a
     // connect there is egress-not-allowed, blocked in enforce mode).
     out->push_back({id(), "high",

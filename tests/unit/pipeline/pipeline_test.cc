@@ -190,6 +190,81 @@ TEST_F(PipelineTest, ConnectsAndFlowsCarryTheNameTheJobResolvedTheirAddressFrom)
   EXPECT_EQ(events_[5].network().dns(), "");
 }
 
+TEST_F(PipelineTest, AnAnswerTheKernelDidNotBelieveNamesNothing) {
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  const std::array<uint8_t, 16> forged = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 66};
+  decode::DnsAnswer a;
+  a.hdr.kind = decode::Kind::kDnsAnswer;
+  a.hdr.job_id = kJob;
+  a.hdr.task = kLauncher;
+  a.hdr.ts_ns = sec(200);
+  a.saddr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  a.sport = 40000;
+  a.name = "hub.internal";
+  a.addresses = {decode::DnsAnswer::Address{forged, 30, false}};
+  a.unmatched = a.egress_name = true;
+  push(a);
+  decode::Net n;
+  n.hdr.kind = decode::Kind::kNet;
+  n.hdr.job_id = kJob;
+  n.hdr.task = kLauncher;
+  n.hdr.ts_ns = sec(201);
+  n.op = decode::NetOp::kConnect;
+  n.daddr = forged;
+  n.dport = 443;
+  n.protocol = 6;
+  n.v4 = true;
+  n.policy = 0;
+  push(n);
+  pipeline_.flush();
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "network", "network"}));
+  const auto& ans = events_[2].network();
+  EXPECT_EQ(ans.op(), "dns_answer");
+  EXPECT_EQ(ans.dport(), 40000u);
+  EXPECT_TRUE(ans.dns_unmatched());
+  EXPECT_FALSE(ans.dns_untrusted());
+  EXPECT_TRUE(ans.dns_egress_name());
+  EXPECT_FALSE(ans.dns_allowed());
+  EXPECT_EQ(events_[3].network().dns(), "") << "the connect is not attributed to a forged name";
+}
+
+TEST_F(PipelineTest, ASocketNoHookAccountsForIsANetworkEvent) {
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  decode::Socket k;
+  k.hdr.kind = decode::Kind::kSocket;
+  k.hdr.job_id = kJob;
+  k.hdr.task = kLauncher;
+  k.cookie = 77;
+  k.family = 2;
+  k.type = 2;
+  k.protocol = 1;
+  k.refused = true;
+  push(k);
+  decode::Socket p = k;
+  p.cookie = 0;
+  p.family = 17;
+  p.type = 3;
+  p.protocol = 0x0300;
+  p.killed = true;
+  push(p);
+  pipeline_.flush();
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "network", "network"}));
+  const auto& icmp = events_[2].network();
+  EXPECT_EQ(icmp.op(), "socket");
+  EXPECT_EQ(icmp.family(), "inet");
+  EXPECT_EQ(icmp.socket_type(), "dgram");
+  EXPECT_EQ(icmp.protocol(), "icmp");
+  EXPECT_EQ(icmp.cookie(), 77u);
+  EXPECT_EQ(icmp.action(), "blocked");
+  EXPECT_FALSE(icmp.killed());
+  const auto& packet = events_[3].network();
+  EXPECT_EQ((packet.family() + "/" + packet.socket_type() + " " + packet.protocol()), "packet/raw 768");
+  EXPECT_TRUE(packet.killed());
+  EXPECT_EQ(events_[3].job().id(), jobs::job_id_string(kJob));
+}
+
 TEST_F(PipelineTest, LauncherJobTreeFromStartToEnd) {
   install({"**/torchrun"});
   EXPECT_EQ(kernel_.launchers, (std::map<std::string, uint32_t>{{"torchrun", 0}}));
