@@ -220,7 +220,9 @@ TEST_F(JobsTest, ARunJobSurvivesARestart) {
   add_fake_proc(proc_root_, {.pid = 1, .ppid = 0, .start_ticks = 0, .exe = "/sbin/init", .children = {7000}});
   add_fake_proc(proc_root_, {.pid = 7000, .ppid = 1, .start_ticks = 70000, .exe = "/usr/bin/python3",
                              .children = {7001}});
-  add_fake_proc(proc_root_, {.pid = 7001, .ppid = 7000, .start_ticks = 70010, .exe = "/usr/bin/python3"});
+  // 7001's children file already names 7002, which is only made after the save.
+  add_fake_proc(proc_root_, {.pid = 7001, .ppid = 7000, .start_ticks = 70010, .exe = "/usr/bin/python3",
+                             .children = {7002}});
   make();
   state::bootstrap(proc_root_.path(), &procs_);
   install({policy("a", {}), policy("b", {})});
@@ -237,8 +239,6 @@ TEST_F(JobsTest, ARunJobSurvivesARestart) {
   auto* m = saved.mutable_jobs(0)->add_members();
   m->set_tgid(7009);
   m->set_start_ticks(70090);
-  add_fake_proc(proc_root_, {.pid = 7001, .ppid = 7000, .start_ticks = 70010, .exe = "/usr/bin/python3",
-                             .children = {7002}});
   add_fake_proc(proc_root_, {.pid = 7002, .ppid = 7001, .start_ticks = 70020, .exe = "/usr/bin/python3"});
   add_fake_proc(proc_root_, {.pid = 7009, .ppid = 1, .start_ticks = 99999, .exe = "/usr/bin/bash"});
   kernel_ = fts::testing::FakeKernel();
