@@ -74,6 +74,7 @@ class NoEgressMaps : public egress::KernelEgress {
   Status set_egress(const std::vector<egress::LpmEntry>&) override { return {}; }
   Status set_policy_enforce(uint32_t, bool) override { return {}; }
   Status set_dns_names(const std::vector<egress::NameEntry>&) override { return {}; }
+  Status set_dns_resolvers(const std::vector<egress::ResolverEntry>&) override { return {}; }
   size_t expire_dns_allowed(uint64_t, bool) override { return 0; }
 };
 
