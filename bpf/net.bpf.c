@@ -96,6 +96,14 @@ static __always_inline void net__report(struct task_struct *task, struct fts_tas
 	event__submit(e);
 }
 
+/* A new entry of the flows map, counted: an LRU map evicts when full, and
+ * the daemon tells the loss from started - ended - still there. */
+static __always_inline void flow__add(__u64 cookie, struct fts_flow *f)
+{
+	if (!bpf_map_update_elem(&flows, &cookie, f, BPF_NOEXIST))
+		counter__inc_exact(FTS_CNT_FLOWS_STARTED);
+}
+
 /* Remember a job socket's destination so its bytes can be counted and reported. */
 static __always_inline void flow__start(__u64 cookie, struct task_struct *task, struct fts_task_state *st,
 					struct net_dest *d)
@@ -111,7 +119,7 @@ static __always_inline void flow__start(__u64 cookie, struct task_struct *task, 
 	task__id(task, &f.task);
 	__builtin_memcpy(f.daddr, d->addr, sizeof(f.daddr));
 	/* BPF_NOEXIST: a UDP socket sending to many peers keeps its first. */
-	bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	flow__add(cookie, &f);
 }
 
 static __always_inline int net__check(struct bpf_sock_addr *ctx, __u16 op, bool v6)
@@ -121,21 +129,30 @@ static __always_inline int net__check(struct bpf_sock_addr *ctx, __u16 op, bool 
 	struct fts_policy_net *pn;
 	struct net_dest d;
 	__u64 cookie;
-	__u32 policy;
+	__u32 policy, untracked = 0;
 	bool blocked;
 
-	if (!st)
-		return 1;
+	if (!st) {
+		/* A job's child the full tasks map left out is still checked as the job's. */
+		st = task__job_by_parents(task);
+		if (!st)
+			return 1;
+		untracked = FTS_NET_UNTRACKED;
+	}
 	policy = st->policy;
 	dest__read(ctx, &d, v6);
+	d.flags |= untracked;
 	if (egress__allowed(policy, &d))
 		d.flags |= FTS_NET_ALLOWED;
 	else if (dns__allowed(policy, &d))
 		d.flags |= FTS_NET_ALLOWED | FTS_NET_BY_DNS;
 	pn = bpf_map_lookup_elem(&policy_net, &policy);
 	blocked = !(d.flags & FTS_NET_ALLOWED) && pn && (pn->flags & FTS_POLICY_NET_ENFORCE);
-	if (blocked)
+	if (blocked) {
 		d.flags |= FTS_NET_BLOCKED;
+		if (untracked)
+			counter__inc(FTS_CNT_UNTRACKED_REFUSED);
+	}
 	cookie = bpf_get_socket_cookie(ctx);
 	if (op == FTS_NET_SENDMSG) {
 		struct fts_net_seen_key seen = { .cookie = cookie, .dport = d.port };
@@ -322,7 +339,7 @@ static __always_inline void net__accepted(struct sock *sk)
 	sock__peer(sk, f.daddr);
 	f.sport = lk.port;
 	f.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	flow__add(cookie, &f);
 	e = event__reserve(sizeof(*e));
 	if (!e)
 		return;
@@ -416,6 +433,7 @@ int fts_sock_release(struct bpf_sock *sk)
 		e->policy = f->policy;
 		event__submit(e);
 	}
-	bpf_map_delete_elem(&flows, &cookie);
+	if (!bpf_map_delete_elem(&flows, &cookie))
+		counter__inc_exact(FTS_CNT_FLOWS_ENDED);
 	return 1;
 }

@@ -59,6 +59,8 @@ class Backstop {
   // Directory classifications are cached; a rescan or a directory rename clears them.
   void forget_directories() { dirs_.clear(); }
   uint64_t events_read() const { return events_read_; }
+  // FAN_Q_OVERFLOW events read: each says the queue was full and changes were lost.
+  uint64_t overflows() const { return overflows_; }
 
  private:
   Backstop(int fd, std::string proc_root, uint32_t self_tgid)
@@ -76,6 +78,7 @@ class Backstop {
   std::map<std::pair<uint64_t, uint64_t>, int> mount_fds_;  // fsid -> an fd on that filesystem
   std::map<std::pair<uint64_t, uint64_t>, Dir> dirs_;       // (kdev, ino) of a directory -> class
   uint64_t events_read_ = 0;
+  uint64_t overflows_ = 0;
 };
 
 }  // namespace fts::fanotify
