@@ -105,7 +105,7 @@ static __always_inline void flow__start(__u64 cookie, struct task_struct *task, 
 	if (d->port == 53 || resolver__named(st->policy, d->addr, d->port))
 		f.flags |= FTS_NET_DNS;
 	/* BPF_NOEXIST: a UDP socket sending to many peers keeps its first... */
-	if (!bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST) || !(f.flags & FTS_NET_DNS))
+	if (flow__add(cookie, &f) || !(f.flags & FTS_NET_DNS))
 		return;
 	/* ...but one that turns to a resolver later has its packets read as DNS. */
 	old = bpf_map_lookup_elem(&flows, &cookie);
@@ -120,21 +120,30 @@ static __always_inline int net__check(struct bpf_sock_addr *ctx, __u16 op, bool 
 	struct fts_policy_net *pn;
 	struct net_dest d;
 	__u64 cookie;
-	__u32 policy;
+	__u32 policy, untracked = 0;
 	bool blocked;
 
-	if (!st)
-		return 1;
+	if (!st) {
+		/* A job's child the full tasks map left out is still checked as the job's. */
+		st = task__job_by_parents(task);
+		if (!st)
+			return 1;
+		untracked = FTS_NET_UNTRACKED;
+	}
 	policy = st->policy;
 	dest__read(ctx, &d, v6);
+	d.flags |= untracked;
 	if (egress__allowed(policy, d.addr, d.port))
 		d.flags |= FTS_NET_ALLOWED;
 	else if (dns__allowed(st, &d))
 		d.flags |= FTS_NET_ALLOWED | FTS_NET_BY_DNS;
 	pn = bpf_map_lookup_elem(&policy_net, &policy);
 	blocked = !(d.flags & FTS_NET_ALLOWED) && pn && (pn->flags & FTS_POLICY_NET_ENFORCE);
-	if (blocked)
+	if (blocked) {
 		d.flags |= FTS_NET_BLOCKED;
+		if (untracked)
+			counter__inc(FTS_CNT_UNTRACKED_REFUSED);
+	}
 	cookie = bpf_get_socket_cookie(ctx);
 	if (op == FTS_NET_SENDMSG) {
 		struct fts_net_seen_key seen = { .cookie = cookie, .dport = d.port };
@@ -321,7 +330,7 @@ static __always_inline void net__accepted(struct sock *sk)
 	sock__peer(sk, f.daddr);
 	f.sport = lk.port;
 	f.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	flow__add(cookie, &f);
 	e = event__reserve(sizeof(*e));
 	if (!e)
 		return;
@@ -415,6 +424,7 @@ int fts_sock_release(struct bpf_sock *sk)
 		e->policy = f->policy;
 		event__submit(e);
 	}
-	bpf_map_delete_elem(&flows, &cookie);
+	if (!bpf_map_delete_elem(&flows, &cookie))
+		counter__inc_exact(FTS_CNT_FLOWS_ENDED);
 	return 1;
 }

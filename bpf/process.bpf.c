@@ -108,33 +108,49 @@ static __always_inline __u32 launcher__match(const char *name)
 }
 
 /* The environment scan: one env string per step, read into the upper half of
- * scratch (the record uses the lower half). */
+ * scratch (the record uses the lower half). glibc takes the *last* LD_PRELOAD
+ * and every LD_AUDIT, so the scan runs to the end and keeps the last of each;
+ * an environment it cannot finish is said so (FTS_EXEC_ENV_TRUNCATED). */
 #define FTS_ENV_CHUNK 512
-#define FTS_ENV_STRINGS 1024
+#define FTS_ENV_STEPS 8192 /* chunks read; an ordinary environment needs < 100 */
 #define FTS_LD_PRELO 0x4f4c4552505f444cULL /* "LD_PRELO", little-endian */
+#define FTS_LD_AUDIT 0x54494455415f444cULL
 
 struct env_scan {
 	char *buf;
 	__u64 p;
 	__u64 end;
-	__u64 value; /* user address of LD_PRELOAD's value, 0 if none */
-	bool mid;    /* p is inside a string longer than a chunk: no name here */
+	__u64 preload; /* user address of the last LD_PRELOAD's value, 0 if none */
+	__u64 audit;   /* the same for LD_AUDIT */
+	bool mid;      /* p is inside a string longer than a chunk: no name here */
+	bool done;     /* reached env_end */
 };
+
+/* Which loader variable @tmp (an env string of @n bytes with its NUL) sets. */
+static __always_inline void env__match(struct env_scan *s, const char *tmp, long n)
+{
+	__u64 head = *(__u64 *)tmp;
+
+	if (n > 11 && head == FTS_LD_PRELO && tmp[8] == 'A' && tmp[9] == 'D' && tmp[10] == '=')
+		s->preload = s->p + 11;
+	else if (n > 9 && head == FTS_LD_AUDIT && tmp[8] == '=')
+		s->audit = s->p + 9;
+}
 
 static long env__step(__u32 i, struct env_scan *s)
 {
 	char *tmp = s->buf + FTS_SCRATCH_SIZE / 2;
 	long n;
 
-	if (s->p >= s->end)
-		return 1;
-	n = bpf_probe_read_user_str(tmp, FTS_ENV_CHUNK, (void *)s->p);
-	if (n <= 0)
-		return 1;
-	if (!s->mid && n > 12 && *(__u64 *)tmp == FTS_LD_PRELO && tmp[8] == 'A' && tmp[9] == 'D' && tmp[10] == '=') {
-		s->value = s->p + 11;
+	if (s->p >= s->end) {
+		s->done = true;
 		return 1;
 	}
+	n = bpf_probe_read_user_str(tmp, FTS_ENV_CHUNK, (void *)s->p);
+	if (n <= 0)
+		return 1; /* unreadable: not done, so reported as cut short */
+	if (!s->mid)
+		env__match(s, tmp, n);
 	if (n == FTS_ENV_CHUNK) {
 		s->p += n - 1;
 		s->mid = true;
@@ -145,19 +161,16 @@ static long env__step(__u32 i, struct env_scan *s)
 	return 0;
 }
 
-/* LD_PRELOAD in the new image's environment (the stack exec just built):
- * the user address of its value, or 0. Only job tasks pay for the scan. */
-static __always_inline __u64 env__preload(struct task_struct *task, char *buf)
+/* The loader variables in the new image's environment (the stack exec just
+ * built). Only job tasks pay for the scan. */
+static __always_inline void env__scan(struct task_struct *task, char *buf, struct env_scan *s)
 {
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	struct env_scan s = {
-		.buf = buf,
-		.p = BPF_CORE_READ(mm, env_start),
-		.end = BPF_CORE_READ(mm, env_end),
-	};
 
-	bpf_loop(FTS_ENV_STRINGS, env__step, &s, 0);
-	return s.value;
+	s->buf = buf;
+	s->p = BPF_CORE_READ(mm, env_start);
+	s->end = BPF_CORE_READ(mm, env_end);
+	bpf_loop(FTS_ENV_STEPS, env__step, s, 0);
 }
 
 /* Where the exec record's variable parts start in scratch. */
@@ -251,28 +264,44 @@ static __always_inline __u32 exec__args(struct fts_exec_event *e, char *buf, str
 	return off + n;
 }
 
-/* LD_PRELOAD of a job task: a library injected into every process it runs.
- * Returns the new end. */
-static __always_inline __u32 exec__preload(struct fts_exec_event *e, char *buf, struct task_struct *task, __u32 off,
-					   __u32 *flags)
+/* One loader variable's value at @value into the record at @off: its length,
+ * 0 when absent or empty. @trunc is set when it was cut at FTS_PRELOAD_MAX. */
+static __always_inline __u16 exec__env_value(char *buf, __u32 off, __u64 value, __u32 *flags, __u32 trunc)
 {
-	__u64 value = env__preload(task, buf);
 	long n;
 
 	if (!value)
-		return off;
+		return 0;
 	n = bpf_probe_read_user_str(buf + (off & FTS_SCRATCH_MASK), FTS_PRELOAD_MAX, (void *)value);
 	if (n <= 1)
-		return off;
-	*flags |= FTS_EXEC_PRELOAD;
+		return 0;
 	if (n == FTS_PRELOAD_MAX)
-		*flags |= FTS_EXEC_PRELOAD_TRUNCATED;
-	e->preload_len = n;
-	return off + n;
+		*flags |= trunc;
+	return n;
+}
+
+/* LD_PRELOAD and LD_AUDIT of a job task: libraries injected into every
+ * process it runs. Returns the new end. */
+static __always_inline __u32 exec__loader_env(struct fts_exec_event *e, char *buf, struct task_struct *task,
+					      __u32 off, __u32 *flags)
+{
+	struct env_scan s = {};
+
+	env__scan(task, buf, &s);
+	if (!s.done)
+		*flags |= FTS_EXEC_ENV_TRUNCATED;
+	e->preload_len = exec__env_value(buf, off, s.preload, flags, FTS_EXEC_PRELOAD_TRUNCATED);
+	if (e->preload_len)
+		*flags |= FTS_EXEC_PRELOAD;
+	off += e->preload_len;
+	e->audit_len = exec__env_value(buf, off, s.audit, flags, FTS_EXEC_AUDIT_TRUNCATED);
+	if (e->audit_len)
+		*flags |= FTS_EXEC_AUDIT;
+	return off + e->audit_len;
 }
 
 /* Reserve-fill-submit, with the record built in scratch (it outgrows the
- * stack): paths, job, argv, LD_PRELOAD, then the fixed part. */
+ * stack): paths, job, argv, loader variables, then the fixed part. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -295,10 +324,10 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 	if (!exec__job(tgid, start_ns, cgroup_id, e, buf, &l, &job_id, &policy, &flags))
 		return 0;
 	l.off = exec__args(e, buf, task, l.off, &flags);
-	e->preload_len = 0;
-	e->_pad2[0] = e->_pad2[1] = e->_pad2[2] = 0;
+	e->preload_len = e->audit_len = 0;
+	e->_pad2[0] = e->_pad2[1] = 0;
 	if (job_id)
-		l.off = exec__preload(e, buf, task, l.off, &flags);
+		l.off = exec__loader_env(e, buf, task, l.off, &flags);
 
 	event__header(&e->hdr, FTS_EV_EXEC, l.off, task, job_id, cgroup_id);
 	task__parent_id(task, &e->parent);

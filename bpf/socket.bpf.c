@@ -88,7 +88,7 @@ static __always_inline void socket__flow(struct task_struct *task, const struct 
 	};
 
 	task__id(task, &f.task);
-	bpf_map_update_elem(&flows, &cookie, &f, BPF_NOEXIST);
+	flow__add(cookie, &f);
 }
 
 SEC("cgroup/sock_create")

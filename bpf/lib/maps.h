@@ -120,13 +120,14 @@ struct {
 	__type(value, __u8);
 } net_seen SEC(".maps") __weak;
 
-/* ids of the daemon's own maps -> 1: taking one by its pin is tampering. Written by the daemon. */
+/* (type, id) of the daemon's own maps, programs and links -> 1: another
+ * process taking an fd to one, or detaching a link, is tampering. Written by the daemon. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, __u32);
+	__uint(max_entries, 256);
+	__type(key, struct fts_obj_key);
 	__type(value, __u8);
-} own_maps SEC(".maps") __weak;
+} own_objects SEC(".maps") __weak;
 
 /* (accessor, target, op) already reported: a debugger's thousand PEEKs are one record. */
 struct fts_access_seen_key {

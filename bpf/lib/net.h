@@ -4,6 +4,7 @@
 #define FTS_BPF_NET_H
 
 #include "maps.h"
+#include "task.h"
 #include <bpf/bpf_endian.h>
 
 #define AF_INET 2
@@ -20,6 +21,17 @@ static __always_inline bool ports__contain(const struct fts_egress_ports *ports,
 }
 
 /* Is (address, port) in the egress list of `policy`? */
+/* A new entry of the flows map, counted: an LRU map evicts when full, and
+ * the daemon tells the loss from started - ended - still there. True when
+ * the entry is new (a socket keeps its first destination). */
+static __always_inline bool flow__add(__u64 cookie, struct fts_flow *f)
+{
+	if (bpf_map_update_elem(&flows, &cookie, f, BPF_NOEXIST))
+		return false;
+	counter__inc_exact(FTS_CNT_FLOWS_STARTED);
+	return true;
+}
+
 static __always_inline bool egress__allowed(__u32 policy, const __u8 addr[16], __u16 port)
 {
 	struct fts_egress_key key = { .prefixlen = 32 + 128, .policy = bpf_htonl(policy) };

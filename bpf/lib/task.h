@@ -17,6 +17,17 @@ static __always_inline void counter__inc(__u32 which)
 		*v += 1; /* per-CPU slot: no atomics needed */
 }
 
+/* The same, for counters the daemon subtracts from one another (a lost
+ * increment there would be a false loss): a program preempted on its CPU by
+ * another run of it, or by softirq, cannot lose one. */
+static __always_inline void counter__inc_exact(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
 /* The daemon's own thread group, set by the loader before load (read-only
  * data: a constant to the verifier, no map lookup on the hot paths). Its own
  * opens, execs and map handling are not reported; signals to it are. __weak:
@@ -73,6 +84,12 @@ static __always_inline struct fts_task_state *task__tracked(__u32 tgid, __u64 st
 	return st;
 }
 
+/* Set once the tasks map has refused a member: from then on a task missing
+ * from it may still be a job's, and the hooks that can refuse look at its
+ * parents (task__job_by_parents). Until then the untracked path stays one
+ * lookup. __weak: one definition for every object, like fts_daemon_tgid. */
+__u32 fts_tasks_overflowed __weak = 0;
+
 /* Make a process a member of a job. Returns 0, or <0 when the map is full. */
 static __always_inline int task__track(__u32 tgid, __u64 start_ns, __u64 job_id, __u32 policy)
 {
@@ -83,9 +100,34 @@ static __always_inline int task__track(__u32 tgid, __u64 start_ns, __u64 job_id,
 	};
 	int err = bpf_map_update_elem(&tasks, &tgid, &st, BPF_ANY);
 
-	if (err)
+	if (err) {
 		counter__inc(FTS_CNT_TASKS_FULL);
+		fts_tasks_overflowed = 1;
+	}
 	return err;
+}
+
+#define FTS_PARENT_WALK 16 /* real_parent steps: deeper trees of untracked tasks stay unknown */
+
+/* The job of the nearest tracked ancestor of @task, for a task the full tasks
+ * map left out (fork inherits membership only when there is room). NULL
+ * before any overflow, or when no ancestor within FTS_PARENT_WALK is tracked. */
+static __always_inline struct fts_task_state *task__job_by_parents(struct task_struct *task)
+{
+	struct fts_task_state *st;
+	struct task_struct *p = task;
+
+	if (!fts_tasks_overflowed)
+		return NULL;
+	for (int i = 0; i < FTS_PARENT_WALK; i++) {
+		p = BPF_CORE_READ(p, real_parent);
+		if (!p || BPF_CORE_READ(p, tgid) <= 1)
+			return NULL;
+		st = task__tracked(BPF_CORE_READ(p, tgid), task__start_ns(p));
+		if (st)
+			return st;
+	}
+	return NULL;
 }
 
 static __always_inline void event__header(struct fts_event_header *hdr, __u32 kind, __u32 size,

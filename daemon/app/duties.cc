@@ -24,7 +24,11 @@ void notify_status(Parts& p) {
 // Lost records are never silent: an event and an alert each, out through the pipeline.
 void report_loss(Parts& p) {
   p.emit(p.loss.outputs(p.sinks, p.journal));
-  p.emit(p.loss.sensor(p.sensor->counters()));
+  health::LossWatch::Blind blind;
+  blind.tasks_capacity = p.cfg.daemon.sensor().tasks_max();
+  if (p.backstop) blind.fanotify_overflows = p.backstop->overflows();
+  blind.flows_evicted = p.sensor->flows_evicted();
+  p.emit(p.loss.sensor(p.sensor->counters(), blind));
   if (p.backstop) p.emit(p.loss.fanotify(p.backstop->unresolved()));
 }
 

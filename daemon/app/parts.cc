@@ -41,6 +41,8 @@ Status Parts::start_sensor() {
   const auto& s = cfg.daemon.sensor();
   sensor::Options so;
   so.ringbuf_mb = s.ringbuf_mb();
+  so.tasks_max = s.tasks_max();
+  so.flows_max = s.flows_max();
   so.pin = s.pin();
   so.pin_dir = s.pin_dir();
   so.daemon_tgid = static_cast<uint32_t>(getpid());
@@ -144,6 +146,9 @@ health::Snapshot Parts::snapshot() const {
   s.programs = sensor->programs();
   s.sensor = sensor->counters();
   s.tasks_tracked = sensor->tasks_tracked();
+  s.tasks_capacity = cfg.daemon.sensor().tasks_max();
+  if (backstop) s.fanotify_overflows = backstop->overflows();
+  s.flows_evicted = std::max(loss.flows_evicted(), sensor->flows_evicted());
   s.pipeline = stats;
   s.jobs_live = static_cast<uint32_t>(jobs->live_count());
   for (const auto& p : jobs->policies().all()) s.policies.push_back(p.spec.name());

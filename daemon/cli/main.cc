@@ -148,7 +148,10 @@ int cmd_status(const Args& a) {
     per_cpu += (i ? " " : "") + std::to_string(s.ringbuf_drops_per_cpu(i));
   printf("drops:        %llu (per cpu: %s); tasks map full: %llu\n", (unsigned long long)s.ringbuf_drops(),
          per_cpu.c_str(), (unsigned long long)s.tasks_map_full());
-  printf("jobs live:    %u (%u tasks tracked)\n", s.jobs_live(), s.tasks_tracked());
+  printf("jobs live:    %u (%u tasks tracked of %u)\n", s.jobs_live(), s.tasks_tracked(), s.tasks_map_capacity());
+  printf("blind spots:  untracked refused %llu; fanotify overflows %llu; flows evicted %llu\n",
+         (unsigned long long)s.untracked_refused(), (unsigned long long)s.fanotify_overflows(),
+         (unsigned long long)s.flows_evicted());
   std::string pol;
   for (const auto& p : s.policies()) pol += (pol.empty() ? "" : ", ") + p;
   printf("policies:     %s (generation %llu)\n", pol.empty() ? "(none)" : pol.c_str(),

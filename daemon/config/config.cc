@@ -147,6 +147,8 @@ void fill_defaults(v1::DaemonConfig* c) {
   if (ctl->max_sessions_per_uid() == 0) ctl->set_max_sessions_per_uid(16);
   auto* s = c->mutable_sensor();
   if (s->ringbuf_mb() == 0) s->set_ringbuf_mb(16);
+  if (s->tasks_max() == 0) s->set_tasks_max(65536);
+  if (s->flows_max() == 0) s->set_flows_max(65536);
   if (s->flow_report_seconds() == 0) s->set_flow_report_seconds(60);
   if (s->pin_dir().empty()) s->set_pin_dir("/sys/fs/bpf/ftsentinel");
   if (s->proc_root().empty()) s->set_proc_root("/proc");
@@ -171,6 +173,11 @@ void check_daemon(const YAML::Node& root, const std::string& file, const v1::Dae
     errors->push_back(diag_at(root, file, "sensor.ringbuf_mb", "must be a power of two"));
   else if (mb > 1024)
     errors->push_back(diag_at(root, file, "sensor.ringbuf_mb", "at most 1024 (MiB per ring buffer)"));
+  // A hash map of 24-byte entries: 4M is ~200 MiB of kernel memory, past any node's process count.
+  if (c.sensor().tasks_max() < 16 || c.sensor().tasks_max() > (1u << 22))
+    errors->push_back(diag_at(root, file, "sensor.tasks_max", "between 16 and 4194304 (processes of jobs tracked at once)"));
+  if (c.sensor().flows_max() < 16 || c.sensor().flows_max() > (1u << 22))
+    errors->push_back(diag_at(root, file, "sensor.flows_max", "between 16 and 4194304 (open job sockets counted at once)"));
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!kLevels.count(c.log().level()))
     errors->push_back(diag_at(root, file, "log.level",

@@ -72,15 +72,18 @@ Result<Record> decode_exec(std::span<const uint8_t> b) {
   x.job_started = e.flags & FTS_EXEC_JOB_STARTED;
   x.joined_by_cgroup = e.flags & FTS_EXEC_JOINED_BY_CGROUP;
   x.preload_truncated = e.flags & FTS_EXEC_PRELOAD_TRUNCATED;
+  x.audit_truncated = e.flags & FTS_EXEC_AUDIT_TRUNCATED;
+  x.env_truncated = e.flags & FTS_EXEC_ENV_TRUNCATED;
   x.policy = e.policy;
   x.argc = e.argc;
   size_t pos = sizeof(e);
-  std::string_view exe, cwd, filename, args, preload;
+  std::string_view exe, cwd, filename, args, preload, audit;
   if (!in.take(&pos, e.exe_len, &exe) || !in.take(&pos, e.cwd_len, &cwd) ||
       !in.take(&pos, e.filename_len, &filename) || !in.take(&pos, e.args_len, &args) ||
-      !in.take(&pos, e.preload_len, &preload))
+      !in.take(&pos, e.preload_len, &preload) || !in.take(&pos, e.audit_len, &audit))
     return make_error("exec record: string lengths run past its end");
   if (e.flags & FTS_EXEC_PRELOAD) x.preload = until_nul(preload);
+  if (e.flags & FTS_EXEC_AUDIT) x.audit = until_nul(audit);
   x.exe = path_from_components(exe, e.exe_depth);
   x.cwd = path_from_components(cwd, e.cwd_depth);
   x.filename = until_nul(filename);
@@ -165,6 +168,7 @@ void net_flags(uint32_t flags, Net* n) {
   n->blocked = flags & FTS_NET_BLOCKED;
   n->by_dns = flags & FTS_NET_BY_DNS;
   n->inbound = flags & FTS_NET_INBOUND;
+  n->untracked = flags & FTS_NET_UNTRACKED;
 }
 
 // What a ring-buffer network record and a flows-map value share: bytes,
@@ -277,7 +281,12 @@ Result<Record> decode_sensor(std::span<const uint8_t> b) {
   t.op = static_cast<SensorOp>(e.op);
   t.arg = e.arg;
   t.result = e.result;
-  t.code = e.code;
+  if (t.op == SensorOp::kSignal) {
+    t.code = e.code;
+  } else {
+    if (e.code < 0 || e.code >= FTS_OBJ_TYPE_MAX) return make_error("sensor record: unknown object type " + std::to_string(e.code));
+    t.object = static_cast<ObjType>(e.code);
+  }
   t.target = e.target;
   t.name = std::string(e.name, strnlen(e.name, sizeof(e.name)));
   return Record{std::move(t)};
@@ -313,6 +322,11 @@ static_assert(static_cast<uint32_t>(Kind::kProcessAccess) == FTS_EV_PROCESS_ACCE
 static_assert(static_cast<uint32_t>(Kind::kSensor) == FTS_EV_SENSOR);
 static_assert(static_cast<uint16_t>(AccessOp::kMemOpen) == FTS_ACCESS_MEM_OPEN);
 static_assert(static_cast<uint32_t>(SensorOp::kObjGet) == FTS_SENSOR_OBJ_GET);
+static_assert(static_cast<uint32_t>(SensorOp::kFdById) == FTS_SENSOR_FD_BY_ID);
+static_assert(static_cast<uint32_t>(SensorOp::kLinkDetach) == FTS_SENSOR_LINK_DETACH);
+static_assert(static_cast<uint32_t>(SensorOp::kLinkUpdate) == FTS_SENSOR_LINK_UPDATE);
+static_assert(static_cast<uint32_t>(ObjType::kMap) == FTS_OBJ_MAP && static_cast<uint32_t>(ObjType::kProg) == FTS_OBJ_PROG &&
+              static_cast<uint32_t>(ObjType::kLink) == FTS_OBJ_LINK);
 static_assert(cls::kPreload == FTS_CLASS_PRELOAD);
 static_assert(static_cast<uint32_t>(Kind::kDnsAnswer) == FTS_EV_DNS_ANSWER);
 static_assert(static_cast<uint16_t>(NetOp::kAccept) == FTS_NET_ACCEPT);
@@ -406,6 +420,12 @@ const char* to_string(AccessOp op) {
     case AccessOp::kMemOpen: return "mem_open";
   }
   return "?";
+}
+
+const char* to_string(ObjType t) {
+  static constexpr const char* kNames[] = {"map", "prog", "link"};
+  auto i = static_cast<uint32_t>(t);
+  return i < std::size(kNames) ? kNames[i] : "?";
 }
 
 std::string ptrace_request_name(uint64_t request) {

@@ -101,8 +101,11 @@ struct Exec {
   bool job_started = false;      // a launcher: a job begins here
   bool joined_by_cgroup = false;
   uint32_t policy = ~0u;
-  std::string preload;  // LD_PRELOAD's value in the new environment (job tasks only; empty: none)
+  std::string preload;  // the last LD_PRELOAD's value in the new environment, glibc's (job tasks only; empty: none)
   bool preload_truncated = false;
+  std::string audit;    // the same for LD_AUDIT
+  bool audit_truncated = false;
+  bool env_truncated = false;  // the kernel could not scan the whole environment: a later LD_* is unseen
 };
 
 struct Fork {
@@ -179,6 +182,7 @@ struct Net {
   bool blocked = false;   // enforce mode refused it (EPERM)
   bool by_dns = false;    // allowed through a DNS answer for a name in the egress list
   bool inbound = false;   // an accepted connection (and its flow): the peer connected to the job
+  bool untracked = false; // the task was missing from the full tasks map; its job was found through its parents
   uint32_t policy = ~0u;
 };
 
@@ -279,17 +283,20 @@ struct ProcessAccess {
 // "attach" for PTRACE_ATTACH, "peekdata" …, or "request N".
 std::string ptrace_request_name(uint64_t request);
 
-enum class SensorOp : uint32_t { kSignal = 1, kObjGet = 2 };
+enum class SensorOp : uint32_t { kSignal = 1, kObjGet = 2, kFdById = 3, kLinkDetach = 4, kLinkUpdate = 5 };
+enum class ObjType : uint32_t { kMap = 0, kProg = 1, kLink = 2 };
+const char* to_string(ObjType t);  // map | prog | link
 
 // Someone touching the daemon itself; hdr is who.
 struct SensorTouch {
   Header hdr;
   SensorOp op = SensorOp::kSignal;
-  uint32_t arg = 0;    // signal number, or the map's id
-  int32_t result = 0;  // signal: delivery result; obj_get: the fd
+  uint32_t arg = 0;    // signal number, or the object's id
+  int32_t result = 0;  // signal: delivery result; the others: the syscall's return (a new fd, 0, -errno)
   int32_t code = 0;    // signal: si_code
+  ObjType object = ObjType::kMap;  // every op but signal: what kind of object arg names
   uint32_t target = 0; // the daemon's tgid
-  std::string name;    // obj_get: the map's name
+  std::string name;    // the object's name (a link: its program's)
 };
 
 using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, ProcessAccess, SensorTouch, FileHash,

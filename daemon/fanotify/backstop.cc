@@ -281,7 +281,10 @@ size_t Backstop::read(const watch::Watcher& watcher, const std::function<void(de
     if (n <= 0) break;  // EAGAIN: drained
     for (auto* m = reinterpret_cast<fanotify_event_metadata*>(buf); FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
       ++events;
-      if (m->vers == FANOTIFY_METADATA_VERSION) handle(m, watcher, on_change);
+      // The queue was full: the kernel dropped changes it never names
+      // (counted; the loss watch raises sensor-tamper).
+      if (m->mask & FAN_Q_OVERFLOW) ++overflows_;
+      else if (m->vers == FANOTIFY_METADATA_VERSION) handle(m, watcher, on_change);
     }
   }
   events_read_ += events;

@@ -66,6 +66,8 @@ class Backstop {
   // Names whose directory could not be opened by its handle for want of fds
   // or memory: counted, and raised by the loss watch.
   uint64_t unresolved() const { return unresolved_; }
+  // FAN_Q_OVERFLOW events read: each says the queue was full and changes were lost.
+  uint64_t overflows() const { return overflows_; }
 
  private:
   Backstop(int fd, std::string proc_root, uint32_t self_tgid, ExitedLookup exited)
@@ -86,6 +88,7 @@ class Backstop {
   std::map<std::pair<uint64_t, uint64_t>, Dir> dirs_;       // (kdev, ino) of a directory -> class
   uint64_t events_read_ = 0;
   uint64_t unresolved_ = 0;
+  uint64_t overflows_ = 0;
 };
 
 }  // namespace fts::fanotify

@@ -48,6 +48,9 @@ struct Snapshot {
   std::vector<sensor::Program> programs;
   sensor::Counters sensor;
   uint64_t tasks_tracked = 0;
+  uint32_t tasks_capacity = 0;      // sensor.tasks_max
+  uint64_t fanotify_overflows = 0;  // FAN_Q_OVERFLOW events read
+  uint64_t flows_evicted = 0;       // at least
   pipeline::Stats pipeline;  // records, events and alerts out: the one count of each
   uint32_t jobs_live = 0;
   std::vector<std::string> policies;
@@ -78,8 +81,16 @@ void emit(pipeline::Pipeline& pipeline, Emitted e);
 // loss), emitted as records for the pipeline.
 class LossWatch {
  public:
-  // The sensor's drop counters: a sensor_drops event and a sensor-tamper alert.
-  Emitted sensor(const sensor::Counters& c);
+  // What else blinds the sensor, counted outside the kernel's counters.
+  struct Blind {
+    uint32_t tasks_capacity = 0;      // sensor.tasks_max, said in the alert
+    uint64_t fanotify_overflows = 0;  // FAN_Q_OVERFLOW events read so far
+    uint64_t flows_evicted = 0;       // Sensor::flows_evicted(): job flows whose bytes were lost
+  };
+  // The sensor's drop counters: a sensor_drops event, and a sensor-tamper
+  // alert per kind of loss (ring buffer, tasks map full, fanotify overflow).
+  Emitted sensor(const sensor::Counters& c, const Blind& b);
+  Emitted sensor(const sensor::Counters& c) { return sensor(c, Blind()); }
   // Each output's records lost since the last call (its spool or queue was
   // full): a sensor-tamper alert each. `journal` is the journal's sink, if on.
   Emitted outputs(const std::vector<std::unique_ptr<sinks::Sink>>& sinks, const sinks::Sink* journal);
@@ -89,10 +100,13 @@ class LossWatch {
   // Files not hashed because the hasher's queue was full: logged.
   void hashes(const hash::Stats& s);
   uint64_t ringbuf_drops() const { return last_drops_; }
+  uint64_t flows_evicted() const { return last_flows_evicted_; }
 
  private:
   uint64_t last_drops_ = 0;
   uint64_t last_tasks_full_ = 0;
+  uint64_t last_fan_overflows_ = 0;
+  uint64_t last_flows_evicted_ = 0;
   uint64_t last_hash_overflow_ = 0;
   uint64_t last_unresolved_ = 0;
 };

@@ -1,18 +1,27 @@
 // Loss since the last look, as records: never blind silently.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "common/time.h"
 #include "health/health.h"
 #include "rules/rules.h"
 
 namespace fts::health {
 
-Emitted LossWatch::sensor(const sensor::Counters& c) {
+Emitted LossWatch::sensor(const sensor::Counters& c, const Blind& b) {
   Emitted out;
-  if (c.ringbuf_drops <= last_drops_ && c.tasks_full <= last_tasks_full_) return out;
+  if (c.ringbuf_drops <= last_drops_ && c.tasks_full <= last_tasks_full_ &&
+      b.fanotify_overflows <= last_fan_overflows_ && b.flows_evicted <= last_flows_evicted_)
+    return out;
   uint64_t lost = c.ringbuf_drops - last_drops_;
-  spdlog::error("sensor lost {} records (ring buffer full; {} in total); tasks map refusals: {}", lost,
-                c.ringbuf_drops, c.tasks_full);
+  uint64_t untracked = c.tasks_full - last_tasks_full_;
+  uint64_t overflows = b.fanotify_overflows - last_fan_overflows_;
+  // A lower bound read twice may go down: only what it adds is new.
+  uint64_t evicted = b.flows_evicted > last_flows_evicted_ ? b.flows_evicted - last_flows_evicted_ : 0;
+  spdlog::error("sensor lost {} records (ring buffer full; {} in total); tasks map refusals: {} ({} in total); "
+                "fanotify queue overflows: {}; flows evicted: {}",
+                lost, c.ringbuf_drops, untracked, c.tasks_full, overflows, evicted);
   v1::Event e;
   e.set_time(rfc3339(now_wall_ns()));
   e.set_kind("sensor_drops");
@@ -21,12 +30,21 @@ Emitted LossWatch::sensor(const sensor::Counters& c) {
   h->set_ringbuf_drops_total(c.ringbuf_drops);
   for (auto v : c.ringbuf_drops_per_cpu) h->add_ringbuf_drops_per_cpu(v);
   h->set_tasks_map_full(c.tasks_full);
+  h->set_tasks_map_full_new(untracked);
+  h->set_tasks_map_capacity(b.tasks_capacity);
+  h->set_fanotify_overflows(overflows);
+  h->set_untracked_refused(c.untracked_refused);
+  h->set_flows_evicted(evicted);
   out.events.push_back(std::move(e));
-  // Blind spots are alerts too: the security team sees them in the SIEM.
-  out.alerts.push_back(rules::sensor_loss_alert(
-      lost, c.ringbuf_drops, lost ? "the sensor's ring buffer overflowed" : "the tasks map is full"));
+  // Blind spots are alerts too, one per kind of loss: the security team sees them in the SIEM.
+  if (lost) out.alerts.push_back(rules::sensor_loss_alert(lost, c.ringbuf_drops, "the sensor's ring buffer overflowed"));
+  if (untracked) out.alerts.push_back(rules::tasks_full_alert(untracked, c.tasks_full, b.tasks_capacity));
+  if (overflows) out.alerts.push_back(rules::fanotify_overflow_alert(overflows, b.fanotify_overflows));
+  if (evicted) out.alerts.push_back(rules::flows_evicted_alert(evicted, b.flows_evicted));
   last_drops_ = c.ringbuf_drops;
   last_tasks_full_ = c.tasks_full;
+  last_fan_overflows_ = b.fanotify_overflows;
+  last_flows_evicted_ = std::max(last_flows_evicted_, b.flows_evicted);
   return out;
 }
 

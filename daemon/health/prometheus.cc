@@ -28,6 +28,17 @@ void sensor_families(const Snapshot& s, metrics::Exposition& x) {
     x.sample("ftsentinel_ringbuf_drops_total", {{"cpu", std::to_string(i)}}, num(s.sensor.ringbuf_drops_per_cpu[i]));
   x.family("ftsentinel_tasks_map_full_total", "counter", "Tasks the kernel could not track (map full).");
   x.sample("ftsentinel_tasks_map_full_total", num(s.sensor.tasks_full));
+  x.family("ftsentinel_tasks_map_capacity", "gauge", "Entries of the kernel's job map (sensor.tasks_max).");
+  x.sample("ftsentinel_tasks_map_capacity", num(s.tasks_capacity));
+  x.family("ftsentinel_untracked_refused_total", "counter",
+           "Connects and sends of untracked children of enforce-mode jobs refused (after the map was full).");
+  x.sample("ftsentinel_untracked_refused_total", num(s.sensor.untracked_refused));
+  x.family("ftsentinel_fanotify_overflows_total", "counter",
+           "Times the fanotify queue overflowed: changes on watched filesystems lost.");
+  x.sample("ftsentinel_fanotify_overflows_total", num(s.fanotify_overflows));
+  x.family("ftsentinel_flows_evicted_total", "counter",
+           "Job flows the full flows map evicted before their sockets closed (their bytes lost), at least.");
+  x.sample("ftsentinel_flows_evicted_total", num(s.flows_evicted));
   x.family("ftsentinel_policy_generation", "gauge", "Policy generation in force (1 at start, +1 per applied reload).");
   x.sample("ftsentinel_policy_generation", num(s.reloads.generation));
   x.family("ftsentinel_reloads_total", "counter", "Reloads asked for (SIGHUP, ftsentinel reload), by result.");

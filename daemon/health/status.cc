@@ -63,6 +63,10 @@ void fill_status(const Snapshot& s, v1::Status* out) {
   out->set_ringbuf_drops(s.sensor.ringbuf_drops);
   for (auto v : s.sensor.ringbuf_drops_per_cpu) out->add_ringbuf_drops_per_cpu(v);
   out->set_tasks_map_full(s.sensor.tasks_full);
+  out->set_tasks_map_capacity(s.tasks_capacity);
+  out->set_untracked_refused(s.sensor.untracked_refused);
+  out->set_fanotify_overflows(s.fanotify_overflows);
+  out->set_flows_evicted(s.flows_evicted);
   out->set_jobs_live(s.jobs_live);
   out->set_tasks_tracked(static_cast<uint32_t>(s.tasks_tracked));
   for (const auto& p : s.policies) out->add_policies(p);

@@ -91,6 +91,7 @@ void net(const decode::Net& n, const Facts& facts, v1::NetworkInfo* out) {
   out->set_verdict(n.allowed ? "allowed" : "not_allowed");
   out->set_action(n.blocked ? "blocked" : "allowed");
   if (n.by_dns) out->set_allowed_by_dns(true);
+  if (n.untracked) out->set_untracked(true);
 }
 
 void dns_query(const decode::Dns& d, v1::NetworkInfo* out) {
@@ -145,11 +146,19 @@ void sensor_touch(const decode::SensorTouch& t, v1::SensorTouch* out) {
     out->set_signal(t.arg);
     out->set_signal_name(signal_name(static_cast<uint32_t>(t.arg)));
     out->set_si_code(t.code);
-  } else {
-    out->set_op("obj_get");
+    return;
+  }
+  static constexpr const char* kOps[] = {"", "signal", "obj_get", "fd_by_id", "link_detach", "link_update"};
+  auto op = static_cast<uint32_t>(t.op);
+  out->set_op(op < std::size(kOps) ? kOps[op] : "?");
+  if (t.object == decode::ObjType::kMap) {
     out->set_map_id(t.arg);
     out->set_map_name(t.name);
   }
+  out->set_object_type(decode::to_string(t.object));
+  out->set_object_id(t.arg);
+  out->set_object_name(t.name);
+  out->set_result(t.result);
 }
 
 template <class... F>
@@ -252,7 +261,7 @@ bool EventRenderer::process(const decode::Record& r, const Facts& facts, v1::Eve
   // Records that add to their process (an exec's LD_PRELOAD, a cgroup move)
   // get a copy; the others lend the view itself: no copy of args and ancestry.
   const auto* x = std::get_if<decode::Exec>(&r);
-  if ((x && !x->preload.empty()) || std::holds_alternative<decode::Cgroup>(r)) {
+  if ((x && (!x->preload.empty() || !x->audit.empty())) || std::holds_alternative<decode::Cgroup>(r)) {
     *process_of(e) = *view;
     return false;
   }
@@ -296,11 +305,15 @@ void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Even
                  [&](const decode::ProcessAccess& a) { access(a, e->mutable_access()); },
                  [&](const decode::SensorTouch& t) { sensor_touch(t, e->mutable_sensor_touch()); },
                  [&](const decode::Exec& x) {
-                   if (x.preload.empty()) return;
-                   e->mutable_process()->add_flags("ld_preload");
-                   std::string preload = x.preload;  // a path may carry a token (…/hf_…/x.so)
-                   if (views_->redacting() && redact_secrets(&preload)) e->mutable_process()->set_redacted(true);
-                   e->mutable_process()->set_ld_preload(preload);
+                   // A value may carry a token (…/hf_…/x.so): redacted like args.
+                   auto loader_var = [&](const std::string& value, const char* flag) {
+                     e->mutable_process()->add_flags(flag);
+                     std::string v = value;
+                     if (views_->redacting() && redact_secrets(&v)) e->mutable_process()->set_redacted(true);
+                     return v;
+                   };
+                   if (!x.preload.empty()) e->mutable_process()->set_ld_preload(loader_var(x.preload, "ld_preload"));
+                   if (!x.audit.empty()) e->mutable_process()->set_ld_audit(loader_var(x.audit, "ld_audit"));
                  },
                  [&](const decode::Cgroup& c) {
                    e->mutable_cgroup()->set_id(c.id);

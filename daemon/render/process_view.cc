@@ -29,6 +29,7 @@ state::ProcKey render_process(const state::Process& p, const state::ProcessTable
   out->set_start_ticks(p.key.start_ticks);  // exact: the journal review's identity key
   out->set_ppid(p.parent.tgid);
   out->set_exe(p.exe);
+  if (!p.loaded_program.empty()) out->set_loaded_program(p.loaded_program);
   for (const auto& a : p.args) out->add_args(a);
   out->set_uid(p.uid);
   out->set_gid(p.gid);

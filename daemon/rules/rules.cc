@@ -10,6 +10,7 @@
 #include "render/process_view.h"
 #include "rules/classify.h"
 #include "rules/dns_tunnel.h"
+#include "state/loader.h"
 #include "watch/watch.h"
 
 namespace fts::rules {
@@ -156,6 +157,14 @@ class TransferToolExec : public Rule {
     const auto& e = std::get<decode::Exec>(in.record);
     if (!in.job || !in.policy) return;
     const auto& deny = in.policy->spec.process().deny_exec();
+    // `ld.so /usr/bin/curl`: the exe is the loader, the tool is its program.
+    if (auto run = state::loader_run(e); run && !run->program.empty() && matches(deny, run->program)) {
+      out->push_back({id(), "high",
+                      job_name(in.job) + " ran transfer tool " + run->program + " through the dynamic loader " + e.exe +
+                          ": " + who(in),
+                      run->program});
+      return;
+    }
     if (!matches(deny, e.exe) && !(e.filename.size() && e.filename[0] == '/' && matches(deny, e.filename))) return;
     out->push_back({id(), "high", job_name(in.job) + " ran transfer tool " + e.exe + ": " + who(in), e.exe});
   }

@@ -109,6 +109,12 @@ class Engine {
 v1::Alert control_alert(const std::string& severity, std::string message);
 // ...the sensor lost records (ring buffer full, tasks map full)...
 v1::Alert sensor_loss_alert(uint64_t lost, uint64_t total, const std::string& why);
+// ...the tasks map (of `capacity` entries) refused `refused` processes of jobs...
+v1::Alert tasks_full_alert(uint64_t refused, uint64_t total, uint32_t capacity);
+// ...the fanotify queue overflowed: changes on watched filesystems were dropped...
+v1::Alert fanotify_overflow_alert(uint64_t overflows, uint64_t total);
+// ...or the flows map evicted job flows before their sockets closed.
+v1::Alert flows_evicted_alert(uint64_t evicted, uint64_t total);
 // ...or an output did (its spool or queue was full; `journal`: the journal's writer).
 v1::Alert output_loss_alert(const std::string& output, const std::string& target, uint64_t lost,
                             uint64_t dropped_total, bool journal);

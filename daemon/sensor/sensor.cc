@@ -107,7 +107,7 @@ struct Sensor::Impl {
   Status attach();
   Status attach_cgroup_programs();
   Status open_ring();
-  Status register_own_maps();
+  Status register_own_objects();
   Status pin_maps();
 };
 
@@ -148,6 +148,10 @@ Status Sensor::Impl::open() {
   if (!skel) return errno_error("opening the BPF object failed", errno);
   if (int err = bpf_map__set_max_entries(skel->maps.events, opts.ringbuf_mb << 20))
     return errno_error("sizing the ring buffer", err);
+  if (int err = bpf_map__set_max_entries(skel->maps.tasks, opts.tasks_max))
+    return errno_error("sizing the tasks map", err);
+  if (int err = bpf_map__set_max_entries(skel->maps.flows, opts.flows_max))
+    return errno_error("sizing the flows map", err);
   bpf_program* p;
   bpf_object__for_each_program(p, skel->obj) {
     if (is_cgroup_prog(p)) bpf_program__set_autoattach(p, false);
@@ -214,17 +218,40 @@ Status Sensor::Impl::open_ring() {
   return {};
 }
 
-// The daemon's own maps by id: the kernel says when another process takes
-// one through its pin (sensor-tamper).
-Status Sensor::Impl::register_own_maps() {
-  int own = bpf_map__fd(skel->maps.own_maps);
-  bpf_map* m;
-  bpf_object__for_each_map(m, skel->obj) {
-    bpf_map_info info{};
+// The daemon's own maps, programs and links by (kind, id): the kernel says
+// when another process takes an fd to one, by pin or by id, or detaches one
+// of its links (sensor-tamper).
+Status Sensor::Impl::register_own_objects() {
+  int own = bpf_map__fd(skel->maps.own_objects);
+  auto add = [own](int fd, uint32_t type) -> Status {
+    // One buffer for whichever kind the fd is; each is read through its own struct.
+    union {
+      bpf_map_info map;
+      bpf_prog_info prog;
+      bpf_link_info link;
+    } info{};
     uint32_t len = sizeof(info);
     uint8_t one = 1;
-    if (bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len) != 0) continue;
-    if (bpf_map_update_elem(own, &info.id, &one, BPF_ANY) != 0) return errno_error("own_maps map update", errno);
+    if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return {};  // a perf-event attachment: no id
+    fts_obj_key key{type, type == FTS_OBJ_MAP ? info.map.id : type == FTS_OBJ_PROG ? info.prog.id : info.link.id};
+    if (bpf_map_update_elem(own, &key, &one, BPF_ANY) != 0) return errno_error("own_objects map update", errno);
+    return {};
+  };
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel->obj) {
+    if (auto st = add(bpf_map__fd(m), FTS_OBJ_MAP); !st) return st;
+  }
+  const bpf_object_skeleton* s = skel->skeleton;
+  for (int i = 0; i < s->prog_cnt; ++i) {
+    const auto* ps = reinterpret_cast<const bpf_prog_skeleton*>(reinterpret_cast<const char*>(s->progs) +
+                                                                 static_cast<size_t>(i) * s->prog_skel_sz);
+    if (auto st = add(bpf_program__fd(*ps->prog), FTS_OBJ_PROG); !st) return st;
+    if (*ps->link) {
+      if (auto st = add(bpf_link__fd(*ps->link), FTS_OBJ_LINK); !st) return st;
+    }
+  }
+  for (bpf_link* l : cgroup_links) {
+    if (auto st = add(bpf_link__fd(l), FTS_OBJ_LINK); !st) return st;
   }
   return {};
 }
@@ -255,7 +282,7 @@ Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler
     if (auto st = (i.*step)(); !st) return make_error(st.error());
   }
   if (auto st = s->write_settings(); !st) return make_error(st.error());
-  for (auto step : {&Impl::attach, &Impl::open_ring, &Impl::register_own_maps, &Impl::pin_maps}) {
+  for (auto step : {&Impl::attach, &Impl::open_ring, &Impl::register_own_objects, &Impl::pin_maps}) {
     if (auto st = (i.*step)(); !st) return make_error(st.error());
   }
   return s;
@@ -295,7 +322,27 @@ Counters Sensor::counters() const {
   for (auto v : vals) c.tasks_full += v;
   read(FTS_CNT_EVENTS);
   for (auto v : vals) c.events += v;
+  read(FTS_CNT_UNTRACKED_REFUSED);
+  for (auto v : vals) c.untracked_refused += v;
+  read(FTS_CNT_FLOWS_STARTED);
+  for (auto v : vals) c.flows_started += v;
+  read(FTS_CNT_FLOWS_ENDED);
+  for (auto v : vals) c.flows_ended += v;
   return c;
+}
+
+uint64_t Sensor::flows_evicted() const {
+  uint64_t started = counters().flows_started;
+  int fd = bpf_map__fd(impl_->skel->maps.flows);
+  uint64_t live = 0, key = 0, next = 0;
+  uint64_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0 && live < (1u << 22)) {
+    key = next;
+    prev = &key;
+    ++live;
+  }
+  uint64_t ended = counters().flows_ended;
+  return started > ended + live ? started - ended - live : 0;
 }
 
 size_t Sensor::tasks_tracked() const {

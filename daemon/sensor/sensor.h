@@ -18,6 +18,8 @@ namespace fts::sensor {
 
 struct Options {
   uint32_t ringbuf_mb = 16;
+  uint32_t tasks_max = 65536;  // capacity of the tasks map: processes of jobs tracked at once
+  uint32_t flows_max = 65536;  // capacity of the flows map: open job sockets counted at once
   bool pin = false;
   std::string pin_dir = "/sys/fs/bpf/ftsentinel";
   std::string cgroup2_root;  // where the egress hooks attach; found in /proc/self/mountinfo when empty
@@ -34,6 +36,9 @@ struct Counters {
   std::vector<uint64_t> ringbuf_drops_per_cpu;
   uint64_t ringbuf_drops = 0;
   uint64_t tasks_full = 0;
+  uint64_t untracked_refused = 0;  // connects/sends of untracked children of enforce-mode jobs refused
+  uint64_t flows_started = 0;      // entries added to the flows map
+  uint64_t flows_ended = 0;        // entries a socket's release removed
   uint64_t events = 0;
 };
 
@@ -55,6 +60,10 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress
 
   std::vector<Program> programs() const;
   Counters counters() const;
+  // Flows the LRU flows map evicted (their bytes lost), at least: entries
+  // added before the count, less those removed after it, less those there
+  // during it. Never more than the truth, so no alarm is false.
+  uint64_t flows_evicted() const;
   size_t tasks_tracked() const;
   // A process outside every job that has exited: what the kernel saw it run.
   Result<decode::ExitedExe> exited_exe(uint32_t tgid) const;

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "state/loader.h"
+
 namespace fts::state {
 
 Process* ProcessTable::find(const ProcKey& k) {
@@ -71,6 +73,8 @@ Process& ProcessTable::on_exec(const decode::Exec& e) {
     p.script = run.lexically_normal().string();
     if (p.script == e.exe) p.script.clear();
   }
+  p.loaded_program.clear();
+  if (auto run = loader_run(e); run && !run->program.empty()) p.script = p.loaded_program = run->program;
   p.args = e.args;
   p.cwd = e.cwd;
   p.uid = e.uid, p.gid = e.gid, p.euid = e.euid, p.egid = e.egid;
@@ -81,6 +85,7 @@ Process& ProcessTable::on_exec(const decode::Exec& e) {
   if (e.exe_flags.deleted) p.flags.push_back("exe_deleted");
   if (e.exe_flags.internal) p.flags.push_back("exe_internal");
   if (e.args_truncated) p.flags.push_back("args_truncated");
+  if (e.env_truncated) p.flags.push_back("env_scan_truncated");
   return p;
 }
 

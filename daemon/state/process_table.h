@@ -34,6 +34,7 @@ struct Process {
   uint64_t start_ns = 0;  // boot-time ns (tick precision when read from /proc)
   std::string exe;
   std::string script;  // the file exec'd, when it is not exe: a script its interpreter reads
+  std::string loaded_program;  // the exe is the dynamic loader: the program it runs (state/loader.h)
   std::vector<std::string> args;
   std::string cwd;
   uint32_t uid = 0, gid = 0, euid = 0, egid = 0;

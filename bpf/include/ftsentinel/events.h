@@ -77,6 +77,9 @@ struct fts_event_header {
 #define FTS_EXEC_JOINED_BY_CGROUP 0x0400u /* task joined a job because of its cgroup */
 #define FTS_EXEC_PRELOAD 0x0800u /* a job task's new environment holds LD_PRELOAD (value in data) */
 #define FTS_EXEC_PRELOAD_TRUNCATED 0x1000u
+#define FTS_EXEC_ENV_TRUNCATED 0x2000u /* the environment scan could not reach its end: a later LD_* is unseen */
+#define FTS_EXEC_AUDIT 0x4000u /* a job task's new environment holds LD_AUDIT (value in data, after preload) */
+#define FTS_EXEC_AUDIT_TRUNCATED 0x8000u
 
 struct fts_exec_event {
 	struct fts_event_header hdr;
@@ -91,9 +94,10 @@ struct fts_exec_event {
 	__u16 cwd_depth;
 	__u16 filename_len; /* bprm->filename as given to execve (kernel copy), NUL included */
 	__u16 args_len;     /* argv strings, each NUL-terminated */
-	__u16 preload_len;  /* LD_PRELOAD's value (job tasks only), NUL included; 0 when absent */
-	__u16 _pad2[3];
-	char data[];        /* exe, cwd, filename, args, preload */
+	__u16 preload_len;  /* the last LD_PRELOAD's value (job tasks only; glibc's), NUL included; 0 when absent */
+	__u16 audit_len;    /* the last LD_AUDIT's value (job tasks only), NUL included; 0 when absent */
+	__u16 _pad2[2];
+	char data[];        /* exe, cwd, filename, args, preload, audit */
 };
 
 #define FTS_FORK_JOINED_BY_CGROUP 0x1u
@@ -214,6 +218,7 @@ enum fts_net_op {
 #define FTS_NET_INBOUND 0x10u /* a connection the job accepted (the peer connected to it) */
 #define FTS_NET_DNS 0x20u    /* flows: the socket sent to port 53 or to a resolver of its policy: its packets are read as DNS */
 #define FTS_NET_RAW 0x40u    /* an ICMP echo or raw IP socket: its destinations are read from its packets (no sendmsg hook runs) */
+#define FTS_NET_UNTRACKED 0x80u /* the task was not in the tasks map (it was full): its job was found through its parents */
 
 /* Addresses are 16 bytes, network order; IPv4 as v4-mapped IPv6 so one LPM
  * trie and one decoder cover both. Ports are host order. */
@@ -320,22 +325,40 @@ struct fts_process_access_event {
 	__u64 arg;
 };
 
-/* What a sensor record is about: someone touching the daemon or its maps. */
+/* What a sensor record is about: someone touching the daemon or its BPF objects. */
 enum fts_sensor_op {
-	FTS_SENSOR_SIGNAL = 1,  /* a signal sent to the daemon; arg: the signal */
-	FTS_SENSOR_OBJ_GET = 2, /* bpf(BPF_OBJ_GET) of a pinned map of the daemon; arg: the map id */
+	FTS_SENSOR_SIGNAL = 1,      /* a signal sent to the daemon; arg: the signal */
+	FTS_SENSOR_OBJ_GET = 2,     /* bpf(BPF_OBJ_GET) of a pinned object of the daemon; arg: its id */
+	FTS_SENSOR_FD_BY_ID = 3,    /* bpf(BPF_{MAP,PROG,LINK}_GET_FD_BY_ID) of the daemon's object; arg: its id */
+	FTS_SENSOR_LINK_DETACH = 4, /* bpf(BPF_LINK_DETACH) of one of the daemon's links; arg: the link id */
+	FTS_SENSOR_LINK_UPDATE = 5, /* bpf(BPF_LINK_UPDATE): another program put behind the daemon's link */
 	FTS_SENSOR_OP_MAX,
+};
+
+/* Which kind of BPF object a sensor record names (its code, for every op but signal). */
+enum fts_obj_type {
+	FTS_OBJ_MAP = 0,
+	FTS_OBJ_PROG = 1,
+	FTS_OBJ_LINK = 2,
+	FTS_OBJ_TYPE_MAX,
 };
 
 struct fts_sensor_event {
 	struct fts_event_header hdr; /* who did it */
 	__u32 op;            /* enum fts_sensor_op */
 	__u32 arg;
-	__s32 result;        /* signal: the tracepoint's delivery result; obj_get: the fd */
-	__s32 code;          /* signal: si_code (<= 0: sent from user space) */
+	__s32 result;        /* signal: the tracepoint's delivery result; the others: the syscall's return */
+	__s32 code;          /* signal: si_code (<= 0: sent from user space); the others: enum fts_obj_type */
 	__u32 target;        /* the daemon's tgid */
 	__u32 _pad;
-	char name[16];       /* obj_get: the map's name */
+	char name[16];       /* the object's name (a link: its program's) */
+};
+
+/* own_objects: (type, id) of each of the daemon's maps, programs and links ->
+ * 1. The three id spaces are separate: an id alone names nothing. */
+struct fts_obj_key {
+	__u32 type;          /* enum fts_obj_type */
+	__u32 id;
 };
 
 /* --- map values the daemon reads or writes --- */
@@ -488,6 +511,9 @@ enum fts_counter {
 	FTS_CNT_RINGBUF_DROPS = 0, /* bpf_ringbuf_reserve/output failed */
 	FTS_CNT_TASKS_FULL = 1,    /* tasks map refused a new member */
 	FTS_CNT_EVENTS = 2,        /* records submitted */
+	FTS_CNT_UNTRACKED_REFUSED = 3, /* a connect/send of an untracked child of an enforce-mode job refused */
+	FTS_CNT_FLOWS_STARTED = 4, /* entries added to the flows map */
+	FTS_CNT_FLOWS_ENDED = 5,   /* entries a socket's release found and removed (the rest: evicted, bytes lost) */
 	FTS_CNT_MAX,
 };
 
@@ -527,6 +553,7 @@ FTS_STATIC_ASSERT(sizeof(struct fts_net_event) == 56 + 16 + 32 + 16, "fts_net_ev
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_event) == 56 + 8 + 16 + 8 + FTS_DNS_NAME, "fts_dns_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_process_access_event) == 56 + 16 + 8 + 8 + 8 + 8, "fts_process_access_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_sensor_event) == 56 + 24 + 16, "fts_sensor_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_obj_key) == 8, "fts_obj_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_addr) == 24, "fts_dns_addr ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_answer_event) == 56 + 8 + 16 + 8 + 8 + FTS_DNS_NAME + 24 * FTS_DNS_ANSWERS,
 		  "fts_dns_answer_event ABI");

@@ -141,7 +141,22 @@ TEST_F(ConfigTest, UnknownKeyAtTheKey) {
   EXPECT_EQ(d.column, 3);
   EXPECT_EQ(d.field, "sensor.ringbuf_size");
   EXPECT_EQ(d.str(), cfg + ":4:3: sensor.ringbuf_size: unknown key (expected one of: ringbuf_mb, pin, pin_dir, "
-                           "cgroup_root, proc_root, flow_report_seconds)");
+                           "cgroup_root, proc_root, flow_report_seconds, tasks_max, flows_max)");
+}
+
+TEST_F(ConfigTest, SensorMapSizesHaveDefaultsAndBounds) {
+  policy("a.yaml", kGoodPolicy);
+  Loaded ok = load(write_config("state_dir: /x\npolicies_dir: policies\nsensor:\n  tasks_max: 256\n"));
+  ASSERT_TRUE(ok.ok()) << all(ok.errors);
+  EXPECT_EQ(ok.daemon.sensor().tasks_max(), 256u);
+  EXPECT_EQ(ok.daemon.sensor().flows_max(), 65536u) << "the default";
+  std::string cfg = write_config("state_dir: /x\nsensor:\n  tasks_max: 8\n  flows_max: 5000000\n");
+  Loaded l = load(cfg);
+  ASSERT_EQ(l.errors.size(), 2u) << all(l.errors);
+  EXPECT_EQ(l.errors[0].str().substr(cfg.size()),
+            ":3:14: sensor.tasks_max: between 16 and 4194304 (processes of jobs tracked at once)");
+  EXPECT_EQ(l.errors[1].str().substr(cfg.size()),
+            ":4:14: sensor.flows_max: between 16 and 4194304 (open job sockets counted at once)");
 }
 
 TEST_F(ConfigTest, UnknownTopLevelKeyAndAllMistakesAtOnce) {

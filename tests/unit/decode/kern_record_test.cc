@@ -36,6 +36,39 @@ TEST(KernRecords, ExecCarriesLdPreload) {
   EXPECT_TRUE(std::get<Exec>(*none).preload.empty());
 }
 
+TEST(KernRecords, ExecCarriesLdAuditAfterLdPreloadAndACutScan) {
+  Exec e = fts::testing::exec_of(task(10, 5'000), task(1, 0), "/usr/bin/python3", {"python3", "x.py"}, 77);
+  e.preload = "/tmp/a.so";
+  e.audit = "/tmp/audit.so";
+  e.env_truncated = true;
+  auto r = decode(build(e));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& x = std::get<Exec>(*r);
+  EXPECT_EQ(x.preload, "/tmp/a.so");
+  EXPECT_EQ(x.audit, "/tmp/audit.so");
+  EXPECT_TRUE(x.env_truncated);
+  EXPECT_FALSE(x.audit_truncated);
+
+  e.preload.clear();  // LD_AUDIT alone: its value is the first after argv
+  e.env_truncated = false;
+  auto only = decode(build(e));
+  ASSERT_TRUE(only.ok()) << only.error();
+  EXPECT_TRUE(std::get<Exec>(*only).preload.empty());
+  EXPECT_EQ(std::get<Exec>(*only).audit, "/tmp/audit.so");
+  EXPECT_FALSE(std::get<Exec>(*only).env_truncated);
+}
+
+TEST(KernRecords, ExecWhoseAuditRunsPastTheEndIsRefused) {
+  Exec e = fts::testing::exec_of(task(10, 5'000), task(1, 0), "/bin/true", {"true"}, 77);
+  e.audit = "/x.so";
+  auto bytes = build(e);
+  fts_exec_event raw;
+  std::memcpy(&raw, bytes.data(), sizeof(raw));
+  raw.audit_len = 60000;
+  std::memcpy(bytes.data(), &raw, sizeof(raw));
+  EXPECT_FALSE(decode(bytes).ok());
+}
+
 TEST(KernRecords, ExecWhosePreloadRunsPastTheEndIsRefused) {
   Exec e = fts::testing::exec_of(task(10, 5'000), task(1, 0), "/bin/true", {"true"}, 77);
   e.preload = "/x.so";

@@ -74,12 +74,16 @@ std::vector<uint8_t> build(const Exec& e) {
             (e.args_truncated ? FTS_EXEC_ARGS_TRUNCATED : 0) |
             (e.job_started ? FTS_EXEC_JOB_STARTED : 0) |
             (e.joined_by_cgroup ? FTS_EXEC_JOINED_BY_CGROUP : 0) |
-            (e.preload.empty() ? 0 : FTS_EXEC_PRELOAD) | (e.preload_truncated ? FTS_EXEC_PRELOAD_TRUNCATED : 0);
+            (e.preload.empty() ? 0 : FTS_EXEC_PRELOAD) | (e.preload_truncated ? FTS_EXEC_PRELOAD_TRUNCATED : 0) |
+            (e.audit.empty() ? 0 : FTS_EXEC_AUDIT) | (e.audit_truncated ? FTS_EXEC_AUDIT_TRUNCATED : 0) |
+            (e.env_truncated ? FTS_EXEC_ENV_TRUNCATED : 0);
   r.policy = e.policy;
   r.argc = e.argc ? e.argc : e.args.size();
   std::string preload = e.preload.empty() ? "" : e.preload + '\0';
   r.preload_len = preload.size();
-  std::string tail = exe + cwd + filename + args + preload;
+  std::string audit = e.audit.empty() ? "" : e.audit + '\0';
+  r.audit_len = audit.size();
+  std::string tail = exe + cwd + filename + args + preload + audit;
   uint32_t size = sizeof(r) + tail.size();
   r.hdr = raw(e.hdr, size);
   r.hdr.kind = FTS_EV_EXEC;
@@ -284,7 +288,7 @@ std::vector<uint8_t> build(const SensorTouch& t) {
   r.op = static_cast<uint32_t>(t.op);
   r.arg = t.arg;
   r.result = t.result;
-  r.code = t.code;
+  r.code = t.op == SensorOp::kSignal ? t.code : static_cast<int32_t>(t.object);
   r.target = t.target;
   std::memcpy(r.name, t.name.data(), std::min(t.name.size(), sizeof(r.name) - 1));
   std::vector<uint8_t> out(sizeof(r));
