@@ -1,15 +1,25 @@
 #include "common/redact.h"
 
+#include <cctype>
 #include <regex>
+#include <string_view>
 
 namespace fts {
 namespace {
 
 // A key that names a secret: it ends in one of these words (`--hf_token`,
 // `AWS_SECRET_ACCESS_KEY`), so `--tokenizer` and `--max_tokens` are not one.
-constexpr const char* kSecretKey =
-    "[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
+// The patterns start at the word, never with a run of key characters before
+// it: libstdc++'s regex backtracks, and `[A-Za-z0-9_.-]*word` costs the
+// square of an argument's length (a 3 KiB argv stalled the daemon for
+// seconds per process).
+constexpr const char* kSecretWord =
+    "(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
     "private[_-]?key|credentials?)";
+constexpr std::string_view kSecretWords[] = {"password", "passwd", "passphrase", "secret", "token",
+                                             "api_key", "api-key", "apikey", "access_key", "access-key",
+                                             "secret_key", "secret-key", "private_key", "private-key",
+                                             "credential", "credentials"};
 
 struct Shape {
   std::regex re;
@@ -20,7 +30,7 @@ const std::vector<Shape>& shapes() {
   static const auto kFlags = std::regex::ECMAScript | std::regex::icase | std::regex::optimize;
   static const std::vector<Shape> kShapes = {
       // key=value, key: value (`--password=…`, `token: …`, `"api_key": "…"`)
-      {std::regex(std::string("(") + kSecretKey + "\"?\\s*[=:]\\s*)(\"[^\"]*\"|'[^']*'|[^\\s&,;\"']+)", kFlags),
+      {std::regex(std::string("(") + kSecretWord + "\"?\\s*[=:]\\s*)(\"[^\"]*\"|'[^']*'|[^\\s&,;\"']+)", kFlags),
        "$1[REDACTED]"},
       // HTTP authorization: Bearer … / Basic …
       {std::regex("(bearer\\s+)[A-Za-z0-9._~+/=-]{8,}", kFlags), "$1[REDACTED]"},
@@ -38,10 +48,19 @@ const std::vector<Shape>& shapes() {
   return kShapes;
 }
 
-// `--password` alone: its value is the next argument.
+// `--password` alone: its value is the next argument. A flag of key
+// characters that ends in a secret word (compared, not matched by a regex).
 bool secret_flag(const std::string& arg) {
-  static const std::regex kFlag(std::string("^--?") + kSecretKey + "$", std::regex::ECMAScript | std::regex::icase);
-  return arg.size() > 2 && arg[0] == '-' && std::regex_match(arg, kFlag);
+  if (arg.size() < 3 || arg[0] != '-') return false;
+  std::string lower;
+  lower.reserve(arg.size());
+  for (char c : std::string_view(arg).substr(arg[1] == '-' ? 2 : 1)) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') return false;
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  for (std::string_view w : kSecretWords)
+    if (lower.ends_with(w)) return true;
+  return false;
 }
 
 }  // namespace
