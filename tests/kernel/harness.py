@@ -15,9 +15,11 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -270,6 +272,35 @@ def of_kind(events, kind, **where):
                 return False
         return True
     return [e for e in events if ok(e)]
+
+
+class Listener:
+    """A TCP server on ADDR (loopback) that accepts and drains connections:
+    a destination for a job to connect and send to."""
+
+    def __init__(self, addr="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((addr, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(5)
+            try:
+                while c.recv(65536):
+                    pass
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.sock.close()
 
 
 def read_pid(path, timeout=10):

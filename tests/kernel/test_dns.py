@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from fixture import DataTree  # noqa: E402
-from harness import Daemon  # noqa: E402
+from harness import Daemon, Listener  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
@@ -124,35 +124,6 @@ class Netns:
             self.proc.wait()
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)  # the veth pair goes with it
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-class Listener:
-    """A TCP server on ADDR that accepts and drains connections."""
-
-    def __init__(self, addr):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((addr, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        import threading
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            c.settimeout(5)
-            try:
-                while c.recv(65536):
-                    pass
-            except OSError:
-                pass
-            c.close()
-
-    def close(self):
-        self.sock.close()
 
 
 def net(events, job=None, op=None, name=None):

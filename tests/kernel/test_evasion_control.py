@@ -19,7 +19,6 @@ import resource
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.error
@@ -28,7 +27,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from fixture import DataTree  # noqa: E402
-from harness import CLI, Daemon  # noqa: E402
+from harness import CLI, Daemon, Listener  # noqa: E402
 
 PY = "/usr/bin/python3"
 
@@ -50,19 +49,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-class Listener:
-    """A TCP server on loopback that accepts and closes (a destination)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-
-    def close(self):
-        self.sock.close()
 
 
 def alerts(events, job=None, rule=None):

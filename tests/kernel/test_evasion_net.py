@@ -27,7 +27,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from fixture import DataTree  # noqa: E402
-from harness import Daemon  # noqa: E402
+from harness import Daemon, Listener  # noqa: E402
 
 PY = "/usr/bin/python3"
 LOST = 0x8000  # the test resolver drops queries whose id has this bit: the forgery is the only answer
@@ -73,34 +73,6 @@ class LoopbackResolver:
             name = ".".join(labels)
             addrs = self.table.get(name)
             self.sock.sendto(answer_bytes(qid, name, addrs or [], rcode=0 if addrs else 3), peer)
-
-    def close(self):
-        self.sock.close()
-
-
-class Listener:
-    """A TCP server on ADDR that accepts and drains connections."""
-
-    def __init__(self, addr):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((addr, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            c.settimeout(5)
-            try:
-                while c.recv(65536):
-                    pass
-            except OSError:
-                pass
-            c.close()
 
     def close(self):
         self.sock.close()
