@@ -36,6 +36,23 @@ static __always_inline bool job__of(struct fts_task_state *st, __u64 cgroup_id, 
 	return true;
 }
 
+/* A writer's child that has not exec'd runs the writer's code: it inherits
+ * the record (see writer__note), under its own start. */
+static __always_inline void writer__inherit(struct task_struct *parent, struct task_struct *child, __u32 tgid)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	struct fts_writer_exec *pw = bpf_map_lookup_elem(&writer_execs, &ptgid);
+	struct fts_writer_exec w;
+
+	/* in ticks: a record the daemon seeded from /proc has no finer start */
+	if (!pw || pw->start_ns / FTS_NS_PER_TICK != task__start_ns(parent) / FTS_NS_PER_TICK)
+		return;
+	w = *pw;
+	w.start_ns = BPF_CORE_READ(child, start_boottime);
+	w.flags |= FTS_WRITER_FORKED;
+	bpf_map_update_elem(&writer_execs, &tgid, &w, BPF_ANY);
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fts_sched_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -48,6 +65,7 @@ int BPF_PROG(fts_sched_fork, struct task_struct *parent, struct task_struct *chi
 
 	if (BPF_CORE_READ(child, pid) != tgid)
 		return 0; /* a new thread, not a new process */
+	writer__inherit(parent, child, tgid);
 
 	pst = task__tracked(BPF_CORE_READ(parent, tgid), task__start_ns(parent));
 	cgroup_id = bpf_get_current_cgroup_id(); /* the child starts in its parent's cgroup */
@@ -171,6 +189,33 @@ static __always_inline void env__scan(struct task_struct *task, char *buf, struc
 	s->p = BPF_CORE_READ(mm, env_start);
 	s->end = BPF_CORE_READ(mm, env_end);
 	bpf_loop(FTS_ENV_STEPS, env__step, s, 0);
+}
+
+/* An exec of a file named like an approved writer: what the kernel ran
+ * (dev/inode) and whether the loader environment was clean, for the daemon
+ * to judge the writer by. Any other exec drops what the task ran before: a
+ * record outlives its exec only for the daemon to read after the exit. */
+static __always_inline void writer__note(struct task_struct *task, struct linux_binprm *bprm, __u32 tgid,
+					 __u64 start_ns, char *buf)
+{
+	struct fts_launcher_key key = {};
+	struct fts_writer_exec w = {};
+	struct env_scan s = {};
+	struct inode *inode;
+
+	bpf_probe_read_kernel_str(key.name, sizeof(key.name), BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name));
+	if (!bpf_map_lookup_elem(&writer_names, &key)) {
+		bpf_map_delete_elem(&writer_execs, &tgid);
+		return;
+	}
+	inode = BPF_CORE_READ(bprm, file, f_inode);
+	w.start_ns = start_ns;
+	w.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	w.ino = BPF_CORE_READ(inode, i_ino);
+	env__scan(task, buf, &s);
+	if (s.done && !s.preload && !s.audit)
+		w.flags = FTS_WRITER_CLEAN;
+	bpf_map_update_elem(&writer_execs, &tgid, &w, BPF_ANY);
 }
 
 /* Where the exec record's variable parts start in scratch. */
@@ -321,6 +366,7 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 		return 0;
 	e = (void *)buf;
 	exec__paths(e, buf, task, bprm, &l, &flags);
+	writer__note(task, bprm, tgid, start_ns, buf);
 	if (!exec__job(tgid, start_ns, cgroup_id, e, buf, &l, &job_id, &policy, &flags))
 		return 0;
 	l.off = exec__args(e, buf, task, l.off, &flags);

@@ -244,6 +244,22 @@ struct {
 	__type(value, struct fts_exited_exe);
 } exited_exes SEC(".maps") __weak;
 
+/* Approved writers' basenames (any policy's data.writers): an exec of a file
+ * so named is recorded in writer_execs. Value unused (1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_WRITER_NAMES);
+	__type(key, struct fts_launcher_key);
+	__type(value, __u32);
+} writer_names SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FTS_WRITER_EXECS);
+	__type(key, __u32);
+	__type(value, struct fts_writer_exec);
+} writer_execs SEC(".maps") __weak;
+
 /* Scratch space to build a variable-length record before bpf_ringbuf_output. */
 #define FTS_SCRATCH_SIZE 32768 /* offsets are masked to half of it */
 #define FTS_SCRATCH_MASK 16383

@@ -93,12 +93,15 @@ void Parts::start_state() {
   jobs = std::make_unique<jobs::JobManager>(sensor.get(), &procs, &cgroups, proc_root());
   watcher = std::make_unique<watch::Watcher>(sensor.get());
   egress = std::make_unique<egress::Egress>(sensor.get());
-  reloader = std::make_unique<reload::Reloader>(reload::Reloader::Parts{jobs.get(), egress.get(), watcher.get()});
+  writers = std::make_unique<writers::Identity>(sensor.get(), proc_root());
+  reloader = std::make_unique<reload::Reloader>(
+      reload::Reloader::Parts{jobs.get(), egress.get(), watcher.get(), writers.get()});
   pipeline::Context ctx{host, &procs, &cgroups, jobs.get(), watcher.get(), proc_root(), &sinks, &stats};
   ctx.totals = &totals;
   ctx.names = &names;
   ctx.egress = egress.get();
   ctx.rules = &rules;
+  ctx.writers = writers.get();
   ctx.redact = !d.detection().redact_off();
   rules.set_redact(ctx.redact);
   // Events are built only when the journal or an output takes them (`events: all`).

@@ -26,6 +26,7 @@
 #include "state/cgroups.h"
 #include "state/process_table.h"
 #include "watch/watch.h"
+#include "writers/identity.h"
 
 namespace fts::app {
 
@@ -54,6 +55,7 @@ struct Parts {
   std::unique_ptr<jobs::JobManager> jobs;
   std::unique_ptr<watch::Watcher> watcher;
   std::unique_ptr<egress::Egress> egress;
+  std::unique_ptr<writers::Identity> writers;
   egress::Totals totals;
   egress::Names names;
   rules::Engine rules;

@@ -135,6 +135,16 @@ class PolicyCheck {
     executables_of(s_.jobs().exec(), "jobs.exec");
     executables_of(s_.data().writers(), "data.writers");
     executables_of(s_.process().deny_exec(), "process.deny_exec");
+    named_writers();
+  }
+
+  // The kernel recognises a writer's exec by the file's name (writers/identity.h).
+  void named_writers() {
+    const auto& w = s_.data().writers();
+    for (int i = 0; i < w.size(); ++i)
+      if (!w[i].empty() && (w[i][0] == '/' || w[i].rfind("**/", 0) == 0) && glob_literal_basename(w[i]).empty())
+        error(at("data.writers", i), "an approved writer ends in its file name ('/opt/sync/bin/dataset-sync'), "
+                                     "not a pattern: list each writer");
   }
 
   // Where the job writes cannot also be what it learns from or a secret it must not touch.

@@ -506,6 +506,20 @@ Result<ExitedExe> decode_exited_exe(uint32_t tgid, std::span<const uint8_t> valu
   return out;
 }
 
+Result<WriterExec> decode_writer_exec(uint32_t tgid, std::span<const uint8_t> value) {
+  fts_writer_exec x;
+  if (!Bytes(value).fixed(&x)) return make_error("writer_execs value too short");
+  WriterExec out;
+  out.task.tgid = tgid;
+  out.task.start_ns = x.start_ns;
+  out.dev = x.dev;
+  out.ino = x.ino;
+  out.clean = x.flags & FTS_WRITER_CLEAN;
+  out.from_proc = x.flags & FTS_WRITER_FROM_PROC;
+  out.forked = x.flags & FTS_WRITER_FORKED;
+  return out;
+}
+
 Result<Record> decode(std::span<const uint8_t> bytes) {
   fts_event_header h;
   if (bytes.size() < sizeof(h)) return make_error("record shorter than a header");

@@ -328,6 +328,19 @@ struct ExitedExe {
 };
 Result<ExitedExe> decode_exited_exe(uint32_t tgid, std::span<const uint8_t> value);
 
+// How a process last exec'd a file named like an approved writer, from the
+// kernel's writer_execs map (tgid -> struct fts_writer_exec). An error for a
+// value that is short.
+struct WriterExec {
+  TaskId task;
+  uint64_t dev = 0;  // the executed file's, kernel dev_t (MAJOR << 20 | MINOR)
+  uint64_t ino = 0;
+  bool clean = false;      // no LD_PRELOAD/LD_AUDIT, and the environment was read to its end
+  bool from_proc = false;  // seeded by the daemon from /proc: the process predates it
+  bool forked = false;     // inherited at fork from a writer, no exec since
+};
+Result<WriterExec> decode_writer_exec(uint32_t tgid, std::span<const uint8_t> value);
+
 // The id of a job rooted at this process, as the kernel computes it.
 uint64_t job_id_for(uint32_t tgid, uint64_t start_ns);
 constexpr uint64_t kCgroupJobBit = 1ull << 63;

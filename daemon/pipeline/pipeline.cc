@@ -472,7 +472,7 @@ class IdStage : public Stage {
 class DetectStage : public Stage {
  public:
   DetectStage(const Context& ctx, Pipeline::Shared* shared)
-      : rules_(*ctx.rules), jobs_(*ctx.jobs), procs_(*ctx.procs), views_(shared->views) {}
+      : rules_(*ctx.rules), jobs_(*ctx.jobs), procs_(*ctx.procs), views_(shared->views), writers_(ctx.writers) {}
   Step step() const override { return Step::kDetect; }
   const char* name() const override { return "detect"; }
   bool run(Item& item) override {
@@ -492,6 +492,7 @@ class DetectStage : public Stage {
     in.net_dns = f.dns_name;
     in.net_total_bytes = f.total_bytes;
     in.net_max_bytes = f.max_bytes;
+    in.writers = writers_;
     if (f.process) in.process_view = item.process_view ? item.process_view : &views_.of(*f.process);
     for (auto& a : rules_.run(in)) item.alerts.push_back(std::move(a));
   }
@@ -500,6 +501,7 @@ class DetectStage : public Stage {
   jobs::JobManager& jobs_;
   state::ProcessTable& procs_;
   render::ProcessViews& views_;
+  const writers::Identity* writers_;
 };
 
 // events and alerts -> every configured sink; counted here, once

@@ -37,6 +37,7 @@
 #include "state/cgroups.h"
 #include "state/process_table.h"
 #include "watch/watch.h"
+#include "writers/identity.h"
 
 namespace fts::pipeline {
 
@@ -127,6 +128,7 @@ struct Context {
   const egress::Egress* egress = nullptr;  // the policies' byte limits; null: none
   egress::Names* names = nullptr;          // what each job resolved; null: the pipeline keeps its own
   rules::Engine* rules = nullptr;          // null: no detect stage (replays of events only)
+  const writers::Identity* writers = nullptr;  // null: no writer is approved
   // False when no sink takes events (every output is `events: alerts`):
   // records still get event ids and alerts, but no Event is built.
   bool render_events = true;

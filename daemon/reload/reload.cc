@@ -119,6 +119,7 @@ Status Reloader::install(std::shared_ptr<const policy::PolicySet> set, std::vect
     return make_error("kernel watched-inode map: " + watched.error());
   }
   watched_ = *watched;
+  if (parts_.writers) parts_.writers->apply(*set);
   parts_.jobs->rebind(std::move(set), changes, notes);
   // Every task carries a new id (or a retained one): the old ids can go.
   if (auto st = parts_.egress->switch_to_staged(); !st)

@@ -18,6 +18,7 @@
 #include "egress/egress.h"
 #include "jobs/jobs.h"
 #include "watch/watch.h"
+#include "writers/identity.h"
 
 namespace fts::reload {
 
@@ -39,6 +40,7 @@ class Reloader {
     jobs::JobManager* jobs;
     egress::Egress* egress;
     watch::Watcher* watcher;
+    writers::Identity* writers = nullptr;  // null: the writer names stay as they are
   };
   explicit Reloader(Parts parts) : parts_(parts) {}
 

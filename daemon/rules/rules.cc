@@ -57,6 +57,26 @@ void file_ref(const Finding& f, const Input& in, v1::Alert* a) {
   }
 }
 
+// Is the actor an approved writer of a policy with these `writers`? Its exe
+// path must match one, and the kernel must have seen it exec that very file
+// with a clean loader (writers/identity.h). `why_not` is set, for a process
+// named like a writer that is not one, to what the alert says.
+bool approved_writer(const Input& in, const RepeatedPtrField<std::string>& writers, const std::string& exe,
+                     std::string* why_not) {
+  if (exe.empty() || !matches(writers, exe)) return false;
+  if (!in.writers) {
+    *why_not = "no kernel record of its exec";
+    return false;
+  }
+  writers::Verdict v = in.writers->check(decode::header(in.record).task, exe);
+  if (!v.approved) *why_not = v.why_not;
+  return v.approved;
+}
+
+std::string not_the_writer(const std::string& why_not) {
+  return why_not.empty() ? "" : " (named like an approved writer, but not one: " + why_not + ")";
+}
+
 // --- the rules ---
 
 class CredentialRead : public Rule {
@@ -112,16 +132,17 @@ class ProtectedDataWrite : public Rule {
     const auto& f = std::get<decode::File>(in.record);
     if (!is_change(f) || (f.source == decode::Source::kSyscall && f.result < 0)) return;
     std::string exe = in.process ? in.process->exe : "";
+    std::string why_not;
     for (const auto& p : in.policies.all()) {
       const auto& d = p.spec.data();
       for (const std::string* path : changed_names(f, in.file_path)) {
         if (path->empty() || !matches(d.protected_(), *path)) continue;
-        if (!exe.empty() && matches(d.writers(), exe)) return;                 // an approved writer
+        if (approved_writer(in, d.writers(), exe, &why_not)) return;
         if (in.job && in.policy == &p && matches(d.outputs(), *path)) return;  // the job's own outputs
         if (live_job_output(in, *path)) return;  // checkpoint-tamper says it, about that job
         out->push_back({id(), "high",
                         std::string(decode::to_string(f.op)) + " of protected " + *path + " by " + who(in) +
-                            (in.job ? " in " + job_name(in.job) : ""),
+                            (in.job ? " in " + job_name(in.job) : "") + not_the_writer(why_not),
                         *path, nullptr, true});
         return;
       }
@@ -142,8 +163,11 @@ class CheckpointTamper : public Rule {
       const policy::Policy* p = in.policies.at(j->policy_index);
       if (!p || (in.job && in.job->id == j->id)) continue;
       if (path.empty() || !matches(p->spec.data().outputs(), path)) continue;
-      if (!exe.empty() && matches(p->spec.data().writers(), exe)) continue;
-      out->push_back({id(), "high", "checkpoint " + path + " of " + job_name(j) + " changed from outside it by " + who(in),
+      std::string why_not;
+      if (approved_writer(in, p->spec.data().writers(), exe, &why_not)) continue;
+      out->push_back({id(), "high",
+                      "checkpoint " + path + " of " + job_name(j) + " changed from outside it by " + who(in) +
+                          not_the_writer(why_not),
                       path, j, true});
     }
   }

@@ -18,6 +18,7 @@
 #include "ftsentinel/v1/event.pb.h"
 #include "jobs/jobs.h"
 #include "state/process_table.h"
+#include "writers/identity.h"
 
 namespace fts::rules {
 
@@ -36,6 +37,7 @@ struct Input {
   uint64_t net_max_bytes = 0;        // the policy's max_bytes_per_destination (0: none)
   std::string net_dns;               // network records: the name the destination was resolved from
   const v1::Process* process_view = nullptr;  // the process as its events show it (render/process_view.h)
+  const writers::Identity* writers = nullptr;  // who `data.writers` names (null: nobody is approved)
 };
 
 struct Finding {

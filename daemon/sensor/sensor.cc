@@ -62,6 +62,27 @@ Error errno_error(const std::string& what, int err) {
   return make_error(what + ": " + std::strerror(err < 0 ? -err : err));
 }
 
+// Makes the basename-keyed map at `fd` hold exactly `names`: the new set
+// goes in first, then what left it goes, so there is no moment without a
+// name that stays.
+Status sync_name_map(int fd, const std::map<std::string, uint32_t>& names, const char* what) {
+  for (const auto& [name, value] : names) {
+    fts_launcher_key key{};
+    std::strncpy(key.name, name.c_str(), sizeof(key.name) - 1);
+    if (bpf_map_update_elem(fd, &key, &value, BPF_ANY) != 0) return errno_error(std::string(what) + " map update", errno);
+  }
+  std::vector<fts_launcher_key> stale;
+  fts_launcher_key key{}, next{};
+  fts_launcher_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (!names.count(std::string(next.name, strnlen(next.name, sizeof(next.name))))) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (auto& k : stale) bpf_map_delete_elem(fd, &k);
+  return {};
+}
+
 // The cgroup v2 mount (hybrid hosts: /sys/fs/cgroup/unified), or "".
 std::string cgroup2_mount() {
   FILE* f = fopen("/proc/self/mountinfo", "re");
@@ -400,6 +421,33 @@ Status Sensor::untrack(uint32_t tgid) {
   return {};
 }
 
+Status Sensor::set_writer_names(const std::set<std::string>& names) {
+  std::map<std::string, uint32_t> ones;
+  for (const auto& n : names) ones.emplace(n, 1);
+  return sync_name_map(bpf_map__fd(impl_->skel->maps.writer_names), ones, "writer_names");
+}
+
+std::optional<decode::WriterExec> Sensor::writer_exec(uint32_t tgid) const {
+  fts_writer_exec x{};
+  if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.writer_execs), &tgid, &x) != 0) return std::nullopt;
+  auto w = decode::decode_writer_exec(tgid, {reinterpret_cast<const uint8_t*>(&x), sizeof(x)});
+  if (!w) return std::nullopt;
+  return *w;
+}
+
+Status Sensor::seed_writer_exec(const decode::WriterExec& w) {
+  if (auto now = writer_exec(w.task.tgid); now && now->task.start_ticks() == w.task.start_ticks())
+    return {};  // the kernel saw this very process exec: its word stands
+  fts_writer_exec x{};
+  x.start_ns = w.task.start_ns;
+  x.dev = w.dev;
+  x.ino = w.ino;
+  x.flags = FTS_WRITER_FROM_PROC | (w.clean ? FTS_WRITER_CLEAN : 0);
+  if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.writer_execs), &w.task.tgid, &x, BPF_ANY) != 0)
+    return errno_error("writer_execs map update", errno);
+  return {};
+}
+
 std::optional<uint64_t> Sensor::job_of(uint32_t tgid, uint64_t start_ticks) const {
   fts_task_state st{};
   if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.tasks), &tgid, &st) != 0) return std::nullopt;
@@ -408,24 +456,7 @@ std::optional<uint64_t> Sensor::job_of(uint32_t tgid, uint64_t start_ticks) cons
 }
 
 Status Sensor::set_launchers(const std::map<std::string, uint32_t>& names) {
-  int fd = bpf_map__fd(impl_->skel->maps.launchers);
-  // Add the new set first, then drop what is no longer in it: no moment
-  // without a launcher that stays.
-  for (const auto& [name, policy] : names) {
-    fts_launcher_key key{};
-    std::strncpy(key.name, name.c_str(), sizeof(key.name) - 1);
-    if (bpf_map_update_elem(fd, &key, &policy, BPF_ANY) != 0) return errno_error("launchers map update", errno);
-  }
-  std::vector<fts_launcher_key> stale;
-  fts_launcher_key key{}, next{};
-  fts_launcher_key* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (!names.count(std::string(next.name, strnlen(next.name, sizeof(next.name))))) stale.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  for (auto& k : stale) bpf_map_delete_elem(fd, &k);
-  return {};
+  return sync_name_map(bpf_map__fd(impl_->skel->maps.launchers), names, "launchers");
 }
 
 Status Sensor::set_cgroup_job(uint64_t cgroup_id, uint64_t job_id, uint32_t policy) {

@@ -13,6 +13,7 @@
 #include "egress/egress.h"
 #include "jobs/kernel_jobs.h"
 #include "watch/watch.h"
+#include "writers/identity.h"
 
 namespace fts::sensor {
 
@@ -47,7 +48,10 @@ using RecordHandler = std::function<void(std::span<const uint8_t>)>;
 // Checks what loading needs (root, BTF, bpffs) and says what is missing.
 Status preflight(const Options& opts);
 
-class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress::KernelEgress {
+class Sensor : public jobs::KernelJobs,
+               public watch::KernelWatch,
+               public egress::KernelEgress,
+               public writers::KernelWriters {
  public:
   // Opens, loads and attaches everything; on failure, the error names the
   // program and carries the verifier's last lines.
@@ -90,6 +94,11 @@ class Sensor : public jobs::KernelJobs, public watch::KernelWatch, public egress
   Status set_dns_names(const std::vector<egress::NameEntry>& names) override;
   Status set_dns_resolvers(const std::vector<egress::ResolverEntry>& resolvers) override;
   size_t expire_dns_allowed(uint64_t now_boot_ns, bool all) override;
+
+  // writers::KernelWriters
+  Status set_writer_names(const std::set<std::string>& names) override;
+  std::optional<decode::WriterExec> writer_exec(uint32_t tgid) const override;
+  Status seed_writer_exec(const decode::WriterExec& w) override;
 
  private:
   struct Impl;

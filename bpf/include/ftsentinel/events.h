@@ -494,6 +494,24 @@ struct fts_exited_exe {
 	char path[FTS_EXITED_EXE_MAX];
 };
 
+/* writer_execs: tgid -> how the process last exec'd a file named like an
+ * approved writer (writer_names, keyed by basename). The daemon approves a
+ * change under `protected` only when the executable it names has this
+ * record's dev/inode and the loader was clean: the kernel's word, not the
+ * path a process can fake with a mount namespace or LD_PRELOAD. */
+#define FTS_WRITER_EXECS 4096
+#define FTS_WRITER_NAMES 1024
+#define FTS_WRITER_CLEAN 0x1u     /* no LD_PRELOAD/LD_AUDIT, and the environment scan reached its end */
+#define FTS_WRITER_FROM_PROC 0x2u /* seeded by the daemon from /proc: the process predates it */
+#define FTS_WRITER_FORKED 0x4u    /* inherited at fork from a writer (no exec since) */
+struct fts_writer_exec {
+	__u64 start_ns; /* task->group_leader->start_boottime */
+	__u64 dev;      /* the executed file's inode->i_sb->s_dev (MAJOR << 20 | MINOR) */
+	__u64 ino;
+	__u32 flags;    /* FTS_WRITER_* */
+	__u32 _pad;
+};
+
 /* launchers: basename of an executed file -> the policy that makes it a job. */
 struct fts_launcher_key {
 	char name[FTS_LAUNCHER_NAME];
@@ -569,5 +587,6 @@ FTS_STATIC_ASSERT(sizeof(struct fts_egress_ports) == 4 * FTS_EGRESS_RANGES, "fts
 FTS_STATIC_ASSERT(sizeof(struct fts_policy_net) == 8, "fts_policy_net ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_flow) == 16 + 16 + 16 + 16 + 16, "fts_flow ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_exited_exe) == 16 + FTS_EXITED_EXE_MAX, "fts_exited_exe ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_writer_exec) == 32, "fts_writer_exec ABI");
 
 #endif /* FTSENTINEL_EVENTS_H */

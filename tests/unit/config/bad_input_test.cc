@@ -179,6 +179,14 @@ TEST_F(BadInput, ExecutablesAreAbsoluteGlobs) {
   EXPECT_EQ(l.errors[2].column, 32);
 }
 
+TEST_F(BadInput, AWriterEndsInItsFileName) {
+  std::string f = policy("p.yaml", "name: p\nmode: monitor\ndata:\n  writers: [\"/opt/sync/bin/*\", \"**/dataset-sync\"]\n");
+  Diagnostic d = only_error(load_all());
+  EXPECT_EQ(d.field, "data.writers[0]");
+  EXPECT_EQ(d.line, 4);
+  EXPECT_NE(d.message.find("ends in its file name"), std::string::npos) << d.str();
+}
+
 TEST_F(BadInput, BadProcessGlob) {
   std::string f = policy("p.yaml", "name: p\nmode: monitor\nprocess:\n  deny_exec: [\"**/[cu\"]\n");
   Diagnostic d = only_error(load_all());

@@ -22,7 +22,9 @@ class RulesTest : public fts::testing::RulesFixture {
     d->add_outputs("/ckpt/**");
     d->add_protected_("/data/**");
     d->add_protected_("/ckpt/**");
-    d->add_writers("/usr/local/bin/dataset-sync");
+    // A real file: a writer is the file the kernel saw it exec (writers/identity.h).
+    fts::testing::write_file(sync_tool(), "#!/bin/sh\n");
+    d->add_writers(sync_tool());
     d->add_sensitive("/root/.aws/**");
     d->add_base("/opt/code/**");
     p.spec.mutable_process()->add_deny_exec("**/curl");
@@ -37,6 +39,19 @@ class RulesTest : public fts::testing::RulesFixture {
     f.path = path;
     f.result = 3;
     return f;
+  }
+
+  std::string sync_tool() const { return dir_ / "bin/dataset-sync"; }
+
+  // Process 300 runs the approved writer's path; what the kernel saw it exec is the test's to set.
+  decode::File write_by_writer(const std::string& path) {
+    state::Process writer;
+    writer.key = {300, 3};
+    writer.exe = sync_tool();
+    procs_.add(writer);
+    auto w = file(300, 0, decode::FileOp::kCreate, decode::access::kWrite, path);
+    w.hdr.task = task(300, 3 * decode::kNsPerTick);
+    return w;
   }
 
 };
@@ -93,18 +108,44 @@ TEST_F(RulesTest, ProtectedWriteByAnOutsiderButNotByTheWriterOrTheJobsOutputs) {
   auto f = file(200, 0, decode::FileOp::kOpen, decode::access::kWrite | decode::access::kAppend, "/data/approved/a.jsonl");
   EXPECT_EQ(rules_of(run(f, f.path)), std::vector<std::string>{"protected-data-write"});
 
-  state::Process writer;
-  writer.key = {300, 3};
-  writer.exe = "/usr/local/bin/dataset-sync";
-  procs_.add(writer);
-  auto w = file(300, 0, decode::FileOp::kCreate, decode::access::kWrite, "/data/approved/new.jsonl");
-  w.hdr.task = task(300, 3 * decode::kNsPerTick);
+  auto w = write_by_writer("/data/approved/new.jsonl");
+  writer_execs_.exec_of(w.hdr.task, sync_tool());
   EXPECT_TRUE(run(w, w.path).empty()) << "an approved writer";
 
   auto own = file(100, id_, decode::FileOp::kOpen, decode::access::kWrite | decode::access::kCreate, "/ckpt/s/m.bin");
   EXPECT_TRUE(run(own, own.path).empty()) << "the job writes its outputs";
   auto bad = file(100, id_, decode::FileOp::kOpen, decode::access::kWrite, "/data/approved/a.jsonl");
   EXPECT_EQ(rules_of(run(bad, bad.path)), std::vector<std::string>{"protected-data-write"}) << "not its outputs";
+}
+
+// The writer's path is not enough: the kernel must have seen that process
+// exec that very file with a clean loader.
+TEST_F(RulesTest, ANameLikeTheWritersIsNotTheWriter) {
+  auto message_of = [&](const std::string& path) {
+    auto w = write_by_writer(path);
+    auto al = run(w, w.path);
+    EXPECT_EQ(rules_of(al), std::vector<std::string>{"protected-data-write"}) << path;
+    return al.empty() ? std::string() : al[0].message();
+  };
+  const decode::TaskId t = task(300, 3 * decode::kNsPerTick);
+
+  writer_execs_.execs.clear();
+  EXPECT_NE(message_of("/data/a1.jsonl").find("the kernel saw it exec no file named like an approved writer"),
+            std::string::npos);
+
+  writer_execs_.exec_of(t, sync_tool(), /*clean=*/false);  // LD_PRELOAD=evil.so dataset-sync
+  EXPECT_NE(message_of("/data/a2.jsonl").find("LD_PRELOAD or LD_AUDIT"), std::string::npos);
+
+  fts::testing::write_file(dir_ / "tmpfs/dataset-sync", "other");  // the same name over a tmpfs
+  writer_execs_.exec_of(t, dir_ / "tmpfs/dataset-sync");
+  EXPECT_NE(message_of("/data/a3.jsonl").find("another file by that name"), std::string::npos);
+
+  writer_execs_.exec_of(task(300, 9 * decode::kNsPerTick), sync_tool());  // the pid's earlier process
+  EXPECT_NE(message_of("/data/a4.jsonl").find("no file named like an approved writer"), std::string::npos);
+
+  writer_execs_.exec_of(t, sync_tool());  // positive control: the writer itself
+  auto w = write_by_writer("/data/a5.jsonl");
+  EXPECT_TRUE(run(w, w.path).empty());
 }
 
 TEST_F(RulesTest, CheckpointTamperNamesTheJobWhoseOutputsChanged) {

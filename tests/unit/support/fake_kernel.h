@@ -1,7 +1,12 @@
 #pragma once
 // A KernelJobs that records what the job manager asked of the kernel, and a
 // Sink that keeps every event: the pipeline without BPF.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <set>
 #include <cstdint>
 #include <optional>
 #include <map>
@@ -9,6 +14,7 @@
 #include <vector>
 
 #include "jobs/kernel_jobs.h"
+#include "writers/identity.h"
 #include "sinks/sink.h"
 
 namespace fts::testing {
@@ -79,6 +85,37 @@ class FakeKernel : public jobs::KernelJobs {
   std::vector<uint64_t> cleared_cgroups;
   bool report_all_exec = false;
   std::vector<std::map<uint32_t, uint32_t>> retags;
+};
+
+// What the kernel recorded of writers' execs (writer_execs), set by tests.
+class FakeWriters : public writers::KernelWriters {
+ public:
+  Status set_writer_names(const std::set<std::string>& n) override {
+    names = n;
+    return {};
+  }
+  std::optional<decode::WriterExec> writer_exec(uint32_t tgid) const override {
+    auto it = execs.find(tgid);
+    return it == execs.end() ? std::nullopt : std::optional<decode::WriterExec>(it->second);
+  }
+  Status seed_writer_exec(const decode::WriterExec& w) override {
+    execs.emplace(w.task.tgid, w);
+    return {};
+  }
+  // The clean exec of the file at `path` by `task`, as the kernel would record it.
+  void exec_of(const decode::TaskId& task, const std::string& path, bool clean = true) {
+    struct stat st {};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+    decode::WriterExec w;
+    w.task = task;
+    w.dev = decode::kernel_dev(st.st_dev);
+    w.ino = st.st_ino;
+    w.clean = clean;
+    execs[task.tgid] = w;
+  }
+
+  std::set<std::string> names;
+  std::map<uint32_t, decode::WriterExec> execs;
 };
 
 class CaptureSink : public sinks::Sink {

@@ -48,6 +48,7 @@ class RulesFixture : public ::testing::Test {
     const jobs::Job* job = h.job_id ? jobs_->find(h.job_id) : nullptr;
     rules::Input in{r, procs_.find(state::key_of(h.task)), job, job ? set_->at(job->policy_index) : nullptr,
                     *set_, *jobs_, procs_, path, kEvidence};
+    in.writers = &writers_;
     return engine_.run(in);
   }
 
@@ -60,6 +61,8 @@ class RulesFixture : public ::testing::Test {
   static constexpr uint64_t kEvidence = 42;  // the event id every record is said to be
   TempDir dir_;
   FakeKernel kernel_;
+  FakeWriters writer_execs_;  // what the kernel saw writers exec
+  writers::Identity writers_{&writer_execs_, "/proc"};
   state::ProcessTable procs_;
   state::CgroupTable cgroups_;
   std::shared_ptr<policy::PolicySet> set_ = std::make_shared<policy::PolicySet>();
