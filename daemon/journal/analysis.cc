@@ -85,6 +85,7 @@ class ProcessIndex {
 
   std::vector<v1::ProcessNode> nodes_;  // first-seen order
   std::vector<Start> starts_;
+  std::vector<std::string> hosts_;  // each node's key host
   std::map<HostPid, std::vector<Known>> by_pid_;  // in first-seen order
   std::map<size_t, std::vector<size_t>> children_;
 };
@@ -103,7 +104,7 @@ ptrdiff_t ProcessIndex::find(const HostPid& pid, const Start& start) const {
 void ProcessIndex::fill_bare(size_t i, const v1::Process& p, const Start& start) {
   v1::ProcessNode& n = nodes_[i];
   starts_[i] = start;
-  for (auto& k : by_pid_[{n.host(), p.pid()}])
+  for (auto& k : by_pid_[{hosts_[i], p.pid()}])
     if (k.index == i) k.start = start;
   n.set_start_time(p.start_time());
   n.set_ppid(p.ppid());
@@ -119,8 +120,8 @@ v1::ProcessNode& ProcessIndex::node(const v1::Process& p, const std::string& hos
     found = static_cast<ptrdiff_t>(nodes_.size());
     by_pid_[{host, p.pid()}].push_back({start, nodes_.size()});
     starts_.push_back(start);
+    hosts_.push_back(host);
     auto& n = nodes_.emplace_back();
-    n.set_host(host);
     n.set_pid(p.pid());
     n.set_ppid(p.ppid());
     n.set_start_time(p.start_time());
@@ -147,7 +148,7 @@ void ProcessIndex::add_tree(v1::Review* rv) {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const auto& n = nodes_[i];
     ptrdiff_t parent = -1;
-    auto it = by_pid_.find({n.host(), n.ppid()});
+    auto it = by_pid_.find({hosts_[i], n.ppid()});
     if (it != by_pid_.end() && n.ppid() != n.pid())
       for (const auto& k : it->second)
         if (k.start.not_after(starts_[i])) parent = static_cast<ptrdiff_t>(k.index);
@@ -160,6 +161,8 @@ void ProcessIndex::add_tree(v1::Review* rv) {
 // Folds a run's records, one handler per kind, into the review.
 class RunAnalysis {
  public:
+  // per_host: records of several nodes (a pid, a path, a peer are per host).
+  explicit RunAnalysis(bool per_host) : per_host_(per_host) {}
   void add(const v1::TimelineEntry& t);
   v1::Review finish(const v1::RunSummary& run);
 
@@ -177,6 +180,11 @@ class RunAnalysis {
   void flag_hash_differences(v1::Review* rv) const;
   void add_peers_dns_alerts(v1::Review* rv);
 
+  // The host part of a key: one journal's records are one node's, whatever
+  // host each says (rows from before records had one say none).
+  std::string host_of(const std::string& h) const { return per_host_ ? h : std::string(); }
+
+  bool per_host_;
   ProcessIndex procs_;
   std::map<Key, v1::DataFile> files_;
   std::map<Key, std::pair<bool, bool>> rw_;  // (host, path) -> (read, written)
@@ -204,13 +212,15 @@ void RunAnalysis::add(const v1::TimelineEntry& t) {
 void RunAnalysis::on_alert(const v1::Alert& a) {
   alerts_.push_back(a);
   if (a.process().pid()) {
-    v1::ProcessNode& n = procs_.node(a.process(), a.host());
+    v1::ProcessNode& n = procs_.node(a.process(), host_of(a.host()));
+    if (n.host().empty()) n.set_host(a.host());
     n.set_alerts(n.alerts() + 1);
   }
 }
 
 void RunAnalysis::on_process(const v1::Event& e) {
-  v1::ProcessNode& n = procs_.node(e.process(), e.host());
+  v1::ProcessNode& n = procs_.node(e.process(), host_of(e.host()));
+  if (n.host().empty()) n.set_host(e.host());
   if (e.kind() == "exec") {
     n.set_exe(e.process().exe());
     n.clear_args();
@@ -225,7 +235,7 @@ void RunAnalysis::on_process(const v1::Event& e) {
 }
 
 v1::DataFile& RunAnalysis::file(const std::string& path, const v1::Event& e) {
-  v1::DataFile& d = files_[{e.host(), path}];
+  v1::DataFile& d = files_[{host_of(e.host()), path}];
   if (d.path().empty()) {
     d.set_path(path);
     d.set_host(e.host());
@@ -237,7 +247,7 @@ v1::DataFile& RunAnalysis::file(const std::string& path, const v1::Event& e) {
 
 void RunAnalysis::on_file(const v1::Event& e) {
   const auto& f = e.file();
-  bool first = !files_.count({e.host(), f.path()});
+  bool first = !files_.count({host_of(e.host()), f.path()});
   v1::DataFile& d = file(f.path(), e);
   if (first) {
     d.set_dev(f.dev());
@@ -248,13 +258,13 @@ void RunAnalysis::on_file(const v1::Event& e) {
   add_unique(d.mutable_ops(), f.op());
   add_unique(d.mutable_pids(), e.process().pid());
   if (f.op() == "open") d.set_opens(d.opens() + 1);
-  auto& flags = rw_[{e.host(), f.path()}];
+  auto& flags = rw_[{host_of(e.host()), f.path()}];
   flags.first |= is_read(f);
   flags.second |= is_write(f);
   if (!f.new_path().empty()) {
     // A rename's destination was written too.
     add_unique(file(f.new_path(), e).mutable_ops(), f.op() + "_target");
-    rw_[{e.host(), f.new_path()}].second = true;
+    rw_[{host_of(e.host()), f.new_path()}].second = true;
   }
 }
 
@@ -262,8 +272,9 @@ void RunAnalysis::on_file(const v1::Event& e) {
 void RunAnalysis::on_file_hash(const v1::Event& e) {
   v1::DataFile d;
   if (!read_file_hash(e, &d)) return;
-  first_hash_.try_emplace({e.host(), e.file().path()}, d);
-  last_hash_[{e.host(), e.file().path()}] = d;
+  d.set_host(e.host());
+  first_hash_.try_emplace({host_of(e.host()), e.file().path()}, d);
+  last_hash_[{host_of(e.host()), e.file().path()}] = d;
 }
 
 void RunAnalysis::on_dns(const v1::Event& e) {
@@ -279,7 +290,7 @@ void RunAnalysis::on_network(const v1::Event& e) {
   const auto& n = e.network();
   if (n.op() == "dns_query") return on_dns(e);
   if (n.op() == "bind" || n.op() == "listen" || n.daddr().empty()) return;
-  v1::Peer& p = peers_[{e.host(), n.protocol() + " " + endpoint(n.daddr(), n.dport())}];
+  v1::Peer& p = peers_[{host_of(e.host()), n.protocol() + " " + endpoint(n.daddr(), n.dport())}];
   if (p.daddr().empty()) {
     p.set_host(e.host());
     p.set_protocol(n.protocol());
@@ -305,8 +316,8 @@ void RunAnalysis::on_network(const v1::Event& e) {
 
 void RunAnalysis::add_files(v1::Review* rv) {
   std::map<std::string, uint32_t> by_class;
-  auto with = [](v1::DataFile x, const std::map<Key, v1::DataFile>& digests) {
-    if (auto h = digests.find({x.host(), x.path()}); h != digests.end()) {
+  auto with = [](v1::DataFile x, const Key& key, const std::map<Key, v1::DataFile>& digests) {
+    if (auto h = digests.find(key); h != digests.end()) {
       x.set_sha256(h->second.sha256());
       x.set_size(h->second.size());
       x.set_mtime(h->second.mtime());
@@ -316,17 +327,16 @@ void RunAnalysis::add_files(v1::Review* rv) {
   for (auto& [key, d] : files_) {
     const auto& flags = rw_[key];
     if (flags.first) {
-      *rv->add_read() = with(d, first_hash_);
+      *rv->add_read() = with(d, key, first_hash_);
       if (d.classes_size() == 0) by_class["unclassified"]++;
       for (const auto& c : d.classes()) by_class[c]++;
     }
-    if (flags.second) *rv->add_written() = with(d, last_hash_);
+    if (flags.second) *rv->add_written() = with(d, key, last_hash_);
   }
   // A digest for a file with no open event of its own (hashed on read elsewhere).
   for (const auto& [key, h] : first_hash_)
     if (!files_.count(key)) {
-      v1::DataFile d = h;
-      d.set_host(key.first);
+      v1::DataFile d = h;  // its host is the hash event's
       d.set_path(key.second);
       *rv->add_read() = d;
     }
@@ -491,7 +501,7 @@ std::vector<v1::RunGroup> group_by_run(const std::vector<v1::RunSummary>& runs) 
 }
 
 v1::Review review(const Loaded& run) {
-  RunAnalysis a;
+  RunAnalysis a(run.hosts.size() > 1);
   for (const auto& t : run.entries) a.add(t);
   v1::Review rv = a.finish(run.run);
   rv.set_run_id(run.run_id);
