@@ -97,10 +97,12 @@ void ocsf_job(JsonWriter& w, const v1::JobRef& j, const std::string& run) {
   if (j.id().empty()) return;
   w.key("resources").begin_array().begin_object();
   w.field("uid", j.id()).field("name", j.name()).field("type", "training_job");
-  w.key("labels").begin_array();
-  if (!j.policy().empty()) w.value("policy:" + j.policy());
-  if (!run.empty()) w.value("run:" + run);
-  w.end_array();
+  if (!j.policy().empty() || !run.empty()) {
+    w.key("labels").begin_array();
+    if (!j.policy().empty()) w.value("policy:" + j.policy());
+    if (!run.empty()) w.value("run:" + run);
+    w.end_array();
+  }
   w.end_object().end_array();
 }
 
