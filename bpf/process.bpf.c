@@ -128,11 +128,18 @@ static __always_inline __u32 launcher__match(const char *name)
 /* The environment scan: one env string per step, read into the upper half of
  * scratch (the record uses the lower half). glibc takes the *last* LD_PRELOAD
  * and every LD_AUDIT, so the scan runs to the end and keeps the last of each;
- * an environment it cannot finish is said so (FTS_EXEC_ENV_TRUNCATED). */
+ * an environment it cannot finish is said so (FTS_EXEC_ENV_TRUNCATED). The
+ * same pass keeps the run variables (enum fts_run_var): what the kernel saw
+ * at exec is the task's run and rank, whatever it writes over its
+ * environment later. */
 #define FTS_ENV_CHUNK 512
 #define FTS_ENV_STEPS 8192 /* chunks read; an ordinary environment needs < 100 */
 #define FTS_LD_PRELO 0x4f4c4552505f444cULL /* "LD_PRELO", little-endian */
 #define FTS_LD_AUDIT 0x54494455415f444cULL
+/* Where in scratch the scan keeps the user address of the last "NAME=value"
+ * of each run variable (enum fts_run_var), past the chunk it reads into: in a
+ * map value, not the stack, so the copy loop indexes it by a bounded i. */
+#define FTS_RUN_SLOTS (FTS_SCRATCH_SIZE / 2 + FTS_ENV_CHUNK)
 
 struct env_scan {
 	char *buf;
@@ -144,7 +151,60 @@ struct env_scan {
 	bool done;     /* reached env_end */
 };
 
-/* Which loader variable @tmp (an env string of @n bytes with its NUL) sets. */
+/* Does the env string @tmp of @n bytes start with @lit ("NAME=", a literal)? */
+#define env__is(tmp, n, lit) ((n) > (long)sizeof(lit) - 1 && env__prefix(tmp, lit, sizeof(lit) - 1))
+static __always_inline bool env__prefix(const char *tmp, const char *lit, int len)
+{
+	char diff = 0;
+
+	/* no early exit: the loop unrolls into straight compares of constants */
+#pragma unroll
+	for (int i = 0; i < len; i++)
+		diff |= tmp[i] ^ lit[i];
+	return !diff;
+}
+
+/* Which run variable @tmp sets (enum fts_run_var): its address is kept. The
+ * first byte sorts out nearly every other variable at one compare. */
+static __always_inline void env__run_var(struct env_scan *s, const char *tmp, long n)
+{
+	__u64 *run = (__u64 *)(s->buf + FTS_RUN_SLOTS);
+
+	switch (tmp[0]) {
+	case 'S':
+		if (env__is(tmp, n, "SLURM_JOB_ID="))
+			run[FTS_RUN_SLURM_JOB_ID] = s->p;
+		else if (env__is(tmp, n, "SLURM_CLUSTER_NAME="))
+			run[FTS_RUN_SLURM_CLUSTER_NAME] = s->p;
+		else if (env__is(tmp, n, "SLURM_PROCID="))
+			run[FTS_RUN_SLURM_PROCID] = s->p;
+		break;
+	case 'T':
+		if (env__is(tmp, n, "TORCHELASTIC_RUN_ID="))
+			run[FTS_RUN_TORCHELASTIC_RUN_ID] = s->p;
+		break;
+	case 'R':
+		if (env__is(tmp, n, "RANK="))
+			run[FTS_RUN_RANK] = s->p;
+		break;
+	case 'L':
+		if (env__is(tmp, n, "LOCAL_RANK="))
+			run[FTS_RUN_LOCAL_RANK] = s->p;
+		break;
+	case 'W':
+		if (env__is(tmp, n, "WORLD_SIZE="))
+			run[FTS_RUN_WORLD_SIZE] = s->p;
+		break;
+	case 'M':
+		if (env__is(tmp, n, "MASTER_ADDR="))
+			run[FTS_RUN_MASTER_ADDR] = s->p;
+		else if (env__is(tmp, n, "MASTER_PORT="))
+			run[FTS_RUN_MASTER_PORT] = s->p;
+		break;
+	}
+}
+
+/* Which loader or run variable @tmp (an env string of @n bytes with its NUL) sets. */
 static __always_inline void env__match(struct env_scan *s, const char *tmp, long n)
 {
 	__u64 head = *(__u64 *)tmp;
@@ -153,6 +213,8 @@ static __always_inline void env__match(struct env_scan *s, const char *tmp, long
 		s->preload = s->p + 11;
 	else if (n > 9 && head == FTS_LD_AUDIT && tmp[8] == '=')
 		s->audit = s->p + 9;
+	else
+		env__run_var(s, tmp, n);
 }
 
 static long env__step(__u32 i, struct env_scan *s)
@@ -184,7 +246,11 @@ static long env__step(__u32 i, struct env_scan *s)
 static __always_inline void env__scan(struct task_struct *task, char *buf, struct env_scan *s)
 {
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	__u64 *run = (__u64 *)(buf + FTS_RUN_SLOTS);
 
+#pragma unroll
+	for (int i = 0; i < FTS_RUN_VARS; i++)
+		run[i] = 0; /* scratch holds the last exec's */
 	s->buf = buf;
 	s->p = BPF_CORE_READ(mm, env_start);
 	s->end = BPF_CORE_READ(mm, env_end);
@@ -325,8 +391,48 @@ static __always_inline __u16 exec__env_value(char *buf, __u32 off, __u64 value, 
 	return n;
 }
 
+struct run_env_copy {
+	char *buf;
+	__u32 off;   /* where the next one goes */
+	__u32 flags;
+};
+
+static long run_env__step(__u32 i, struct run_env_copy *c)
+{
+	__u64 addr;
+	long n;
+
+	if (i >= FTS_RUN_VARS)
+		return 1;
+	addr = *(__u64 *)(c->buf + FTS_RUN_SLOTS + i * sizeof(__u64));
+	if (!addr)
+		return 0;
+	n = bpf_probe_read_user_str(c->buf + (c->off & FTS_SCRATCH_MASK), FTS_RUN_ENV_MAX, (void *)addr);
+	if (n <= 0)
+		return 0;
+	if (n == FTS_RUN_ENV_MAX)
+		c->flags |= FTS_EXEC_RUN_ENV_TRUNCATED;
+	c->off += n;
+	return 0;
+}
+
+/* The run variables the scan found, each "NAME=value\0", after the loader
+ * variables. bpf_loop, not an unrolled loop: nine optional copies would
+ * multiply the verifier's paths. Returns the new end. */
+static __always_inline __u32 exec__run_env(struct fts_exec_event *e, char *buf, __u32 off, __u32 *flags)
+{
+	struct run_env_copy c = { .buf = buf, .off = off, .flags = 0 };
+
+	bpf_loop(FTS_RUN_VARS, run_env__step, &c, 0);
+	*flags |= c.flags;
+	e->run_env_len = c.off - off;
+	if (e->run_env_len)
+		*flags |= FTS_EXEC_RUN_ENV;
+	return off + e->run_env_len;
+}
+
 /* LD_PRELOAD and LD_AUDIT of a job task: libraries injected into every
- * process it runs. Returns the new end. */
+ * process it runs; then its run variables. Returns the new end. */
 static __always_inline __u32 exec__loader_env(struct fts_exec_event *e, char *buf, struct task_struct *task,
 					      __u32 off, __u32 *flags)
 {
@@ -342,7 +448,8 @@ static __always_inline __u32 exec__loader_env(struct fts_exec_event *e, char *bu
 	e->audit_len = exec__env_value(buf, off, s.audit, flags, FTS_EXEC_AUDIT_TRUNCATED);
 	if (e->audit_len)
 		*flags |= FTS_EXEC_AUDIT;
-	return off + e->audit_len;
+	off += e->audit_len;
+	return exec__run_env(e, buf, off, flags);
 }
 
 /* Reserve-fill-submit, with the record built in scratch (it outgrows the
@@ -371,7 +478,7 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 		return 0;
 	l.off = exec__args(e, buf, task, l.off, &flags);
 	e->preload_len = e->audit_len = 0;
-	e->_pad2[0] = e->_pad2[1] = 0;
+	e->run_env_len = e->_pad2 = 0;
 	if (job_id)
 		l.off = exec__loader_env(e, buf, task, l.off, &flags);
 

@@ -92,7 +92,7 @@ v1::Response register_job(Parts& p, const v1::RegisterJobRequest& r, const contr
     return nested_run(p, *outer, r, {pid, st->start_ticks});
   }
   std::vector<jobs::JobChange> changes;
-  auto job = p.jobs->register_run(pid, st->start_ticks, r.policy(), job_name(r), &changes);
+  auto job = p.jobs->register_run(pid, st->start_ticks, r.policy(), job_name(r), &changes, r.run_id());
   if (!job) return control::error_response(job.error());
   p.pipeline.push_job_changes(std::move(changes));
   p.pipeline.flush();

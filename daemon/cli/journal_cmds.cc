@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 
 #include "control/protocol.h"
 #include "ftsentinel/v1/control.pb.h"
@@ -18,13 +19,14 @@ constexpr const char* kDefaultJournal = "/var/lib/ftsentinel/journal.db";
 
 int usage(const std::string& cmd) {
   const char* u = "";
-  if (cmd == "runs") u = "ftsentinel runs [--journal FILE] [--json]";
+  // --journal repeats: journals copied from several nodes, read as one run.
+  if (cmd == "runs") u = "ftsentinel runs [--journal FILE]... [--json]";
   else if (cmd == "review")
-    u = "ftsentinel review JOB [--journal FILE] [--json]\n"
-        "       ftsentinel review JOB --timeline [--kind K]... [--pid PID] [--since TIME] [--until TIME] [--json]";
-  else if (cmd == "export") u = "ftsentinel export JOB [--journal FILE] [--format jsonl|ocsf] [-o FILE]";
-  else if (cmd == "report") u = "ftsentinel report JOB [--journal FILE] -o FILE.html";
-  else if (cmd == "verify") u = "ftsentinel verify [--journal FILE] [--key FILE] [--json]";
+    u = "ftsentinel review JOB|RUN [--journal FILE]... [--json]\n"
+        "       ftsentinel review JOB|RUN --timeline [--kind K]... [--pid PID] [--since TIME] [--until TIME] [--json]";
+  else if (cmd == "export") u = "ftsentinel export JOB|RUN [--journal FILE]... [--format jsonl|ocsf] [-o FILE]";
+  else if (cmd == "report") u = "ftsentinel report JOB|RUN [--journal FILE]... -o FILE.html";
+  else if (cmd == "verify") u = "ftsentinel verify [--journal FILE]... [--key FILE] [--json]";
   fprintf(stderr, "usage: %s\n", u);
   return 2;
 }
@@ -43,7 +45,8 @@ std::string find_journal(const std::string& given, const std::string& socket) {
 }
 
 struct Opts {
-  std::string journal, key, out, format = "jsonl", since, until, job;
+  std::vector<std::string> journals;
+  std::string key, out, format = "jsonl", since, until, job;
   bool json = false, timeline = false;
   journal::TimelineFilter filter;
 };
@@ -52,7 +55,7 @@ bool parse(const std::string& cmd, const std::vector<std::string>& a, Opts* o) {
   for (size_t i = 0; i < a.size(); ++i) {
     const std::string& s = a[i];
     bool v = i + 1 < a.size();
-    if (s == "--journal" && v) o->journal = a[++i];
+    if (s == "--journal" && v) o->journals.push_back(a[++i]);
     else if (s == "--key" && v) o->key = a[++i];
     else if ((s == "-o" || s == "--output") && v) o->out = a[++i];
     else if (s == "--format" && v) o->format = a[++i];
@@ -80,6 +83,68 @@ int fail(const std::string& cmd, const std::string& why) {
   return 1;
 }
 
+// The journal key beside a journal (a copied journal: usually none).
+std::string key_beside(const std::string& path) {
+  auto slash = path.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/journal.key";
+}
+
+struct Journals {
+  std::vector<std::unique_ptr<journal::Reader>> owned;
+  std::vector<journal::Reader*> readers;
+};
+
+int runs(const Opts& o, const Journals& j) {
+  std::vector<v1::RunSummary> all;
+  v1::RunList l;
+  for (journal::Reader* r : j.readers) {
+    auto runs = r->runs();
+    if (!runs) return fail("runs", runs.error());
+    l.add_journals(r->path());
+    for (auto& x : *runs) all.push_back(std::move(x));
+  }
+  std::vector<v1::RunGroup> groups = journal::group_by_run(all);
+  if (o.json) {
+    l.set_journal(j.readers.front()->path());
+    for (auto& x : all) *l.add_runs() = x;
+    for (auto& g : groups) *l.add_by_run() = std::move(g);
+    printf("%s\n", journal::to_json(l, true).c_str());
+  } else {
+    printf("%s\n%s", journal::format_run_groups(groups).c_str(), journal::format_runs(all).c_str());
+  }
+  return 0;
+}
+
+// Each journal's chains and seals; the key is --key, else the one beside it.
+int verify(const Opts& o, const Journals& j) {
+  bool intact = true;
+  for (journal::Reader* r : j.readers) {
+    std::string key;
+    if (auto k = journal::load_key(o.key.empty() ? key_beside(r->path()) : o.key); k) key = *k;
+    else if (!o.key.empty()) return fail("verify", k.error());
+    auto rep = r->verify(key);
+    if (!rep) return fail("verify", rep.error());
+    rep->set_journal(r->path());
+    if (o.json) printf("%s\n", journal::to_json(*rep, true).c_str());
+    else printf("%s", journal::format_verify(*rep).c_str());
+    intact = intact && rep->intact();
+  }
+  return intact ? 0 : 1;
+}
+
+// A review across nodes says whether each journal it read is intact.
+void add_verified(const Opts& o, const Journals& j, v1::Review* rv) {
+  for (journal::Reader* r : j.readers) {
+    std::string key;
+    if (auto k = journal::load_key(o.key.empty() ? key_beside(r->path()) : o.key); k) key = *k;
+    auto rep = r->verify(key);
+    v1::VerifyReport& v = *rv->add_verified();
+    if (rep) v = std::move(*rep);
+    else v.add_problems()->set_message(rep.error());
+    v.set_journal(r->path());
+  }
+}
+
 bool write_out(const std::string& path, const std::string& data) {
   if (path.empty() || path == "-") return fwrite(data.data(), 1, data.size(), stdout) == data.size();
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -102,41 +167,19 @@ int journal_command(const std::string& cmd, const std::string& socket, const std
   if (cmd == "export" && o.format != "jsonl" && o.format != "json" && o.format != "ocsf")
     return fail(cmd, "--format is jsonl or ocsf, not '" + o.format + "'");
   if (cmd == "report" && o.out.empty()) return usage(cmd);
-  std::string path = find_journal(o.journal, socket);
-  auto reader = journal::Reader::open(path);
-  if (!reader) return fail(cmd, reader.error());
-  journal::Reader& r = **reader;
-
-  if (cmd == "runs") {
-    auto runs = r.runs();
-    if (!runs) return fail(cmd, runs.error());
-    if (o.json) {
-      v1::RunList l;
-      l.set_journal(path);
-      for (auto& x : *runs) *l.add_runs() = std::move(x);
-      printf("%s\n", journal::to_json(l, true).c_str());
-    } else {
-      printf("%s", journal::format_runs(*runs).c_str());
-    }
-    return 0;
+  if (o.journals.empty()) o.journals.push_back(find_journal("", socket));
+  Journals j;
+  for (const auto& path : o.journals) {
+    auto reader = journal::Reader::open(path);
+    if (!reader) return fail(cmd, reader.error());
+    j.readers.push_back(reader->get());
+    j.owned.push_back(std::move(*reader));
   }
-  if (cmd == "verify") {
-    std::string key_path = o.key;
-    if (key_path.empty()) {
-      auto slash = path.rfind('/');
-      key_path = (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/journal.key";
-    }
-    std::string key;
-    if (auto k = journal::load_key(key_path); k) key = *k;
-    else if (!o.key.empty()) return fail(cmd, k.error());
-    auto rep = r.verify(key);
-    if (!rep) return fail(cmd, rep.error());
-    if (o.json) printf("%s\n", journal::to_json(*rep, true).c_str());
-    else printf("%s", journal::format_verify(*rep).c_str());
-    return rep->intact() ? 0 : 1;
-  }
+  const std::string& path = o.journals.front();
+  if (cmd == "runs") return runs(o, j);
+  if (cmd == "verify") return verify(o, j);
 
-  auto run = journal::load_run(r, o.job);
+  auto run = journal::load_across(j.readers, o.job);
   if (!run) return fail(cmd, run.error());
   if (cmd == "export") {
     if (!write_out(o.out, journal::export_run(*run, o.format == "ocsf"))) return fail(cmd, "cannot write " + o.out);
@@ -153,6 +196,7 @@ int journal_command(const std::string& cmd, const std::string& socket, const std
   }
   auto rv = journal::review(*run);
   rv.set_journal(path);
+  if (j.readers.size() > 1) add_verified(o, j, &rv);
   if (cmd == "report") {
     auto t = journal::timeline(*run, {});
     if (!write_out(o.out, journal::html_report(rv, t))) return fail(cmd, "cannot write " + o.out);

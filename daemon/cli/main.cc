@@ -35,7 +35,7 @@ struct Args {
 int usage() {
   fprintf(stderr,
           "usage: ftsentinel [--socket PATH] COMMAND\n"
-          "  run --policy NAME [--name JOB] -- CMD [ARGS...]   run CMD as a watched job\n"
+          "  run --policy NAME [--name JOB] [--run-id ID] -- CMD [ARGS...]   run CMD as a watched job\n"
           "  status [--json]                                  the daemon's state\n"
           "  jobs [--all] [--json]                            live (or all remembered) jobs\n"
           "  alert-test [--count N] [--severity S] [--message TEXT]\n"
@@ -73,12 +73,13 @@ void print_json(const google::protobuf::Message& m) {
 }
 
 int cmd_run(const Args& a) {
-  std::string policy, name;
+  std::string policy, name, run_id;
   size_t i = 0;
   for (; i < a.rest.size(); ++i) {
     const std::string& s = a.rest[i];
     if (s == "--policy" && i + 1 < a.rest.size()) policy = a.rest[++i];
     else if (s == "--name" && i + 1 < a.rest.size()) name = a.rest[++i];
+    else if (s == "--run-id" && i + 1 < a.rest.size()) run_id = a.rest[++i];
     else if (s == "--") {
       ++i;
       break;
@@ -89,13 +90,14 @@ int cmd_run(const Args& a) {
   }
   std::vector<std::string> cmd(a.rest.begin() + static_cast<long>(i), a.rest.end());
   if (policy.empty() || cmd.empty()) {
-    fprintf(stderr, "usage: ftsentinel run --policy NAME [--name JOB] -- CMD [ARGS...]\n");
+    fprintf(stderr, "usage: ftsentinel run --policy NAME [--name JOB] [--run-id ID] -- CMD [ARGS...]\n");
     return 2;
   }
   fts::v1::Request req;
   auto* r = req.mutable_register_job();
   r->set_policy(policy);
   r->set_name(name);
+  r->set_run_id(run_id);
   for (const auto& c : cmd) r->add_argv(c);
   auto resp = call(a.socket, req);
   if (!resp) {
@@ -252,12 +254,12 @@ int cmd_jobs(const Args& a) {
     print_json(resp->jobs());
     return 0;
   }
-  printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7s  %5s  %s\n", "JOB", "POLICY", "NAME", "MODE", "BY", "ROOT", "LIVE",
-         "STARTED");
+  printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7s  %5s  %-24s  %s\n", "JOB", "POLICY", "NAME", "MODE", "BY", "ROOT",
+         "LIVE", "RUN", "STARTED");
   for (const auto& j : resp->jobs().jobs())
-    printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7u  %5u  %s%s\n", j.id().c_str(), j.policy().c_str(), j.name().c_str(),
-           j.mode().c_str(), j.started_by().c_str(), j.root_pid(), j.live_processes(), j.start_time().c_str(),
-           j.end_time().empty() ? "" : (" (ended " + j.end_time() + ")").c_str());
+    printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7u  %5u  %-24s  %s%s\n", j.id().c_str(), j.policy().c_str(),
+           j.name().c_str(), j.mode().c_str(), j.started_by().c_str(), j.root_pid(), j.live_processes(), j.run().c_str(),
+           j.start_time().c_str(), j.end_time().empty() ? "" : (" (ended " + j.end_time() + ")").c_str());
   return 0;
 }
 

@@ -58,6 +58,20 @@ PathFlags path_flags(uint32_t bits) {
 
 std::string until_nul(std::string_view s) { return std::string(s.substr(0, s.find('\0'))); }
 
+// "NAME=value\0" strings; one cut at the kernel's limit has no NUL and ends the list.
+std::map<std::string, std::string> run_variables(std::string_view s) {
+  std::map<std::string, std::string> out;
+  while (!s.empty()) {
+    size_t nul = s.find('\0');
+    std::string_view kv = s.substr(0, nul);
+    if (size_t eq = kv.find('='); eq != std::string_view::npos && eq > 0)
+      out[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+    if (nul == std::string_view::npos) break;
+    s.remove_prefix(nul + 1);
+  }
+  return out;
+}
+
 Result<Record> decode_exec(std::span<const uint8_t> b) {
   fts_exec_event e;
   Bytes in(b);
@@ -77,13 +91,16 @@ Result<Record> decode_exec(std::span<const uint8_t> b) {
   x.policy = e.policy;
   x.argc = e.argc;
   size_t pos = sizeof(e);
-  std::string_view exe, cwd, filename, args, preload, audit;
+  std::string_view exe, cwd, filename, args, preload, audit, run_env;
   if (!in.take(&pos, e.exe_len, &exe) || !in.take(&pos, e.cwd_len, &cwd) ||
       !in.take(&pos, e.filename_len, &filename) || !in.take(&pos, e.args_len, &args) ||
-      !in.take(&pos, e.preload_len, &preload) || !in.take(&pos, e.audit_len, &audit))
+      !in.take(&pos, e.preload_len, &preload) || !in.take(&pos, e.audit_len, &audit) ||
+      !in.take(&pos, e.run_env_len, &run_env))
     return make_error("exec record: string lengths run past its end");
   if (e.flags & FTS_EXEC_PRELOAD) x.preload = until_nul(preload);
   if (e.flags & FTS_EXEC_AUDIT) x.audit = until_nul(audit);
+  if (e.flags & FTS_EXEC_RUN_ENV) x.run_env = run_variables(run_env);
+  x.run_env_truncated = e.flags & FTS_EXEC_RUN_ENV_TRUNCATED;
   x.exe = path_from_components(exe, e.exe_depth);
   x.cwd = path_from_components(cwd, e.cwd_depth);
   x.filename = until_nul(filename);

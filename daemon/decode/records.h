@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -106,6 +107,10 @@ struct Exec {
   std::string audit;    // the same for LD_AUDIT
   bool audit_truncated = false;
   bool env_truncated = false;  // the kernel could not scan the whole environment: a later LD_* is unseen
+  // The run variables of a job task's new environment as the kernel read them
+  // at exec (SLURM_JOB_ID, TORCHELASTIC_RUN_ID, RANK…: name -> value).
+  std::map<std::string, std::string> run_env;
+  bool run_env_truncated = false;  // a value was cut at the kernel's limit
 };
 
 struct Fork {

@@ -13,6 +13,7 @@
 
 #include "common/glob.h"
 #include "common/time.h"
+#include "jobs/run_identity.h"
 #include "state/proc.h"
 
 namespace fts::jobs {
@@ -53,6 +54,11 @@ std::string launched_as(const state::Process& p) {
   return p.args[0];
 }
 
+std::string label(const Job& j, const char* name) {
+  auto it = j.labels.find(name);
+  return it == j.labels.end() ? std::string() : it->second;
+}
+
 }  // namespace
 
 const char* to_string(StartedBy s) {
@@ -62,6 +68,13 @@ const char* to_string(StartedBy s) {
     case StartedBy::kCgroup: return "cgroup";
   }
   return "?";
+}
+
+const std::string& run_of(const Job& j, const state::Process* p) {
+  if (j.run_source == "cgroup" || !p || p->run_env.empty()) return j.run;
+  thread_local std::string env_run;  // the common case returns j.run without a copy
+  env_run = run_of_env(p->run_env);
+  return env_run.empty() ? j.run : env_run;
 }
 
 std::string job_id_string(uint64_t id) {
@@ -175,6 +188,7 @@ Job& JobManager::start_job(uint64_t id, const policy::Policy& p, StartedBy by, s
   j.labels["policy"] = j.policy;
   j.labels["name"] = j.name;
   if (root.valid()) add_labels(j, root.tgid);
+  name_run(j, label(j, "cgroup"), "");
   if (changes) changes->push_back({JobChange::kStarted, &j});
   live_.push_back(&j);
   return j;
@@ -187,15 +201,30 @@ void JobManager::add_labels(Job& j, uint32_t pid) {
   }
   std::string cg = state::read_cgroup_path(proc_root_, pid);
   if (!cg.empty()) j.labels["cgroup"] = cg;
-  for (const auto& [k, v] : state::read_environ(proc_root_, pid, {"SLURM_JOB_ID", "TORCHELASTIC_RUN_ID"}))
-    j.labels[k == "SLURM_JOB_ID" ? "slurm_job_id" : "torchelastic_run_id"] = v;
-  static const std::regex kPod("pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})");
-  std::smatch m;
-  if (!cg.empty() && std::regex_search(cg, m, kPod)) {
-    std::string uid = m[1];
-    std::replace(uid.begin(), uid.end(), '_', '-');
-    j.labels["k8s_pod_uid"] = uid;
+}
+
+// The job's run, from its cgroup, its root's environment (as the kernel read
+// it at exec; /proc only for a root no exec of which was seen), or --run-id.
+void JobManager::name_run(Job& j, const std::string& cgroup, const std::string& run_id) {
+  CgroupRun c = run_of_cgroup(cgroup);
+  for (const auto& [k, v] : c.labels) j.labels[k] = v;
+  RunEnv env;
+  std::string from_args;
+  if (state::Process* p = procs_->find(j.root)) {
+    if (!p->run_env_seen) {
+      p->run_env = state::read_environ(proc_root_, j.root.tgid, run_variable_names());
+      p->run_env_seen = true;
+    }
+    env = p->run_env;
+    from_args = run_of_args(p->args);
   }
+  for (const auto& [k, v] : env_labels(env)) j.labels.try_emplace(k, v);  // the cgroup's slurm_job_id wins
+  std::string from_env = run_of_env(env);
+  if (from_env.empty()) from_env = from_args;
+  if (!c.run.empty()) j.run = c.run, j.run_source = "cgroup";
+  else if (!from_env.empty()) j.run = from_env, j.run_source = "env";
+  else if (!run_id.empty()) j.run = run_id, j.run_source = "run_id";
+  else j.run = "job:" + job_id_string(j.id), j.run_source = "job";
 }
 
 void JobManager::end_job(Job& j, std::vector<JobChange>* changes) {
@@ -253,7 +282,8 @@ void JobManager::track_tree(uint32_t root_pid, uint64_t job_id, uint32_t policy,
 }
 
 Result<const Job*> JobManager::register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,
-                                            const std::string& name, std::vector<JobChange>* changes) {
+                                            const std::string& name, std::vector<JobChange>* changes,
+                                            const std::string& run_id) {
   const policy::Policy* p = policies_->find(policy);
   if (!p) {
     std::string known;
@@ -267,6 +297,7 @@ Result<const Job*> JobManager::register_run(uint32_t pid, uint64_t start_ticks, 
   state::ProcKey key{pid, start_ticks};
   if (state::Process* proc = procs_->find(key)) proc->job_id = id;
   Job& j = start_job(id, *p, StartedBy::kRun, key, name, changes);
+  if (!run_id.empty()) name_run(j, label(j, "cgroup"), run_id);
   join(id, key);
   return &j;
 }
@@ -328,6 +359,7 @@ void JobManager::match_cgroup(uint64_t id, const std::string& path, std::vector<
       Job& j = start_job(job_id, p, StartedBy::kCgroup, {}, path_basename(path), changes);
       j.cgroup_id = id;
       j.labels["cgroup"] = path;
+      name_run(j, path, "");
       // Tasks already inside: from now on the kernel adds newcomers itself.
       std::ifstream procs(cgroups_->mount() + path + "/cgroup.procs");
       uint32_t pid;
@@ -389,6 +421,8 @@ v1::JobRegistry JobManager::saved() const {
     s.mutable_root()->set_start_ticks(j->root.start_ticks);
     s.set_cgroup_id(j->cgroup_id);
     for (const auto& [k, v] : j->labels) (*s.mutable_labels())[k] = v;
+    s.set_run(j->run);
+    s.set_run_source(j->run_source);
     std::vector<state::ProcKey> members(j->members.begin(), j->members.end());
     std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.tgid < b.tgid; });
     for (const auto& m : members) {
@@ -429,6 +463,7 @@ const Job* JobManager::restore(const v1::SavedJob& s, std::string* why) {
   Job& j = start_job(s.id(), *p, by, {s.root().tgid(), s.root().start_ticks()}, s.name(), nullptr);
   j.start_wall_ns = s.start_wall_ns();
   for (const auto& [k, v] : s.labels()) j.labels[k] = v;
+  if (!s.run().empty()) j.run = s.run(), j.run_source = s.run_source();
   for (const auto& k : keys) {
     state::load_with_ancestors(proc_root_, k.tgid, procs_);
     state::Process* proc = procs_->find(k);

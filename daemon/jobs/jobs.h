@@ -36,6 +36,8 @@ struct Job {
   state::ProcKey root;
   uint64_t cgroup_id = 0;  // cgroup jobs
   std::map<std::string, std::string> labels;
+  std::string run;         // the cluster-wide run (jobs/run_identity.h)
+  std::string run_source;  // cgroup | env | run_id | job: which rule named it
   std::unordered_set<state::ProcKey, state::ProcKeyHash> members;  // live processes
   bool cgroup_removed = false;
   bool ended = false;
@@ -43,6 +45,11 @@ struct Job {
 };
 
 std::string job_id_string(uint64_t id);  // 16 hex digits
+
+// The run a record of `p` (null: unknown) in job `j` belongs to: the job's
+// when its cgroup named it, else the run p's own environment named at exec,
+// else the job's (jobs/run_identity.h).
+const std::string& run_of(const Job& j, const state::Process* p);
 
 // What changed, for the pipeline to report.
 struct JobChange {
@@ -72,8 +79,10 @@ class JobManager {
               std::vector<std::string>* notes);
 
   // `ftsentinel run`: `pid` (verified by the caller) becomes the root of a new job.
+  // `run_id`: `--run-id`, the run when neither the cgroup nor the environment names one.
   Result<const Job*> register_run(uint32_t pid, uint64_t start_ticks, const std::string& policy,
-                                  const std::string& name, std::vector<JobChange>* changes);
+                                  const std::string& name, std::vector<JobChange>* changes,
+                                  const std::string& run_id = "");
 
   // The live job the process (pid, start_ticks) is already in, or null: the
   // kernel's membership (inherited at fork, never late), else the table's.
@@ -108,6 +117,7 @@ class JobManager {
   std::vector<state::ProcKey> alive(const v1::SavedJob& s) const;
   void end_job(Job& j, std::vector<JobChange>* changes);
   void add_labels(Job& j, uint32_t pid);
+  void name_run(Job& j, const std::string& cgroup, const std::string& run_id);
   void track_tree(uint32_t root_pid, uint64_t job_id, uint32_t policy, Job& j);
   void match_cgroup(uint64_t id, const std::string& path, std::vector<JobChange>* changes);
   const policy::Policy* exec_policy(const decode::Exec& e) const;

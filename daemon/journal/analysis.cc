@@ -67,29 +67,32 @@ struct Start {
 };
 
 // The run's processes by identity (pid, start), and the tree by ppid.
+// Across nodes a pid is only unique per host: processes are keyed by both.
 class ProcessIndex {
  public:
-  v1::ProcessNode& node(const v1::Process& p);
+  v1::ProcessNode& node(const v1::Process& p, const std::string& host);
   void add_tree(v1::Review* rv);
 
  private:
+  using HostPid = std::pair<std::string, uint32_t>;
   struct Known {
     Start start;
     size_t index;
   };
-  ptrdiff_t find(uint32_t pid, const Start& start) const;
+  ptrdiff_t find(const HostPid& pid, const Start& start) const;
   void fill_bare(size_t i, const v1::Process& p, const Start& start);
   void build(size_t i, v1::ProcessNode* out, int depth) const;
 
   std::vector<v1::ProcessNode> nodes_;  // first-seen order
   std::vector<Start> starts_;
-  std::map<uint32_t, std::vector<Known>> by_pid_;  // in first-seen order
+  std::vector<std::string> hosts_;  // each node's key host
+  std::map<HostPid, std::vector<Known>> by_pid_;  // in first-seen order
   std::map<size_t, std::vector<size_t>> children_;
 };
 
 // A record without a start (rendered without the process table) is the latest
 // process with that pid.
-ptrdiff_t ProcessIndex::find(uint32_t pid, const Start& start) const {
+ptrdiff_t ProcessIndex::find(const HostPid& pid, const Start& start) const {
   auto it = by_pid_.find(pid);
   if (it == by_pid_.end()) return -1;
   for (auto k = it->second.rbegin(); k != it->second.rend(); ++k)
@@ -101,7 +104,7 @@ ptrdiff_t ProcessIndex::find(uint32_t pid, const Start& start) const {
 void ProcessIndex::fill_bare(size_t i, const v1::Process& p, const Start& start) {
   v1::ProcessNode& n = nodes_[i];
   starts_[i] = start;
-  for (auto& k : by_pid_[p.pid()])
+  for (auto& k : by_pid_[{hosts_[i], p.pid()}])
     if (k.index == i) k.start = start;
   n.set_start_time(p.start_time());
   n.set_ppid(p.ppid());
@@ -110,13 +113,14 @@ void ProcessIndex::fill_bare(size_t i, const v1::Process& p, const Start& start)
     for (const auto& a : p.args()) n.add_args(a);
 }
 
-v1::ProcessNode& ProcessIndex::node(const v1::Process& p) {
+v1::ProcessNode& ProcessIndex::node(const v1::Process& p, const std::string& host) {
   Start start = Start::of(p);
-  ptrdiff_t found = find(p.pid(), start);
+  ptrdiff_t found = find({host, p.pid()}, start);
   if (found < 0) {
     found = static_cast<ptrdiff_t>(nodes_.size());
-    by_pid_[p.pid()].push_back({start, nodes_.size()});
+    by_pid_[{host, p.pid()}].push_back({start, nodes_.size()});
     starts_.push_back(start);
+    hosts_.push_back(host);
     auto& n = nodes_.emplace_back();
     n.set_pid(p.pid());
     n.set_ppid(p.ppid());
@@ -126,6 +130,7 @@ v1::ProcessNode& ProcessIndex::node(const v1::Process& p) {
   }
   size_t i = static_cast<size_t>(found);
   if (!starts_[i].known() && start.known()) fill_bare(i, p, start);
+  if (p.has_rank()) nodes_[i].set_rank(p.rank());
   return nodes_[i];
 }
 
@@ -143,7 +148,7 @@ void ProcessIndex::add_tree(v1::Review* rv) {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const auto& n = nodes_[i];
     ptrdiff_t parent = -1;
-    auto it = by_pid_.find(n.ppid());
+    auto it = by_pid_.find({hosts_[i], n.ppid()});
     if (it != by_pid_.end() && n.ppid() != n.pid())
       for (const auto& k : it->second)
         if (k.start.not_after(starts_[i])) parent = static_cast<ptrdiff_t>(k.index);
@@ -156,6 +161,8 @@ void ProcessIndex::add_tree(v1::Review* rv) {
 // Folds a run's records, one handler per kind, into the review.
 class RunAnalysis {
  public:
+  // per_host: records of several nodes (a pid, a path, a peer are per host).
+  explicit RunAnalysis(bool per_host) : per_host_(per_host) {}
   void add(const v1::TimelineEntry& t);
   v1::Review finish(const v1::RunSummary& run);
 
@@ -166,16 +173,24 @@ class RunAnalysis {
   void on_file_hash(const v1::Event& e);
   void on_network(const v1::Event& e);
   void on_dns(const v1::Event& e);
+  // Files and peers are per node: (host, path), (host, "proto addr:port").
+  using Key = std::pair<std::string, std::string>;
   v1::DataFile& file(const std::string& path, const v1::Event& e);
   void add_files(v1::Review* rv);
+  void flag_hash_differences(v1::Review* rv) const;
   void add_peers_dns_alerts(v1::Review* rv);
 
+  // The host part of a key: one journal's records are one node's, whatever
+  // host each says (rows from before records had one say none).
+  std::string host_of(const std::string& h) const { return per_host_ ? h : std::string(); }
+
+  bool per_host_;
   ProcessIndex procs_;
-  std::map<std::string, v1::DataFile> files_;
-  std::map<std::string, std::pair<bool, bool>> rw_;  // path -> (read, written)
-  std::map<std::string, v1::DataFile> last_hash_;     // path -> last digest
-  std::map<std::string, v1::DataFile> first_hash_;    // path -> first digest
-  std::map<std::string, v1::Peer> peers_;
+  std::map<Key, v1::DataFile> files_;
+  std::map<Key, std::pair<bool, bool>> rw_;  // (host, path) -> (read, written)
+  std::map<Key, v1::DataFile> last_hash_;     // (host, path) -> last digest
+  std::map<Key, v1::DataFile> first_hash_;    // (host, path) -> first digest
+  std::map<Key, v1::Peer> peers_;
   std::map<std::string, v1::DnsName> dns_;
   std::vector<v1::Alert> alerts_;
 };
@@ -197,13 +212,15 @@ void RunAnalysis::add(const v1::TimelineEntry& t) {
 void RunAnalysis::on_alert(const v1::Alert& a) {
   alerts_.push_back(a);
   if (a.process().pid()) {
-    v1::ProcessNode& n = procs_.node(a.process());
+    v1::ProcessNode& n = procs_.node(a.process(), host_of(a.host()));
+    if (n.host().empty()) n.set_host(a.host());
     n.set_alerts(n.alerts() + 1);
   }
 }
 
 void RunAnalysis::on_process(const v1::Event& e) {
-  v1::ProcessNode& n = procs_.node(e.process());
+  v1::ProcessNode& n = procs_.node(e.process(), host_of(e.host()));
+  if (n.host().empty()) n.set_host(e.host());
   if (e.kind() == "exec") {
     n.set_exe(e.process().exe());
     n.clear_args();
@@ -218,9 +235,10 @@ void RunAnalysis::on_process(const v1::Event& e) {
 }
 
 v1::DataFile& RunAnalysis::file(const std::string& path, const v1::Event& e) {
-  v1::DataFile& d = files_[path];
+  v1::DataFile& d = files_[{host_of(e.host()), path}];
   if (d.path().empty()) {
     d.set_path(path);
+    d.set_host(e.host());
     d.set_first_access(e.time());
   }
   d.set_last_access(e.time());
@@ -229,7 +247,7 @@ v1::DataFile& RunAnalysis::file(const std::string& path, const v1::Event& e) {
 
 void RunAnalysis::on_file(const v1::Event& e) {
   const auto& f = e.file();
-  bool first = !files_.count(f.path());
+  bool first = !files_.count({host_of(e.host()), f.path()});
   v1::DataFile& d = file(f.path(), e);
   if (first) {
     d.set_dev(f.dev());
@@ -240,13 +258,13 @@ void RunAnalysis::on_file(const v1::Event& e) {
   add_unique(d.mutable_ops(), f.op());
   add_unique(d.mutable_pids(), e.process().pid());
   if (f.op() == "open") d.set_opens(d.opens() + 1);
-  auto& flags = rw_[f.path()];
+  auto& flags = rw_[{host_of(e.host()), f.path()}];
   flags.first |= is_read(f);
   flags.second |= is_write(f);
   if (!f.new_path().empty()) {
     // A rename's destination was written too.
     add_unique(file(f.new_path(), e).mutable_ops(), f.op() + "_target");
-    rw_[f.new_path()].second = true;
+    rw_[{host_of(e.host()), f.new_path()}].second = true;
   }
 }
 
@@ -254,8 +272,9 @@ void RunAnalysis::on_file(const v1::Event& e) {
 void RunAnalysis::on_file_hash(const v1::Event& e) {
   v1::DataFile d;
   if (!read_file_hash(e, &d)) return;
-  first_hash_.try_emplace(e.file().path(), d);
-  last_hash_[e.file().path()] = d;
+  d.set_host(e.host());
+  first_hash_.try_emplace({host_of(e.host()), e.file().path()}, d);
+  last_hash_[{host_of(e.host()), e.file().path()}] = d;
 }
 
 void RunAnalysis::on_dns(const v1::Event& e) {
@@ -271,8 +290,9 @@ void RunAnalysis::on_network(const v1::Event& e) {
   const auto& n = e.network();
   if (n.op() == "dns_query") return on_dns(e);
   if (n.op() == "bind" || n.op() == "listen" || n.daddr().empty()) return;
-  v1::Peer& p = peers_[n.protocol() + " " + endpoint(n.daddr(), n.dport())];
+  v1::Peer& p = peers_[{host_of(e.host()), n.protocol() + " " + endpoint(n.daddr(), n.dport())}];
   if (p.daddr().empty()) {
+    p.set_host(e.host());
     p.set_protocol(n.protocol());
     p.set_daddr(n.daddr());
     p.set_dport(n.dport());
@@ -296,28 +316,28 @@ void RunAnalysis::on_network(const v1::Event& e) {
 
 void RunAnalysis::add_files(v1::Review* rv) {
   std::map<std::string, uint32_t> by_class;
-  auto with = [](v1::DataFile x, const std::map<std::string, v1::DataFile>& digests) {
-    if (auto h = digests.find(x.path()); h != digests.end()) {
+  auto with = [](v1::DataFile x, const Key& key, const std::map<Key, v1::DataFile>& digests) {
+    if (auto h = digests.find(key); h != digests.end()) {
       x.set_sha256(h->second.sha256());
       x.set_size(h->second.size());
       x.set_mtime(h->second.mtime());
     }
     return x;
   };
-  for (auto& [path, d] : files_) {
-    const auto& flags = rw_[path];
+  for (auto& [key, d] : files_) {
+    const auto& flags = rw_[key];
     if (flags.first) {
-      *rv->add_read() = with(d, first_hash_);
+      *rv->add_read() = with(d, key, first_hash_);
       if (d.classes_size() == 0) by_class["unclassified"]++;
       for (const auto& c : d.classes()) by_class[c]++;
     }
-    if (flags.second) *rv->add_written() = with(d, last_hash_);
+    if (flags.second) *rv->add_written() = with(d, key, last_hash_);
   }
   // A digest for a file with no open event of its own (hashed on read elsewhere).
-  for (const auto& [path, h] : first_hash_)
-    if (!files_.count(path)) {
-      v1::DataFile d = h;
-      d.set_path(path);
+  for (const auto& [key, h] : first_hash_)
+    if (!files_.count(key)) {
+      v1::DataFile d = h;  // its host is the hash event's
+      d.set_path(key.second);
       *rv->add_read() = d;
     }
   for (const auto& [c, n] : by_class) {
@@ -339,11 +359,29 @@ void RunAnalysis::add_peers_dns_alerts(v1::Review* rv) {
   for (auto& a : alerts_) *rv->add_alerts() = std::move(a);
 }
 
+// The same path read with different first digests on two nodes: each such
+// read says what the others hashed.
+void RunAnalysis::flag_hash_differences(v1::Review* rv) const {
+  std::map<std::string, std::map<std::string, std::string>> by_path;  // path -> host -> sha256
+  for (const auto& d : rv->read())
+    if (!d.sha256().empty()) by_path[d.path()][d.host()] = d.sha256();
+  for (auto& d : *rv->mutable_read()) {
+    const auto& hosts = by_path[d.path()];
+    if (d.sha256().empty() || hosts.size() < 2) continue;
+    for (const auto& [host, sha] : hosts)
+      if (host != d.host() && sha != d.sha256()) {
+        d.set_hash_differs(true);
+        d.add_other_hosts_sha256(host + " " + sha);
+      }
+  }
+}
+
 v1::Review RunAnalysis::finish(const v1::RunSummary& run) {
   v1::Review rv;
   *rv.mutable_run() = run;
   procs_.add_tree(&rv);
   add_files(&rv);
+  flag_hash_differences(&rv);
   add_peers_dns_alerts(&rv);
   return rv;
 }
@@ -380,10 +418,98 @@ Result<Loaded> load_run(Reader& r, const std::string& job) {
   return out;
 }
 
+namespace {
+
+void add_host(std::vector<std::string>* hosts, const std::string& h) {
+  if (!h.empty() && std::find(hosts->begin(), hosts->end(), h) == hosts->end()) hosts->push_back(h);
+}
+
+// One job of the run, from one journal, into `out`.
+Status load_job(Reader& r, v1::RunSummary job, Loaded* out) {
+  uint64_t bad = 0;
+  size_t first = out->entries.size();
+  auto st = r.each(job.job().id(), [&](const Reader::Record& rec) { out->entries.push_back(decode_record(rec, &bad)); });
+  if (!st) return st;
+  if (job.job().host().empty())  // journals from before job_info had a host: the records say it
+    for (size_t i = first; i < out->entries.size() && job.job().host().empty(); ++i)
+      if (out->entries[i].has_event()) job.mutable_job()->set_host(out->entries[i].event().host());
+  add_host(&out->hosts, job.job().host());
+  out->jobs.push_back(std::move(job));
+  return {};
+}
+
+}  // namespace
+
+Result<Loaded> load_across(const std::vector<Reader*>& readers, const std::string& id) {
+  Loaded out;
+  for (Reader* r : readers) {
+    out.journals.push_back(r->path());
+    auto runs = r->runs();
+    if (!runs) return make_error(runs.error());
+    for (auto& s : *runs)
+      if (s.job().run() == id)
+        if (auto st = load_job(*r, s, &out); !st) return make_error(st.error());
+  }
+  if (out.jobs.empty()) {  // a job id: the journal that has it
+    std::string why;
+    for (Reader* r : readers) {
+      auto one = r->run(id);
+      if (!one) {
+        why = one.error();
+        continue;
+      }
+      if (auto st = load_job(*r, *one, &out); !st) return make_error(st.error());
+      break;
+    }
+    if (out.jobs.empty()) return make_error(readers.size() == 1 ? why : "no run or job '" + id + "' in these journals");
+  } else {
+    out.run_id = id;
+  }
+  std::sort(out.jobs.begin(), out.jobs.end(),
+            [](const auto& a, const auto& b) { return a.job().start_time() < b.job().start_time(); });
+  out.run = out.jobs.front();
+  if (out.jobs.size() > 1) {
+    uint64_t records = 0, alerts = 0;
+    for (const auto& j : out.jobs) records += j.records(), alerts += j.alerts();
+    out.run.set_records(records);
+    out.run.set_alerts(alerts);
+    // One RFC 3339 shape (render/fields.h, microseconds): text order is time order.
+    std::stable_sort(out.entries.begin(), out.entries.end(),
+                     [](const auto& a, const auto& b) { return a.time() < b.time(); });
+  }
+  return out;
+}
+
+std::vector<v1::RunGroup> group_by_run(const std::vector<v1::RunSummary>& runs) {
+  std::map<std::string, v1::RunGroup> groups;
+  for (const auto& r : runs) {
+    if (r.job().run().empty()) continue;  // alerts outside jobs (host-DATE), journals from before runs
+    v1::RunGroup& g = groups[r.job().run()];
+    g.set_run(r.job().run());
+    if (!r.job().host().empty() && std::find(g.hosts().begin(), g.hosts().end(), r.job().host()) == g.hosts().end())
+      g.add_hosts(r.job().host());
+    g.add_jobs(r.job().id());
+    g.set_records(g.records() + r.records());
+    g.set_alerts(g.alerts() + r.alerts());
+    if (g.first_start().empty() || r.job().start_time() < g.first_start()) g.set_first_start(r.job().start_time());
+    if (r.last_time() > g.last_time()) g.set_last_time(r.last_time());
+  }
+  std::vector<v1::RunGroup> out;
+  for (auto& [_, g] : groups) out.push_back(std::move(g));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first_start() > b.first_start(); });
+  return out;
+}
+
 v1::Review review(const Loaded& run) {
-  RunAnalysis a;
+  RunAnalysis a(run.hosts.size() > 1);
   for (const auto& t : run.entries) a.add(t);
-  return a.finish(run.run);
+  v1::Review rv = a.finish(run.run);
+  rv.set_run_id(run.run_id);
+  for (const auto& h : run.hosts) rv.add_hosts(h);
+  if (run.jobs.size() > 1)
+    for (const auto& j : run.jobs) *rv.add_jobs() = j;
+  for (const auto& j : run.journals) rv.add_journals(j);
+  return rv;
 }
 
 Result<TimelineFilter> parse_time_bounds(TimelineFilter f, const std::string& since, const std::string& until) {
@@ -402,6 +528,8 @@ Result<TimelineFilter> parse_time_bounds(TimelineFilter f, const std::string& si
 v1::Timeline timeline(const Loaded& run, const TimelineFilter& f) {
   v1::Timeline t;
   t.set_job(run.run.job().id());
+  t.set_run_id(run.run_id);
+  for (const auto& j : run.journals) t.add_journals(j);
   for (const auto& e : run.entries) {
     if (!f.kinds.empty() && std::find(f.kinds.begin(), f.kinds.end(), e.kind()) == f.kinds.end()) continue;
     if (f.pid && subject_pid(e) != *f.pid) continue;

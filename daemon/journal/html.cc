@@ -61,6 +61,7 @@ void timeline_item(sinks::JsonWriter& w, const v1::TimelineEntry& e) {
   w.key("kind").value(e.kind());
   w.key("pid").value(static_cast<uint64_t>(subject_pid(e)));
   w.key("alert").value(e.has_alert());
+  w.key("host").value(e.has_alert() ? e.alert().host() : e.event().host());
   w.key("text").value(summarize(e));
   w.end_object();
 }
@@ -89,7 +90,8 @@ std::string timeline_json(const v1::Review& r, const v1::Timeline& t) {
 
 std::string html_report(const v1::Review& r, const v1::Timeline& t) {
   std::string page(kReportPage);
-  replace(page, "@TITLE@", html_escape(r.run().job().id()));
+  // Across nodes the page is the run's; its review (embedded) names every host.
+  replace(page, "@TITLE@", html_escape(r.run_id().empty() ? r.run().job().id() : r.run_id()));
   replace(page, "@JOURNAL@", html_escape(r.journal()));
   replace(page, "@NOW@", rfc3339(now_wall_ns()));
   // The last placeholder first: inserted data then cannot be taken for one.

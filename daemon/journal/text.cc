@@ -38,9 +38,24 @@ std::string format_runs(const std::vector<v1::RunSummary>& runs) {
   return out;
 }
 
+std::string format_run_groups(const std::vector<v1::RunGroup>& groups) {
+  std::string out;
+  char line[512];
+  snprintf(line, sizeof(line), "%-40s  %-27s  %7s  %6s  %s\n", "RUN", "STARTED", "RECORDS", "ALERTS", "HOSTS / JOBS");
+  out += line;
+  for (const auto& g : groups) {
+    snprintf(line, sizeof(line), "%-40s  %-27s  %7llu  %6llu  %s / %s\n", g.run().c_str(), g.first_start().c_str(),
+             static_cast<unsigned long long>(g.records()), static_cast<unsigned long long>(g.alerts()),
+             join(g.hosts(), ",").c_str(), join(g.jobs(), ",").c_str());
+    out += line;
+  }
+  return out;
+}
+
 namespace {
 void format_tree(const v1::ProcessNode& n, const std::string& indent, bool last, bool top, std::string* out) {
   std::string line = indent + (top ? "" : (last ? "`- " : "|- ")) + std::to_string(n.pid()) + " " + n.exe();
+  if (n.has_rank()) line += "  rank " + std::to_string(n.rank());
   std::string args = join(n.args(), " ");
   if (!args.empty()) line += "  [" + args + "]";
   if (n.has_exit_signal() && n.exit_signal()) line += "  (signal " + std::to_string(n.exit_signal()) + ")";
@@ -51,11 +66,12 @@ void format_tree(const v1::ProcessNode& n, const std::string& indent, bool last,
   for (int i = 0; i < n.children_size(); ++i) format_tree(n.children(i), next, i + 1 == n.children_size(), false, out);
 }
 
-void format_files(const google::protobuf::RepeatedPtrField<v1::DataFile>& files, std::string* out) {
+void format_files(const google::protobuf::RepeatedPtrField<v1::DataFile>& files, bool multi_host, std::string* out) {
   if (files.empty()) *out += "  (none)\n";
   for (const auto& d : files) {
-    *out += "  " + d.path();
+    *out += "  " + (multi_host ? d.host() + ": " : "") + d.path();
     if (d.classes_size()) *out += "  [" + join(d.classes(), ",") + "]";
+    if (d.hash_differs()) *out += "  HASH DIFFERS from " + join(d.other_hosts_sha256(), ", ");
     *out += "\n    sha256 " + (d.sha256().empty() ? std::string("(not hashed)") : d.sha256());
     if (!d.sha256().empty()) *out += "  " + std::to_string(d.size()) + " bytes";
     *out += "  first " + d.first_access() + "  last " + d.last_access();
@@ -71,6 +87,11 @@ std::string format_review(const v1::Review& r) {
   std::string out;
   const auto& run = r.run();
   const auto& j = run.job();
+  if (!r.run_id().empty()) {
+    out += "run " + r.run_id() + "  hosts " + join(r.hosts(), ", ") + "  jobs";
+    for (const auto& x : r.jobs()) out += " " + x.job().id() + "@" + x.job().host();
+    out += "\n";
+  }
   out += "job " + j.id() + "  policy " + j.policy() + "  name " + j.name() + "  mode " + j.mode() + "  started by " +
          j.started_by() + "\n";
   out += "  started " + j.start_time() + "  ended " + (j.end_time().empty() ? "(running)" : j.end_time());
@@ -84,18 +105,23 @@ std::string format_review(const v1::Review& r) {
     out += "\n";
   }
   out += "\nProcess tree\n";
-  for (int i = 0; i < r.processes_size(); ++i) format_tree(r.processes(i), "", i + 1 == r.processes_size(), true, &out);
+  std::string host;
+  for (int i = 0; i < r.processes_size(); ++i) {
+    if (r.hosts_size() > 1 && r.processes(i).host() != host) out += " host " + (host = r.processes(i).host()) + "\n";
+    format_tree(r.processes(i), "", i + 1 == r.processes_size(), true, &out);
+  }
   out += "\nData read";
   std::string classes;
   for (const auto& c : r.read_by_class()) classes += (classes.empty() ? "" : ", ") + c.class_() + " " + std::to_string(c.files());
   out += classes.empty() ? "\n" : " (" + classes + ")\n";
-  format_files(r.read(), &out);
+  bool multi_host = r.hosts_size() > 1;
+  format_files(r.read(), multi_host, &out);
   out += "\nOutputs written\n";
-  format_files(r.written(), &out);
+  format_files(r.written(), multi_host, &out);
   out += "\nNetwork destinations\n";
   if (r.peers().empty()) out += "  (none)\n";
   for (const auto& p : r.peers()) {
-    out += "  " + p.protocol() + " " + endpoint(p.daddr(), p.dport());
+    out += "  " + (r.hosts_size() > 1 ? p.host() + ": " : "") + p.protocol() + " " + endpoint(p.daddr(), p.dport());
     if (p.dns_size()) out += " (" + join(p.dns(), ", ") + ")";
     out += "  " + std::to_string(p.bytes()) + " bytes sent (" + human_bytes(p.bytes()) + "), " +
            std::to_string(p.connects()) + " connect(s), " + p.verdict() + (p.action() == "blocked" ? ", blocked" : "") +
@@ -108,9 +134,11 @@ std::string format_review(const v1::Review& r) {
   out += "\nAlerts\n";
   if (r.alerts().empty()) out += "  (none)\n";
   for (const auto& a : r.alerts()) {
-    out += "  " + a.time() + "  " + a.severity() + "  " + a.rule() + (a.action() == "blocked" ? " (blocked)" : "") +
-           "  pid " + std::to_string(a.process().pid()) + " " + a.process().exe() + "\n    " + a.message() + "\n";
+    out += "  " + a.time() + "  " + (r.hosts_size() > 1 ? a.host() + "  " : "") + a.severity() + "  " + a.rule() +
+           (a.action() == "blocked" ? " (blocked)" : "") + "  pid " + std::to_string(a.process().pid()) + " " +
+           a.process().exe() + "\n    " + a.message() + "\n";
   }
+  for (const auto& v : r.verified()) out += "\n" + format_verify(v);
   return out;
 }
 

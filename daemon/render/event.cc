@@ -187,6 +187,8 @@ void job_info(const jobs::Job& j, v1::Job* out) {
   out->set_root_pid(j.root.tgid);
   for (const auto& [k, v] : j.labels) (*out->mutable_labels())[k] = v;
   out->set_live_processes(static_cast<uint32_t>(j.live()));
+  out->set_run(j.run);
+  out->set_run_source(j.run_source);
 }
 
 void EventRenderer::recycle(v1::Event* e) {
@@ -239,7 +241,9 @@ void EventRenderer::job_change(const jobs::JobChange& c, uint64_t id, v1::Event*
   bool started = c.kind == jobs::JobChange::kStarted;
   base(id, started ? j.start_wall_ns : j.end_wall_ns, started ? "job_start" : "job_end", e);
   set_job(j, e);
+  e->set_run(j.run);
   job_info(j, e->mutable_job_info());
+  e->mutable_job_info()->set_host(host_);  // the journal's runs say which node a job ran on
   if (const state::Process* p = procs_->find(j.root)) {
     v1::Process* out = process_of(e);
     *out = views_->of(*p);
@@ -330,7 +334,11 @@ bool EventRenderer::record(const decode::Record& r, const Facts& facts, const jo
                            v1::Event* e) {
   const decode::Header& h = decode::header(r);
   base(id, boot_to_wall_ns(h.ts_ns), kind_name(h.kind), e);
-  if (job) set_job(*job, e);
+  if (job) {
+    set_job(*job, e);
+    // An access is about the job reached into: the accessor is not its member.
+    e->set_run(jobs::run_of(*job, job == facts.job ? facts.process : nullptr));
+  }
   bool lent = process(r, facts, e);
   detail(r, facts, e);
   return lent;

@@ -1,6 +1,7 @@
 #include "render/process_view.h"
 
 #include "common/redact.h"
+#include "jobs/run_identity.h"
 #include "render/fields.h"
 
 namespace fts::render {
@@ -41,6 +42,12 @@ state::ProcKey render_process(const state::Process& p, const state::ProcessTable
     if (cgroups) out->mutable_cgroup()->set_path(cgroups->path(p.cgroup_id));
   }
   for (const auto& f : p.flags) out->add_flags(f);
+  if (!p.run_env.empty()) {
+    jobs::Rank r = jobs::rank_of_env(p.run_env);
+    if (r.rank) out->set_rank(*r.rank);
+    if (r.local_rank) out->set_local_rank(*r.local_rank);
+    if (r.world_size) out->set_world_size(*r.world_size);
+  }
   // ProcessTable::ancestry's walk, without its vector, telling where it stopped.
   state::ProcKey next = p.parent;
   for (size_t n = 0; n < kMaxAncestry && next.valid(); ++n) {

@@ -544,6 +544,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
     a.mutable_job()->set_id(jobs::job_id_string(job->id));
     a.mutable_job()->set_policy(job->policy);
     a.mutable_job()->set_name(job->name);
+    a.set_run(jobs::run_of(*job, job == in.job ? in.process : nullptr));
   }
   record_fields(f, in, &a);
   // The message may quote what the process view redacted (an LD_PRELOAD value).

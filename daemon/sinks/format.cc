@@ -91,11 +91,18 @@ void ocsf_device(JsonWriter& w, const std::string& host) {
   w.end_object();
 }
 
-void ocsf_job(JsonWriter& w, const v1::JobRef& j) {
+// The job as a resource; its run is a label, so one query finds a run's
+// findings from every node.
+void ocsf_job(JsonWriter& w, const v1::JobRef& j, const std::string& run) {
   if (j.id().empty()) return;
   w.key("resources").begin_array().begin_object();
   w.field("uid", j.id()).field("name", j.name()).field("type", "training_job");
-  if (!j.policy().empty()) w.key("labels").begin_array().value("policy:" + j.policy()).end_array();
+  if (!j.policy().empty() || !run.empty()) {
+    w.key("labels").begin_array();
+    if (!j.policy().empty()) w.value("policy:" + j.policy());
+    if (!run.empty()) w.value("run:" + run);
+    w.end_array();
+  }
   w.end_object().end_array();
 }
 
@@ -154,8 +161,9 @@ std::string ocsf(const v1::Alert& a) {
     if (!n.dns().empty()) w.key("query").begin_object().field("hostname", n.dns()).end_object();
   }
   w.end_object().end_array();
-  ocsf_job(w, a.job());
+  ocsf_job(w, a.job(), a.run());
   w.key("unmapped").begin_object().field("rule", a.rule()).field("action", a.action());
+  if (!a.run().empty()) w.field("run", a.run());
   if (a.has_file()) w.field("file_access", a.file().access());
   if (a.has_network() && a.network().bytes()) w.number("network_bytes", a.network().bytes());
   if (!a.job().id().empty()) w.key("job").raw(proto_json(a.job()));
@@ -189,8 +197,9 @@ std::string ocsf(const v1::Event& e) {
     const auto& n = e.network();
     ocsf_network(w, n.protocol(), n.daddr(), n.dport(), n.dns(), n.bytes());
   }
-  ocsf_job(w, e.job());
+  ocsf_job(w, e.job(), e.run());
   w.key("unmapped").begin_object().field("kind", e.kind());
+  if (!e.run().empty()) w.field("run", e.run());
   if (e.has_job_info()) w.key("job_info").raw(proto_json(e.job_info()));
   if (e.has_sensor()) w.key("sensor").raw(proto_json(e.sensor()));
   w.end_object();
@@ -242,6 +251,7 @@ void sd_number(std::string* out, std::string_view name, uint64_t v) {
 template <typename File, typename Net>
 void sd_record(std::string* out, const v1::Process& p, const File& f, const Net& n) {
   sd_number(out, "pid", p.pid());
+  if (p.has_rank()) sd_param(out, "rank", std::to_string(p.rank()));
   sd_param(out, "exe", p.exe());
   sd_param(out, "start_time", p.start_time());
   sd_param(out, "path", f.path());
@@ -350,6 +360,7 @@ std::string syslog_message(const v1::Alert& a, const std::string& body) {
   sd_param(&out, "job", a.job().id());
   sd_param(&out, "policy", a.job().policy());
   sd_param(&out, "job_name", a.job().name());
+  sd_param(&out, "run", a.run());
   std::string attack;
   for (const auto& t : a.mitre().attack()) attack += (attack.empty() ? "" : ",") + t;
   for (const auto& t : a.mitre().atlas()) attack += (attack.empty() ? "" : ",") + t;
@@ -367,11 +378,19 @@ std::string syslog_message(const v1::Event& e, const std::string& body) {
   sd_param(&out, "event", std::to_string(e.id()));
   sd_param(&out, "kind", e.kind());
   sd_param(&out, "job", e.job().id());
+  sd_param(&out, "run", e.run());
   sd_record(&out, e.process(), e.file(), e.network());
   out += "] ";
   out += body;
   return out;
 }
+
+namespace {
+// HEC indexed fields: a run is searched across hosts without parsing events.
+void hec_fields(JsonWriter& w, const std::string& run) {
+  if (!run.empty()) w.key("fields").begin_object().field("run", run).end_object();
+}
+}  // namespace
 
 std::string render(const v1::Event& e, Format f) {
   switch (f) {
@@ -382,6 +401,7 @@ std::string render(const v1::Event& e, Format f) {
       JsonWriter w;
       w.begin_object().key("time").raw(hec_time(e.time()));
       w.field("host", e.host()).field("source", "ftsentinel").field("sourcetype", "ftsentinel:event");
+      hec_fields(w, e.run());
       w.key("event").raw(proto_json(e)).end_object();
       return w.take();
     }
@@ -398,6 +418,7 @@ std::string render(const v1::Alert& a, Format f) {
       JsonWriter w;
       w.begin_object().key("time").raw(hec_time(a.time()));
       w.field("host", a.host()).field("source", "ftsentinel").field("sourcetype", "ftsentinel:alert");
+      hec_fields(w, a.run());
       w.key("event").raw(proto_json(a)).end_object();
       return w.take();
     }

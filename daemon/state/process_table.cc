@@ -51,6 +51,8 @@ Process& ProcessTable::on_fork(const decode::Fork& f) {
     p.cwd = parent->cwd;
     p.uid = parent->uid, p.gid = parent->gid, p.euid = parent->euid, p.egid = parent->egid;
     p.flags = parent->flags;
+    p.run_env = parent->run_env;
+    p.run_env_seen = parent->run_env_seen;
   }
   if (!known) link_parent(p);
   return p;
@@ -80,6 +82,8 @@ Process& ProcessTable::on_exec(const decode::Exec& e) {
   p.uid = e.uid, p.gid = e.gid, p.euid = e.euid, p.egid = e.egid;
   p.cgroup_id = e.hdr.cgroup_id;
   if (e.hdr.job_id) p.job_id = e.hdr.job_id;
+  p.run_env = e.run_env;  // the kernel scans job tasks only: outside a job, unknown
+  p.run_env_seen = e.hdr.job_id != 0;
   p.flags.clear();
   if (e.exe_flags.truncated) p.flags.push_back("exe_truncated");
   if (e.exe_flags.deleted) p.flags.push_back("exe_deleted");

@@ -4,6 +4,7 @@
 // they have live descendants, so ancestry survives a double fork.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -41,6 +42,11 @@ struct Process {
   uint64_t cgroup_id = 0;
   uint64_t job_id = 0;
   std::vector<std::string> flags;  // exe_deleted, exe_memfd, args_truncated, …
+  // The run variables of its environment as the kernel read them at its exec
+  // in a job (inherited at fork); never re-read from /proc, so a process that
+  // writes over its environment keeps its run and rank (jobs/run_identity.h).
+  std::map<std::string, std::string> run_env;
+  bool run_env_seen = false;  // run_env is the kernel's (possibly empty), not unknown
   bool exited = false;
   uint32_t live_children = 0;
 };

@@ -26,6 +26,7 @@
 #define FTS_LAUNCHER_NAME 64 /* key of the launcher-basename map */
 #define FTS_CGROUP_PATH_MAX 512
 #define FTS_PRELOAD_MAX 256  /* bytes of an LD_PRELOAD value kept (NUL included) */
+#define FTS_RUN_ENV_MAX 128  /* bytes of one run variable kept, "NAME=value" with its NUL */
 
 enum fts_event_kind {
 	FTS_EV_EXEC = 1,          /* struct fts_exec_event */
@@ -80,6 +81,24 @@ struct fts_event_header {
 #define FTS_EXEC_ENV_TRUNCATED 0x2000u /* the environment scan could not reach its end: a later LD_* is unseen */
 #define FTS_EXEC_AUDIT 0x4000u /* a job task's new environment holds LD_AUDIT (value in data, after preload) */
 #define FTS_EXEC_AUDIT_TRUNCATED 0x8000u
+#define FTS_EXEC_RUN_ENV 0x10000u /* a job task's new environment names its run or rank (run_env in data) */
+#define FTS_EXEC_RUN_ENV_TRUNCATED 0x20000u /* a run variable was longer than FTS_RUN_ENV_MAX: cut */
+
+/* The run variables the exec scan keeps of a job task's environment (the
+ * cluster-wide run and the task's rank), in this order in run_env, each as
+ * "NAME=value\0"; the last of a name wins, as in Python's os.environ. */
+enum fts_run_var {
+	FTS_RUN_SLURM_JOB_ID = 0,
+	FTS_RUN_SLURM_CLUSTER_NAME,
+	FTS_RUN_SLURM_PROCID,
+	FTS_RUN_TORCHELASTIC_RUN_ID,
+	FTS_RUN_RANK,
+	FTS_RUN_LOCAL_RANK,
+	FTS_RUN_WORLD_SIZE,
+	FTS_RUN_MASTER_ADDR,
+	FTS_RUN_MASTER_PORT,
+	FTS_RUN_VARS,
+};
 
 struct fts_exec_event {
 	struct fts_event_header hdr;
@@ -96,8 +115,9 @@ struct fts_exec_event {
 	__u16 args_len;     /* argv strings, each NUL-terminated */
 	__u16 preload_len;  /* the last LD_PRELOAD's value (job tasks only; glibc's), NUL included; 0 when absent */
 	__u16 audit_len;    /* the last LD_AUDIT's value (job tasks only), NUL included; 0 when absent */
-	__u16 _pad2[2];
-	char data[];        /* exe, cwd, filename, args, preload, audit */
+	__u16 run_env_len;  /* the run variables (job tasks only): "NAME=value\0" each, enum fts_run_var order */
+	__u16 _pad2;
+	char data[];        /* exe, cwd, filename, args, preload, audit, run_env */
 };
 
 #define FTS_FORK_JOINED_BY_CGROUP 0x1u

@@ -36,6 +36,37 @@ TEST(KernRecords, ExecCarriesLdPreload) {
   EXPECT_TRUE(std::get<Exec>(*none).preload.empty());
 }
 
+// The run variables follow the loader's, "NAME=value\0" each; a value with
+// '=' in it keeps it, a string without '=' names nothing.
+TEST(KernRecords, ExecCarriesTheRunVariablesAfterTheLoaders) {
+  Exec e = fts::testing::exec_of(task(10, 5'000), task(1, 0), "/usr/bin/python3", {"python3", "x.py"}, 77);
+  e.audit = "/tmp/audit.so";
+  e.run_env = {{"SLURM_JOB_ID", "42"}, {"RANK", "3"}, {"TORCHELASTIC_RUN_ID", "a=b"}};
+  auto r = decode(build(e));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& x = std::get<Exec>(*r);
+  EXPECT_EQ(x.audit, "/tmp/audit.so");
+  EXPECT_EQ(x.run_env, e.run_env);
+  EXPECT_FALSE(x.run_env_truncated);
+
+  auto raw = build(e);
+  auto* rec = reinterpret_cast<fts_exec_event*>(raw.data());
+  std::string junk = "NOEQUALS";
+  rec->run_env_len += junk.size();
+  rec->hdr.size += junk.size();
+  rec->flags |= FTS_EXEC_RUN_ENV_TRUNCATED;
+  raw.insert(raw.end(), junk.begin(), junk.end());  // no NUL: a string cut short
+  auto cut = decode(raw);
+  ASSERT_TRUE(cut.ok()) << cut.error();
+  EXPECT_EQ(std::get<Exec>(*cut).run_env, e.run_env);
+  EXPECT_TRUE(std::get<Exec>(*cut).run_env_truncated);
+
+  e.run_env.clear();
+  auto none = decode(build(e));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(std::get<Exec>(*none).run_env.empty());
+}
+
 TEST(KernRecords, ExecCarriesLdAuditAfterLdPreloadAndACutScan) {
   Exec e = fts::testing::exec_of(task(10, 5'000), task(1, 0), "/usr/bin/python3", {"python3", "x.py"}, 77);
   e.preload = "/tmp/a.so";

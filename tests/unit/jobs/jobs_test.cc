@@ -328,6 +328,84 @@ TEST_F(JobsTest, CgroupJobFromMkdirLivesUntilRmdir) {
   EXPECT_EQ(cgroups_->path(77), "");
 }
 
+// The run, in its order of trust: a Slurm cgroup over the environment, the
+// environment the kernel read at exec over --run-id, and a rank's own
+// environment over its job's for its own records.
+TEST_F(JobsTest, ASlurmCgroupJobIsItsSlurmRunWhateverTheEnvironmentSays) {
+  make();
+  install({policy("a", {}, {"/system.slice/slurmstepd.scope/job_*/step_*"})});
+  decode::Cgroup mk{fts::testing::header(decode::Kind::kCgroupMkdir, task(1, 0)), 91, 4,
+                    "/system.slice/slurmstepd.scope/job_42/step_0"};
+  jobs_->on_cgroup(mk, &changes_);
+  const Job* j = jobs_->find(decode::kCgroupJobBit | 91);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->run, "slurm:42");
+  EXPECT_EQ(j->run_source, "cgroup");
+  EXPECT_EQ(j->labels.at("slurm_step"), "0");
+  state::Process liar;
+  liar.run_env = {{"SLURM_JOB_ID", "7"}, {"RANK", "3"}};
+  EXPECT_EQ(run_of(*j, &liar), "slurm:42") << "a task cannot move itself to another Slurm job by its environment";
+}
+
+TEST_F(JobsTest, ALauncherRunIsItsEnvironmentAtExecThenRunIdThenTheJob) {
+  make();
+  install({policy("a", {"**/torchrun"})});
+  const auto t = task(6000, sec(600));
+  const uint64_t id = decode::job_id_for(t.tgid, t.start_ns);
+  auto e = exec_of(t, task(1, 0), "/usr/bin/torchrun", {"torchrun", "train.py"}, id);
+  e.job_started = true;
+  e.policy = 0;
+  e.run_env = {{"TORCHELASTIC_RUN_ID", "ft-9"}, {"MASTER_ADDR", "10.1.2.3"}};
+  exec(e);
+  const Job* j = jobs_->find(id);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->run, "torchelastic:ft-9");
+  EXPECT_EQ(j->run_source, "env");
+  EXPECT_EQ(j->labels.at("master_addr"), "10.1.2.3");
+  // A worker whose own exec named another run keeps it on its records; one
+  // that named none carries the job's.
+  state::Process worker;
+  worker.run_env = {{"TORCHELASTIC_RUN_ID", "other"}, {"RANK", "1"}};
+  EXPECT_EQ(run_of(*j, &worker), "torchelastic:other");
+  worker.run_env = {{"RANK", "1"}};
+  EXPECT_EQ(run_of(*j, &worker), "torchelastic:ft-9");
+  EXPECT_EQ(run_of(*j, nullptr), "torchelastic:ft-9");
+
+  // No variable: the job alone is its run.
+  const auto u = task(6001, sec(601));
+  const uint64_t id2 = decode::job_id_for(u.tgid, u.start_ns);
+  auto bare = exec_of(u, task(1, 0), "/usr/bin/torchrun", {"torchrun"}, id2);
+  bare.job_started = true;
+  bare.policy = 0;
+  exec(bare);
+  ASSERT_NE(jobs_->find(id2), nullptr);
+  EXPECT_EQ(jobs_->find(id2)->run, "job:" + job_id_string(id2));
+  EXPECT_EQ(jobs_->find(id2)->run_source, "job");
+}
+
+TEST_F(JobsTest, RunIdNamesTheRunOnlyWhenTheEnvironmentDoesNot) {
+  using fts::testing::add_fake_proc;
+  add_fake_proc(proc_root_, {.pid = 7100, .ppid = 1, .start_ticks = 71000, .exe = "/usr/bin/ftsentinel"});
+  add_fake_proc(proc_root_, {.pid = 7200, .ppid = 1, .start_ticks = 72000, .exe = "/usr/bin/ftsentinel",
+                             .environ = "PATH=/bin\0SLURM_JOB_ID=77\0SLURM_PROCID=2\0"s});
+  make();
+  state::bootstrap(proc_root_.path(), &procs_);
+  install({policy("a", {})});
+  auto plain = jobs_->register_run(7100, 71000, "a", "x", &changes_, "sweep-3");
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_EQ((*plain)->run, "sweep-3");
+  EXPECT_EQ((*plain)->run_source, "run_id");
+  auto slurm = jobs_->register_run(7200, 72000, "a", "y", &changes_, "sweep-3");
+  ASSERT_TRUE(slurm) << slurm.error();
+  EXPECT_EQ((*slurm)->run, "slurm:77");
+  EXPECT_EQ((*slurm)->run_source, "env");
+  EXPECT_EQ(procs_.find_tgid(7200)->run_env.at("SLURM_PROCID"), "2");
+  // Saved and restored with the job.
+  v1::JobRegistry saved = jobs_->saved();
+  ASSERT_EQ(saved.jobs_size(), 2);
+  EXPECT_EQ(saved.jobs(0).run(), "sweep-3");
+}
+
 TEST_F(JobsTest, CgroupOutsideTheGlobsIsNoJob) {
   make();
   install({policy("a", {}, {"/system.slice/finetune-*.scope"})});

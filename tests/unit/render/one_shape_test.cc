@@ -246,6 +246,64 @@ TEST_F(OneShapeTest, NetworkFieldsReadTheSameInEveryRendering) {
   EXPECT_NE(sinks::render(*flow, sinks::Format::kRfc5424).find(" bytes=\"4096\""), std::string::npos);
 }
 
+// A rank's environment at exec names the run (torchrun's TORCHELASTIC_RUN_ID)
+// and its rank: `run` and `host` read the same in the event, the alert and
+// every rendering, so a SIEM groups one run from every node by one key.
+TEST_F(OneShapeTest, RunHostAndRankReadTheSameInEveryRendering) {
+  const decode::TaskId rank1 = task(1003, sec(150));
+  push(fork_of(rank1, kLauncher, kJob));
+  auto x = exec_of(rank1, kLauncher, "/usr/bin/python3", {"python3", "train.py"}, kJob);
+  x.run_env = {{"TORCHELASTIC_RUN_ID", "ft-7"}, {"RANK", "1"}, {"LOCAL_RANK", "1"}, {"WORLD_SIZE", "4"}};
+  push(x);
+  auto read = unapproved_read();
+  read.hdr.task = rank1;
+  push(read);
+  const v1::Event* e = nullptr;
+  for (const auto& ev : events_)
+    if (ev.kind() == "file" && ev.process().pid() == rank1.tgid) e = &ev;
+  ASSERT_NE(e, nullptr);
+  const v1::Alert& a = alert("unapproved-data-read");
+  EXPECT_EQ(e->run(), "torchelastic:ft-7");
+  EXPECT_EQ(a.run(), "torchelastic:ft-7");
+  EXPECT_EQ(e->host(), "node-7");
+  EXPECT_EQ(a.host(), "node-7");
+  EXPECT_EQ(e->process().rank(), 1u);
+  EXPECT_EQ(e->process().local_rank(), 1u);
+  EXPECT_EQ(e->process().world_size(), 4u);
+  EXPECT_EQ(a.process().rank(), 1u);
+  // The launcher's environment names no run: its records carry the job's own.
+  const std::string job_run = "job:" + jobs::job_id_string(kJob);
+  EXPECT_EQ(events_.front().run(), job_run);
+  EXPECT_EQ(events_.front().job_info().run(), job_run);
+  EXPECT_FALSE(events_.front().process().has_rank());
+
+  for (const std::string& j : {sinks::render(*e, sinks::Format::kJson), sinks::render(a, sinks::Format::kJson)}) {
+    auto s = parse(j);
+    EXPECT_EQ(at(s, "run").string_value(), "torchelastic:ft-7") << j;
+    EXPECT_EQ(at(s, "host").string_value(), "node-7");
+    EXPECT_EQ(at(s, "process.rank").number_value(), 1);
+  }
+  for (const std::string& j : {sinks::render(*e, sinks::Format::kSplunkHec), sinks::render(a, sinks::Format::kSplunkHec)}) {
+    auto s = parse(j);
+    EXPECT_EQ(at(s, "host").string_value(), "node-7") << j;
+    EXPECT_EQ(at(s, "fields.run").string_value(), "torchelastic:ft-7");
+    EXPECT_EQ(at(s, "event.run").string_value(), "torchelastic:ft-7");
+  }
+  for (const std::string& j : {sinks::render(*e, sinks::Format::kOcsf), sinks::render(a, sinks::Format::kOcsf)}) {
+    auto s = parse(j);
+    EXPECT_EQ(at(s, "device.hostname").string_value(), "node-7") << j;
+    EXPECT_EQ(at(s, "unmapped.run").string_value(), "torchelastic:ft-7");
+    const auto& labels = at(s, "resources").list_value().values(0).struct_value().fields().at("labels").list_value();
+    ASSERT_EQ(labels.values_size(), 2);
+    EXPECT_EQ(labels.values(1).string_value(), "run:torchelastic:ft-7");
+  }
+  for (const std::string& line : {sinks::render(*e, sinks::Format::kRfc5424), sinks::render(a, sinks::Format::kRfc5424)}) {
+    EXPECT_NE(line.find(" node-7 ftsentinel "), std::string::npos) << line;
+    EXPECT_NE(line.find(" run=\"torchelastic:ft-7\""), std::string::npos) << line;
+    EXPECT_NE(line.find(" rank=\"1\""), std::string::npos) << line;
+  }
+}
+
 TEST_F(OneShapeTest, AnExecRendersTheProcessAgainAndItsChildrenSeeTheNewExe) {
   const decode::TaskId child = task(1002, sec(150));
   push(fork_of(child, kWorker, kJob));

@@ -76,14 +76,18 @@ std::vector<uint8_t> build(const Exec& e) {
             (e.joined_by_cgroup ? FTS_EXEC_JOINED_BY_CGROUP : 0) |
             (e.preload.empty() ? 0 : FTS_EXEC_PRELOAD) | (e.preload_truncated ? FTS_EXEC_PRELOAD_TRUNCATED : 0) |
             (e.audit.empty() ? 0 : FTS_EXEC_AUDIT) | (e.audit_truncated ? FTS_EXEC_AUDIT_TRUNCATED : 0) |
-            (e.env_truncated ? FTS_EXEC_ENV_TRUNCATED : 0);
+            (e.env_truncated ? FTS_EXEC_ENV_TRUNCATED : 0) | (e.run_env.empty() ? 0 : FTS_EXEC_RUN_ENV) |
+            (e.run_env_truncated ? FTS_EXEC_RUN_ENV_TRUNCATED : 0);
   r.policy = e.policy;
   r.argc = e.argc ? e.argc : e.args.size();
   std::string preload = e.preload.empty() ? "" : e.preload + '\0';
   r.preload_len = preload.size();
   std::string audit = e.audit.empty() ? "" : e.audit + '\0';
   r.audit_len = audit.size();
-  std::string tail = exe + cwd + filename + args + preload + audit;
+  std::string run_env;
+  for (const auto& [k, v] : e.run_env) run_env += k + '=' + v + '\0';
+  r.run_env_len = run_env.size();
+  std::string tail = exe + cwd + filename + args + preload + audit + run_env;
   uint32_t size = sizeof(r) + tail.size();
   r.hdr = raw(e.hdr, size);
   r.hdr.kind = FTS_EV_EXEC;
