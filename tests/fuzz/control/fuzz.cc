@@ -4,6 +4,7 @@
 // The model: a run of whole frames holding requests gets one ok answer
 // each; an oversized length or an unreadable request gets one refusal and
 // the end; a frame cut short gets nothing.
+#include <google/protobuf/stubs/logging.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -36,6 +37,8 @@ namespace v1 = fts::v1;
 struct World {
   World() {
     spdlog::set_level(spdlog::level::off);
+    // Requests with strings that are not UTF-8 do not parse, and protobuf says so each time.
+    google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int, const std::string&) {});
     if (geteuid() != 0) fail("run as root: the socket admits root (or its group) only");
     char tmpl[] = "/tmp/fts-fuzz-control-XXXXXX";
     if (!mkdtemp(tmpl)) fail("mkdtemp");
@@ -76,7 +79,7 @@ std::vector<bool> expected(std::string_view in) {
   return out;
 }
 
-std::string exchange(const std::string& path, std::string_view in) {
+std::string talk(const std::string& path, std::string_view in) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -95,7 +98,7 @@ std::string exchange(const std::string& path, std::string_view in) {
   char buf[4096];
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0) fail("the server neither answered nor closed within 10 s");
+    if (poll(&p, 1, 30000) <= 0) fail("the server neither answered nor closed within 30 s");
     ssize_t k = read(fd, buf, sizeof(buf));
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) break;  // closed (or reset after a refusal: its answer came first)
@@ -110,14 +113,14 @@ std::string exchange(const std::string& path, std::string_view in) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World* world = new World;  // lives as long as the process: the io thread uses it
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  std::string out = exchange(world->path, in);
+  std::string out = talk(world->path, in);
   std::vector<bool> want = expected(in);
   std::vector<bool> got;
   std::string_view rest = out;
   while (!rest.empty()) {
     if (rest.size() < 4) fail("a torn frame header in the answer");
     uint32_t n = read_length(reinterpret_cast<const uint8_t*>(rest.data()));
-    if (n > kMaxMessageBytes || rest.size() - 4 < n) fail("an answer frame longer than what came");
+    if (n > kMaxMessageBytes || rest.size() - 4 < n) fail("an answer frame longer than what came: " + std::to_string(n) + " of " + std::to_string(rest.size()));
     v1::Response r;
     if (!r.ParseFromString(std::string(rest.substr(4, n)))) fail("an answer that does not parse");
     got.push_back(r.ok());
