@@ -1,5 +1,9 @@
 #include "common/glob.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
 namespace fts {
 namespace {
 
@@ -15,13 +19,14 @@ size_t match_class(std::string_view p, size_t i, char c, bool* hit) {
   bool first = true;
   while (i < p.size() && (p[i] != ']' || first)) {
     first = false;
-    char lo = p[i];
+    // Bytes compare unsigned, as fnmatch's do: "[a-\xff]" holds 0x80.
+    auto lo = static_cast<unsigned char>(p[i]), uc = static_cast<unsigned char>(c);
     if (i + 2 < p.size() && p[i + 1] == '-' && p[i + 2] != ']') {
-      char hi = p[i + 2];
-      if (lo <= c && c <= hi) in = true;
+      auto hi = static_cast<unsigned char>(p[i + 2]);
+      if (lo <= uc && uc <= hi) in = true;
       i += 3;
     } else {
-      if (lo == c) in = true;
+      if (lo == uc) in = true;
       ++i;
     }
   }
@@ -30,49 +35,129 @@ size_t match_class(std::string_view p, size_t i, char c, bool* hit) {
   return i + 1;
 }
 
-bool match_from(std::string_view p, size_t pi, std::string_view s, size_t si) {
-  while (pi < p.size()) {
-    char c = p[pi];
-    if (c == '*') {
-      bool dbl = pi + 1 < p.size() && p[pi + 1] == '*';
-      if (dbl) {
-        size_t next = pi + 2;
-        // "**/" also matches zero directories.
-        if (next < p.size() && p[next] == '/' && match_from(p, next + 1, s, si)) return true;
-        for (size_t k = si; k <= s.size(); ++k)
-          if (match_from(p, next, s, k)) return true;
-        return false;
-      }
-      for (size_t k = si; k <= s.size(); ++k) {
-        if (match_from(p, pi + 1, s, k)) return true;
-        if (k < s.size() && s[k] == '/') break;
-      }
-      return false;
-    }
-    if (si >= s.size()) return false;
-    if (c == '?') {
-      if (s[si] == '/') return false;
-    } else if (c == '[') {
+// One step of a pattern: what kind it is and where the next one starts.
+enum class Step { kLiteral, kAny, kClass, kStar, kDoubleStar };
+struct Token {
+  Step step;
+  size_t next;  // npos: an unclosed class
+};
+
+Token token_at(std::string_view p, size_t i) {
+  switch (p[i]) {
+    case '*':
+      if (i + 1 < p.size() && p[i + 1] == '*') return {Step::kDoubleStar, i + 2};
+      return {Step::kStar, i + 1};
+    case '?': return {Step::kAny, i + 1};
+    case '[': {
       bool hit = false;
-      size_t end = match_class(p, pi + 1, s[si], &hit);
-      if (end == std::string_view::npos) return false;
-      if (!hit) return false;
-      pi = end;
-      ++si;
-      continue;
-    } else if (c != s[si]) {
-      return false;
+      return {Step::kClass, match_class(p, i + 1, 'a', &hit)};
     }
-    ++pi;
-    ++si;
+    default: return {Step::kLiteral, i + 1};
   }
-  return si == s.size();
+}
+
+// The set of pattern positions a path prefix can have reached (an NFA's
+// states): matching walks the path once, O(pattern x path) steps whatever
+// the stars, where backtracking was exponential ("/scratch/*-*-*-*/**"
+// against a long run of '-'). A "**" is either just reached (kAt: it may
+// still match zero directories, skipping "**/") or already inside a match
+// (kInside: it has consumed characters, so the '/' after it must come).
+constexpr uint8_t kAt = 1, kInside = 2;
+
+class Positions {
+ public:
+  explicit Positions(size_t n) {
+    if (2 * (n + 1) > sizeof(inline_)) heap_.resize(2 * (n + 1));
+    cur_ = heap_.empty() ? inline_ : heap_.data();
+    next_ = cur_ + n + 1;
+    std::fill(cur_, cur_ + 2 * (n + 1), 0);
+  }
+  uint8_t at(size_t i) const { return cur_[i]; }
+  bool empty() const { return lo_ > hi_; }
+  size_t lo() const { return lo_; }
+  size_t hi() const { return hi_; }
+  void add(size_t i, uint8_t how = kAt) { add_to(cur_, i, how, &lo_, &hi_); }
+  void add_next(size_t i, uint8_t how = kAt) { add_to(next_, i, how, &next_lo_, &next_hi_); }
+  // The next positions become the current ones.
+  void advance() {
+    if (!empty()) std::fill(cur_ + lo_, cur_ + hi_ + 1, 0);
+    std::swap(cur_, next_);
+    lo_ = next_lo_, hi_ = next_hi_;
+    next_lo_ = SIZE_MAX, next_hi_ = 0;
+  }
+
+ private:
+  static void add_to(uint8_t* set, size_t i, uint8_t how, size_t* lo, size_t* hi) {
+    set[i] |= how;
+    *lo = std::min(*lo, i);
+    *hi = std::max(*hi, i);
+  }
+  uint8_t inline_[256];
+  std::vector<uint8_t> heap_;
+  uint8_t* cur_;
+  uint8_t* next_;
+  size_t lo_ = SIZE_MAX, hi_ = 0, next_lo_ = SIZE_MAX, next_hi_ = 0;
+};
+
+// Adds what the current positions reach without consuming a character: past
+// a star (which may match nothing), and past "**/" just reached (zero
+// directories). Such moves only go forward: one ascending pass closes the set.
+void close_over_empty(std::string_view p, Positions* at) {
+  for (size_t i = at->lo(); i <= at->hi() && i < p.size(); ++i) {
+    uint8_t how = at->at(i);
+    if (!how) continue;
+    Token t = token_at(p, i);
+    if (t.step != Step::kStar && t.step != Step::kDoubleStar) continue;
+    at->add(t.next);
+    if (t.step == Step::kDoubleStar && (how & kAt) && t.next < p.size() && p[t.next] == '/') at->add(t.next + 1);
+  }
+}
+
+// Moves every current position over the path character c.
+void step_over(std::string_view p, char c, Positions* at) {
+  for (size_t i = at->lo(); i <= at->hi() && i < p.size(); ++i) {
+    if (!at->at(i)) continue;
+    Token t = token_at(p, i);
+    bool hit = false;
+    switch (t.step) {
+      case Step::kStar:
+        if (c != '/') at->add_next(i);  // '*' stays within one component
+        break;
+      case Step::kDoubleStar: at->add_next(i, kInside); break;
+      case Step::kAny:
+        if (c != '/') at->add_next(t.next);
+        break;
+      case Step::kClass:
+        match_class(p, i + 1, c, &hit);
+        if (hit) at->add_next(t.next);
+        break;
+      case Step::kLiteral:
+        if (p[i] == c) at->add_next(t.next);
+        break;
+    }
+  }
+  at->advance();
+}
+
+bool has_unclosed_class(std::string_view p) {
+  for (size_t i = 0; i < p.size(); i = token_at(p, i).next)
+    if (token_at(p, i).next == std::string_view::npos) return true;
+  return false;
 }
 
 }  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view path) {
-  return match_from(pattern, 0, path, 0);
+  if (has_unclosed_class(pattern)) return false;  // a match would have to pass it
+  Positions at(pattern.size());
+  at.add(0);
+  close_over_empty(pattern, &at);
+  for (char c : path) {
+    step_over(pattern, c, &at);
+    if (at.empty()) return false;
+    close_over_empty(pattern, &at);
+  }
+  return at.at(pattern.size()) != 0;
 }
 
 std::string glob_check(std::string_view pattern) {

@@ -12,13 +12,20 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-// Length of the UTF-8 sequence at s[i], 0 when it is not one.
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629 table 3-7),
+// 0 when it is not one: overlong forms, surrogates and code points past
+// U+10FFFF are not UTF-8, and a strict collector rejects the whole batch.
 size_t utf8_len(std::string_view s, size_t i) {
-  unsigned char c = s[i];
-  size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  unsigned char c = at(0);
+  size_t len = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
   if (len == 0 || i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
+  // The second byte's range narrows after E0, ED, F0 and F4.
+  unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+  unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+  if (len > 1 && (at(1) < lo || at(1) > hi)) return 0;
+  for (size_t k = 2; k < len; ++k)
+    if ((at(k) & 0xc0) != 0x80) return 0;
   return len;
 }
 

@@ -280,8 +280,10 @@ std::string text(const v1::Event& e) {
 // HEC wants epoch seconds, with milliseconds as a fraction.
 std::string hec_time(const std::string& rfc3339) {
   int64_t ms = rfc3339_to_ms(rfc3339);
+  // Sign and magnitude: before 1970 "-1.-500" was no JSON number.
+  auto mag = static_cast<unsigned long long>(ms < 0 ? -ms : ms);
   char t[32];
-  snprintf(t, sizeof(t), "%lld.%03lld", static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
+  snprintf(t, sizeof(t), "%s%llu.%03llu", ms < 0 ? "-" : "", mag / 1000, mag % 1000);
   return t;
 }
 

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "render/json.h"
+
 namespace fts::sinks {
 
 class JsonWriter {
@@ -54,26 +56,9 @@ class JsonWriter {
   std::string take() { return std::move(out_); }
   const std::string& str() const { return out_; }
 
-  static void escape(std::string_view s, std::string* out) {
-    static const char* hex = "0123456789abcdef";
-    for (unsigned char c : s) {
-      switch (c) {
-        case '"': *out += "\\\""; break;
-        case '\\': *out += "\\\\"; break;
-        case '\n': *out += "\\n"; break;
-        case '\r': *out += "\\r"; break;
-        case '\t': *out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            *out += "\\u00";
-            *out += hex[c >> 4];
-            *out += hex[c & 15];
-          } else {
-            *out += static_cast<char>(c);
-          }
-      }
-    }
-  }
+  // The one escaper of render/ (bytes that are not UTF-8 as "\\xNN" text): a
+  // raw byte >= 0x80 here made a whole OCSF batch invalid JSON.
+  static void escape(std::string_view s, std::string* out) { render::append_escaped(s, out); }
 
  private:
   JsonWriter& open(char c) {

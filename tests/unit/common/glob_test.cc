@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace fts {
 namespace {
 
@@ -73,6 +75,32 @@ TEST(Glob, LiteralsAndEmpty) {
   EXPECT_FALSE(glob_match("/usr/bin/python", "/usr/bin/python3"));
   EXPECT_TRUE(glob_match("", ""));
   EXPECT_FALSE(glob_match("", "/a"));
+}
+
+// Found by tests/fuzz/glob: the backtracking matcher took exponential time on
+// stars between repeated characters (this one never finished); the matcher
+// now walks the path once.
+TEST(Glob, StarsOverALongRunAreLinear) {
+  const std::string dashes(4096, '-');
+  EXPECT_FALSE(glob_match("/scratch/*-*-*-*/**", "/scratch/" + dashes));
+  EXPECT_TRUE(glob_match("/scratch/*-*-*-*/**", "/scratch/" + dashes + "/ckpt"));
+  EXPECT_FALSE(glob_match("**/*a*a*a*a*a*b", "/" + std::string(4096, 'a')));
+}
+
+// Found by tests/fuzz/glob against fnmatch(3): class ranges compared signed
+// chars, so no byte >= 0x80 was ever inside "[a-\xff]".
+TEST(Glob, ClassRangesCompareBytesUnsigned) {
+  EXPECT_TRUE(glob_match("/x/[a-\xff]", "/x/\x80"));
+  EXPECT_TRUE(glob_match("/x/[\x80-\xff]", "/x/\xe9"));
+  EXPECT_FALSE(glob_match("/x/[\x80-\xff]", "/x/e"));
+}
+
+// "**/" matches zero directories only where it starts: "**/" is "" or ends in '/'.
+TEST(Glob, DoubleStarSlashSkipsOnlyAtItsStart) {
+  EXPECT_TRUE(glob_match("**/", ""));
+  EXPECT_TRUE(glob_match("**/", "a/b/"));
+  EXPECT_FALSE(glob_match("**/", "abc"));
+  EXPECT_FALSE(glob_match("/a/**/", "/a/b"));
 }
 
 TEST(GlobCheck, Errors) {

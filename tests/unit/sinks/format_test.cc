@@ -185,6 +185,15 @@ TEST(SplunkHec, EnvelopeHasEpochTimeAndNativeEvent) {
   EXPECT_EQ(at(s, "event.rule").string_value(), "exfil-chain");
 }
 
+// Found by tests/fuzz/render: a time before 1970 (a clock stepped far back)
+// rendered as "-1.-500", which is no JSON number.
+TEST(SplunkHec, TimeBefore1970IsStillANumber) {
+  v1::Alert a = alert();
+  a.set_time("1969-12-31T23:59:58.500000Z");
+  auto s = parse(render(a, Format::kSplunkHec));
+  EXPECT_DOUBLE_EQ(at(s, "time").number_value(), -1.5);
+}
+
 TEST(Severity, OrderAndNames) {
   EXPECT_LT(severity_rank("info"), severity_rank("low"));
   EXPECT_LT(severity_rank("high"), severity_rank("critical"));
