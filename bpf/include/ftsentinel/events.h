@@ -26,6 +26,7 @@
 #define FTS_LAUNCHER_NAME 64 /* key of the launcher-basename map */
 #define FTS_CGROUP_PATH_MAX 512
 #define FTS_PRELOAD_MAX 256  /* bytes of an LD_PRELOAD value kept (NUL included) */
+#define FTS_RING_POLL_MS 10  /* the daemon drains the ring this often; the kernel wakes it only for a backlog */
 
 enum fts_event_kind {
 	FTS_EV_EXEC = 1,          /* struct fts_exec_event */
