@@ -599,6 +599,7 @@ class Bench:
         print_table(["workload"] + ["%s CPU s" % n for n in names],
                     [[w.label] + ["%.2f" % statistics.median(w.cpu[n]) if w.cpu.get(n) else "—" for n in names]
                      for w in self.workloads])
+        print()
         print("peak RSS: " + ", ".join("%s %.1f MiB" % (n, self.peak_rss.get(n, 0) / 2**20) for n in names))
         print("%.0f s; load average %.2f at start, %.2f at end; %d CPUs, kernel %s; ftsentinel ring-buffer drops: %d"
               % (elapsed, load_start, load_end, os.cpu_count(), os.uname().release, self.drops))
@@ -607,6 +608,7 @@ class Bench:
         if missing:
             print("left out (not installed): %s" % ", ".join(missing))
         if self.others_seen:
+            print()
             print("warning: other ftsentineld processes ran during the bench (pids %s); their hooks are in "
                   "the baseline too" % ", ".join(map(str, sorted(self.others_seen))))
         if self.stats:
