@@ -16,6 +16,17 @@
 #include "lib/access.h"
 #include "lib/file.h"
 
+/* A kernel pointer read as a value, typed again as a read-only BTF pointer
+ * (a fault reads 0): its fields are then direct loads, not one
+ * bpf_probe_read_kernel call each. Declared here only: bpftool's static
+ * linker cannot merge one kfunc declared by two objects. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static __always_inline struct file *file__typed(struct file *f)
+{
+	return f ? bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file)) : NULL;
+}
+
 /* Encode the caller's path string, then (for a relative one) the canonical
  * path of the directory it is relative to. Returns bytes written. */
 static __always_inline __u32 upath__encode(struct task_struct *task, long dfd, const char *upath, char *buf,
@@ -116,7 +127,7 @@ static __always_inline void file__report(struct who *w, struct file *f, __u32 op
 
 static __always_inline __u32 access__of(struct file *f, __u32 oflags)
 {
-	__u32 mode = BPF_CORE_READ(f, f_mode);
+	__u32 mode = f->f_mode;
 	__u32 acc = 0;
 
 	if (mode & FMODE_READ)
@@ -129,7 +140,7 @@ static __always_inline __u32 access__of(struct file *f, __u32 oflags)
 		acc |= FTS_ACC_TRUNC;
 	if (oflags & O_APPEND)
 		acc |= FTS_ACC_APPEND;
-	if (acc && (BPF_CORE_READ(f, f_inode, i_mode) & 0170000) == 0040000 /* S_IFDIR */)
+	if (acc && (f->f_inode->i_mode & 0170000) == 0040000 /* S_IFDIR */)
 		acc |= FTS_ACC_DIR;
 	return acc;
 }
@@ -140,12 +151,12 @@ static __always_inline __u32 access__of(struct file *f, __u32 oflags)
 static __always_inline int file__maybe_report(struct who *w, struct file *f, __u32 op, __u32 access, __u32 oflags,
 					      long result)
 {
-	struct dentry *dentry = BPF_CORE_READ(f, f_path.dentry);
-	__u64 dev = inode__dev(BPF_CORE_READ(f, f_inode));
+	struct dentry *dentry = f->f_path.dentry;
+	__u64 dev = f->f_inode->i_sb->s_dev;
 	struct file_class cls = {};
 
 	if (w->job_id) {
-		__u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
+		__u64 ino = f->f_inode->i_ino;
 
 		/* A repeated open costs one lookup: the walk below runs once per
 		 * process, file and access. */
@@ -200,7 +211,7 @@ static __always_inline int open__exit(long ret, long dfd, const char *upath, __u
 		open__failed(&w, dfd, upath, oflags, ret);
 		return 0;
 	}
-	f = fd__file(w.task, ret);
+	f = file__typed(fd__file(w.task, ret));
 	if (!f)
 		return 0;
 	__u32 access = access__of(f, oflags);
@@ -265,7 +276,7 @@ static __always_inline int fd_change__exit(long ret, long fd, __u32 op, __u32 ac
 
 	if (ret < 0 || !who__get(&w))
 		return 0;
-	f = fd__file(w.task, fd);
+	f = file__typed(fd__file(w.task, fd));
 	if (!f)
 		return 0;
 	return file__maybe_report(&w, f, op, access, 0, ret);

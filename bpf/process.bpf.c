@@ -452,6 +452,26 @@ static __always_inline __u32 exec__loader_env(struct fts_exec_event *e, char *bu
 	return exec__run_env(e, buf, off, flags);
 }
 
+/* The untracked fast path of exec: nobody needs the record of a process that
+ * is in no job (by membership or cgroup), starts none (neither the name it
+ * was run as nor its binary's is a launcher) and is not reported anyway. The
+ * same answers as exec__job, from lookups and the two leaf names, before the
+ * paths are encoded (most of an exec's cost here: tests/bench --bpf-stats). */
+static __always_inline bool exec__may_matter(struct linux_binprm *bprm, __u32 tgid, __u64 cgroup_id, char *buf)
+{
+	struct fts_settings *set = settings__get();
+	char *name = buf + FTS_SCRATCH_SIZE / 2;
+	long n;
+
+	if ((set && (set->flags & FTS_SET_REPORT_ALL_EXEC)) || bpf_map_lookup_elem(&tasks, &tgid) ||
+	    bpf_map_lookup_elem(&job_cgroups, &cgroup_id))
+		return true;
+	n = bpf_probe_read_kernel_str(name, FTS_FILENAME_MAX, bprm->filename);
+	if (n > 0 && launcher__match(name + basename__offset(name, n)) != FTS_NO_POLICY)
+		return true;
+	return launcher__match((const char *)bprm->file->f_path.dentry->d_name.name) != FTS_NO_POLICY;
+}
+
 /* Reserve-fill-submit, with the record built in scratch (it outgrows the
  * stack): paths, job, argv, loader variables, then the fixed part. */
 SEC("tp_btf/sched_process_exec")
@@ -471,9 +491,11 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 	buf = scratch__get();
 	if (!buf)
 		return 0;
+	writer__note(task, bprm, tgid, start_ns, buf); /* every exec: writers are outside jobs */
+	if (!exec__may_matter(bprm, tgid, cgroup_id, buf))
+		return 0;
 	e = (void *)buf;
 	exec__paths(e, buf, task, bprm, &l, &flags);
-	writer__note(task, bprm, tgid, start_ns, buf);
 	if (!exec__job(tgid, start_ns, cgroup_id, e, buf, &l, &job_id, &policy, &flags))
 		return 0;
 	l.off = exec__args(e, buf, task, l.off, &flags);

@@ -89,7 +89,7 @@ static __always_inline void access__vm(__u32 op, long result)
 static __always_inline void proc_mem__check(struct task_struct *task, __u32 tgid, __u64 job_id, struct file *f,
 					    __u32 oflags, long ret)
 {
-	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	struct inode *inode;
 	struct proc_inode *pi;
 	struct hlist_node *first;
 	struct task_struct *t;
@@ -99,8 +99,10 @@ static __always_inline void proc_mem__check(struct task_struct *task, __u32 tgid
 	__u32 ttgid;
 	__u64 tstart;
 
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != FTS_PROC_SUPER_MAGIC)
+	/* @f is file__typed's (file.bpf.c): a direct load first, the walk below only for proc. */
+	if (f->f_inode->i_sb->s_magic != FTS_PROC_SUPER_MAGIC)
 		return;
+	inode = BPF_CORE_READ(f, f_inode);
 	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name)) != 4 ||
 	    name[0] != 'm' || name[1] != 'e' || name[2] != 'm')
 		return;

@@ -27,16 +27,17 @@
 #define EPERM 1
 #define EACCES 13
 
-/* The struct file of descriptor @fd of the current task, or NULL. */
+/* The struct file of descriptor @fd of the current task (a BTF pointer:
+ * direct loads), or NULL. The file is a plain value: file.bpf.c types it
+ * again (file__typed) for direct loads of its fields. */
 static __always_inline struct file *fd__file(struct task_struct *task, long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = task->files->fdt;
 	struct file *f = NULL;
 
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
 	return f;
 }
 
@@ -110,15 +111,16 @@ static __always_inline void dentry__classify(struct dentry *dentry, __u64 dev, s
 	}
 }
 
-/* Cheap check for processes outside jobs: the file's own inode and its name. */
+/* Cheap check for processes outside jobs: the file's own inode and its name.
+ * @dentry is read from file__typed's pointer (file.bpf.c): direct loads. */
 static __always_inline __u32 dentry__own_classes(struct dentry *dentry, __u64 dev)
 {
-	struct fts_inode_key key = { .dev = dev, .ino = BPF_CORE_READ(dentry, d_inode, i_ino) };
+	struct fts_inode_key key = { .dev = dev, .ino = dentry->d_inode->i_ino };
 	struct fts_name_key nk = {};
 	struct fts_watch *v = bpf_map_lookup_elem(&watched, &key);
 	__u32 classes = v ? v->classes : 0;
 
-	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), BPF_CORE_READ(dentry, d_name.name));
+	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), dentry->d_name.name);
 	v = bpf_map_lookup_elem(&watched_names, &nk);
 	if (v)
 		classes |= v->classes;

@@ -13,15 +13,18 @@ struct sys_args {
 	unsigned long a[5];
 };
 
+/* Direct loads from the task's saved registers (a BTF pointer), not one
+ * bpf_probe_read_kernel call per register: every open of every process on the
+ * node passes here (tests/bench/run_bench.py --bpf-stats). */
 static __always_inline void sys_args__read(struct task_struct *task, struct sys_args *args)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
-	args->a[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	args->a[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	args->a[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	args->a[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-	args->a[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	args->a[0] = PT_REGS_PARM1_SYSCALL(regs);
+	args->a[1] = PT_REGS_PARM2_SYSCALL(regs);
+	args->a[2] = PT_REGS_PARM3_SYSCALL(regs);
+	args->a[3] = PT_REGS_PARM4_SYSCALL(regs);
+	args->a[4] = PT_REGS_PARM5_SYSCALL(regs);
 }
 
 /* The caller: the current task and its job (0 if none). */
@@ -31,17 +34,21 @@ struct who {
 	__u64 job_id;
 };
 
-/* False for the daemon itself, whose own syscalls are not reported. */
+/* False for the daemon itself, whose own syscalls are not reported. The
+ * untracked fast path: two loads and one failed lookup (the start time is
+ * read only for a task the map knows). */
 static __always_inline bool who__get(struct who *w)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fts_task_state *st;
 
 	w->task = task;
-	w->tgid = BPF_CORE_READ(task, tgid);
+	w->tgid = task->tgid;
 	if (task__is_daemon(w->tgid))
 		return false;
-	st = task__tracked(w->tgid, task__start_ns(task));
+	st = bpf_map_lookup_elem(&tasks, &w->tgid);
+	if (st)
+		st = task__same_start(st, w->tgid, task->group_leader->start_boottime);
 	w->job_id = st ? st->job_id : 0;
 	return true;
 }

@@ -71,17 +71,21 @@ static __always_inline void task__parent_id(struct task_struct *task, struct fts
  * belongs to an earlier process with the same pid whose exit we did not see:
  * it is removed, never inherited.
  */
-static __always_inline struct fts_task_state *task__tracked(__u32 tgid, __u64 start_ns)
+static __always_inline struct fts_task_state *task__same_start(struct fts_task_state *st, __u32 tgid,
+							     __u64 start_ns)
 {
-	struct fts_task_state *st = bpf_map_lookup_elem(&tasks, &tgid);
-
-	if (!st)
-		return NULL;
 	if (st->start_ticks != start_ns / FTS_NS_PER_TICK) {
 		bpf_map_delete_elem(&tasks, &tgid);
 		return NULL;
 	}
 	return st;
+}
+
+static __always_inline struct fts_task_state *task__tracked(__u32 tgid, __u64 start_ns)
+{
+	struct fts_task_state *st = bpf_map_lookup_elem(&tasks, &tgid);
+
+	return st ? task__same_start(st, tgid, start_ns) : NULL;
 }
 
 /* Set once the tasks map has refused a member: from then on a task missing
@@ -169,16 +173,30 @@ static __always_inline void *event__reserve(__u64 size)
 	return e;
 }
 
+/* Wake the daemon only once FTS_RING_WAKEUP_BYTES wait in the ring; it also
+ * drains the ring on its own every FTS_RING_POLL_MS (events.h, daemon/app/inputs.cc),
+ * so a lone record waits that long at most. A wakeup per record costs the
+ * producer an IPI (a VM exit on a guest) inside its fork, exec or open, and
+ * the daemon a context switch per record on the cores the job runs on
+ * (tests/bench --bpf-stats: most of a job's fork/exec overhead). */
+#define FTS_RING_WAKEUP_BYTES (64 << 10)
+
+static __always_inline __u64 ring__wakeup(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= FTS_RING_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										     : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void event__submit(void *e)
 {
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, ring__wakeup());
 	counter__inc(FTS_CNT_EVENTS);
 }
 
 /* Send a record built in scratch space; size is bounded by the caller. */
 static __always_inline void event__output(void *buf, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, buf, size, 0))
+	if (bpf_ringbuf_output(&events, buf, size, ring__wakeup()))
 		counter__inc(FTS_CNT_RINGBUF_DROPS);
 	else
 		counter__inc(FTS_CNT_EVENTS);

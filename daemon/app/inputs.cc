@@ -2,11 +2,15 @@
 
 #include <unistd.h>
 
+#include <chrono>
+
 namespace fts::app {
 
 void Inputs::start() {
   ring_ = std::make_unique<Fd>(io_, dup(p_.sensor->ring_fd()));
   wait(ring_.get(), &Inputs::on_ring);
+  ring_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  poll_ring();
   fan_ = std::make_unique<Fd>(io_, dup(p_.backstop->fd()));
   wait(fan_.get(), &Inputs::on_fanotify);
   if (p_.hasher) {
@@ -16,6 +20,7 @@ void Inputs::start() {
 }
 
 void Inputs::stop() {
+  ring_timer_.reset();
   ring_.reset();
   fan_.reset();
   hash_fd_.reset();
@@ -32,6 +37,18 @@ void Inputs::wait(Fd* fd, void (Inputs::*on_ready)()) {
 void Inputs::on_ring() {
   p_.sensor->consume();
   p_.pipeline.flush();
+}
+
+// The kernel submits records without a wakeup until FTS_RING_WAKEUP_BYTES
+// wait (bpf/lib/task.h): one wakeup per record was most of what a job's
+// fork/exec paid. Here a lone record waits at most one period.
+void Inputs::poll_ring() {
+  ring_timer_->expires_after(std::chrono::milliseconds(sensor::kRingPollMs));
+  ring_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    if (p_.sensor->consume() > 0) p_.pipeline.flush();
+    poll_ring();
+  });
 }
 
 void Inputs::on_fanotify() { read_fanotify(); }

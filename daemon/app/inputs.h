@@ -1,7 +1,8 @@
 #pragma once
 // The daemon's sources on its event loop: the BPF ring buffer, the fanotify
 // queue and finished content hashes. Each is drained into the pipeline when
-// its fd is readable, and on demand (sync, reload, flow reports).
+// its fd is readable, and on demand (sync, reload, flow reports); the ring
+// also every FTS_RING_POLL_MS, since the kernel wakes us only for a backlog.
 #include <cstdint>
 #include <memory>
 
@@ -35,12 +36,14 @@ class Inputs {
   using Fd = boost::asio::posix::stream_descriptor;
   void wait(Fd* fd, void (Inputs::*on_ready)());
   void on_ring();
+  void poll_ring();
   void on_fanotify();
   void on_hashes();
 
   boost::asio::io_context& io_;
   Parts& p_;
   std::unique_ptr<Fd> ring_, fan_, hash_fd_;
+  std::unique_ptr<boost::asio::steady_timer> ring_timer_;
 };
 
 }  // namespace fts::app

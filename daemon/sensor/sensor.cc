@@ -26,6 +26,8 @@ extern "C" {
 namespace fts::sensor {
 namespace {
 
+static_assert(kRingPollMs == FTS_RING_POLL_MS, "the daemon's ring poll must match the kernel's wakeup rule");
+
 constexpr long kBpfFsMagic = 0xcafe4a11;
 
 // libbpf's log, kept so a failed load can quote the verifier.

@@ -17,6 +17,11 @@
 
 namespace fts::sensor {
 
+// How often the daemon drains the ring buffer on its own: the kernel wakes it
+// only once a backlog waits (FTS_RING_POLL_MS in events.h; sensor.cc checks
+// they agree).
+inline constexpr int kRingPollMs = 10;
+
 struct Options {
   uint32_t ringbuf_mb = 16;
   uint32_t tasks_max = 65536;  // capacity of the tasks map: processes of jobs tracked at once

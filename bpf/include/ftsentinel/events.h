@@ -27,6 +27,7 @@
 #define FTS_CGROUP_PATH_MAX 512
 #define FTS_PRELOAD_MAX 256  /* bytes of an LD_PRELOAD value kept (NUL included) */
 #define FTS_RUN_ENV_MAX 128  /* bytes of one run variable kept, "NAME=value" with its NUL */
+#define FTS_RING_POLL_MS 10  /* the daemon drains the ring this often; the kernel wakes it only for a backlog */
 
 enum fts_event_kind {
 	FTS_EV_EXEC = 1,          /* struct fts_exec_event */
