@@ -57,7 +57,7 @@ void Inputs::on_hashes() { drain_hashes(); }
 
 uint64_t Inputs::drain_ring() {
   uint64_t total = 0;
-  for (int round = 0; round < 64; ++round) {
+  for (int round = 0; round < 1024; ++round) {  // up to 1024 budgets of consume() (1024 records each)
     int n = p_.sensor->consume();
     if (n <= 0) break;
     total += static_cast<uint64_t>(n);

@@ -103,6 +103,12 @@ void Parts::start_state() {
   ctx.rules = &rules;
   ctx.writers = writers.get();
   ctx.redact = !d.detection().redact_off();
+  // Event ids unique across restarts: a SIEM that drops repeated ids (a spool
+  // replayed after a crash) must never drop a new record that reuses an old
+  // run's id. Each run starts at the wall clock in microseconds (exact in a
+  // JSON double until 2255), ahead of every earlier run's ids unless that run
+  // averaged a million records a second or the clock was stepped back.
+  ctx.first_event_id = now_wall_ns() / 1000;
   rules.set_redact(ctx.redact);
   // Events are built only when the journal or an output takes them (`events: all`).
   ctx.render_events = journal != nullptr || std::any_of(d.outputs().begin(), d.outputs().end(), [](const v1::Output& o) {

@@ -46,6 +46,7 @@ v1::ReloadReply reload_policies(Parts& p, Inputs& in) {
   for (auto& w : o.warnings) r.add_warnings(w);
   for (auto& n : o.notes) r.add_notes(n);
   for (auto& name : o.policies) r.add_policies(name);
+  for (auto& f : o.policy_files) r.add_policy_files(f);
   r.set_generation(p.reloader->generation());
   return r;
 }

@@ -14,7 +14,7 @@ namespace fts {
 uint64_t boot_to_wall_ns(uint64_t boot_ns);
 // Compares the offset with the clocks now; when they drifted apart by more
 // than `step_ns` (the wall clock was set), takes the new offset and returns
-// true. Cheap (two vDSO reads): the renderer calls it once per second of
+// true. Cheap (two vDSO reads): the renderer calls it at most once per millisecond of
 // records.
 bool resample_clock_offset(uint64_t step_ns = 10'000'000);
 uint64_t now_boot_ns();

@@ -201,9 +201,11 @@ void check_daemon(const YAML::Node& root, const std::string& file, const v1::Dae
 Loaded load(const std::string& config_file) {
   Loaded out;
   out.config_file = config_file;
-  load_yaml_file(config_file, &out.daemon, &out.errors);
+  // One read: the config mapped and the tree its errors point into are the same version.
+  auto text = read_settled(config_file, &out.errors);
+  if (!text) return out;
+  YAML::Node root = load_yaml_text(*text, config_file, &out.daemon, &out.errors);
   if (!out.ok()) return out;
-  YAML::Node root = YAML::LoadFile(config_file);
   fill_defaults(&out.daemon);
   check_daemon(root, config_file, out.daemon, &out.errors);
   std::string base = fs::path(config_file).parent_path().string();

@@ -231,12 +231,10 @@ std::shared_ptr<const policy::PolicySet> load_policies(const std::string& dir, s
     policy::Policy p;
     p.file = f.string();
     size_t before = errors->size();
-    load_yaml_file(p.file, &p.spec, errors);
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(p.file);
-    } catch (const YAML::Exception&) {
-    }
+    // One read: the text mapped, the tree errors point into and the digest are the same version.
+    auto text = read_settled(p.file, errors, &p.sha256);
+    if (!text) continue;
+    YAML::Node root = load_yaml_text(*text, p.file, &p.spec, errors);
     if (errors->size() != before) continue;
     check_policy(root, p, errors, warnings);
     if (!p.spec.name().empty()) {

@@ -1,10 +1,15 @@
 #include "config/yaml_proto.h"
 
 #include <google/protobuf/descriptor.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
 
 #include <charconv>
+#include <chrono>
+#include <ctime>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/units.h"
 
@@ -202,19 +207,84 @@ void yaml_to_proto(const YAML::Node& node, google::protobuf::Message* out, const
   Mapper(file, diags).message(node, out, "");
 }
 
-void load_yaml_file(const std::string& path, google::protobuf::Message* out,
-                    std::vector<Diagnostic>* diags) {
-  std::ifstream in(path);
-  if (!in) {
-    diags->push_back(Diagnostic{path, 0, 0, "", "cannot read file"});
-    return;
+namespace {
+
+// Still for this long, and unchanged across the read: not being written.
+constexpr auto kSettle = std::chrono::milliseconds(200);
+constexpr int kSettleTries = 15;  // about 3 s of an edit going on: reported, not guessed at
+
+bool same_file(const struct stat& a, const struct stat& b) {
+  return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
+         a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+// Changed within kSettle of now, or "in the future" (the clock was stepped back).
+bool recent(const struct stat& st) {
+  struct timespec now {};
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t age_ms = (now.tv_sec - st.st_ctim.tv_sec) * 1000 + (now.tv_nsec - st.st_ctim.tv_nsec) / 1000000;
+  return age_ms < kSettle.count();
+}
+
+std::string sha256_hex(const std::string& text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
   }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> read_settled(const std::string& path, std::vector<Diagnostic>* diags,
+                                        std::string* sha256) {
+  for (int i = 0; i < kSettleTries; ++i) {
+    struct stat before {}, after {};
+    if (::stat(path.c_str(), &before) != 0) break;
+    if (recent(before)) {  // still being written? wait, and start over if it was
+      std::this_thread::sleep_for(kSettle);
+      if (::stat(path.c_str(), &after) != 0) break;
+      if (!same_file(before, after)) continue;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) break;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (::stat(path.c_str(), &after) != 0) break;
+    if (!same_file(before, after)) continue;
+    std::string text = ss.str();
+    if (sha256) *sha256 = sha256_hex(text);
+    return text;
+  }
+  struct stat st {};
+  diags->push_back(Diagnostic{path, 0, 0, "", ::stat(path.c_str(), &st) != 0
+                                                  ? "cannot read file"
+                                                  : "the file changed while being read (an edit going on?); "
+                                                    "reload again once it is saved"});
+  return std::nullopt;
+}
+
+YAML::Node load_yaml_text(const std::string& text, const std::string& path, google::protobuf::Message* out,
+                          std::vector<Diagnostic>* diags) {
   try {
-    YAML::Node root = YAML::Load(in);
+    YAML::Node root = YAML::Load(text);
     yaml_to_proto(root, out, path, diags);
+    return root;
   } catch (const YAML::Exception& e) {
     diags->push_back(Diagnostic{path, e.mark.line + 1, e.mark.column + 1, "", e.msg});
+    return YAML::Node();
   }
+}
+
+void load_yaml_file(const std::string& path, google::protobuf::Message* out,
+                    std::vector<Diagnostic>* diags) {
+  if (auto text = read_settled(path, diags)) load_yaml_text(*text, path, out, diags);
 }
 
 Diagnostic diag_at(const YAML::Node& root, const std::string& file, const std::string& field,

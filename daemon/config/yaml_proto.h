@@ -4,6 +4,7 @@
 #include <google/protobuf/message.h>
 #include <yaml-cpp/yaml.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,20 @@ struct Diagnostic {
 void yaml_to_proto(const YAML::Node& node, google::protobuf::Message* out, const std::string& file,
                    std::vector<Diagnostic>* diags);
 
-// Parses a whole file; a syntax error is one diagnostic.
+// A file's whole text, read once it is still: a file rewritten in place
+// (`cat > f`, an editor that does not rename) is on disk half written for a
+// moment, and a reload must not run that half. A file that keeps changing for
+// seconds is a diagnostic ("changed while being read"), as is one that cannot
+// be read; `sha256` (hex) is of the text returned.
+std::optional<std::string> read_settled(const std::string& path, std::vector<Diagnostic>* diags,
+                                        std::string* sha256 = nullptr);
+
+// Parses `text` (the content of `path`) into `out`; returns the YAML tree
+// (null on a syntax error, which is one diagnostic).
+YAML::Node load_yaml_text(const std::string& text, const std::string& path, google::protobuf::Message* out,
+                          std::vector<Diagnostic>* diags);
+
+// read_settled, then load_yaml_text.
 void load_yaml_file(const std::string& path, google::protobuf::Message* out,
                     std::vector<Diagnostic>* diags);
 

@@ -55,12 +55,16 @@ Emitted LossWatch::outputs(const std::vector<std::unique_ptr<sinks::Sink>>& sink
     if (!lost) continue;
     auto st = sink->stats();
     bool is_journal = sink.get() == journal;
+    bool is_file = st.type == "file" || st.type == "stdout";
     if (is_journal)
       spdlog::error("journal {}: {} records lost ({} dropped in total: writer queue full; last error: {})", st.target,
                     lost, st.dropped, st.last_error.empty() ? "none" : st.last_error);
+    else if (is_file)
+      spdlog::error("output {}: {} records not written ({}; {} in total)", st.name, lost, st.last_error, st.dropped);
     else
       spdlog::error("output {}: {} records dropped (spool full; {} in total)", st.name, lost, st.dropped);
-    out.alerts.push_back(rules::output_loss_alert(st.name, st.target, lost, st.dropped, is_journal));
+    out.alerts.push_back(is_file ? rules::file_loss_alert(st.name, st.target, lost, st.dropped, st.last_error)
+                                 : rules::output_loss_alert(st.name, st.target, lost, st.dropped, is_journal));
   }
   return out;
 }

@@ -85,6 +85,10 @@ void fill_status(const Snapshot& s, v1::Status* out) {
   c->set_idle_closed(s.control.idle_closed);
   c->set_accept_failures(s.control.accept_failures);
   out->set_fanotify_unresolved(s.fanotify_unresolved);
+  out->set_kernel_records(s.sensor.events);
+  out->set_record_events(s.pipeline.record_events);
+  out->set_records_filtered(s.pipeline.filtered);
+  out->set_records_merged(s.pipeline.merged);
 }
 
 }  // namespace fts::health

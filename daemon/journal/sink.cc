@@ -79,7 +79,7 @@ sinks::SinkStats JournalSink::stats() const {
   s.written = written_.load();
   s.delivered = written_.load();
   s.failed = failed_.load();
-  s.dropped = dropped_.load();
+  s.dropped = dropped_.load() + failed_.load();  // records lost: the queue was full, or the write failed (a full disk)
   std::lock_guard<std::mutex> l(mu_);
   s.queued = queue_.size();
   s.last_error = last_error_;

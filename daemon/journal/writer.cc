@@ -302,6 +302,7 @@ void Writer::note_metadata(const Entry& e, const std::string& run_id) {
 Status Writer::append(const std::vector<Entry>& batch) {
   if (batch.empty()) return {};
   if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+  std::string why;
   for (const Entry& e : batch) {
     std::string run_id = e.job_id.empty() ? host_run_id(e.time_ms) : e.job_id;
     Run& r = runs_[run_id];
@@ -320,18 +321,8 @@ Status Writer::append(const std::vector<Entry>& batch) {
     int rc = sqlite3_step(insert_);
     sqlite3_reset(insert_);
     if (rc != SQLITE_DONE) {
-      std::string why = sql_error(db_, "insert");
-      (void)exec("ROLLBACK");
-      // The in-memory chain state is now ahead of the database: reload it.
-      runs_.clear();
-      meta_.clear();
-      dirty_.clear();
-      touched_.clear();
-      seq_ = 0;
-      sqlite3_finalize(insert_);
-      insert_ = nullptr;
-      (void)init();
-      return make_error(why);
+      why = sql_error(db_, "insert");
+      break;
     }
     r.count++;
     r.head = std::move(h);
@@ -340,11 +331,27 @@ Status Writer::append(const std::vector<Entry>& batch) {
     note_metadata(e, run_id);
     records_++;
   }
-  if (auto st = flush_runs(); !st) {
-    (void)exec("ROLLBACK");
-    return st;
-  }
-  return exec("COMMIT");
+  if (why.empty())
+    if (auto st = flush_runs(); !st) why = st.error();
+  if (why.empty())
+    if (auto st = exec("COMMIT"); !st) why = st.error();  // a full disk fails here, after every insert took
+  if (why.empty()) return {};
+  (void)exec("ROLLBACK");
+  // The in-memory chains are now ahead of the database: read them again, so
+  // the next append and seal go on from what was committed (a seal naming
+  // records that never landed would read as a deletion to `verify`).
+  auto dirty = std::move(dirty_);
+  runs_.clear();
+  meta_.clear();
+  dirty_.clear();
+  touched_.clear();
+  seq_ = 0;
+  sqlite3_finalize(insert_);
+  insert_ = nullptr;
+  (void)init();
+  for (const auto& id : dirty)  // committed earlier and not sealed yet: still to seal
+    if (runs_.count(id)) dirty_.insert(id);
+  return make_error(why);
 }
 
 // The runs table: a convenience index for `runs` and retention; verify trusts
@@ -439,11 +446,19 @@ Status Writer::seal(int64_t now_ms) {
     body += id + " " + std::to_string(r.count) + " " + hex(r.head) + "\n";
   }
   if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
-  if (auto st = write_seal(now_ms, "seal", body); !st) {
+  // A seal the disk refused is not one: the next seal takes its number.
+  int64_t n0 = seal_n_;
+  std::string head0 = seal_head_;
+  auto seals0 = seals_;
+  auto undo = [&](Status st) {
     (void)exec("ROLLBACK");
+    seal_n_ = n0;
+    seal_head_ = std::move(head0);
+    seals_ = seals0;
     return st;
-  }
-  if (auto st = exec("COMMIT"); !st) return st;
+  };
+  if (auto st = write_seal(now_ms, "seal", body); !st) return undo(std::move(st));
+  if (auto st = exec("COMMIT"); !st) return undo(std::move(st));
   dirty_.clear();
   return {};
 }

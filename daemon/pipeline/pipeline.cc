@@ -39,8 +39,21 @@ class Reaped {
 // What stages share and the pipeline owns: the one sequence of event ids,
 // the process views, and the egress state when the caller keeps none.
 struct Pipeline::Shared {
-  explicit Shared(const Context& ctx) : views(ctx.procs, ctx.cgroups, 1 << 16, ctx.redact) {}
+  explicit Shared(const Context& ctx)
+      : event_seq(ctx.first_event_id), views(ctx.procs, ctx.cgroups, 1 << 16, ctx.redact) {}
   uint64_t next_event_id() { return ++event_seq; }
+  // Two vDSO clock reads at most once per millisecond of `ts_ns` (boot clock):
+  // a wall-clock step (ntpd -g, `date -s`) is followed within a millisecond,
+  // by records and by the daemon's own events (a job registered) alike.
+  void check_clock(uint64_t ts_ns) {
+    if (ts_ns - last_clock_check_ns < 1'000'000ull) return;
+    last_clock_check_ns = ts_ns;
+    if (resample_clock_offset()) {
+      spdlog::warn("the wall clock stepped: times from now on use the new offset");
+      views.invalidate_all();
+    }
+  }
+  uint64_t last_clock_check_ns = 0;
   uint64_t event_seq = 0;
   render::ProcessViews views;
   Reaped reaped;
@@ -242,16 +255,16 @@ class ClassifyStage : public Stage {
 
 // record -> the process, job and policy it is about, and a file's canonical
 // path: looked up once, read by every later stage. Also keeps the clock
-// offset honest (a wall-clock step is noticed within a second of records).
+// offset honest (Shared::check_clock).
 class ResolveStage : public Stage {
  public:
-  ResolveStage(const Context& ctx, render::ProcessViews* views)
-      : procs_(*ctx.procs), jobs_(*ctx.jobs), watcher_(ctx.watcher), views_(*views) {}
+  ResolveStage(const Context& ctx, Pipeline::Shared* shared)
+      : procs_(*ctx.procs), jobs_(*ctx.jobs), watcher_(ctx.watcher), shared_(*shared) {}
   Step step() const override { return Step::kResolve; }
   const char* name() const override { return "resolve"; }
   bool run(Item& item) override {
     const decode::Header& h = decode::header(*item.record);
-    check_clock(h.ts_ns);
+    shared_.check_clock(h.ts_ns);
     item.facts.process = procs_.find(state::key_of(h.task));
     item.facts.job = h.job_id ? jobs_.find(h.job_id) : nullptr;
     item.policy = item.facts.job ? jobs_.policies().at(item.facts.job->policy_index) : nullptr;
@@ -265,20 +278,10 @@ class ResolveStage : public Stage {
   }
 
  private:
-  void check_clock(uint64_t ts_ns) {
-    if (ts_ns - last_check_ns_ < 1'000'000'000ull) return;
-    last_check_ns_ = ts_ns;
-    if (resample_clock_offset()) {
-      spdlog::warn("the wall clock stepped: times from now on use the new offset");
-      views_.invalidate_all();
-    }
-  }
-
   state::ProcessTable& procs_;
   jobs::JobManager& jobs_;
   const watch::Watcher* watcher_;
-  render::ProcessViews& views_;
-  uint64_t last_check_ns_ = 0;
+  Pipeline::Shared& shared_;
 };
 
 // network records -> the name the job resolved the destination from, the
@@ -414,10 +417,12 @@ const jobs::Job* event_job(const Item& item, const jobs::JobManager& jobs) {
 class RenderStage : public Stage {
  public:
   RenderStage(const Context& ctx, Pipeline::Shared* shared)
-      : jobs_(*ctx.jobs), shared_(*shared), renderer_(ctx.host, &shared->views, ctx.procs, ctx.jobs) {}
+      : jobs_(*ctx.jobs), shared_(*shared), stats_(*ctx.stats),
+        renderer_(ctx.host, &shared->views, ctx.procs, ctx.jobs) {}
   Step step() const override { return Step::kRender; }
   const char* name() const override { return "render"; }
   bool run(Item& item) override {
+    if (!item.record) shared_.check_clock(now_boot_ns());  // records were checked at resolve
     shared_.views.trim();
     item.events.for_each([&](v1::Event& e) {  // the daemon's own (push_event): one sequence of ids
       if (!e.id()) e.set_id(shared_.next_event_id());
@@ -435,7 +440,11 @@ class RenderStage : public Stage {
   }
   void record_event(Item& item) {
     const jobs::Job* job = event_job(item, jobs_);
-    if (!wanted(item, job)) return;
+    if (!wanted(item, job)) {
+      stats_.filtered++;
+      return;
+    }
+    stats_.record_events++;
     item.event_id = shared_.next_event_id();
     if (renderer_.record(*item.record, item.facts, job, item.event_id, item.events.add()))
       item.events.mark_borrowed_process();
@@ -444,6 +453,7 @@ class RenderStage : public Stage {
 
   jobs::JobManager& jobs_;
   Pipeline::Shared& shared_;
+  Stats& stats_;
   render::EventRenderer renderer_;
 };
 
@@ -451,7 +461,7 @@ class RenderStage : public Stage {
 // the evidence of an alert (and the journal's rows), no Event is built.
 class IdStage : public Stage {
  public:
-  IdStage(const Context& ctx, Pipeline::Shared* shared) : jobs_(*ctx.jobs), shared_(*shared) {}
+  IdStage(const Context& ctx, Pipeline::Shared* shared) : jobs_(*ctx.jobs), shared_(*shared), stats_(*ctx.stats) {}
   Step step() const override { return Step::kRender; }
   const char* name() const override { return "ids"; }
   bool run(Item& item) override {
@@ -459,13 +469,20 @@ class IdStage : public Stage {
     item.events.for_each([&](v1::Event& e) {
       if (!e.id()) e.set_id(shared_.next_event_id());
     });
-    if (item.record && wanted(item, event_job(item, jobs_))) item.event_id = shared_.next_event_id();
+    if (!item.record) return true;
+    if (!wanted(item, event_job(item, jobs_))) {
+      stats_.filtered++;
+      return true;
+    }
+    stats_.record_events++;
+    item.event_id = shared_.next_event_id();
     return true;
   }
 
  private:
   jobs::JobManager& jobs_;
   Pipeline::Shared& shared_;
+  Stats& stats_;
 };
 
 // record + state -> alerts of the rule catalogue
@@ -607,7 +624,7 @@ Pipeline Pipeline::standard(Context ctx) {
   egress::Names* names = ctx.names ? ctx.names : &sh->own_names;
   p.add(std::make_unique<DecodeStage>(ctx.stats));
   p.add(std::make_unique<StateStage>(ctx, &sh->views, &sh->reaped));
-  p.add(std::make_unique<ResolveStage>(ctx, &sh->views));
+  p.add(std::make_unique<ResolveStage>(ctx, sh));
   p.add(std::make_unique<ClassifyStage>(ctx));
   p.add(std::make_unique<EgressStage>(totals, names, ctx.egress));
   if (ctx.hashes) p.add(std::make_unique<HashStage>(ctx.hashes));

@@ -111,6 +111,8 @@ struct Stats {
   uint64_t events = 0;   // events out, the daemon's own included
   uint64_t merged = 0;   // file reports folded into an earlier one
   uint64_t alerts = 0;   // alerts out: rules', summaries and the daemon's own
+  uint64_t record_events = 0;  // records that became an event
+  uint64_t filtered = 0;       // records that became none: no output wants them
 };
 
 // What the pipeline is built from: the daemon's state, owned by the caller.
@@ -134,6 +136,7 @@ struct Context {
   bool render_events = true;
   hash::Tracker* hashes = nullptr;  // null: no hash stage
   bool redact = true;  // secrets in args and LD_PRELOAD replaced before any sink (common/redact.h)
+  uint64_t first_event_id = 0;  // event ids count up from the one after this
 };
 
 class Pipeline {

@@ -17,6 +17,7 @@ namespace fts::policy {
 struct Policy {
   v1::Policy spec;
   std::string file;
+  std::string sha256;  // hex, of the file's content as read
   uint32_t index = 0;  // the policy's kernel id: what the kernel maps and records carry
 };
 

@@ -20,6 +20,12 @@ std::vector<std::string> names(const policy::PolicySet& set) {
   return out;
 }
 
+std::vector<std::string> files(const policy::PolicySet& set) {
+  std::vector<std::string> out;
+  for (const auto& p : set.all()) out.push_back(p.spec.name() + " " + p.file + " sha256:" + p.sha256);
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> needs_restart(const v1::DaemonConfig& running, const v1::DaemonConfig& next) {
@@ -55,6 +61,7 @@ Outcome Reloader::reload(const std::string& config_file, const v1::DaemonConfig&
   Outcome out;
   const auto current = parts_.jobs->policies_ptr();
   out.policies = names(*current);
+  out.policy_files = files(*current);
   auto refuse = [&](std::string why) {
     if (!why.empty()) out.errors.push_back(std::move(why));
     parts_.egress->drop_staged();
@@ -95,6 +102,7 @@ Outcome Reloader::reload(const std::string& config_file, const v1::DaemonConfig&
   out.applied = true;
   out.daemon = next.daemon;
   out.policies = names(*installed);
+  out.policy_files = files(*installed);
   std::string list;
   for (const auto& n : out.policies) list += (list.empty() ? "" : ", ") + n;
   spdlog::info("reload: generation {} in force: {} policies ({}), {} kept for running jobs", generation_,

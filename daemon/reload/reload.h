@@ -28,6 +28,7 @@ struct Outcome {
   std::vector<std::string> warnings;  // same; and settings that need a restart
   std::vector<std::string> notes;     // what happened to running jobs
   std::vector<std::string> policies;  // running after the reload (applied or not)
+  std::vector<std::string> policy_files;  // "NAME FILE sha256:HEX" of the same
   v1::DaemonConfig daemon;            // the config read (when applied)
 };
 

@@ -120,5 +120,8 @@ v1::Alert flows_evicted_alert(uint64_t evicted, uint64_t total);
 // ...or an output did (its spool or queue was full; `journal`: the journal's writer).
 v1::Alert output_loss_alert(const std::string& output, const std::string& target, uint64_t lost,
                             uint64_t dropped_total, bool journal);
+// ...or a file output could not write them (a full disk: `error` says why).
+v1::Alert file_loss_alert(const std::string& output, const std::string& target, uint64_t lost,
+                          uint64_t dropped_total, const std::string& error);
 
 }  // namespace fts::rules

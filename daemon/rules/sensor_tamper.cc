@@ -169,4 +169,11 @@ v1::Alert output_loss_alert(const std::string& output, const std::string& target
                     " in total)");
 }
 
+v1::Alert file_loss_alert(const std::string& output, const std::string& target, uint64_t lost,
+                          uint64_t dropped_total, const std::string& error) {
+  return loss_alert("output " + output + " (" + target + ") could not write " + std::to_string(lost) +
+                    " records: " + (error.empty() ? "write failed" : error) + " (" + std::to_string(dropped_total) +
+                    " lost in total)");
+}
+
 }  // namespace fts::rules

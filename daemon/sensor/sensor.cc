@@ -116,11 +116,18 @@ bool is_cgroup_prog(const bpf_program* p) {
 
 }  // namespace
 
+// Records one consume() hands on at most (libbpf 1.1 has no consume_n): under
+// a flood the producer never falls behind, and an unbounded drain would keep
+// the event loop, and with it the control socket, from ever taking a turn.
+constexpr int kConsumeBudget = 1024;
+constexpr int kBudgetSpent = -ECANCELED;
+
 struct Sensor::Impl {
   fts_skel* skel = nullptr;
   std::vector<bpf_link*> cgroup_links;  // the skeleton's attach cannot do cgroup programs
   ring_buffer* rb = nullptr;
   RecordHandler on_record;
+  int consumed = 0;  // records of the current consume()
   fts_settings settings{};
   Options opts;
 
@@ -234,7 +241,8 @@ Status Sensor::Impl::open_ring() {
       [](void* ctx, void* data, size_t size) -> int {
         auto* impl = static_cast<Impl*>(ctx);
         impl->on_record(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
-        return 0;
+        // libbpf has consumed this record already; a negative return only ends the call.
+        return ++impl->consumed >= kConsumeBudget ? kBudgetSpent : 0;
       },
       this, nullptr);
   if (!rb) return errno_error("ring buffer setup failed", errno);
@@ -313,7 +321,11 @@ Result<std::unique_ptr<Sensor>> Sensor::start(const Options& opts, RecordHandler
 
 int Sensor::ring_fd() const { return ring_buffer__epoll_fd(impl_->rb); }
 
-int Sensor::consume() { return ring_buffer__consume(impl_->rb); }
+int Sensor::consume() {
+  impl_->consumed = 0;
+  int r = ring_buffer__consume(impl_->rb);
+  return r == kBudgetSpent ? impl_->consumed : r;
+}
 
 std::vector<Program> Sensor::programs() const {
   std::vector<Program> out;

@@ -29,7 +29,7 @@ Result<std::unique_ptr<RemoteSink>> RemoteSink::create(RemoteOptions o, Transpor
 }
 
 RemoteSink::RemoteSink(RemoteOptions o)
-    : opts_(std::move(o)), work_(asio::make_work_guard(io_)), retry_timer_(io_) {}
+    : opts_(std::move(o)), work_(asio::make_work_guard(io_)), retry_timer_(io_), hold_timer_(io_) {}
 
 RemoteSink::~RemoteSink() {
   if (thread_.joinable()) {
@@ -37,6 +37,7 @@ RemoteSink::~RemoteSink() {
       stopping_ = true;
       drain();  // the queue reaches the disk; the next start sends it
       retry_timer_.cancel();
+      hold_timer_.cancel();
       transport_->close();
       work_.reset();
       io_.stop();
@@ -77,14 +78,38 @@ void RemoteSink::drain() {
     moving_ = batch.size();
   }
   if (!batch.empty()) {
-    if (auto st = spool_->append(batch); !st) {
-      set_error(st.error());
-      spdlog::error("output {}: {}", opts_.name, st.error());
+    size_t done = 0;
+    if (auto st = spool_->append(batch, &done); !st) {
+      batch.erase(batch.begin(), batch.begin() + static_cast<std::ptrdiff_t>(done));
+      hold(std::move(batch), st.error());
+    } else if (holding_) {
+      holding_ = false;
+      spdlog::info("output {}: spooling again", opts_.name);
     }
     update_spool_stats();
   }
   moving_ = 0;
   pump();
+}
+
+void RemoteSink::hold(std::vector<std::string> rest, const std::string& error) {
+  set_error(error);
+  if (!holding_) spdlog::error("output {}: {}; holding records in memory (up to {})", opts_.name, error,
+                               opts_.queue_max);
+  holding_ = true;
+  {
+    std::lock_guard lock(mu_);
+    queue_.insert(queue_.begin(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+    while (queue_.size() > opts_.queue_max) {  // the oldest go first, counted
+      queue_.pop_front();
+      queue_dropped_++;
+    }
+    drain_posted_ = true;  // the timer drains; new records need not
+  }
+  hold_timer_.expires_after(std::chrono::milliseconds(500));
+  hold_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && !stopping_) drain();
+  });
 }
 
 void RemoteSink::pump() {

@@ -88,6 +88,9 @@ class RemoteSink : public Sink {
   explicit RemoteSink(RemoteOptions o);
   void enqueue(std::string record);
   void drain();  // sink thread: queue -> spool, then pump
+  // Sink thread: records the spool could not take (a full disk) go back to the
+  // queue's front, bounded by queue_max, and the drain is tried again later.
+  void hold(std::vector<std::string> rest, const std::string& error);
   void pump();   // sink thread: spool head -> transport
   void on_sent(size_t n, SendResult r);
   void update_spool_stats();
@@ -97,6 +100,7 @@ class RemoteSink : public Sink {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer retry_timer_;
+  boost::asio::steady_timer hold_timer_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<spool::Spool> spool_;
   std::thread thread_;
@@ -115,6 +119,7 @@ class RemoteSink : public Sink {
   uint32_t attempt_ = 0;
   std::chrono::steady_clock::time_point last_log_{};
   uint64_t suppressed_logs_ = 0;
+  bool holding_ = false;  // the spool refused the last append
 
   std::atomic<uint64_t> written_{0}, delivered_{0}, failed_{0}, rejected_{0}, spool_dropped_{0}, spooled_{0},
       spool_bytes_{0}, lost_reported_{0}, moving_{0};

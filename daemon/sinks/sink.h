@@ -65,23 +65,32 @@ class JsonLinesSink : public Sink {
   ~JsonLinesSink() override;
   void write(const v1::Event& e) override;
   void write_alert(const v1::Alert& a) override;
+  // Writes the batch with write(2); what a full disk refuses is cut from the
+  // file (whole lines only), counted as dropped and reported by take_lost().
   void flush() override;
   SinkStats stats() const override;
+  uint64_t take_lost() override;
   uint64_t written() const { return written_; }
 
  private:
-  JsonLinesSink(FILE* f, bool owned, std::string path, Options o, uint64_t size)
-      : f_(f), owned_(owned), path_(std::move(path)), opts_(std::move(o)), size_(size) {}
+  JsonLinesSink(int fd, bool owned, std::string path, Options o, uint64_t size)
+      : fd_(fd), owned_(owned), path_(std::move(path)), opts_(std::move(o)), size_(size) {}
   void put(const std::string& line);
   void rotate();
+  void lose(int err);
 
-  FILE* f_;
+  int fd_;
   bool owned_;
   std::string path_;
   Options opts_;
-  uint64_t size_ = 0;
+  uint64_t size_ = 0;  // bytes in the file
+  std::string buf_;    // whole lines not written yet
+  uint64_t pending_ = 0;
   uint64_t written_ = 0;
+  uint64_t delivered_ = 0;
   uint64_t failed_ = 0;
+  uint64_t dropped_ = 0;
+  uint64_t lost_reported_ = 0;
   std::string last_error_;
 };
 

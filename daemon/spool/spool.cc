@@ -181,34 +181,52 @@ uint64_t Spool::bytes() const {
   return b;
 }
 
-Status Spool::append(const std::vector<std::string>& records) {
+Status Spool::append(const std::vector<std::string>& records, size_t* appended) {
+  // `done` records are on disk (or dropped); `in_buf` more wait in `buf`, which
+  // goes at the tail's offset `base`. A failed write (a full disk) cuts the
+  // tail back to `base` and forgets the buffered records: the spool holds
+  // exactly records[0, done), and the caller keeps the rest.
   std::string buf;
+  size_t done = 0, in_buf = 0;
+  uint64_t base = segs_.back().size;
   auto flush_buf = [&]() -> Status {
     if (buf.empty()) return {};
-    if (!write_all(tail_fd_, buf.data(), buf.size())) {
-      std::string why = std::strerror(errno);
-      // Cut a partial write so the segment stays a run of whole records.
-      if (ftruncate(tail_fd_, static_cast<off_t>(segs_.back().size)) != 0) {
+    Status opened = tail_fd_ >= 0 ? Status{} : open_tail(false);  // a failed segment start is retried here
+    if (!opened || !write_all(tail_fd_, buf.data(), buf.size())) {
+      std::string why = opened ? std::strerror(errno) : opened.error();
+      if (tail_fd_ >= 0 && ftruncate(tail_fd_, static_cast<off_t>(base)) != 0) {
       }
+      Segment& tail = segs_.back();
+      tail.size = base;
+      tail.records -= in_buf;
+      records_ -= in_buf;
       return make_error("spool append: " + why);
     }
     buf.clear();
+    done += in_buf;
+    in_buf = 0;
+    base = segs_.back().size;
     return {};
   };
-  Status result;
+  auto result = [&](Status st) {
+    if (appended) *appended = done;
+    return st;
+  };
   for (const auto& r : records) {
     uint64_t need = kHeader + r.size();
     if (need > opts_.max_bytes / 2 || r.size() > kMaxRecord) {
+      if (auto st = flush_buf(); !st) return result(st);
       dropped_++;
+      done++;
       continue;
     }
-    Segment& tail = segs_.back();
-    if (tail.size > 0 && tail.size + need > opts_.segment_bytes) {
-      if (auto st = flush_buf(); !st) return st;
-      if (auto st = open_tail(true); !st) return st;
+    if (segs_.back().size > 0 && segs_.back().size + need > opts_.segment_bytes) {
+      if (auto st = flush_buf(); !st) return result(st);
+      if (auto st = open_tail(true); !st) return result(st);
+      base = 0;
     }
     while (bytes() + need > opts_.max_bytes && segs_.size() > 1) {
-      if (auto st = flush_buf(); !st) return st;
+      if (auto st = flush_buf(); !st) return result(st);
       drop_oldest();
     }
     char h[kHeader];
@@ -219,15 +237,9 @@ Status Spool::append(const std::vector<std::string>& records) {
     segs_.back().size += need;
     segs_.back().records++;
     records_++;
+    in_buf++;
   }
-  if (auto st = flush_buf(); !st) {
-    // What did not reach the disk is not in the spool.
-    struct stat st2 {};
-    fstat(tail_fd_, &st2);
-    segs_.back().size = static_cast<uint64_t>(st2.st_size);
-    return st;
-  }
-  return result;
+  return result(flush_buf());
 }
 
 void Spool::drop_oldest() {

@@ -38,7 +38,9 @@ class Spool {
 
   // Appends records (oldest first), dropping the oldest records when the
   // bound would be crossed. A record larger than the whole bound is dropped.
-  Status append(const std::vector<std::string>& records);
+  // On an error (a full disk) the spool holds records[0, *appended) and none
+  // of the rest: the caller keeps those.
+  Status append(const std::vector<std::string>& records, size_t* appended = nullptr);
   // Up to `max_records` / about `max_bytes` of the oldest records, not removed.
   std::vector<std::string> peek(size_t max_records, size_t max_bytes);
   // Removes the `n` oldest records, which the last peek returned.

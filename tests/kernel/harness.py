@@ -317,6 +317,65 @@ def read_pid(path, timeout=10):
     raise AssertionError(f"{path} never written")
 
 
+def tamper(events, what=None):
+    """The sensor-tamper alerts among `events`, those whose message has `what`."""
+    return [e for e in events if e.get("rule") == "sensor-tamper" and (what is None or what in e["message"])]
+
+
+def tamper_added(events, what):
+    """The sum of what each loss report of this kind adds ("...: N processes ...")."""
+    return sum(int(a["message"].split(": ")[1].split()[0]) for a in tamper(events, what))
+
+
+# A job that forks `n` children waiting on a pipe (so all live at once, past the
+# tasks map's capacity), then one more (forked when the map was full) that
+# connects to two ports. Prints {"allowed": 0|errno, "denied": 0|errno}.
+# Usage: python3 -c FORK_PAST_MAP N ALLOWED_PORT DENIED_PORT
+FORK_PAST_MAP = r"""
+import errno, json, os, socket, sys
+n, a, d = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+r, w = os.pipe()
+kids = []
+for i in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)
+        os._exit(0)
+    kids.append(pid)
+rr, ww = os.pipe()
+last = os.fork()
+if last == 0:
+    out = {}
+    for name, port in (("allowed", a), ("denied", d)):
+        s = socket.socket()
+        try:
+            s.connect(("127.0.0.1", port))
+            out[name] = 0
+        except OSError as e:
+            out[name] = e.errno
+        s.close()
+    os.write(ww, json.dumps(out).encode())
+    os._exit(0)
+os.waitpid(last, 0)
+print(os.read(rr, 4096).decode())
+os.close(w)
+for k in kids:
+    os.waitpid(k, 0)
+"""
+
+
+def overflow_fanotify(daemon, directory, n=20000):
+    """Stops the daemon's reader (SIGSTOP), creates `n` files in `directory` (past
+    fanotify's queue of 16384 events), and resumes it."""
+    daemon.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(n):
+            open(os.path.join(directory, f"f{i}"), "w").close()
+    finally:
+        daemon.proc.send_signal(signal.SIGCONT)
+
+
 _helpers = {}
 
 

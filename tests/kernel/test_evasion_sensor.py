@@ -9,7 +9,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,14 +17,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from fixture import DataTree  # noqa: E402
-from harness import Daemon  # noqa: E402
+from harness import FORK_PAST_MAP, Daemon, overflow_fanotify, tamper, tamper_added  # noqa: E402
 
 PY = "/usr/bin/python3"
 BPFTOOL = shutil.which("bpftool") or "/usr/sbin/bpftool"
-
-
-def tamper(events, what=None):
-    return [e for e in events if e.get("rule") == "sensor-tamper" and (what is None or what in e["message"])]
 
 
 def bpf_fds(pid):
@@ -149,42 +144,6 @@ class FailOpenTest(unittest.TestCase):
         cls.denied.close()
         cls.t.cleanup()
 
-    # The job: forks `n` children that wait on a pipe (so all live at once, past
-    # the map's capacity), then the last one (forked when the map was full)
-    # connects to both servers. Prints {"allowed": 0|errno, "denied": 0|errno}.
-    FORKER = r"""
-import errno, json, os, socket, sys
-n, a, d = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-r, w = os.pipe()
-kids = []
-for i in range(n):
-    pid = os.fork()
-    if pid == 0:
-        os.close(w)
-        os.read(r, 1)
-        os._exit(0)
-    kids.append(pid)
-rr, ww = os.pipe()
-last = os.fork()
-if last == 0:
-    out = {}
-    for name, port in (("allowed", a), ("denied", d)):
-        s = socket.socket()
-        try:
-            s.connect(("127.0.0.1", port))
-            out[name] = 0
-        except OSError as e:
-            out[name] = e.errno
-        s.close()
-    os.write(ww, json.dumps(out).encode())
-    os._exit(0)
-os.waitpid(last, 0)
-print(os.read(rr, 4096).decode())
-os.close(w)
-for k in kids:
-    os.waitpid(k, 0)
-"""
-
     def connect(self, port):
         s = socket.socket()
         try:
@@ -201,7 +160,7 @@ for k in kids:
         # overflow, and none finds a job for an outsider after one).
         self.assertEqual(self.connect(dn), 0)
         r = subprocess.run([harness.CLI, "--socket", self.d.socket, "run", "--policy", "enf", "--", PY, "-c",
-                            self.FORKER, str(self.CAP + 40), str(a), str(dn)],
+                            FORK_PAST_MAP, str(self.CAP + 40), str(a), str(dn)],
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         job = r.stderr.split("job ")[1].split()[0]
@@ -211,7 +170,7 @@ for k in kids:
         self.assertIn(f"(capacity {self.CAP})", al[0]["message"])
         self.assertRegex(al[0]["message"], r": \d+ processes of jobs were not tracked")
         def refused(events):  # each loss report says what it adds
-            return sum(int(a["message"].split(": ")[1].split()[0]) for a in tamper(events, "tasks map is full"))
+            return tamper_added(events, "tasks map is full")
         # root + 63 children fill the map: the other 41 children and the last one are refused
         self.d.wait_for(lambda e: refused(e) >= 40 or None, timeout=15, what="every refusal reported")
         events = self.d.sync()
@@ -254,7 +213,7 @@ for s in socks:
 
     def test_flows_evicted_from_the_full_flows_map(self):
         def evicted(events):
-            return sum(int(a["message"].split(": ")[1].split()[0]) for a in tamper(events, "flows map is full"))
+            return tamper_added(events, "flows map is full")
         # The control: fewer sockets than the map holds, each closed and reported.
         small = self.flow_job(20)
         self.d.wait_for(lambda e: len([x for x in e if x.get("kind") == "network" and x.get("job", {}).get("id") == small
@@ -285,12 +244,7 @@ for s in socks:
             open(os.path.join(flood, f"c{i}"), "w").close()
         self.assertEqual(tamper(self.d.sync(), "fanotify"), [])
         # Stop the reader, create past the queue (16384 events by default), resume.
-        self.d.proc.send_signal(signal.SIGSTOP)
-        try:
-            for i in range(20000):
-                open(os.path.join(flood, f"f{i}"), "w").close()
-        finally:
-            self.d.proc.send_signal(signal.SIGCONT)
+        overflow_fanotify(self.d, flood)
         al = self.d.wait_for(lambda e: tamper(e, "fanotify queue overflowed") or None, timeout=20,
                              what="fanotify overflow alert")
         self.assertEqual(al[0]["severity"], "high")

@@ -3,7 +3,10 @@
 #include "sinks/sink.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <csignal>
 
 #include <fstream>
 #include <sstream>
@@ -129,6 +132,53 @@ TEST(JsonLines, AlertsUseTheConfiguredFormat) {
   auto ls = lines(d / "a.jsonl");
   ASSERT_EQ(ls.size(), 1u);
   EXPECT_NE(ls[0].find("\"class_uid\":2004"), std::string::npos) << ls[0];
+}
+
+TEST(JsonLines, ATornLastLineFromACrashIsCutAtOpen) {
+  fts::testing::TempDir d;
+  std::string path = d / "events.jsonl";
+  fts::testing::write_file(path, to_json(event(1, "exec")) + "\n{\"id\":2,\"ki");  // killed mid-write
+  {
+    auto s = JsonLinesSink::to_file(path);
+    ASSERT_TRUE(s.ok()) << s.error();
+    (*s)->write(event(3, "exit"));
+  }
+  auto ls = lines(path);
+  ASSERT_EQ(ls.size(), 2u);
+  EXPECT_NE(ls[0].find("\"exec\""), std::string::npos);
+  EXPECT_NE(ls[1].find("\"exit\""), std::string::npos) << "the next record starts its own line: " << ls[1];
+}
+
+// RLIMIT_FSIZE fails writes past it (EFBIG), as a full disk does (ENOSPC).
+TEST(JsonLines, AFullDiskCutsThePartialBatchCountsItAndWritesAgainLater) {
+  fts::testing::TempDir d;
+  std::string path = d / "events.jsonl";
+  auto s = JsonLinesSink::to_file(path);
+  ASSERT_TRUE(s.ok()) << s.error();
+  (*s)->write(event(1, "exec"));
+  (*s)->flush();
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit old {};
+  getrlimit(RLIMIT_FSIZE, &old);
+  struct rlimit r = old;
+  r.rlim_cur = 1000;
+  setrlimit(RLIMIT_FSIZE, &r);
+  for (int i = 2; i < 30; ++i) (*s)->write(event(i, "exec"));
+  (*s)->flush();
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, old_handler);
+  auto st = (*s)->stats();
+  EXPECT_EQ(st.dropped, 28u);
+  EXPECT_EQ(st.delivered, 1u);
+  EXPECT_EQ((*s)->take_lost(), 28u);
+  EXPECT_EQ((*s)->take_lost(), 0u) << "each loss reported once";
+  EXPECT_NE(st.last_error.find("too large"), std::string::npos) << st.last_error;
+  EXPECT_EQ(lines(path).size(), 1u) << "the partial batch was cut: whole lines only";
+  (*s)->write(event(30, "exit"));
+  (*s)->flush();
+  auto ls = lines(path);
+  ASSERT_EQ(ls.size(), 2u);
+  EXPECT_NE(ls[1].find("\"exit\""), std::string::npos);
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 #include "spool/spool.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -148,6 +151,48 @@ TEST(Spool, UnusableDirectoryIsAnError) {
   fts::testing::write_file(d / "file", "x");
   auto s = Spool::open({d / "file/sp", 1 << 20, 0});
   EXPECT_FALSE(s.ok());
+}
+
+// A full disk (here: RLIMIT_FSIZE, which fails writes past it with EFBIG as
+// ENOSPC would) takes part of a batch: the spool keeps whole records only,
+// says how many it took, and takes the rest once there is room.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    old_handler_ = signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old_);
+    struct rlimit r = old_;
+    r.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &r);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &old_);
+    signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  struct rlimit old_ {};
+  sighandler_t old_handler_;
+};
+
+TEST(Spool, AFullDiskTakesWholeRecordsAndSaysHowMany) {
+  fts::testing::TempDir d;
+  auto s = open_ok(d / "sp");
+  ASSERT_TRUE(s->append(recs(0, 2, 100)).ok());
+  size_t appended = 99;
+  {
+    FileSizeLimit full(1000);
+    auto st = s->append(recs(2, 20, 100), &appended);
+    ASSERT_FALSE(st.ok());
+  }
+  EXPECT_EQ(appended, 0u) << "one write per batch: none of it landed";
+  EXPECT_EQ(s->records(), 2u);
+  EXPECT_EQ(s->peek(100, 1 << 20), recs(0, 2, 100));
+  ASSERT_TRUE(s->append(recs(2, 20, 100), &appended).ok()) << "room again";
+  EXPECT_EQ(appended, 18u);
+  s.reset();
+  auto again = open_ok(d / "sp");
+  EXPECT_EQ(again->peek(100, 1 << 20), recs(0, 20, 100)) << "no torn record on disk, nothing twice";
 }
 
 }  // namespace

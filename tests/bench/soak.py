@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""Soak: ftsentineld under a steady flood for N minutes (issue 16, "Soak").
+
+    sudo /usr/bin/python3 tests/bench/soak.py --bin-dir build/daemon [--minutes 10] [--rate 50000]
+
+A job (`ftsentinel run`) opens a pool of distinct files round-robin at a
+paced rate: each open is one kernel record (the pool is larger than the
+kernel's once-per-(process, file) map, so none is folded), rendered and
+written to a JSON-lines file (rotated: 64 MiB x 3) while a loopback HTTP SIEM
+takes the alerts (a `test-alert` every few seconds keeps that path busy).
+The journal is off: one job's 30 million rows would be a disk test, not a
+soak of the daemon. Every `--sample` seconds it prints the daemon's RSS, open
+fds and counters; at the end it checks, and exits 1 when one fails:
+
+  - RSS stays at or under 64 MiB, and flat: the last quarter's median within
+    10 % of the second quarter's (the first is warm-up);
+  - no fd growth: the same count of open fds after warm-up as at the end;
+  - every counter adds up: kernel records (submitted) = records the daemon
+    read (`events_seen`) = decode errors + merged + filtered + record events;
+    each output took every event and alert (written = emitted), nothing dropped;
+    the ring buffer dropped nothing (or the rate was more than this machine
+    can carry, and the line says so).
+
+It is a bench, not a test: CI does not run it."""
+import argparse
+import http.server
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_BIN_DIR = os.path.join(HERE, "..", "..", "build", "daemon")
+RSS_LIMIT_MIB = 64
+POOL = 100_000  # files: more than the kernel's seen-opens map (65536 entries), so every open is a record
+
+# The job: opens PATH/f<i> round-robin, RATE a second in 10 ms slices, until STOP exists.
+JOB = r"""
+import os, sys, time
+d, rate, pool, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+names = [os.path.join(d, f"f{i}") for i in range(pool)]
+per = max(1, rate // 100)
+i, t = 0, time.monotonic()
+while not os.path.exists(stop):
+    for _ in range(per):
+        os.close(os.open(names[i], os.O_RDONLY))
+        i = (i + 1) % pool
+    t += 0.01
+    pause = t - time.monotonic()
+    if pause > 0:
+        time.sleep(pause)
+    elif pause < -1:
+        t = time.monotonic()  # behind by a second: the machine cannot carry the rate; do not burst
+"""
+
+
+class Siem(http.server.ThreadingHTTPServer):
+    """Counts the records POSTed to it (JSON arrays) and answers 200."""
+    daemon_threads = True
+    records = 0
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        n = len(json.loads(body)) if body.startswith(b"[") else body.count(b"\n") + 1
+        self.server.records += n
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def proc_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def proc_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def n(st, key):
+    return int(st.get(key, 0))
+
+
+class Soak:
+    def __init__(self, args):
+        self.args = args
+        self.daemon_bin = os.path.join(args.bin_dir, "ftsentineld")
+        self.cli_bin = os.path.join(args.bin_dir, "ftsentinel")
+        self.tmp = tempfile.mkdtemp(prefix="fts-soak-")
+        self.sock = os.path.join(self.tmp, "control.sock")
+        self.pool = os.path.join(self.tmp, "pool")
+        self.stop = os.path.join(self.tmp, "stop")
+        self.siem = Siem(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.siem.serve_forever, daemon=True).start()
+        self.proc = self.job = None
+
+    def cli(self, *a, timeout=120):
+        return subprocess.run([self.cli_bin, "--socket", self.sock, *a], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def status(self):
+        for _ in range(5):  # a loaded machine can make one answer late
+            r = self.cli("status", "--json")
+            if r.returncode == 0:
+                return json.loads(r.stdout)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(1)
+        raise SystemExit(f"status failed: {r.stderr}\n--- ftsentineld (exit {self.proc.poll()}) ---\n"
+                         + open(self.err.name).read()[-3000:])
+
+    def start(self):
+        os.makedirs(os.path.join(self.tmp, "pol"))
+        os.makedirs(self.pool)
+        for i in range(POOL):
+            open(os.path.join(self.pool, f"f{i}"), "w").close()
+        with open(os.path.join(self.tmp, "pol", "soak.yaml"), "w") as f:
+            f.write('name: soak\nmode: monitor\njobs:\n  exec: ["**/fts-soak-none"]\n')
+        cfg = os.path.join(self.tmp, "ftsentinel.yaml")
+        with open(cfg, "w") as f:
+            f.write(f"state_dir: {self.tmp}/state\npolicies_dir: pol\ncontrol: {{ socket: {self.sock} }}\n"
+                    "journal: { path: \"off\" }\nmetrics: { listen: \"off\" }\n"
+                    "outputs:\n  - { type: file, name: events, path: events.jsonl, max_size_mb: 64, max_files: 2 }\n"
+                    f"  - {{ type: http, name: siem, url: \"http://127.0.0.1:{self.siem.server_address[1]}/\", "
+                    "events: alerts }\n")
+        self.err = open(os.path.join(self.tmp, "daemon.err"), "w")
+        self.proc = subprocess.Popen([self.daemon_bin, "--config", cfg], stdout=subprocess.DEVNULL, stderr=self.err)
+        deadline = time.time() + 30
+        while not (os.path.exists(self.sock) and self.cli("status").returncode == 0):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit("ftsentineld did not start:\n" + open(self.err.name).read())
+            time.sleep(0.1)
+        self.job = subprocess.Popen([self.cli_bin, "--socket", self.sock, "run", "--policy", "soak", "--",
+                                     "/usr/bin/python3", "-c", JOB, self.pool, str(self.args.rate), str(POOL),
+                                     self.stop], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def sample(self, t0, last):
+        st = self.status()
+        now = time.monotonic()
+        s = {"t": now - t0, "rss_kib": proc_rss_kib(self.proc.pid), "fds": proc_fds(self.proc.pid),
+             "kernel": n(st, "kernel_records"), "seen": n(st, "events_seen"), "drops": n(st, "ringbuf_drops")}
+        rate = (s["kernel"] - last["kernel"]) / max(1e-9, s["t"] - last["t"]) if last else 0
+        s["rate"] = rate
+        print(f"{s['t']:7.0f}s  rss {s['rss_kib'] / 1024:6.1f} MiB  fds {s['fds']:3d}  kernel records "
+              f"{s['kernel']:>11,}  read {s['seen']:>11,}  {rate:9,.0f}/s  ring-buffer drops {s['drops']:,}",
+              flush=True)
+        return s
+
+    def run(self):
+        self.start()
+        t0 = time.monotonic()
+        samples, last = [], None
+        end = t0 + self.args.minutes * 60
+        next_alert = t0
+        while time.monotonic() < end:
+            if self.job.poll() is not None:
+                raise SystemExit(f"the job ended early ({self.job.returncode})")
+            if time.monotonic() >= next_alert:
+                self.cli("alert-test", "--count", "10", "--severity", "low")
+                next_alert += 5
+            time.sleep(min(self.args.sample, max(0.1, end - time.monotonic())))
+            last = self.sample(t0, last)
+            samples.append(last)
+        open(self.stop, "w").close()
+        self.job.wait(timeout=120)
+        r = self.cli("sync", timeout=600)
+        if r.returncode != 0:
+            raise SystemExit(f"sync failed: {r.stderr}")
+        time.sleep(2)  # the SIEM's last POST
+        return self.check(samples, self.status(), time.monotonic() - t0)
+
+    def check(self, samples, st, secs):
+        ok = True
+
+        def line(good, text):
+            nonlocal ok
+            ok &= good
+            print(f"  {'ok  ' if good else 'FAIL'} {text}")
+
+        q = max(1, len(samples) // 4)
+        warm = [s["rss_kib"] for s in samples[q:2 * q]] or [samples[0]["rss_kib"]]
+        tail = [s["rss_kib"] for s in samples[-q:]]
+        peak = max(s["rss_kib"] for s in samples)
+        rates = [s["rate"] for s in samples[1:]] or [0]
+        kernel, seen = n(st, "kernel_records"), n(st, "events_seen")
+        parts = n(st, "decode_errors") + n(st, "records_merged") + n(st, "records_filtered") + n(st, "record_events")
+        events, alerts = n(st, "events_emitted"), n(st, "alerts_emitted")
+        print(f"\nsoak: {secs / 60:.1f} min, target {self.args.rate:,} records/s; kernel records at "
+              f"{statistics.median(rates):,.0f}/s median [{min(rates):,.0f}..{max(rates):,.0f}] per "
+              f"{self.args.sample:.0f} s sample; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        line(peak <= RSS_LIMIT_MIB * 1024, f"RSS peak {peak / 1024:.1f} MiB (limit {RSS_LIMIT_MIB})")
+        line(statistics.median(tail) <= statistics.median(warm) * 1.10,
+             f"RSS flat: median {statistics.median(warm) / 1024:.1f} MiB in the second quarter, "
+             f"{statistics.median(tail) / 1024:.1f} MiB in the last")
+        fds_after = [s["fds"] for s in samples[q:]]
+        line(max(fds_after) - min(fds_after) <= 1 and samples[-1]["fds"] <= samples[q]["fds"],
+             f"fds: {samples[q]['fds']} after warm-up, {samples[-1]['fds']} at the end (range {min(fds_after)}.."
+             f"{max(fds_after)})")
+        line(kernel == seen, f"kernel records {kernel:,} = records read {seen:,}")
+        line(seen == parts, f"records read {seen:,} = decode errors {n(st, 'decode_errors'):,} + merged "
+                            f"{n(st, 'records_merged'):,} + filtered {n(st, 'records_filtered'):,} + record events "
+                            f"{n(st, 'record_events'):,}")
+        for o in st.get("sinks", []):
+            want = events + alerts if o["name"] == "events" else alerts
+            line(n(o, "written") == want and n(o, "dropped") == 0 and n(o, "delivered") == want,
+                 f"output {o['name']}: written {n(o, 'written'):,}, delivered {n(o, 'delivered'):,} of {want:,} "
+                 f"(events {events:,} + alerts {alerts:,} emitted; {'alerts only' if o['name'] != 'events' else 'all'})"
+                 f", dropped {n(o, 'dropped')}")
+        line(self.siem.records >= alerts, f"the SIEM received {self.siem.records:,} records for {alerts:,} alerts")
+        drops = n(st, "ringbuf_drops")
+        line(drops == 0, f"ring-buffer drops {drops:,}" + ("" if drops == 0 else
+                                                             " (counted and alerted: the daemon fell behind)"))
+        return ok
+
+    def close(self):
+        if self.job and self.job.poll() is None:
+            open(self.stop, "w").close()
+            try:
+                self.job.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.job.kill()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.siem.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin-dir", default=DEFAULT_BIN_DIR)
+    ap.add_argument("--minutes", type=float, default=10, help="how long (default 10)")
+    ap.add_argument("--rate", type=int, default=50000, help="records a second the job makes (default 50000)")
+    ap.add_argument("--sample", type=float, default=10, help="seconds between samples (default 10)")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the soak needs root (it runs ftsentineld)")
+    soak = Soak(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        ok = soak.run()
+    finally:
+        soak.close()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
