@@ -1,6 +1,6 @@
 #pragma once
 // The daemon's sources on its event loop: the BPF ring buffer, the fanotify
-// queue and finished content hashes. Each is drained into the pipeline when
+// queues (protected trees, device opens) and finished content hashes. Each is drained into the pipeline when
 // its fd is readable, and on demand (sync, reload, flow reports).
 #include <cstdint>
 #include <memory>
@@ -40,7 +40,7 @@ class Inputs {
 
   boost::asio::io_context& io_;
   Parts& p_;
-  std::unique_ptr<Fd> ring_, fan_, hash_fd_;
+  std::unique_ptr<Fd> ring_, fan_, dev_fd_, hash_fd_;
 };
 
 }  // namespace fts::app
