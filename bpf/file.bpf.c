@@ -14,6 +14,7 @@
  * A /proc/PID/mem open of a job process is an access record (lib/access.h).
  */
 #include "lib/access.h"
+#include "lib/device.h"
 #include "lib/file.h"
 
 /* A kernel pointer read as a value, typed again as a read-only BTF pointer
@@ -218,6 +219,8 @@ static __always_inline int open__exit(long ret, long dfd, const char *upath, __u
 	if (!access)
 		return 0; /* O_PATH: a handle, no data read or written */
 	proc_mem__check(w.task, w.tgid, w.job_id, f, oflags, ret);
+	if (w.job_id)
+		device__open(&w, f, access, ret); /* GPU and RDMA devices (lib/device.h) */
 	return file__maybe_report(&w, f, FTS_FILE_OPEN, access, oflags, ret);
 }
 

@@ -74,6 +74,16 @@ struct {
 	__type(value, __u8);
 } seen_opens SEC(".maps") __weak;
 
+#define FTS_MAX_DEVICE_CLASSES 256
+
+/* (major, minor) of GPU and RDMA character devices -> class (lib/device.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_DEVICE_CLASSES);
+	__type(key, struct fts_device_key);
+	__type(value, struct fts_device_class_value);
+} device_classes SEC(".maps") __weak;
+
 #define FTS_MAX_EGRESS 16384
 #define FTS_MAX_POLICIES 256
 #define FTS_MAX_FLOWS 65536

@@ -27,6 +27,7 @@ void report_loss(Parts& p) {
   health::LossWatch::Blind blind;
   blind.tasks_capacity = p.cfg.daemon.sensor().tasks_max();
   if (p.backstop) blind.fanotify_overflows = p.backstop->overflows();
+  if (p.device_watch) blind.fanotify_overflows += p.device_watch->overflows();
   blind.flows_evicted = p.sensor->flows_evicted();
   p.emit(p.loss.sensor(p.sensor->counters(), blind));
   if (p.backstop) p.emit(p.loss.fanotify(p.backstop->unresolved()));

@@ -13,6 +13,10 @@ void Inputs::start() {
   poll_ring();
   fan_ = std::make_unique<Fd>(io_, dup(p_.backstop->fd()));
   wait(fan_.get(), &Inputs::on_fanotify);
+  if (p_.device_watch) {
+    dev_fd_ = std::make_unique<Fd>(io_, dup(p_.device_watch->fd()));
+    wait(dev_fd_.get(), &Inputs::on_fanotify);
+  }
   if (p_.hasher) {
     hash_fd_ = std::make_unique<Fd>(io_, dup(p_.hasher->notify_fd()));
     wait(hash_fd_.get(), &Inputs::on_hashes);
@@ -23,6 +27,7 @@ void Inputs::stop() {
   ring_timer_.reset();
   ring_.reset();
   fan_.reset();
+  dev_fd_.reset();
   hash_fd_.reset();
 }
 
@@ -72,10 +77,14 @@ uint64_t Inputs::drain_ring() {
 // report of a change is the one the merge keeps.
 Inputs::Drained Inputs::read_fanotify() {
   std::vector<decode::File> changes;
+  std::vector<decode::Device> opens;
   Drained d;
   d.fanotify = p_.backstop->read(*p_.watcher, [&changes](decode::File&& f) { changes.push_back(std::move(f)); });
+  if (p_.device_watch)
+    d.fanotify += p_.device_watch->read([&opens](decode::Device&& o) { opens.push_back(std::move(o)); });
   d.records = drain_ring();
   for (auto& f : changes) p_.pipeline.push_record(std::move(f));
+  for (auto& o : opens) p_.pipeline.push_record(std::move(o));
   p_.pipeline.flush();
   return d;
 }

@@ -1,8 +1,9 @@
 #pragma once
 // The daemon's sources on its event loop: the BPF ring buffer, the fanotify
-// queue and finished content hashes. Each is drained into the pipeline when
-// its fd is readable, and on demand (sync, reload, flow reports); the ring
-// also every FTS_RING_POLL_MS, since the kernel wakes us only for a backlog.
+// queues (protected trees, device opens) and finished content hashes. Each is
+// drained into the pipeline when its fd is readable, and on demand (sync,
+// reload, flow reports); the ring also every FTS_RING_POLL_MS, since the
+// kernel wakes us only for a backlog.
 #include <cstdint>
 #include <memory>
 
@@ -42,7 +43,7 @@ class Inputs {
 
   boost::asio::io_context& io_;
   Parts& p_;
-  std::unique_ptr<Fd> ring_, fan_, hash_fd_;
+  std::unique_ptr<Fd> ring_, fan_, dev_fd_, hash_fd_;
   std::unique_ptr<boost::asio::steady_timer> ring_timer_;
 };
 

@@ -34,7 +34,8 @@ Status Parts::start() {
   start_state();
   if (auto st = install_policies(); !st) return st;
   restore_jobs(*this);  // before the backstop and the loop: no record of theirs is read yet
-  return start_backstop();
+  if (auto st = start_backstop(); !st) return st;
+  return start_devices();
 }
 
 Status Parts::start_sensor() {
@@ -146,6 +147,29 @@ Status Parts::start_backstop() {
   return backstop->watch_filesystems(watcher->change_watched_paths());
 }
 
+// Device numbers into the kernel (job opens), marks on their nodes (everyone
+// else's opens). A class whose driver is not loaded has no number yet: its
+// devices are recognised after a restart once it is.
+Status Parts::start_devices() {
+  const auto& d = cfg.daemon.devices();
+  std::vector<v1::DeviceClass> classes(d.classes().begin(), d.classes().end());
+  device_table = devices::resolve_from(classes, proc_root());
+  if (auto st = sensor->set_device_classes(device_table); !st) return make_error("devices: " + st.error());
+  for (const auto& r : device_table.ranges)
+    spdlog::info("devices: {} {}:{}{} is {}", r.name, r.major, r.exact ? std::to_string(r.minor_min) : "*",
+                 !r.exact && r.minor_min ? " (minor >= " + std::to_string(r.minor_min) + ")" : "",
+                 decode::to_string(r.cls));
+  if (d.dev_dir() == "off") return {};
+  devices::ExitedLookup exited;
+  if (const sensor::Sensor* s = sensor.get()) exited = [s](uint32_t tgid) { return s->exited_exe(tgid); };
+  auto started = devices::Watch::start(proc_root(), static_cast<uint32_t>(getpid()), std::move(exited));
+  if (!started) return make_error("devices: " + started.error());
+  device_watch = std::move(*started);
+  size_t marked = device_watch->mark(devices::scan(d.dev_dir(), device_table));
+  spdlog::info("devices: {} GPU/RDMA device node(s) under {} marked for opens", marked, d.dev_dir());
+  return {};
+}
+
 void Parts::emit(health::Emitted e) { health::emit(pipeline, std::move(e)); }
 
 health::Snapshot Parts::snapshot() const {
@@ -157,6 +181,7 @@ health::Snapshot Parts::snapshot() const {
   s.tasks_tracked = sensor->tasks_tracked();
   s.tasks_capacity = cfg.daemon.sensor().tasks_max();
   if (backstop) s.fanotify_overflows = backstop->overflows();
+  if (device_watch) s.fanotify_overflows += device_watch->overflows();  // device opens lost
   s.flows_evicted = std::max(loss.flows_evicted(), sensor->flows_evicted());
   s.pipeline = stats;
   s.jobs_live = static_cast<uint32_t>(jobs->live_count());
@@ -172,6 +197,9 @@ health::Snapshot Parts::snapshot() const {
   s.counts = counting;
   if (control_stats) s.control = *control_stats;
   if (backstop) s.fanotify_unresolved = backstop->unresolved();
+  for (const jobs::Job* j : jobs->live())
+    for (const auto& [num, dev] : j->devices)
+      s.job_devices.push_back({jobs::job_id_string(j->id), jobs::run_of(*j), dev.path, decode::to_string(dev.cls)});
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include "common/result.h"
 #include "config/config.h"
 #include "control/server.h"
+#include "devices/devices.h"
 #include "egress/egress.h"
 #include "fanotify/backstop.h"
 #include "hash/hasher.h"
@@ -65,6 +66,8 @@ struct Parts {
   pipeline::Pipeline pipeline;
   std::unique_ptr<reload::Reloader> reloader;
   std::unique_ptr<fanotify::Backstop> backstop;
+  devices::Table device_table;                  // GPU and RDMA device numbers (devices.classes)
+  std::unique_ptr<devices::Watch> device_watch; // opens of their nodes by anyone; null: devices.dev_dir off
   health::LossWatch loss;
   health::Reloads reloads;
   const control::Stats* control_stats = nullptr;  // the control socket's (set by the control plane)
@@ -78,6 +81,7 @@ struct Parts {
   void start_state();
   Status install_policies();
   Status start_backstop();
+  Status start_devices();
 };
 
 }  // namespace fts::app

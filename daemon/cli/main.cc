@@ -256,10 +256,15 @@ int cmd_jobs(const Args& a) {
   }
   printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7s  %5s  %-24s  %s\n", "JOB", "POLICY", "NAME", "MODE", "BY", "ROOT",
          "LIVE", "RUN", "STARTED");
-  for (const auto& j : resp->jobs().jobs())
+  for (const auto& j : resp->jobs().jobs()) {
     printf("%-16s  %-16s  %-20s  %-7s  %-6s  %7u  %5u  %-24s  %s%s\n", j.id().c_str(), j.policy().c_str(),
            j.name().c_str(), j.mode().c_str(), j.started_by().c_str(), j.root_pid(), j.live_processes(), j.run().c_str(),
            j.start_time().c_str(), j.end_time().empty() ? "" : (" (ended " + j.end_time() + ")").c_str());
+    // The GPU and RDMA devices it holds, one line each under the job.
+    for (const auto& d : j.devices())
+      printf("    %s %s (%s), %llu open(s) since %s\n", d.class_().c_str(), d.device().c_str(), d.number().c_str(),
+             static_cast<unsigned long long>(d.opens()), d.first_time().c_str());
+  }
   return 0;
 }
 

@@ -136,6 +136,42 @@ void check_outputs(const YAML::Node& root, const std::string& file, const v1::Da
     err("metrics.listen", "expected IP:PORT ('127.0.0.1:9477', '[::1]:9477', port 0-65535) or off, got '" + m + "'");
 }
 
+v1::DeviceClass make_class(const char* cls, std::vector<const char*> names, std::vector<const char*> misc,
+                           uint32_t minor_min = 0) {
+  v1::DeviceClass c;
+  c.set_class_(cls);
+  for (const char* n : names) c.add_proc_devices(n);
+  for (const char* n : misc) c.add_misc(n);
+  c.set_minor_min(minor_min);
+  return c;
+}
+
+// The devices of devices.classes when the config names none: the names
+// these drivers register in /proc/devices and /proc/misc.
+std::vector<v1::DeviceClass> default_device_classes() {
+  return {
+      // NVIDIA: nvidia/nvidiactl (195; "nvidia-frontend" before 470), UVM,
+      // capabilities (MIG, IMEX channels), NVLink and NVSwitch management.
+      make_class("gpu",
+                 {"nvidia", "nvidiactl", "nvidia-frontend", "nvidia-uvm", "nvidia-caps", "nvidia-caps-imex-channels",
+                  "nvidia-nvlink", "nvidia-nvswitch", "kfd"},
+                 {}),
+      // DRM render nodes (renderD128…): compute without a display; the
+      // card/control minors below 128 are display devices.
+      make_class("gpu", {"drm"}, {}, 128),
+      // InfiniBand/RoCE verbs (/dev/infiniband/uverbs*) and the RDMA
+      // connection manager (/dev/infiniband/rdma_cm, a misc device).
+      make_class("rdma", {"infiniband_verbs"}, {"rdma_cm"}),
+  };
+}
+
+std::string check_device_class(const v1::DeviceClass& c) {
+  if (c.class_() != "gpu" && c.class_() != "rdma") return "class must be gpu or rdma, got '" + c.class_() + "'";
+  if (c.proc_devices_size() == 0 && c.misc_size() == 0) return "names no device (proc_devices or misc)";
+  if (c.minor_max() && c.minor_max() < c.minor_min()) return "minor_max is below minor_min";
+  return {};
+}
+
 void fill_defaults(v1::DaemonConfig* c) {
   if (c->state_dir().empty()) c->set_state_dir("/var/lib/ftsentinel");
   if (c->policies_dir().empty()) c->set_policies_dir("/etc/ftsentinel/policies.d");
@@ -164,6 +200,10 @@ void fill_defaults(v1::DaemonConfig* c) {
   if (j->max_size_mb() == 0) j->set_max_size_mb(4096);
   if (j->seal_interval_seconds() == 0) j->set_seal_interval_seconds(10);
   if (j->queue() == 0) j->set_queue(262144);
+  auto* dv = c->mutable_devices();
+  if (dv->dev_dir().empty()) dv->set_dev_dir("/dev");
+  if (dv->classes_size() == 0)
+    for (auto& cls : default_device_classes()) *dv->add_classes() = std::move(cls);
 }
 
 void check_daemon(const YAML::Node& root, const std::string& file, const v1::DaemonConfig& c,
@@ -192,6 +232,9 @@ void check_daemon(const YAML::Node& root, const std::string& file, const v1::Dae
     errors->push_back(diag_at(root, file, "journal.seal_interval_seconds", "at most 3600 (records stay unsealed that long)"));
   if (j.queue() < 1024 || j.queue() > (1u << 24))
     errors->push_back(diag_at(root, file, "journal.queue", "between 1024 and 16777216 records"));
+  for (int i = 0; i < c.devices().classes_size(); ++i)
+    if (std::string bad = check_device_class(c.devices().classes(i)); !bad.empty())
+      errors->push_back(diag_at(root, file, "devices.classes[" + std::to_string(i) + "]", bad));
   if (j.path() != "off" && j.path().back() == '/')
     errors->push_back(diag_at(root, file, "journal.path", "names a file (SQLite database), not a directory"));
 }

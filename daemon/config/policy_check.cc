@@ -116,6 +116,8 @@ class PolicyCheck {
         error(at("network.resolvers", i), "bad resolver '" + net.resolvers(i) + "': " + bad->what +
                                               " (at character " + std::to_string(bad->offset + 1) + ")");
     }
+    if (!net.rdma().empty() && net.rdma() != "allow" && net.rdma() != "deny")
+      error("network.rdma", "expected allow or deny, got '" + net.rdma() + "'");
     if (!net.max_bytes_per_destination().empty() && !parse_bytes(net.max_bytes_per_destination()))
       error("network.max_bytes_per_destination",
             "bad size '" + net.max_bytes_per_destination() +
@@ -135,6 +137,7 @@ class PolicyCheck {
     executables_of(s_.jobs().exec(), "jobs.exec");
     executables_of(s_.data().writers(), "data.writers");
     executables_of(s_.process().deny_exec(), "process.deny_exec");
+    executables_of(s_.devices().agents(), "devices.agents");
     named_writers();
   }
 

@@ -309,6 +309,28 @@ Result<Record> decode_sensor(std::span<const uint8_t> b) {
   return Record{std::move(t)};
 }
 
+Result<Record> decode_device(std::span<const uint8_t> b) {
+  fts_device_event e;
+  Bytes in(b);
+  if (!in.fixed(&e)) return make_error("device record too short");
+  if (e.cls == 0 || e.cls >= FTS_DEV_CLASS_MAX) return make_error("device record: unknown class " + std::to_string(e.cls));
+  Device d;
+  d.hdr = header_of(e.hdr);
+  d.cls = static_cast<DeviceClass>(e.cls);
+  d.major = e.major;
+  d.minor = e.minor;
+  d.dev = e.dev;
+  d.ino = e.ino;
+  d.access = e.access;
+  d.result = e.result;
+  d.path_flags = path_flags(e.flags);
+  size_t pos = sizeof(e);
+  std::string_view p;
+  if (!in.take(&pos, e.path_len, &p)) return make_error("device record: path length runs past its end");
+  if (e.path_len) d.path = path_from_components(p, e.path_depth);
+  return Record{std::move(d)};
+}
+
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
 
 // One decoder per record kind, indexed by enum fts_event_kind.
@@ -328,6 +350,7 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_SENSOR] = decode_sensor;
   t[FTS_EV_DNS_ANSWER] = decode_dns_answer;
   t[FTS_EV_SOCKET] = decode_socket;
+  t[FTS_EV_DEVICE] = decode_device;
   return t;
 }();
 
@@ -352,6 +375,9 @@ static_assert(static_cast<uint32_t>(Kind::kSocket) == FTS_EV_SOCKET);
 static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
 static_assert(static_cast<uint16_t>(NetOp::kFlowUpdate) == FTS_NET_FLOW_UPDATE);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
+static_assert(static_cast<uint32_t>(Kind::kDevice) == FTS_EV_DEVICE);
+static_assert(static_cast<uint32_t>(DeviceClass::kGpu) == FTS_DEV_GPU &&
+              static_cast<uint32_t>(DeviceClass::kRdma) == FTS_DEV_RDMA);
 
 }  // namespace
 
@@ -428,6 +454,8 @@ const char* to_string(NetOp op) {
   }
   return "?";
 }
+
+const char* to_string(DeviceClass c) { return c == DeviceClass::kRdma ? "rdma" : "gpu"; }
 
 const char* to_string(AccessOp op) {
   switch (op) {

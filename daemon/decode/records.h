@@ -31,6 +31,7 @@ enum class Kind : uint32_t {
   kSensor = 13,  // someone touched the daemon: a signal, a pinned map
   kDnsAnswer = 12,
   kSocket = 14,  // a job made a socket the egress hooks cannot account for (FTS_EV_SOCKET)
+  kDevice = 16,  // a GPU or RDMA device opened (FTS_EV_DEVICE; fanotify for processes outside jobs)
 };
 
 enum class FileOp : uint16_t {
@@ -304,8 +305,27 @@ struct SensorTouch {
   std::string name;    // the object's name (a link: its program's)
 };
 
+enum class DeviceClass : uint32_t { kGpu = 1, kRdma = 2 };
+const char* to_string(DeviceClass c);  // gpu | rdma
+
+// A GPU or RDMA character device opened: by a job process (the kernel's
+// open hook, source syscall) or by anyone else (fanotify on the nodes found
+// at start, source fanotify). hdr is who opened it.
+struct Device {
+  Header hdr;
+  DeviceClass cls = DeviceClass::kGpu;
+  uint32_t major = 0, minor = 0;  // of the device
+  uint64_t dev = 0, ino = 0;      // the node: its filesystem (kernel dev_t) and inode
+  uint16_t access = 0;            // access:: bits
+  int64_t result = 0;             // syscall: the fd
+  std::string path;               // the node
+  std::string exe;                // fanotify: the opener's executable (read while its pidfd pinned it)
+  PathFlags path_flags;
+  Source source = Source::kSyscall;
+};
+
 using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, ProcessAccess, SensorTouch, FileHash,
-                            Socket>;
+                            Socket, Device>;
 
 const Header& header(const Record& r);
 

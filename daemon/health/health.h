@@ -41,6 +41,11 @@ struct HashState {
   uint64_t files_followed = 0;
 };
 
+// A GPU or RDMA device a live job holds (ftsentinel_job_devices).
+struct JobDeviceHeld {
+  std::string job, run, device, cls;
+};
+
 // Everything status and metrics show, read at one moment.
 struct Snapshot {
   uint32_t pid = 0;
@@ -62,6 +67,7 @@ struct Snapshot {
   const sinks::CountingSink* counts = nullptr;  // events by kind, alerts by rule (may be null)
   control::Stats control;                       // the control socket
   uint64_t fanotify_unresolved = 0;             // fanotify names whose directory could not be opened
+  std::vector<JobDeviceHeld> job_devices;       // per live job, the devices it holds
 };
 
 void fill_status(const Snapshot& s, v1::Status* out);

@@ -46,6 +46,9 @@ void sensor_families(const Snapshot& s, metrics::Exposition& x) {
   x.sample("ftsentinel_reloads_total", {{"result", "refused"}}, num(s.reloads.refused));
   x.family("ftsentinel_jobs_live", "gauge", "Jobs running now.");
   x.sample("ftsentinel_jobs_live", num(s.jobs_live));
+  x.family("ftsentinel_job_devices", "gauge", "GPU and RDMA devices each live job holds (1 per device node).");
+  for (const auto& d : s.job_devices)
+    x.sample("ftsentinel_job_devices", {{"job", d.job}, {"run", d.run}, {"device", d.device}, {"class", d.cls}}, 1.0);
   x.family("ftsentinel_tasks_tracked", "gauge", "Tasks in the kernel's job map.");
   x.sample("ftsentinel_tasks_tracked", num(s.tasks_tracked));
 }

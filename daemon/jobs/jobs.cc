@@ -227,6 +227,26 @@ void JobManager::name_run(Job& j, const std::string& cgroup, const std::string& 
   else j.run = "job:" + job_id_string(j.id), j.run_source = "job";
 }
 
+std::string run_of(const Job& j) {
+  for (const char* k : {"run", "torchelastic_run_id", "slurm_job_id"})
+    if (auto it = j.labels.find(k); it != j.labels.end() && !it->second.empty() && it->second != "none")
+      return it->second;
+  return j.name;
+}
+
+void JobManager::on_device(const decode::Device& d) {
+  auto it = jobs_.find(d.hdr.job_id);
+  if (it == jobs_.end() || it->second->ended) return;
+  JobDevice& held = it->second->devices[{d.major, d.minor}];
+  if (held.opens++ == 0) {
+    held.path = d.path;
+    held.cls = d.cls;
+    held.major = d.major;
+    held.minor = d.minor;
+    held.first_wall_ns = now_wall_ns();
+  }
+}
+
 void JobManager::end_job(Job& j, std::vector<JobChange>* changes) {
   if (j.ended) return;
   j.ended = true;

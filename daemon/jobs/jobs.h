@@ -24,6 +24,15 @@ namespace fts::jobs {
 enum class StartedBy { kRun, kExec, kCgroup };
 const char* to_string(StartedBy s);
 
+// A GPU or RDMA device a job's processes opened; held until the job ends.
+struct JobDevice {
+  std::string path;  // the node as first opened
+  decode::DeviceClass cls = decode::DeviceClass::kGpu;
+  uint32_t major = 0, minor = 0;
+  uint64_t opens = 0;  // (process, node, access) opens reported
+  uint64_t first_wall_ns = 0;
+};
+
 struct Job {
   uint64_t id = 0;
   std::string policy;
@@ -41,8 +50,15 @@ struct Job {
   std::unordered_set<state::ProcKey, state::ProcKeyHash> members;  // live processes
   bool cgroup_removed = false;
   bool ended = false;
+  std::map<std::pair<uint32_t, uint32_t>, JobDevice> devices;  // (major, minor) -> what it holds
   size_t live() const { return members.size(); }
+  bool holds(uint32_t major, uint32_t minor) const { return devices.count({major, minor}) > 0; }
 };
+
+// The run a job is part of, for metrics and device reports. Until run
+// identity lands (issue 14, run identity: Job::run), the labels found at its
+// start (torchelastic_run_id, slurm_job_id), else the job's name.
+std::string run_of(const Job& j);
 
 std::string job_id_string(uint64_t id);  // 16 hex digits
 
@@ -95,6 +111,8 @@ class JobManager {
   void on_fork(const decode::Fork& f, std::vector<JobChange>* changes);
   void on_exit(const decode::Exit& e, std::vector<JobChange>* changes);
   void on_cgroup(const decode::Cgroup& c, std::vector<JobChange>* changes);
+  // A job process opened a GPU or RDMA device: the job holds it from now on.
+  void on_device(const decode::Device& d);
 
   // Restart: the live jobs as they are saved under the state dir, and a
   // saved job put back (after apply): its live processes and their children

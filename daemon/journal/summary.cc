@@ -80,6 +80,12 @@ const std::unordered_map<std::string_view, std::function<std::string(const v1::E
       {"network", network_text},
       {"io_uring", [](const v1::Event& e) { return "io_uring " + e.io_uring().op(); }},
       {"cgroup_move", [](const v1::Event& e) { return "to cgroup " + e.cgroup().path(); }},
+      {"device",
+       [](const v1::Event& e) {
+         const auto& d = e.device();
+         return "device " + d.class_() + " " + d.path() + " (" + std::to_string(d.major()) + ":" +
+                std::to_string(d.minor()) + ")" + (d.source() == "fanotify" ? " opened from outside the job" : "");
+       }},
       {"job_start", job_text},
       {"job_end", job_text},
   };

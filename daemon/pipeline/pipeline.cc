@@ -34,6 +34,26 @@ class Reaped {
   std::deque<state::Process> q_;
 };
 
+// The latest job processes the kernel reported opening a device: fanotify's
+// report of the same open may be read after the process is gone from the
+// table (a short `nvidia-smi` in the job), and is the job's, not an outsider's.
+class DeviceOpeners {
+ public:
+  void note(const decode::TaskId& t, uint64_t job) {
+    if (q_.size() >= kKept) q_.pop_front();
+    q_.push_back({t, job});
+  }
+  uint64_t job_of(const decode::TaskId& t) const {
+    for (auto it = q_.rbegin(); it != q_.rend(); ++it)
+      if (it->first.tgid == t.tgid && (!t.start_ns || it->first.start_ticks() == t.start_ticks())) return it->second;
+    return 0;
+  }
+
+ private:
+  static constexpr size_t kKept = 1024;
+  std::deque<std::pair<decode::TaskId, uint64_t>> q_;
+};
+
 }  // namespace
 
 // What stages share and the pipeline owns: the one sequence of event ids,
@@ -118,7 +138,9 @@ class StateStage : public Stage {
   const char* name() const override { return "state"; }
   bool run(Item& item) override {
     std::visit([&](auto& r) { apply(r, item); }, *item.record);
-    return true;
+    // A job process's open of a marked device node: its kernel record said it.
+    const auto* d = std::get_if<decode::Device>(&*item.record);
+    return !(d && d->source == decode::Source::kFanotify && d->hdr.job_id);
   }
 
  private:
@@ -143,6 +165,12 @@ class StateStage : public Stage {
   void apply(const decode::ProcessAccess& a, Item&) { know(a.hdr.task); }
   void apply(const decode::SensorTouch& t, Item&) { know(t.hdr.task); }
   void apply(decode::File& f, Item&) { writer(f); }
+  void apply(decode::Device& d, Item&) {
+    if (d.source == decode::Source::kFanotify) opener(d);
+    else device_openers_.note(d.hdr.task, d.hdr.job_id);
+    // Held by what the job's own processes open; an outsider's open holds nothing.
+    if (d.source == decode::Source::kSyscall && d.hdr.job_id) jobs_.on_device(d);
+  }
   template <typename R>
   void apply(const R&, Item&) {}  // io_uring, DNS, network, hashes: nothing to keep here
 
@@ -168,6 +196,26 @@ class StateStage : public Stage {
       views_.changed(p->key, true);
     }
     if (!f.hdr.job_id && p) f.hdr.job_id = p->job_id;
+  }
+  // Outside jobs: the opener from the table or /proc, else as fanotify named
+  // it (gone already); a job process (gone too) by its kernel record.
+  void opener(decode::Device& d) {
+    state::ProcKey k = state::key_of(d.hdr.task);
+    state::Process* p = procs_.find(k);
+    if (!p && k.tgid) {
+      state::load_with_ancestors(proc_root_, k.tgid, &procs_);
+      p = procs_.find(k);
+    }
+    if (!p && !d.exe.empty()) {
+      state::Process gone;
+      gone.key = k;
+      gone.start_ns = d.hdr.task.start_ns;
+      gone.exe = d.exe;
+      p = &procs_.add(std::move(gone));
+    }
+    if (p && p->exe.empty() && !d.exe.empty()) p->exe = d.exe;  // a zombie's /proc has no exe
+    if (p) d.hdr.job_id = p->job_id;
+    if (!d.hdr.job_id) d.hdr.job_id = device_openers_.job_of(d.hdr.task);
   }
   state::Process* load_writer(decode::File& f, state::ProcKey k) {
     state::load_with_ancestors(proc_root_, k.tgid, &procs_);
@@ -207,6 +255,7 @@ class StateStage : public Stage {
   std::string proc_root_;
   render::ProcessViews& views_;
   Reaped& reaped_;
+  DeviceOpeners device_openers_;
 };
 
 // file records of a job -> the classes its own policy gives them (the
@@ -406,10 +455,18 @@ bool wanted(const Item& item, const jobs::Job* job) {
   return k == decode::Kind::kFile || k == decode::Kind::kProcessAccess || k == decode::Kind::kSensor;
 }
 
-// An access is about the job reached into, whoever did it.
+// An access is about the job reached into, whoever did it; an outsider's
+// device open about the job that holds the device (none: no event, so a
+// monitoring agent polling idle GPUs makes no noise).
 const jobs::Job* event_job(const Item& item, const jobs::JobManager& jobs) {
   if (item.facts.job) return item.facts.job;
-  const auto* a = item.record ? std::get_if<decode::ProcessAccess>(&*item.record) : nullptr;
+  if (!item.record) return nullptr;
+  if (const auto* d = std::get_if<decode::Device>(&*item.record)) {
+    for (const jobs::Job* j : jobs.live())
+      if (j->holds(d->major, d->minor)) return j;
+    return nullptr;
+  }
+  const auto* a = std::get_if<decode::ProcessAccess>(&*item.record);
   return a ? jobs.find(a->target_job) : nullptr;
 }
 

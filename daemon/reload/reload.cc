@@ -53,6 +53,7 @@ std::vector<std::string> needs_restart(const v1::DaemonConfig& running, const v1
   }
   check("journal", running.journal(), next.journal());
   check("metrics", running.metrics(), next.metrics());
+  check("devices", running.devices(), next.devices());
   return out;
 }
 

@@ -12,6 +12,7 @@ const char* kind_name(decode::Kind k) {
                                  "file", "io_uring", "network", "network", "process_access", "network",      "sensor_touch",
                                  "network"};
   if (k == decode::Kind::kFileHash) return "file_hash";
+  if (k == decode::Kind::kDevice) return "device";
   auto i = static_cast<uint32_t>(k);
   return i < std::size(kKinds) ? kKinds[i] : "unknown";
 }
@@ -189,6 +190,14 @@ void job_info(const jobs::Job& j, v1::Job* out) {
   out->set_live_processes(static_cast<uint32_t>(j.live()));
   out->set_run(j.run);
   out->set_run_source(j.run_source);
+  for (const auto& [num, d] : j.devices) {
+    auto* o = out->add_devices();
+    o->set_device(d.path);
+    o->set_class_(decode::to_string(d.cls));
+    o->set_number(std::to_string(d.major) + ":" + std::to_string(d.minor));
+    o->set_opens(d.opens);
+    o->set_first_time(rfc3339(d.first_wall_ns));
+  }
 }
 
 void EventRenderer::recycle(v1::Event* e) {
@@ -308,6 +317,7 @@ void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Even
                  [&](const decode::Socket& k) { socket(k, network_of(e)); },
                  [&](const decode::ProcessAccess& a) { access(a, e->mutable_access()); },
                  [&](const decode::SensorTouch& t) { sensor_touch(t, e->mutable_sensor_touch()); },
+                 [&](const decode::Device& d) { device_info(d, e->mutable_device()); },
                  [&](const decode::Exec& x) {
                    // A value may carry a token (…/hf_…/x.so): redacted like args.
                    auto loader_var = [&](const std::string& value, const char* flag) {

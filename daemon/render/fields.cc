@@ -45,4 +45,18 @@ std::string signal_name(uint32_t sig) {
   return abbrev ? std::string("SIG") + abbrev : "";
 }
 
+void device_info(const decode::Device& d, v1::DeviceInfo* out) {
+  out->set_path(d.path);
+  out->set_class_(decode::to_string(d.cls));
+  out->set_major(d.major);
+  out->set_minor(d.minor);
+  access_names(d.access, [&](const char* n) { out->add_access(n); });
+  if (d.source == decode::Source::kSyscall) out->set_result(d.result);
+  out->set_source(d.source == decode::Source::kFanotify ? "fanotify" : "syscall");
+  if (d.dev || d.ino) {
+    out->set_dev(dev_number(d.dev));
+    out->set_ino(d.ino);
+  }
+}
+
 }  // namespace fts::render

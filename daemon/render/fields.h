@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <string>
 
+#include "common/v1.h"
 #include "decode/records.h"
+#include "ftsentinel/v1/event.pb.h"
 
 namespace fts::render {
 
@@ -24,6 +26,9 @@ std::string boot_time(uint64_t boot_ns);
 const char* file_access_word(const decode::File& f);
 std::string io_uring_op_name(uint32_t opcode);
 std::string signal_name(uint32_t sig);  // "SIGSTOP", or "" when unknown
+
+// A GPU or RDMA device open, as events and alerts show it.
+void device_info(const decode::Device& d, v1::DeviceInfo* out);
 
 // Names of set bits, in a fixed order.
 template <typename Add>

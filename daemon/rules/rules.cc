@@ -377,6 +377,8 @@ const Catalogue* catalogue(const std::string& rule) {
       {"preload-injection", {"T1574.006"}, {}},
       {"job-memory-access", {"T1055.008"}, {}},
       {"sensor-tamper", {"T1562.001"}, {}},
+      {"gpu-access-outside-job", {"T1005"}, {"AML.T0025"}},
+      {"rdma-egress", {"T1048"}, {"AML.T0025"}},
   };
   for (const auto& c : kCatalogue)
     if (rule == c.rule) return &c;
@@ -390,6 +392,8 @@ std::unique_ptr<Rule> make_job_memory_access();
 std::unique_ptr<Rule> make_sensor_tamper();
 std::unique_ptr<Rule> make_forged_dns_answer();
 std::unique_ptr<Rule> make_unseen_socket();
+std::unique_ptr<Rule> make_gpu_access_outside_job();
+std::unique_ptr<Rule> make_rdma_egress();
 
 Engine::Engine() {
   add(std::make_unique<UnapprovedDataRead>());
@@ -409,6 +413,8 @@ Engine::Engine() {
   add(make_sensor_tamper());
   add(make_forged_dns_answer());
   add(make_unseen_socket());
+  add(make_gpu_access_outside_job());
+  add(make_rdma_egress());
   add(dns_tunnel::make());
 }
 
@@ -525,6 +531,7 @@ void record_fields(const Finding& f, const Input& in, v1::Alert* a) {
     nr->set_dport(d->sport);
     nr->set_dns(d->name);
   }
+  if (const auto* d = std::get_if<decode::Device>(&in.record)) render::device_info(*d, a->mutable_device());
   if (const auto* k = std::get_if<decode::Socket>(&in.record))
     if (k->family == 2 || k->family == 10) a->mutable_network()->set_protocol(render::protocol_name(k->protocol));
 }

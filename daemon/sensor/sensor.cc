@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <set>
 
 #include <linux/types.h>
 #include <arpa/inet.h>
@@ -467,6 +468,30 @@ std::optional<uint64_t> Sensor::job_of(uint32_t tgid, uint64_t start_ticks) cons
   if (bpf_map_lookup_elem(bpf_map__fd(impl_->skel->maps.tasks), &tgid, &st) != 0) return std::nullopt;
   if (st.start_ticks != start_ticks || !st.job_id) return std::nullopt;
   return st.job_id;
+}
+
+// devices::KernelDevices: whole majors under FTS_DEVICE_ANY_MINOR with their
+// minor range, misc devices by (10, minor). New entries first, then stale ones
+// (a pinned map from an earlier start) go.
+Status Sensor::set_device_classes(const devices::Table& table) {
+  int fd = bpf_map__fd(impl_->skel->maps.device_classes);
+  std::set<std::pair<uint32_t, uint32_t>> keys;
+  for (const auto& r : table.ranges) {
+    fts_device_key key{r.major, r.exact ? r.minor_min : FTS_DEVICE_ANY_MINOR};
+    if (!keys.insert({key.major, key.minor}).second) continue;  // the first entry of a key wins, as Table::find
+    fts_device_class_value v{static_cast<uint32_t>(r.cls), r.minor_min, r.minor_max, 0};
+    if (bpf_map_update_elem(fd, &key, &v, BPF_ANY) != 0) return errno_error("device_classes map update", errno);
+  }
+  std::vector<fts_device_key> stale;
+  fts_device_key key{}, next{};
+  fts_device_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (!keys.count({next.major, next.minor})) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (auto& k : stale) bpf_map_delete_elem(fd, &k);
+  return {};
 }
 
 Status Sensor::set_launchers(const std::map<std::string, uint32_t>& names) {

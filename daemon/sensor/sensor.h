@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "decode/records.h"
+#include "devices/devices.h"
 #include "egress/egress.h"
 #include "jobs/kernel_jobs.h"
 #include "watch/watch.h"
@@ -56,7 +57,8 @@ Status preflight(const Options& opts);
 class Sensor : public jobs::KernelJobs,
                public watch::KernelWatch,
                public egress::KernelEgress,
-               public writers::KernelWriters {
+               public writers::KernelWriters,
+               public devices::KernelDevices {
  public:
   // Opens, loads and attaches everything; on failure, the error names the
   // program and carries the verifier's last lines.
@@ -93,6 +95,8 @@ class Sensor : public jobs::KernelJobs,
   Status set_watched(const std::map<watch::InodeKey, watch::WatchValue>& inodes) override;
   Status set_watched_names(const std::map<std::string, watch::WatchValue>& names) override;
 
+  // devices::KernelDevices
+  Status set_device_classes(const devices::Table& table) override;
   // egress::KernelEgress
   Status set_egress(const std::vector<egress::LpmEntry>& entries) override;
   Status set_policy_enforce(uint32_t policy, bool enforce) override;

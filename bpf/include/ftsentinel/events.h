@@ -44,6 +44,7 @@ enum fts_event_kind {
 	FTS_EV_DNS_ANSWER = 12,   /* struct fts_dns_answer_event */
 	FTS_EV_SENSOR = 13,       /* struct fts_sensor_event: the daemon signalled, a pinned map taken */
 	FTS_EV_SOCKET = 14,       /* struct fts_socket_event: a job made a socket the egress hooks cannot account for */
+	FTS_EV_DEVICE = 16,       /* struct fts_device_event: a job opened a GPU or RDMA character device */
 	FTS_EV_KIND_MAX,
 };
 
@@ -488,6 +489,44 @@ struct fts_seen_key {
 	__u64 ino;
 };
 
+/* A job process opened a character device of a configured class (GPU,
+ * RDMA), recognised by the opened inode's i_rdev, never by its path: a node
+ * the job made itself (mknod in a container's /dev) is the same device.
+ * Once per (process, device node, access). data[]: the node's path. */
+enum fts_device_class {
+	FTS_DEV_GPU = 1,  /* nvidia*, nvidia-uvm, nvidia-caps, DRM render nodes */
+	FTS_DEV_RDMA = 2, /* infiniband_verbs (uverbs), rdma_cm: kernel-bypass egress */
+	FTS_DEV_CLASS_MAX,
+};
+#define FTS_DEVICE_ANY_MINOR 0xffffffffu /* device_classes key: every minor of the major in [min, max] */
+struct fts_device_event {
+	struct fts_event_header hdr;
+	__u32 major, minor;  /* of the device (i_rdev) */
+	__u64 dev, ino;      /* the node's own filesystem and inode */
+	__s64 result;        /* the new fd */
+	__u32 cls;           /* enum fts_device_class */
+	__u16 access;        /* FTS_ACC_* */
+	__u16 flags;         /* FTS_PATH_* of the path */
+	__u16 path_len;      /* encoded like every path, leaf first */
+	__u16 path_depth;
+	__u32 _pad;
+	char data[];
+};
+
+/* device_classes: (major, minor or FTS_DEVICE_ANY_MINOR) -> class. Written by
+ * the daemon at start from /proc/devices and /proc/misc names. */
+struct fts_device_key {
+	__u32 major, minor;
+};
+struct fts_device_class_value {
+	__u32 cls;       /* enum fts_device_class */
+	__u32 minor_min; /* for FTS_DEVICE_ANY_MINOR keys: the minors that count */
+	__u32 minor_max;
+	__u32 _pad;
+};
+/* seen_opens access bit of a device record, apart from the file record of the same open */
+#define FTS_ACC_DEVICE_SEEN 0x100000u
+
 /* Start times in the tasks map are in USER_HZ ticks, the unit of /proc/PID/stat,
  * so the daemon can register a process it only knows from /proc. */
 #define FTS_NS_PER_TICK 10000000ULL
@@ -607,6 +646,9 @@ FTS_STATIC_ASSERT(sizeof(struct fts_egress_key) == 24, "fts_egress_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_egress_ports) == 4 * FTS_EGRESS_RANGES, "fts_egress_ports ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_policy_net) == 8, "fts_policy_net ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_flow) == 16 + 16 + 16 + 16 + 16, "fts_flow ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_device_event) == 56 + 8 + 16 + 8 + 8 + 8, "fts_device_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_device_key) == 8, "fts_device_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_device_class_value) == 16, "fts_device_class_value ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_exited_exe) == 16 + FTS_EXITED_EXE_MAX, "fts_exited_exe ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_writer_exec) == 32, "fts_writer_exec ABI");
 

@@ -235,6 +235,31 @@ TEST_F(BadInput, SyslogAddressPortAndUrl) {
   EXPECT_EQ(l.errors[1].line, 6);
 }
 
+TEST_F(BadInput, DeviceClasses) {
+  Loaded l = load_all("devices:\n  classes:\n    - { class: gpu, proc_devices: [nvidia] }\n"
+                      "    - { class: tpu, proc_devices: [accel] }\n    - { class: rdma }\n"
+                      "    - { class: gpu, proc_devices: [drm], minor_min: 128, minor_max: 64 }\n");
+  ASSERT_EQ(l.errors.size(), 3u) << all(l.errors);
+  EXPECT_EQ(l.errors[0].field, "devices.classes[1]");
+  EXPECT_NE(l.errors[0].message.find("gpu or rdma, got 'tpu'"), std::string::npos) << l.errors[0].str();
+  EXPECT_EQ(l.errors[1].field, "devices.classes[2]");
+  EXPECT_NE(l.errors[1].message.find("names no device"), std::string::npos) << l.errors[1].str();
+  EXPECT_EQ(l.errors[2].field, "devices.classes[3]");
+  Loaded ok = load_all("devices: { dev_dir: \"off\" }\n");
+  ASSERT_TRUE(ok.ok()) << all(ok.errors);
+  EXPECT_GE(ok.daemon.devices().classes_size(), 3) << "the defaults when none are named";
+}
+
+TEST_F(BadInput, RdmaIsAllowOrDenyAndAgentsArePaths) {
+  policy("p.yaml", "name: p\nmode: monitor\nnetwork:\n  rdma: block\ndevices:\n  agents: [nvidia-smi]\n");
+  Loaded l = load_all();
+  ASSERT_EQ(l.errors.size(), 2u) << all(l.errors);
+  EXPECT_EQ(l.errors[0].field, "network.rdma");
+  EXPECT_EQ(l.errors[0].line, 4);
+  EXPECT_NE(l.errors[0].message.find("allow or deny, got 'block'"), std::string::npos) << l.errors[0].str();
+  EXPECT_EQ(l.errors[1].field, "devices.agents[0]");
+}
+
 TEST_F(BadInput, LogLevel) {
   Diagnostic d = only_error(load_all("log:\n  level: verbose\n"));
   EXPECT_EQ(d.field, "log.level");
