@@ -164,7 +164,7 @@ TEST_F(ConfigTest, UnknownTopLevelKeyAndAllMistakesAtOnce) {
   Loaded l = load(cfg);
   ASSERT_EQ(l.errors.size(), 3u) << all(l.errors);
   EXPECT_EQ(l.errors[0].str().substr(cfg.size()), ":1:1: statedir: unknown key (expected one of: host, state_dir, "
-                                                   "policies_dir, control, sensor, outputs, journal, metrics, log, detection)");
+                                                   "policies_dir, control, sensor, outputs, journal, metrics, log, detection, devices)");
   EXPECT_EQ(l.errors[1].str().substr(cfg.size()), ":3:15: sensor.ringbuf_mb: expected a size in whole MiB ('16', '16MiB', '1GiB'), got 'abc'");
   EXPECT_EQ(l.errors[2].str().substr(cfg.size()), ":4:6: log: expected a mapping, got a list");
 }

@@ -111,7 +111,7 @@ class RdmaDenyTest : public DeviceRulesTest {
 TEST_F(RdmaDenyTest, DataReadAndAVerbsDeviceInEitherOrder) {
   auto verbs = device(100, id_, decode::Source::kSyscall, 192, decode::DeviceClass::kRdma);
   EXPECT_TRUE(run(verbs).empty()) << "no data read yet";
-  EXPECT_TRUE(run(read("/usr/lib/x.so", decode::cls::kBase)).empty()) << "not data";
+  for (const auto& a : run(read("/usr/lib/x.so", decode::cls::kBase))) EXPECT_NE(a.rule(), "rdma-egress") << "not data";
   auto al = run(read("/data/approved/shard-0", decode::cls::kTraining), "/data/approved/shard-0");
   ASSERT_EQ(rules_of(al), std::vector<std::string>{"rdma-egress"});
   EXPECT_EQ(al[0].severity(), "critical");
