@@ -227,12 +227,7 @@ void JobManager::name_run(Job& j, const std::string& cgroup, const std::string& 
   else j.run = "job:" + job_id_string(j.id), j.run_source = "job";
 }
 
-std::string run_of(const Job& j) {
-  for (const char* k : {"run", "torchelastic_run_id", "slurm_job_id"})
-    if (auto it = j.labels.find(k); it != j.labels.end() && !it->second.empty() && it->second != "none")
-      return it->second;
-  return j.name;
-}
+std::string run_of(const Job& j) { return j.run.empty() ? j.name : j.run; }
 
 void JobManager::on_device(const decode::Device& d) {
   auto it = jobs_.find(d.hdr.job_id);

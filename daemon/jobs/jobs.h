@@ -55,9 +55,8 @@ struct Job {
   bool holds(uint32_t major, uint32_t minor) const { return devices.count({major, minor}) > 0; }
 };
 
-// The run a job is part of, for metrics and device reports. Until run
-// identity lands (issue 14, run identity: Job::run), the labels found at its
-// start (torchelastic_run_id, slurm_job_id), else the job's name.
+// The run a job is part of, for metrics and device reports: Job::run
+// (jobs/run_identity.h), else its name.
 std::string run_of(const Job& j);
 
 std::string job_id_string(uint64_t id);  // 16 hex digits
