@@ -336,6 +336,14 @@ void JobManager::on_exec(decode::Exec& e, std::vector<JobChange>* changes) {
     return;
   }
   if (!id && user_space_launchers_) {
+    // A child that exec'd before the daemon caught up with its user-space
+    // launcher: the kernel reported the exec as outside any job, then
+    // track_tree found the child under the new job's root.
+    if (const state::Process* proc = procs_->find(k); proc && proc->job_id) {
+      e.hdr.job_id = proc->job_id;
+      join(proc->job_id, k);
+      return;
+    }
     const policy::Policy* p = exec_policy(e);
     if (!p) return;
     id = decode::job_id_for(k.tgid, e.hdr.task.start_ns);
