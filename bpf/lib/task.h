@@ -173,18 +173,17 @@ static __always_inline void *event__reserve(__u64 size)
 	return e;
 }
 
-/* Wake the daemon only once FTS_RING_WAKEUP_BYTES wait in the ring; it also
- * drains the ring on its own every FTS_RING_POLL_MS (events.h, daemon/app/inputs.cc),
- * so a lone record waits that long at most. A wakeup per record costs the
- * producer an IPI (a VM exit on a guest) inside its fork, exec or open, and
- * the daemon a context switch per record on the cores the job runs on
- * (tests/bench --bpf-stats: most of a job's fork/exec overhead). */
-#define FTS_RING_WAKEUP_BYTES (64 << 10)
-
+/* How a record wakes the daemon. Batching (BPF_RB_NO_WAKEUP until 64 KiB
+ * wait, the daemon draining every FTS_RING_POLL_MS anyway) cut a job's
+ * fork/exec cost (tests/bench --bpf-stats), but it let a child fork, exec or
+ * enter a job's cgroup before the daemon had registered the job, and a
+ * short-lived actor exit before its /proc was read (test_process,
+ * test_evasion_sensor). Until those paths no longer depend on the daemon
+ * keeping up, records wake it as before: flags 0, the kernel's adaptive
+ * notification (a wakeup only when the daemon has caught up and waits). */
 static __always_inline __u64 ring__wakeup(void)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= FTS_RING_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										     : BPF_RB_NO_WAKEUP;
+	return 0;
 }
 
 static __always_inline void event__submit(void *e)

@@ -44,9 +44,9 @@ void Inputs::on_ring() {
   p_.pipeline.flush();
 }
 
-// The kernel submits records without a wakeup until FTS_RING_WAKEUP_BYTES
-// wait (bpf/lib/task.h): one wakeup per record was most of what a job's
-// fork/exec paid. Here a lone record waits at most one period.
+// A drain every FTS_RING_POLL_MS besides the ring's wakeups: the kernel's
+// notification is adaptive (bpf/lib/task.h), and a record left without one
+// waits at most one period.
 void Inputs::poll_ring() {
   ring_timer_->expires_after(std::chrono::milliseconds(sensor::kRingPollMs));
   ring_timer_->async_wait([this](boost::system::error_code ec) {

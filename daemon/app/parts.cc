@@ -103,6 +103,7 @@ void Parts::start_state() {
   ctx.egress = egress.get();
   ctx.rules = &rules;
   ctx.writers = writers.get();
+  if (const sensor::Sensor* s = sensor.get()) ctx.exited = [s](uint32_t tgid) { return s->exited_exe(tgid); };
   ctx.redact = !d.detection().redact_off();
   // Event ids unique across restarts: a SIEM that drops repeated ids (a spool
   // replayed after a crash) must never drop a new record that reuses an old

@@ -133,7 +133,8 @@ class DecodeStage : public Stage {
 class StateStage : public Stage {
  public:
   StateStage(const Context& ctx, render::ProcessViews* views, Reaped* reaped)
-      : procs_(*ctx.procs), jobs_(*ctx.jobs), proc_root_(ctx.proc_root), views_(*views), reaped_(*reaped) {}
+      : procs_(*ctx.procs), jobs_(*ctx.jobs), proc_root_(ctx.proc_root), views_(*views), reaped_(*reaped),
+        exited_(ctx.exited) {}
   Step step() const override { return Step::kState; }
   const char* name() const override { return "state"; }
   bool run(Item& item) override {
@@ -176,7 +177,27 @@ class StateStage : public Stage {
 
   void know(const decode::TaskId& t) {
     state::ProcKey k = state::key_of(t);
-    if (k.tgid && !procs_.find(k)) state::load_with_ancestors(proc_root_, k.tgid, &procs_);
+    if (!k.tgid) return;
+    state::Process* p = procs_.find(k);
+    if (!p) state::load_with_ancestors(proc_root_, k.tgid, &procs_);
+    if (!(p = procs_.find(k)) || p->exe.empty()) know_exited(t, p);
+  }
+  // A process outside jobs gone (or a zombie) before its record was read, a
+  // short-lived bpftool: what the kernel kept of it at its exit, when that is
+  // the same process.
+  void know_exited(const decode::TaskId& t, state::Process* p) {
+    if (!exited_) return;
+    auto x = exited_(t.tgid);
+    if (!x || x->task.start_ticks() != t.start_ticks()) return;
+    if (p) {
+      p->exe = std::move(x->exe);
+      return;
+    }
+    state::Process gone;
+    gone.key = state::key_of(t);
+    gone.start_ns = t.start_ns;
+    gone.exe = std::move(x->exe);
+    procs_.add(std::move(gone));
   }
   // Outside jobs the kernel reports only what matters (protected writes,
   // sensitive reads): know the writer, from /proc if need be.
@@ -255,6 +276,7 @@ class StateStage : public Stage {
   std::string proc_root_;
   render::ProcessViews& views_;
   Reaped& reaped_;
+  std::function<Result<decode::ExitedExe>(uint32_t)> exited_;
   DeviceOpeners device_openers_;
 };
 

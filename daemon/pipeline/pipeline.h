@@ -17,6 +17,7 @@
 // nothing to do in this configuration (no hashing, no rules, no sink that
 // takes events) is not in the list.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -131,6 +132,9 @@ struct Context {
   egress::Names* names = nullptr;          // what each job resolved; null: the pipeline keeps its own
   rules::Engine* rules = nullptr;          // null: no detect stage (replays of events only)
   const writers::Identity* writers = nullptr;  // null: no writer is approved
+  // What the kernel kept of a process outside jobs at its exit (exited_exes):
+  // the actor of a record read after it was gone. Empty: /proc only.
+  std::function<Result<decode::ExitedExe>(uint32_t tgid)> exited;
   // False when no sink takes events (every output is `events: alerts`):
   // records still get event ids and alerts, but no Event is built.
   bool render_events = true;

@@ -98,7 +98,9 @@ std::string talk(const std::string& path, std::string_view in) {
   char buf[4096];
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 30000) <= 0) fail("the server neither answered nor closed within 30 s");
+    int ready = poll(&p, 1, 30000);
+    if (ready < 0 && errno == EINTR) continue;  // libFuzzer's own timer signals (SIGALRM)
+    if (ready <= 0) fail("the server neither answered nor closed within 30 s");
     ssize_t k = read(fd, buf, sizeof(buf));
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) break;  // closed (or reset after a refusal: its answer came first)
