@@ -132,7 +132,8 @@ class ProcessSensorTest(unittest.TestCase):
             subprocess.run(["rm", "-rf", tmp])
 
     def test_cgroup_job(self):
-        policy = 'name: cg\nmode: monitor\njobs:\n  cgroup: ["/fts-kt-job-*"]\n'
+        # This test's cgroups only: one a crashed earlier run left behind is no job of it.
+        policy = f'name: cg\nmode: monitor\njobs:\n  cgroup: ["/fts-kt-job-{os.getpid()}-*"]\n'
         early = Cgroup("fts-kt-job")  # exists, with a process inside, before the daemon starts
         # It lives until the test closes its stdin (not a timer: the daemon may take
         # longer than any sleep to start on a loaded machine, and miss its exit).
