@@ -37,15 +37,6 @@ std::optional<std::string> node_fid(const std::string& path) {
   return fid_key(&sfs.f_fsid, fh->handle_type, fh->f_handle, fh->handle_bytes);
 }
 
-// The pid behind a pidfd, from its fdinfo; -1 once the process is gone.
-int pidfd_pid(int pidfd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("Pid:", 0) == 0) return std::stoi(line.substr(4));
-  return -1;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Watch>> Watch::start(std::string proc_root, uint32_t self_tgid, ExitedLookup exited) {
@@ -126,7 +117,7 @@ size_t Watch::read(const std::function<void(decode::Device&&)>& on_open) {
         p += h->len;
       }
       uint32_t pid = m->pid > 0 ? static_cast<uint32_t>(m->pid) : 0;
-      if (pidfd >= 0 && pidfd_pid(pidfd) > 0) pid = static_cast<uint32_t>(pidfd_pid(pidfd));
+      if (int live = pidfd >= 0 ? state::pidfd_pid(pidfd) : -1; live > 0) pid = static_cast<uint32_t>(live);
       if (node && pid && pid != self_tgid_) {
         decode::Device d;
         d.hdr.kind = decode::Kind::kDevice;

@@ -38,15 +38,6 @@ std::string fd_path(int fd) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-// The pid behind a pidfd, from its fdinfo; -1 once the process is gone.
-int pidfd_pid(int pidfd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("Pid:", 0) == 0) return std::stoi(line.substr(4));
-  return -1;
-}
-
 struct Change {
   uint64_t bit;
   decode::FileOp op;
@@ -216,7 +207,7 @@ bool watched(const Named& x) {
 uint32_t writer_pid(const fanotify_event_metadata* m, int pidfd) {
   uint32_t pid = m->pid > 0 ? static_cast<uint32_t>(m->pid) : 0;
   if (pidfd >= 0) {
-    int live = pidfd_pid(pidfd);
+    int live = state::pidfd_pid(pidfd);
     if (live > 0) pid = static_cast<uint32_t>(live);
   }
   return pid;

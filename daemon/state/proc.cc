@@ -119,6 +119,14 @@ Result<Process> read_process(const std::string& root, uint32_t pid) {
   return p;
 }
 
+int pidfd_pid(int pidfd) {
+  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Pid:", 0) == 0) return std::stoi(line.substr(4));
+  return -1;
+}
+
 std::vector<uint32_t> list_pids(const std::string& root) {
   std::vector<uint32_t> out;
   DIR* d = opendir(root.c_str());

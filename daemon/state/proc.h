@@ -26,6 +26,8 @@ std::map<std::string, std::string> read_environ(const std::string& root, uint32_
 // A whole process; cgroup_id is left 0 (the caller resolves the path).
 Result<Process> read_process(const std::string& root, uint32_t pid);
 std::vector<uint32_t> list_pids(const std::string& root);
+// The pid behind a pidfd (fanotify's), from its fdinfo; -1 once the process is gone.
+int pidfd_pid(int pidfd);
 
 // Loads every process of `root` into the table; returns how many.
 size_t bootstrap(const std::string& root, ProcessTable* table);
