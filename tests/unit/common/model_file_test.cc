@@ -1,0 +1,31 @@
+// Model files by name: what checkpoint-code-exec watches and the ML-BOM lists.
+#include "common/model_file.h"
+
+#include <gtest/gtest.h>
+
+namespace fts {
+namespace {
+
+TEST(ModelFormat, PickleBasedCheckpointsRunCodeWhenLoaded) {
+  EXPECT_EQ(model_format("/ckpt/step-100/model.pt"), ModelFormat::kPickle);
+  EXPECT_EQ(model_format("/models/llama/pytorch_model.bin"), ModelFormat::kPickle);
+  EXPECT_EQ(model_format("/x/opt.PTH"), ModelFormat::kPickle) << "case-insensitive";
+  EXPECT_EQ(model_format("last.ckpt"), ModelFormat::kPickle);
+  EXPECT_EQ(model_format("/x/clf.joblib"), ModelFormat::kPickle);
+}
+
+TEST(ModelFormat, WeightsOnlyFormatsAreModelsThatRunNoCode) {
+  EXPECT_EQ(model_format("/models/m/model-00001-of-00002.safetensors"), ModelFormat::kSafe);
+  EXPECT_EQ(model_format("/m/q4.gguf"), ModelFormat::kSafe);
+}
+
+TEST(ModelFormat, OtherFilesAreNotModels) {
+  EXPECT_EQ(model_format("/data/shard-0.npy"), ModelFormat::kNone);
+  EXPECT_EQ(model_format("/data/train.jsonl"), ModelFormat::kNone);
+  EXPECT_EQ(model_format("/ckpt/.pt"), ModelFormat::kNone) << "a dotfile named .pt has no extension";
+  EXPECT_EQ(model_format("/a.pt/readme"), ModelFormat::kNone) << "the directory's name does not count";
+  EXPECT_EQ(model_format(""), ModelFormat::kNone);
+}
+
+}  // namespace
+}  // namespace fts
