@@ -1,5 +1,7 @@
 #include "hash/tracker.h"
 
+#include <string_view>
+
 #include <spdlog/spdlog.h>
 
 #include "common/glob.h"
@@ -26,20 +28,50 @@ constexpr uint16_t kWriteBits = access::kWrite | access::kCreate | access::kTrun
 
 }  // namespace
 
+Tracker::Digest Tracker::Digest::of(const std::string& hex) {
+  Digest d;
+  if (hex.size() != 2 * d.bytes.size()) return d;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < d.bytes.size(); ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Digest{};
+    d.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  d.set = true;
+  return d;
+}
+
+std::string Tracker::Digest::hex() const {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  if (!set) return out;
+  out.reserve(2 * bytes.size());
+  for (uint8_t b : bytes) {
+    out += kDigits[b >> 4];
+    out += kDigits[b & 15];
+  }
+  return out;
+}
+
 Tracker::Entry* Tracker::entry(uint64_t job, const std::string& path, bool create) {
-  Key k{job, path};
-  auto it = files_.find(k);
-  if (it != files_.end()) return &it->second;
+  auto it = files_.find(path);
+  if (it != files_.end())
+    for (Entry& e : it->second)
+      if (e.job == job) return &e;
   if (!create) return nullptr;
-  if (files_.size() >= opts_.max_files) {
+  if (entries_ >= opts_.max_files) {
     if (untracked_++ % 10000 == 0)
-      spdlog::warn("hashing: following {} files already; {} more not hashed", files_.size(), untracked_);
+      spdlog::warn("hashing: following {} files already; {} more not hashed", entries_, untracked_);
     return nullptr;
   }
-  Entry& e = files_[k];
+  if (it == files_.end()) it = files_.try_emplace(path).first;
+  Entry& e = it->second.emplace_back();
   e.job = job;
-  e.path = path;
-  by_path_[path].insert(job);
+  ++entries_;
   return &e;
 }
 
@@ -66,7 +98,7 @@ void Tracker::on_file(const decode::File& f, const std::string& path, const jobs
         e->ino = f.ino;
         const std::string& m = policy->spec.data().manifest();
         e->manifest = m;
-        submit(*e, "read");
+        submit(*e, path, "read");
       }
       return;
     }
@@ -94,54 +126,53 @@ void Tracker::on_file(const decode::File& f, const std::string& path, const jobs
 }
 
 void Tracker::changed(const std::string& path, const decode::File& f) {
-  auto it = by_path_.find(path);
-  if (it == by_path_.end()) return;
-  for (uint64_t job : it->second) {
-    Entry* e = entry(job, path, false);
-    if (!e) continue;
+  auto it = files_.find(path);
+  if (it == files_.end()) return;
+  for (Entry& e : it->second) {
     if (f.op == FileOp::kCloseWrite || f.op == FileOp::kRename || f.op == FileOp::kLink) {
       // The write ended (or a whole file landed at the name): hash it now.
-      e->dirty_ns = 0;
-      submit(*e, e->output && !e->read ? "write" : "change");
+      e.dirty_ns = 0;
+      submit(e, path, e.output && !e.read ? "write" : "change");
     } else {
-      e->dirty_ns = f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns();
+      e.dirty_ns = f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns();
     }
   }
 }
 
 void Tracker::on_job_end(uint64_t job_id) {
   ended_.insert(job_id);
-  for (auto it = files_.lower_bound({job_id, ""}); it != files_.end() && it->first.first == job_id; ++it) {
-    Entry& e = it->second;
-    if (e.output || e.dirty_ns) {
+  for (auto& [path, entries] : files_)
+    for (Entry& e : entries) {
+      if (e.job != job_id || !(e.output || e.dirty_ns)) continue;
       e.dirty_ns = 0;
-      submit(e, "job_end");
+      submit(e, path, "job_end");
     }
-  }
 }
 
 size_t Tracker::settling() const {
   size_t n = 0;
-  for (const auto& [k, e] : files_) n += e.dirty_ns != 0;
+  for (const auto& [path, entries] : files_)
+    for (const Entry& e : entries) n += e.dirty_ns != 0;
   return n;
 }
 
 void Tracker::tick(uint64_t now) {
-  for (auto& [k, e] : files_) {
-    if (!e.dirty_ns || now < e.dirty_ns + opts_.settle_ns) continue;
-    e.dirty_ns = 0;
-    submit(e, e.output && !e.read ? "write" : "change");
-  }
+  for (auto& [path, entries] : files_)
+    for (Entry& e : entries) {
+      if (!e.dirty_ns || now < e.dirty_ns + opts_.settle_ns) continue;
+      e.dirty_ns = 0;
+      submit(e, path, e.output && !e.read ? "write" : "change");
+    }
 }
 
-void Tracker::submit(Entry& e, const std::string& reason) {
+void Tracker::submit(Entry& e, const std::string& path, const char* reason) {
   if (e.inflight) {
     e.again = reason;
     return;
   }
   Request r;
-  r.path = e.path;
-  if (reason == "read") {  // the file the kernel saw opened, not another one since put at the name
+  r.path = path;
+  if (std::string_view(reason) == "read") {  // the file the kernel saw opened, not another one since put at the name
     r.dev = e.dev;
     r.ino = e.ino;
   }
@@ -150,7 +181,7 @@ void Tracker::submit(Entry& e, const std::string& reason) {
   if (!hasher_->submit(r)) {
     // Counted by the hasher; said once per file in its record, retried later.
     if (!e.overflowed) {
-      decode::FileHash h = record(e, reason);
+      decode::FileHash h = record(e, path, reason);
       h.error = "not hashed: the hash queue is full";
       ready_.push_back(std::move(h));
       e.overflowed = true;
@@ -159,17 +190,17 @@ void Tracker::submit(Entry& e, const std::string& reason) {
     return;
   }
   e.inflight = true;
-  pending_[r.tag] = {{e.job, e.path}, reason};
+  pending_[r.tag] = Pending{e.job, path, reason};
 }
 
-decode::FileHash Tracker::record(const Entry& e, const std::string& reason) const {
+decode::FileHash Tracker::record(const Entry& e, const std::string& path, const char* reason) const {
   decode::FileHash h;
   h.hdr.kind = decode::Kind::kFileHash;
   h.hdr.ts_ns = now_boot_ns();
   h.hdr.job_id = e.job;
   h.hdr.task = e.task;
   h.hdr.tid = e.tid;
-  h.path = e.path;
+  h.path = path;
   h.dev = e.dev;
   h.ino = e.ino;
   h.classes = e.classes;
@@ -183,14 +214,14 @@ std::vector<decode::FileHash> Tracker::collect() {
   for (Result& r : hasher_->drain()) {
     auto p = pending_.find(r.req.tag);
     if (p == pending_.end()) continue;
-    auto [key, reason] = std::move(p->second);
+    Pending done = std::move(p->second);
     pending_.erase(p);
-    auto it = files_.find(key);
-    if (it == files_.end()) continue;
-    Entry& e = it->second;
+    Entry* found = entry(done.job, done.path, false);
+    if (!found) continue;
+    Entry& e = *found;
     e.inflight = false;
     e.overflowed = false;
-    decode::FileHash h = record(e, reason);
+    decode::FileHash h = record(e, done.path, done.reason);
     if (!r.sha256.empty() && (r.dev || r.ino)) {  // what was hashed (a replaced file: still the one read)
       h.dev = r.dev;
       h.ino = r.ino;
@@ -211,41 +242,41 @@ std::vector<decode::FileHash> Tracker::collect() {
       report = h.error != e.last_error;  // the same failure again says nothing new
       e.last_error = h.error;
     } else {
-      report = h.sha256 != e.last_sha || h.dev != e.last_dev || h.ino != e.last_ino;
-      if (e.first_sha.empty() && e.read && reason == "read") e.first_sha = h.sha256;
-      if (!e.first_sha.empty() && h.sha256 != e.first_sha && !e.output) h.first_sha256 = e.first_sha;
-      e.last_sha = h.sha256;
+      Digest sha = Digest::of(h.sha256);
+      report = sha != e.last_sha || h.dev != e.last_dev || h.ino != e.last_ino;
+      if (!e.first_sha.set && e.read && std::string_view(done.reason) == "read") e.first_sha = sha;
+      if (e.first_sha.set && sha != e.first_sha && !e.output) h.first_sha256 = e.first_sha.hex();
+      e.last_sha = sha;
       e.last_dev = h.dev;
       e.last_ino = h.ino;
       e.last_error.clear();
     }
     if (report) out.push_back(std::move(h));
-    if (!e.again.empty()) {
-      std::string again = std::move(e.again);
-      e.again.clear();
-      submit(e, again);
+    if (e.again) {
+      const char* again = e.again;
+      e.again = nullptr;
+      submit(e, done.path, again);
     }
   }
-  // Ended jobs: forget their files once nothing is in flight.
-  for (auto j = ended_.begin(); j != ended_.end();) {
-    bool busy = false;
-    for (auto it = files_.lower_bound({*j, ""}); it != files_.end() && it->first.first == *j; ++it)
-      busy |= it->second.inflight;
-    if (busy) {
-      ++j;
-      continue;
-    }
-    for (auto it = files_.lower_bound({*j, ""}); it != files_.end() && it->first.first == *j;) {
-      auto bp = by_path_.find(it->first.second);
-      if (bp != by_path_.end()) {
-        bp->second.erase(*j);
-        if (bp->second.empty()) by_path_.erase(bp);
-      }
-      it = files_.erase(it);
-    }
-    j = ended_.erase(j);
-  }
+  forget_ended();
   return out;
+}
+
+// Ended jobs: their files forgotten once none of them is in flight.
+void Tracker::forget_ended() {
+  if (ended_.empty()) return;
+  std::set<uint64_t> busy;
+  for (const auto& [path, entries] : files_)
+    for (const Entry& e : entries)
+      if (e.inflight && ended_.count(e.job)) busy.insert(e.job);
+  for (auto it = files_.begin(); it != files_.end();) {
+    auto& entries = it->second;
+    size_t before = entries.size();
+    std::erase_if(entries, [&](const Entry& e) { return ended_.count(e.job) && !busy.count(e.job); });
+    entries_ -= before - entries.size();
+    it = entries.empty() ? files_.erase(it) : std::next(it);
+  }
+  for (auto j = ended_.begin(); j != ended_.end();) j = busy.count(*j) ? std::next(j) : ended_.erase(j);
 }
 
 }  // namespace fts::hash

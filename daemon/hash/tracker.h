@@ -16,8 +16,8 @@
 // Each (job, file) gives a `file_hash` record when its content is first known
 // and whenever it differs from the last one reported; a later hash that
 // differs from the job's first carries that first hash (dataset-drift reads it).
+#include <array>
 #include <cstdint>
-#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -48,7 +48,7 @@ class Tracker {
   // Finished hashes as records for the pipeline.
   std::vector<decode::FileHash> collect();
 
-  size_t files() const { return files_.size(); }
+  size_t files() const { return entries_; }
   // Hashes asked for and not collected yet (the sync barrier waits on them).
   size_t pending() const { return pending_.size(); }
   // Files changed and waiting for their quiet time before they are hashed.
@@ -56,35 +56,51 @@ class Tracker {
   uint64_t untracked() const { return untracked_; }
 
  private:
+  // A SHA-256 kept as its 32 bytes, not 64 hex characters on the heap: a job
+  // that reads a million shards keeps one entry per shard (tests/bench/soak.py
+  // measures the daemon's RSS with 100,000).
+  struct Digest {
+    std::array<uint8_t, 32> bytes{};
+    bool set = false;
+    static Digest of(const std::string& hex);
+    std::string hex() const;
+    bool operator==(const Digest&) const = default;
+  };
+  // What is followed of one (job, file); the path is the map's key.
   struct Entry {
     uint64_t job = 0;
-    std::string path;
     uint64_t dev = 0, ino = 0;
-    uint32_t classes = 0;
+    uint64_t last_dev = 0, last_ino = 0;
+    uint64_t dirty_ns = 0;  // changed then, not hashed since
     decode::TaskId task;
     uint32_t tid = 0;
+    uint32_t classes = 0;
+    const char* again = nullptr;  // hash again when the one in flight returns, for this reason
     std::string manifest;
+    std::string last_error;
+    Digest first_sha, last_sha;
     bool output = false;  // the job writes it
     bool read = false;    // the job read it as data
     bool inflight = false;
-    std::string again;    // hash again when the one in flight returns, for this reason
-    uint64_t dirty_ns = 0;  // changed then, not hashed since
-    std::string first_sha, last_sha, last_error;
-    uint64_t last_dev = 0, last_ino = 0;
     bool overflowed = false;
   };
-  using Key = std::pair<uint64_t, std::string>;  // (job, path)
+  struct Pending {
+    uint64_t job;
+    std::string path;
+    const char* reason;
+  };
 
   Entry* entry(uint64_t job, const std::string& path, bool create);
-  void submit(Entry& e, const std::string& reason);
+  void submit(Entry& e, const std::string& path, const char* reason);
   void changed(const std::string& path, const decode::File& f);
-  decode::FileHash record(const Entry& e, const std::string& reason) const;
+  decode::FileHash record(const Entry& e, const std::string& path, const char* reason) const;
+  void forget_ended();
 
   Hasher* hasher_;
   TrackerOptions opts_;
-  std::map<Key, Entry> files_;
-  std::unordered_map<std::string, std::set<uint64_t>> by_path_;  // path -> jobs following it
-  std::unordered_map<uint64_t, std::pair<Key, std::string>> pending_;  // tag -> (entry, reason)
+  std::unordered_map<std::string, std::vector<Entry>> files_;  // path -> the jobs following it (mostly one)
+  size_t entries_ = 0;
+  std::unordered_map<uint64_t, Pending> pending_;  // tag -> what it hashes
   std::set<uint64_t> ended_;
   std::vector<decode::FileHash> ready_;  // records not from the hasher (queue full)
   uint64_t next_tag_ = 1;
