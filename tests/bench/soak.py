@@ -132,6 +132,8 @@ class Soak:
             open(os.path.join(self.pool, f"f{i}"), "w").close()
         with open(os.path.join(self.tmp, "pol", "soak.yaml"), "w") as f:
             f.write('name: soak\nmode: monitor\njobs:\n  exec: ["**/fts-soak-none"]\n')
+            if self.args.reads == "training":  # a data loader's reads: events, no alert each
+                f.write(f'data:\n  training: ["{self.pool}/**"]\n')
         cfg = os.path.join(self.tmp, "ftsentinel.yaml")
         with open(cfg, "w") as f:
             f.write(f"state_dir: {self.tmp}/state\npolicies_dir: pol\ncontrol: {{ socket: {self.sock} }}\n"
@@ -140,7 +142,7 @@ class Soak:
                     f"  - {{ type: http, name: siem, url: \"http://127.0.0.1:{self.siem.server_address[1]}/\", "
                     "events: alerts }\n")
         self.err = open(os.path.join(self.tmp, "daemon.err"), "w")
-        self.proc = subprocess.Popen([self.daemon_bin, "--config", cfg], stdout=subprocess.DEVNULL, stderr=self.err)
+        self.proc = subprocess.Popen([*self.args.wrap.split(), self.daemon_bin, "--config", cfg], stdout=subprocess.DEVNULL, stderr=self.err)
         deadline = time.time() + 30
         while not (os.path.exists(self.sock) and self.cli("status").returncode == 0):
             if self.proc.poll() is not None or time.time() > deadline:
@@ -251,6 +253,11 @@ def main():
     ap.add_argument("--minutes", type=float, default=10, help="how long (default 10)")
     ap.add_argument("--rate", type=int, default=50000, help="records a second the job makes (default 50000)")
     ap.add_argument("--sample", type=float, default=10, help="seconds between samples (default 10)")
+    ap.add_argument("--wrap", default="", help="a command to run the daemon under (e.g. 'heaptrack -o /tmp/ht');"
+                                             " RSS is then the wrapper's")
+    ap.add_argument("--reads", choices=("training", "unapproved"), default="training",
+                    help="the pool is the policy's training data (default: every open an event, as a data loader's"
+                         " are), or outside it (every open an unapproved-data-read alert: an alert flood)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the soak needs root (it runs ftsentineld)")
