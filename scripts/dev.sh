@@ -19,8 +19,9 @@ PACKAGES="cmake make g++ pkg-config clang llvm bpftool libbpf-dev
   libgtest-dev libgmock-dev libclang-rt-dev nlohmann-json3-dev python3 util-linux iproute2
   openssl rsyslog rsyslog-openssl systemd dpkg-dev fio"
 # What only the tests use: the scenarios' real programs (B1 trains with PyTorch,
-# A1 exfiltrates with curl and wget).
-TEST_PACKAGES="python3-torch curl wget sqlite3 chromium"
+# A1 exfiltrates with curl and wget; the ML-BOM export is validated with
+# python3-jsonschema).
+TEST_PACKAGES="python3-torch curl wget sqlite3 chromium python3-jsonschema"
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then

@@ -1,14 +1,20 @@
 #include "cli/journal_cmds.h"
 
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "control/protocol.h"
 #include "ftsentinel/v1/control.pb.h"
+#include "journal/bom.h"
 #include "journal/journal.h"
 #include "journal/review.h"
 
@@ -24,7 +30,7 @@ int usage(const std::string& cmd) {
   else if (cmd == "review")
     u = "ftsentinel review JOB|RUN [--journal FILE]... [--json]\n"
         "       ftsentinel review JOB|RUN --timeline [--kind K]... [--pid PID] [--since TIME] [--until TIME] [--json]";
-  else if (cmd == "export") u = "ftsentinel export JOB|RUN [--journal FILE]... [--format jsonl|ocsf] [-o FILE]";
+  else if (cmd == "export") u = "ftsentinel export JOB|RUN [--journal FILE]... [--format jsonl|ocsf|cyclonedx] [-o FILE]";
   else if (cmd == "report") u = "ftsentinel report JOB|RUN [--journal FILE]... -o FILE.html";
   else if (cmd == "verify") u = "ftsentinel verify [--journal FILE]... [--key FILE] [--json]";
   fprintf(stderr, "usage: %s\n", u);
@@ -152,6 +158,34 @@ bool write_out(const std::string& path, const std::string& data) {
   return static_cast<bool>(f);
 }
 
+// A written file the daemon never hashed, hashed at export: a regular file
+// by its own name (no symlink followed), nullopt when it cannot be read.
+std::optional<std::string> sha256_now(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 20);
+  ssize_t n = 0;
+  while (ok && (n = ::read(fd, buf.data(), buf.size())) > 0) ok = EVP_DigestUpdate(ctx.get(), buf.data(), n);
+  ::close(fd);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (!ok || n < 0 || !EVP_DigestFinal_ex(ctx.get(), md, &len)) return std::nullopt;
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) (hex += kHex[md[i] >> 4]) += kHex[md[i] & 15];
+  return hex;
+}
+
+std::string export_text(const journal::Loaded& run, const std::string& format) {
+  if (format != "cyclonedx") return journal::export_run(run, format == "ocsf");
+  journal::BomOptions o;
+  o.hash_now = sha256_now;
+  return journal::cyclonedx_bom(run, journal::review(run), o);
+}
+
 }  // namespace
 
 bool is_journal_command(const std::string& c) {
@@ -164,8 +198,8 @@ int journal_command(const std::string& cmd, const std::string& socket, const std
   bool needs_job = cmd == "review" || cmd == "export" || cmd == "report";
   if (needs_job && o.job.empty()) return usage(cmd);
   if (!needs_job && !o.job.empty()) return usage(cmd);
-  if (cmd == "export" && o.format != "jsonl" && o.format != "json" && o.format != "ocsf")
-    return fail(cmd, "--format is jsonl or ocsf, not '" + o.format + "'");
+  if (cmd == "export" && o.format != "jsonl" && o.format != "json" && o.format != "ocsf" && o.format != "cyclonedx")
+    return fail(cmd, "--format is jsonl, ocsf or cyclonedx, not '" + o.format + "'");
   if (cmd == "report" && o.out.empty()) return usage(cmd);
   if (o.journals.empty()) o.journals.push_back(find_journal("", socket));
   Journals j;
@@ -182,7 +216,7 @@ int journal_command(const std::string& cmd, const std::string& socket, const std
   auto run = journal::load_across(j.readers, o.job);
   if (!run) return fail(cmd, run.error());
   if (cmd == "export") {
-    if (!write_out(o.out, journal::export_run(*run, o.format == "ocsf"))) return fail(cmd, "cannot write " + o.out);
+    if (!write_out(o.out, export_text(*run, o.format))) return fail(cmd, "cannot write " + o.out);
     return 0;
   }
   if (cmd == "review" && o.timeline) {

@@ -48,6 +48,7 @@ int usage() {
           "  review JOB [--json]                              process tree, data read/written, peers, alerts\n"
           "  review JOB --timeline [--kind K] [--pid P] [--since T] [--until T] [--json]\n"
           "  export JOB [--format jsonl|ocsf] [-o FILE]       the run's records, one per line\n"
+          "  export JOB --format cyclonedx [-o FILE]          the run's observed ML-BOM (CycloneDX 1.6 JSON)\n"
           "  report JOB -o FILE.html                          one self-contained HTML page\n"
           "  verify [--journal FILE] [--key FILE] [--json]    check the journal's hash chains and seals\n"
           "  (journal commands: --journal FILE, else the running daemon's, else /var/lib/ftsentinel/journal.db)\n");

@@ -71,6 +71,7 @@ class PolicyCheck {
     globs_of(d.sensitive(), "data.sensitive");
     globs_of(d.base(), "data.base");
     globs_of(d.code(), "data.code");
+    globs_of(d.caches(), "data.caches");
   }
 
   void absolute(const Strings& list, const std::string& field) {
@@ -87,6 +88,10 @@ class PolicyCheck {
     absolute(d.sensitive(), "data.sensitive");
     absolute(d.base(), "data.base");
     absolute(d.code(), "data.code");
+    // A cache is a tree the kernel watches by its directory's inode: no "**/name".
+    for (int i = 0; i < d.caches_size(); ++i)
+      if (!d.caches(i).empty() && d.caches(i)[0] != '/')
+        error(at("data.caches", i), "a cache is an absolute directory tree ('/root/.cache/huggingface/datasets/**')");
   }
 
   // sha256sum format, names relative to its directory; read again whenever it changes.
@@ -170,7 +175,7 @@ class PolicyCheck {
     const auto& d = s_.data();
     const auto& net = s_.network();
     bool matches_jobs = s_.jobs().exec_size() || s_.jobs().cgroup_size();
-    bool checks = d.training_size() || d.outputs_size() || d.protected__size() || d.sensitive_size() ||
+    bool checks = d.training_size() || d.outputs_size() || d.protected__size() || d.sensitive_size() || d.caches_size() ||
                   net.egress_size() || !net.max_bytes_per_destination().empty() || s_.process().deny_exec_size();
     if (!matches_jobs && !checks)
       warning("name", "policy '" + s_.name() + "' is empty: it matches no jobs (jobs.exec, jobs.cgroup) and "

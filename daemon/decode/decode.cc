@@ -368,6 +368,7 @@ static_assert(static_cast<uint32_t>(SensorOp::kLinkUpdate) == FTS_SENSOR_LINK_UP
 static_assert(static_cast<uint32_t>(ObjType::kMap) == FTS_OBJ_MAP && static_cast<uint32_t>(ObjType::kProg) == FTS_OBJ_PROG &&
               static_cast<uint32_t>(ObjType::kLink) == FTS_OBJ_LINK);
 static_assert(cls::kPreload == FTS_CLASS_PRELOAD);
+static_assert(cls::kCache == FTS_CLASS_CACHE);
 static_assert(static_cast<uint32_t>(Kind::kDnsAnswer) == FTS_EV_DNS_ANSWER);
 static_assert(static_cast<uint16_t>(NetOp::kAccept) == FTS_NET_ACCEPT);
 static_assert(static_cast<uint16_t>(NetOp::kFlow) == FTS_NET_FLOW);

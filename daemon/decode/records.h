@@ -60,6 +60,8 @@ constexpr uint16_t kRead = 0x1, kWrite = 0x2, kCreate = 0x4, kTruncate = 0x8, kA
 namespace cls {
 constexpr uint32_t kTraining = 0x1, kOutputs = 0x2, kProtected = 0x4, kSensitive = 0x8, kBase = 0x10,
                    kPreload = 0x20;  // the loader's preload list (/etc/ld.so.preload): changes reported for everyone
+// A policy's data.caches tree (with kProtected in the kernel; with kTraining for its own jobs' reads).
+constexpr uint32_t kCache = 0x40000000;
 // Set in user space only: the job's own program (rules/classify.h), never a kernel class.
 constexpr uint32_t kCode = 0x100;
 }

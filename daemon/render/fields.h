@@ -47,7 +47,8 @@ void class_names(uint32_t classes, Add add) {
                                                                {decode::cls::kProtected, "protected"},
                                                                {decode::cls::kSensitive, "sensitive"},
                                                                {decode::cls::kBase, "base"},
-                                                               {decode::cls::kCode, "code"}};
+                                                               {decode::cls::kCode, "code"},
+                                                               {decode::cls::kCache, "cache"}};
   for (const auto& [bit, name] : kClasses)
     if (classes & bit) add(name);
 }

@@ -82,6 +82,7 @@ uint32_t policy_classes(const policy::Policy& policy, const std::string& path, u
   if (matches(d.training(), path)) out |= cls::kTraining;
   if (matches(d.outputs(), path)) out |= cls::kOutputs;
   if (matches(d.protected_(), path)) out |= cls::kProtected;
+  if (matches(d.caches(), path)) out |= cls::kTraining | cls::kCache;  // training data kept elsewhere
   if (matches(d.sensitive(), path)) out |= cls::kSensitive;
   if (in_base(&policy, path)) out |= cls::kBase;
   return out;

@@ -26,7 +26,8 @@ bool matches(const google::protobuf::RepeatedPtrField<std::string>& globs, const
 bool in_base(const policy::Policy* p, const std::string& path);
 
 // The classes `policy` gives `path` (training, outputs, protected, sensitive,
-// base); `kernel` contributes only what no policy decides (the preload list).
+// base; a data.caches file is training and cache); `kernel` contributes only
+// what no policy decides (the preload list).
 uint32_t policy_classes(const policy::Policy& policy, const std::string& path, uint32_t kernel);
 
 // A name that is code or configuration rather than a dataset: .py, .pyc,

@@ -106,8 +106,8 @@ class UnapprovedDataRead : public Rule {
     // A script launcher's interpreter reads the script it was exec'd as: code, not data.
     if (in.process && !in.process->script.empty() && in.process->script == in.file_path) return;
     const auto& d = in.policy->spec.data();
-    if (matches(d.training(), in.file_path) || matches(d.outputs(), in.file_path) || matches(d.sensitive(), in.file_path) ||
-        in_base(in.policy, in.file_path))
+    if (matches(d.training(), in.file_path) || matches(d.caches(), in.file_path) || matches(d.outputs(), in.file_path) ||
+        matches(d.sensitive(), in.file_path) || in_base(in.policy, in.file_path))
       return;
     out->push_back({id(), "medium",
                     job_name(in.job) + " read " + in.file_path + ", outside its approved data: " + who(in),
@@ -136,12 +136,15 @@ class ProtectedDataWrite : public Rule {
     for (const auto& p : in.policies.all()) {
       const auto& d = p.spec.data();
       for (const std::string* path : changed_names(f, in.file_path)) {
-        if (path->empty() || !matches(d.protected_(), *path)) continue;
+        bool cache = !path->empty() && matches(d.caches(), *path);
+        if (path->empty() || !(cache || matches(d.protected_(), *path))) continue;
         if (approved_writer(in, d.writers(), exe, &why_not)) return;
-        if (in.job && in.policy == &p && matches(d.outputs(), *path)) return;  // the job's own outputs
+        // The job's own outputs, and its own downloads into its dataset caches.
+        if (in.job && in.policy == &p && (cache || matches(d.outputs(), *path))) return;
         if (live_job_output(in, *path)) return;  // checkpoint-tamper says it, about that job
         out->push_back({id(), "high",
-                        std::string(decode::to_string(f.op)) + " of protected " + *path + " by " + who(in) +
+                        std::string(decode::to_string(f.op)) + (cache ? " of dataset cache " : " of protected ") +
+                            *path + " by " + who(in) +
                             (in.job ? " in " + job_name(in.job) : "") + not_the_writer(why_not),
                         *path, nullptr, true});
         return;

@@ -66,6 +66,8 @@ std::vector<Pattern> patterns_of(const policy::PolicySet& policies) {
     for (const auto& g : d.training()) out.push_back({g, decode::cls::kTraining});
     for (const auto& g : d.outputs()) out.push_back({g, decode::cls::kOutputs});
     for (const auto& g : d.protected_()) out.push_back({g, decode::cls::kProtected});
+    // A cache is protected in the kernel: anyone's change is reported, and fanotify marks it.
+    for (const auto& g : d.caches()) out.push_back({g, decode::cls::kProtected | decode::cls::kCache});
     for (const auto& g : d.sensitive()) out.push_back({g, decode::cls::kSensitive});
     for (const auto& g : d.base()) out.push_back({g, decode::cls::kBase});
   }

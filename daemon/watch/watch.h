@@ -55,7 +55,7 @@ struct Pattern {
 const std::vector<std::string>& base_list();
 
 // Every pattern of a policy set (and of the policies it retains for running
-// jobs): data.training/outputs/protected/sensitive, data.base and the base list.
+// jobs): data.training/outputs/protected/sensitive/caches, data.base and the base list.
 std::vector<Pattern> patterns_of(const policy::PolicySet& policies);
 
 // A resolved root: where a watched entry is, for naming files canonically.

@@ -182,6 +182,9 @@ enum fts_file_op {
 #define FTS_CLASS_SENSITIVE 0x8u
 #define FTS_CLASS_BASE 0x10u   /* what any Python/CUDA process reads: not reported for reads */
 #define FTS_CLASS_PRELOAD 0x20u /* the dynamic loader's preload list: a change is reported for everyone */
+/* a policy's data.caches tree; always set with FTS_CLASS_PROTECTED, which is
+ * all the kernel acts on (the daemon tells a cache from other protected data) */
+#define FTS_CLASS_CACHE 0x40000000u
 
 /* file record flags */
 #define FTS_FILE_PATH_FROM_USER 0x100u /* path is the caller's string (the kernel object was gone or absent) */
