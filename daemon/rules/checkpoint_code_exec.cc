@@ -139,8 +139,12 @@ class CheckpointCodeExec : public Rule {
     const auto& f = std::get<decode::File>(in.record);
     if (f.result < 0 && f.source == decode::Source::kSyscall) return "";
     const std::string& path = in.file_path;
-    if (decode::is_change(f))
-      return in.policy && matches(in.policy->spec.data().outputs(), path) ? "" : "changed " + path + " outside outputs";
+    if (decode::is_change(f)) {
+      // Device nodes (/dev/null) keep nothing; /dev/shm is a filesystem.
+      bool device = path.rfind("/dev/", 0) == 0 && path.rfind("/dev/shm/", 0) != 0;
+      if (device || (in.policy && matches(in.policy->spec.data().outputs(), path))) return "";
+      return "changed " + path + " outside outputs";
+    }
     if (f.op == decode::FileOp::kOpen && shared_object(path) && new_shared_object(w, path))
       return "opened the shared object " + path + ", written " +
              (written_.count({w.job, path}) ? "by the job" : "during the load");

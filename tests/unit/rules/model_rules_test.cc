@@ -146,6 +146,8 @@ TEST_F(ModelRulesTest, WritesOutsideOutputsOnly) {
   run(hash_of(kModel, kSha, t0 - 1000));
   run(model(decode::ModelOp::kOpen, t0));
   EXPECT_TRUE(of_rule(run(write("/ckpt/step-1/model.pt", t0 + 10), "/ckpt/step-1/model.pt"), "checkpoint-code-exec").empty());
+  EXPECT_TRUE(of_rule(run(write("/dev/null", t0 + 15), "/dev/null"), "checkpoint-code-exec").empty());
+  EXPECT_EQ(of_rule(run(write("/dev/shm/payload", t0 + 16), "/dev/shm/payload"), "checkpoint-code-exec").size(), 1u);
   auto al = of_rule(run(write("/home/u/.bashrc", t0 + 20), "/home/u/.bashrc"), "checkpoint-code-exec");
   ASSERT_EQ(al.size(), 1u);
   EXPECT_NE(al[0].message().find("changed /home/u/.bashrc outside outputs"), std::string::npos) << al[0].message();
