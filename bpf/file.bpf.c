@@ -16,6 +16,7 @@
 #include "lib/access.h"
 #include "lib/device.h"
 #include "lib/file.h"
+#include "lib/model.h"
 
 /* A kernel pointer read as a value, typed again as a read-only BTF pointer
  * (a fault reads 0): its fields are then direct loads, not one
@@ -219,8 +220,10 @@ static __always_inline int open__exit(long ret, long dfd, const char *upath, __u
 	if (!access)
 		return 0; /* O_PATH: a handle, no data read or written */
 	proc_mem__check(w.task, w.tgid, w.job_id, f, oflags, ret);
-	if (w.job_id)
+	if (w.job_id) {
 		device__open(&w, f, access, ret); /* GPU and RDMA devices (lib/device.h) */
+		model__open(&w, f, access, ret);  /* load windows of pickle-based model files (lib/model.h) */
+	}
 	return file__maybe_report(&w, f, FTS_FILE_OPEN, access, oflags, ret);
 }
 
@@ -269,6 +272,16 @@ int fts_exit_open_by_handle_at(struct trace_event_raw_sys_exit *ctx)
 
 	sys_args__read(bpf_get_current_task_btf(), &a);
 	return open__exit(ctx->ret, AT_FDCWD, NULL, a.a[2]); /* no name: the handle is opaque */
+}
+
+/* The end of a load window (lib/model.h); every other close stops at one load. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int fts_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!fts_model_loaders)
+		return 0;
+	model__close(ctx->args[0]);
+	return 0;
 }
 
 /* fd-based changes: ftruncate, fchmod, fchown */

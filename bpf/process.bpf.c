@@ -11,6 +11,7 @@
 #include "lib/maps.h"
 #include "lib/path.h"
 #include "lib/task.h"
+#include "lib/model.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -182,6 +183,8 @@ static __always_inline void env__run_var(struct env_scan *s, const char *tmp, lo
 	case 'T':
 		if (env__is(tmp, n, "TORCHELASTIC_RUN_ID="))
 			run[FTS_RUN_TORCHELASTIC_RUN_ID] = s->p;
+		else if (env__is(tmp, n, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="))
+			run[FTS_RUN_TORCH_NO_WEIGHTS_ONLY] = s->p;
 		break;
 	case 'R':
 		if (env__is(tmp, n, "RANK="))
@@ -200,6 +203,14 @@ static __always_inline void env__run_var(struct env_scan *s, const char *tmp, lo
 			run[FTS_RUN_MASTER_ADDR] = s->p;
 		else if (env__is(tmp, n, "MASTER_PORT="))
 			run[FTS_RUN_MASTER_PORT] = s->p;
+		break;
+	case 'H':
+		if (env__is(tmp, n, "HOME="))
+			run[FTS_RUN_HOME] = s->p;
+		else if (env__is(tmp, n, "HF_HOME="))
+			run[FTS_RUN_HF_HOME] = s->p;
+		else if (env__is(tmp, n, "HF_MODULES_CACHE="))
+			run[FTS_RUN_HF_MODULES_CACHE] = s->p;
 		break;
 	}
 }
@@ -553,6 +564,7 @@ int BPF_PROG(fts_sched_exit, struct task_struct *task)
 	/* A process exits with its last thread; signal->live is already decremented. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	model__forget(tgid);
 	start_ns = task__start_ns(task);
 	st = task__tracked(tgid, start_ns);
 	if (!st) {

@@ -270,6 +270,26 @@ struct {
 	__type(value, struct fts_writer_exec);
 } writer_execs SEC(".maps") __weak;
 
+/* Pickle-based model files' extensions (events.h): an open of one by a job
+ * process for reading opens a load window. Written by the daemon at start. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct fts_model_ext_key);
+	__type(value, __u32);
+} model_exts SEC(".maps") __weak;
+
+/* tgid -> the model files it has open for a load, so a close can end the
+ * window. Only loaders have an entry; the close hook reads it only while
+ * some process has one (fts_model_loaders, lib/model.h). */
+#define FTS_MAX_MODEL_LOADERS 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FTS_MAX_MODEL_LOADERS);
+	__type(key, __u32);
+	__type(value, struct fts_model_fds);
+} model_fds SEC(".maps") __weak;
+
 /* Scratch space to build a variable-length record before bpf_ringbuf_output. */
 #define FTS_SCRATCH_SIZE 32768 /* offsets are masked to half of it */
 #define FTS_SCRATCH_MASK 16383

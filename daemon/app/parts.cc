@@ -105,6 +105,7 @@ void Parts::start_state() {
   ctx.writers = writers.get();
   if (const sensor::Sensor* s = sensor.get()) ctx.exited = [s](uint32_t tgid) { return s->exited_exe(tgid); };
   ctx.redact = !d.detection().redact_off();
+  if (uint32_t s = d.detection().model_load_window_seconds()) ctx.model_window_ns = s * 1'000'000'000ull;
   // Event ids unique across restarts: a SIEM that drops repeated ids (a spool
   // replayed after a crash) must never drop a new record that reuses an old
   // run's id. Each run starts at the wall clock in microseconds (exact in a

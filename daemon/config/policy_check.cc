@@ -60,6 +60,9 @@ class PolicyCheck {
     globs_of(s_.jobs().exec(), "jobs.exec");
     globs_of(s_.jobs().cgroup(), "jobs.cgroup");
     globs_of(s_.process().allow_preload(), "process.allow_preload");
+    globs_of(s_.process().remote_code(), "process.remote_code");
+    absolute(s_.process().remote_code(), "process.remote_code");
+    remote_code_hashes();
     for (int i = 0; i < s_.jobs().cgroup_size(); ++i)
       if (s_.jobs().cgroup(i).empty() || s_.jobs().cgroup(i)[0] != '/')
         error(at("jobs.cgroup", i), "a cgroup glob is an absolute cgroup v2 path ('/system.slice/…')");
@@ -72,6 +75,14 @@ class PolicyCheck {
     globs_of(d.base(), "data.base");
     globs_of(d.code(), "data.code");
     globs_of(d.caches(), "data.caches");
+  }
+
+  // process.allow_remote_code: SHA-256s, as `sha256sum` prints them.
+  void remote_code_hashes() {
+    const auto& list = s_.process().allow_remote_code();
+    for (int i = 0; i < list.size(); ++i)
+      if (list[i].size() != 64 || list[i].find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+        error(at("process.allow_remote_code", i), "a SHA-256 is 64 hexadecimal digits, as sha256sum prints it");
   }
 
   void absolute(const Strings& list, const std::string& field) {

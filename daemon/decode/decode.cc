@@ -331,6 +331,27 @@ Result<Record> decode_device(std::span<const uint8_t> b) {
   return Record{std::move(d)};
 }
 
+Result<Record> decode_model(std::span<const uint8_t> b) {
+  fts_model_event e;
+  Bytes in(b);
+  if (!in.fixed(&e)) return make_error("model record too short");
+  if (e.op == 0 || e.op >= FTS_MODEL_OP_MAX) return make_error("model record: unknown op " + std::to_string(e.op));
+  Model m;
+  m.hdr = header_of(e.hdr);
+  m.op = static_cast<ModelOp>(e.op);
+  m.fd = e.fd;
+  m.dev = e.dev;
+  m.ino = e.ino;
+  m.path_flags = path_flags(e.flags);
+  m.close_unseen = e.flags & FTS_MODEL_CLOSE_UNSEEN;
+  m.repeat = e.flags & FTS_MODEL_REPEAT;
+  size_t pos = sizeof(e);
+  std::string_view p;
+  if (!in.take(&pos, e.path_len, &p)) return make_error("model record: path length runs past its end");
+  if (e.path_len) m.path = path_from_components(p, e.path_depth);
+  return Record{std::move(m)};
+}
+
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
 
 // One decoder per record kind, indexed by enum fts_event_kind.
@@ -351,6 +372,7 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_DNS_ANSWER] = decode_dns_answer;
   t[FTS_EV_SOCKET] = decode_socket;
   t[FTS_EV_DEVICE] = decode_device;
+  t[FTS_EV_MODEL] = decode_model;
   return t;
 }();
 
@@ -360,6 +382,8 @@ static_assert(static_cast<uint32_t>(Kind::kNet) == FTS_EV_NET);
 static_assert(static_cast<uint32_t>(Kind::kDns) == FTS_EV_DNS);
 static_assert(static_cast<uint32_t>(Kind::kProcessAccess) == FTS_EV_PROCESS_ACCESS);
 static_assert(static_cast<uint32_t>(Kind::kSensor) == FTS_EV_SENSOR);
+static_assert(static_cast<uint32_t>(Kind::kModel) == FTS_EV_MODEL);
+static_assert(static_cast<uint16_t>(ModelOp::kClose) == FTS_MODEL_CLOSE);
 static_assert(static_cast<uint16_t>(AccessOp::kMemOpen) == FTS_ACCESS_MEM_OPEN);
 static_assert(static_cast<uint32_t>(SensorOp::kObjGet) == FTS_SENSOR_OBJ_GET);
 static_assert(static_cast<uint32_t>(SensorOp::kFdById) == FTS_SENSOR_FD_BY_ID);

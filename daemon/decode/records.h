@@ -32,6 +32,7 @@ enum class Kind : uint32_t {
   kDnsAnswer = 12,
   kSocket = 14,  // a job made a socket the egress hooks cannot account for (FTS_EV_SOCKET)
   kDevice = 16,  // a GPU or RDMA device opened (FTS_EV_DEVICE; fanotify for processes outside jobs)
+  kModel = 19,   // a job process opened or closed a pickle-based model file (FTS_EV_MODEL)
 };
 
 enum class FileOp : uint16_t {
@@ -326,8 +327,23 @@ struct Device {
   Source source = Source::kSyscall;
 };
 
+enum class ModelOp : uint16_t { kOpen = 1, kClose = 2 };
+
+// A job process opened a pickle-based model file for reading, or closed it:
+// the bounds of a load window (checkpoint-code-exec). hdr is the loader.
+struct Model {
+  Header hdr;
+  ModelOp op = ModelOp::kOpen;
+  int32_t fd = -1;
+  uint64_t dev = 0, ino = 0;  // open: the file (kernel dev_t)
+  std::string path;           // open
+  PathFlags path_flags;
+  bool close_unseen = false;  // open: the kernel will not report its close
+  bool repeat = false;        // open: the process opened this file before (no event again)
+};
+
 using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, ProcessAccess, SensorTouch, FileHash,
-                            Socket, Device>;
+                            Socket, Device, Model>;
 
 const Header& header(const Record& r);
 

@@ -125,6 +125,23 @@ void Tracker::on_file(const decode::File& f, const std::string& path, const jobs
   if (f.op == FileOp::kRename && !f.path2.empty()) changed(path, f);
 }
 
+void Tracker::on_write_followed(const decode::File& f, const std::string& path, const jobs::Job* job) {
+  bool write_open = f.op == FileOp::kOpen && (f.access & kWriteBits);
+  if (!job || !write_open || f.result < 0 || job->ended || ended_.count(job->id) || path.empty() || path[0] != '/')
+    return;
+  Entry* e = entry(job->id, path, true);
+  if (!e) return;
+  if (e->task.tgid == 0) {
+    e->task = f.hdr.task;
+    e->tid = f.hdr.tid;
+  }
+  e->classes |= f.classes;
+  e->output = true;
+  e->dev = f.dev;
+  e->ino = f.ino;
+  e->dirty_ns = f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns();
+}
+
 void Tracker::changed(const std::string& path, const decode::File& f) {
   auto it = files_.find(path);
   if (it == files_.end()) return;

@@ -41,6 +41,9 @@ class Tracker {
 
   // A file record after the state stage (its job known), with its canonical path.
   void on_file(const decode::File& f, const std::string& path, const jobs::Job* job, const policy::Policy* policy);
+  // A write open by a job of a file outside `outputs` whose content a rule
+  // needs (remote code): hashed when the write ends, like an output.
+  void on_write_followed(const decode::File& f, const std::string& path, const jobs::Job* job);
   // The job ended: its outputs and changed files are hashed a last time, then forgotten.
   void on_job_end(uint64_t job_id);
   // Files changed at least settle_ns ago and not hashed since.

@@ -96,7 +96,9 @@ Rank rank_of_env(const RunEnv& env) {
 const std::vector<std::string>& run_variable_names() {
   static const std::vector<std::string> kNames = {"SLURM_JOB_ID", "SLURM_CLUSTER_NAME", "SLURM_PROCID",
                                                   "TORCHELASTIC_RUN_ID", "RANK", "LOCAL_RANK",
-                                                  "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"};
+                                                  "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                                                  "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "HF_MODULES_CACHE",
+                                                  "HF_HOME", "HOME"};
   return kNames;
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/time.h"
 #include "rules/classify.h"
+#include "rules/remote_code.h"
 #include "sinks/format.h"
 #include "state/proc.h"
 
@@ -408,14 +409,34 @@ class HashStage : public Stage {
   Step step() const override { return Step::kHash; }
   const char* name() const override { return "hash"; }
   bool run(Item& item) override {
-    if (const auto* f = std::get_if<decode::File>(&*item.record))
+    if (const auto* f = std::get_if<decode::File>(&*item.record)) {
       hashes_.on_file(*f, item.facts.file_path, item.facts.job, item.policy);
+      if (item.facts.job && rules::remote_code_path(item.facts.process, item.policy, item.facts.file_path))
+        hashes_.on_write_followed(*f, item.facts.file_path, item.facts.job);
+    }
+    if (const auto* m = std::get_if<decode::Model>(&*item.record)) model_read(*m, item);
     for (const auto& c : item.job_changes)
       if (c.kind == jobs::JobChange::kEnded) hashes_.on_job_end(c.job->id);
     return true;
   }
 
  private:
+  // A load is a read of the model file, whatever the kernel's file record
+  // said of it (once per process and file, none under the base list).
+  void model_read(const decode::Model& m, const Item& item) {
+    if (m.op != decode::ModelOp::kOpen || m.repeat) return;  // the first load asked for it
+    decode::File f;
+    f.hdr = m.hdr;
+    f.hdr.kind = decode::Kind::kFile;
+    f.op = decode::FileOp::kOpen;
+    f.access = decode::access::kRead;
+    f.result = m.fd;
+    f.dev = m.dev;
+    f.ino = m.ino;
+    f.path = m.path;
+    f.path_flags = m.path_flags;
+    hashes_.on_file(f, m.path, item.facts.job, item.policy);
+  }
   hash::Tracker& hashes_;
 };
 
@@ -473,6 +494,10 @@ class MergeStage : public Stage {
 // accesses to jobs, touches of the daemon).
 bool wanted(const Item& item, const jobs::Job* job) {
   decode::Kind k = decode::header(*item.record).kind;
+  // A model file's close only bounds a load window (checkpoint-code-exec);
+  // a process's repeated load of one file is a window, not another event.
+  if (const auto* m = std::get_if<decode::Model>(&*item.record))
+    return job && m->op == decode::ModelOp::kOpen && !m->repeat;
   if (job) return k != decode::Kind::kCgroupMkdir && k != decode::Kind::kCgroupRmdir;
   return k == decode::Kind::kFile || k == decode::Kind::kProcessAccess || k == decode::Kind::kSensor;
 }
@@ -568,7 +593,8 @@ class IdStage : public Stage {
 class DetectStage : public Stage {
  public:
   DetectStage(const Context& ctx, Pipeline::Shared* shared)
-      : rules_(*ctx.rules), jobs_(*ctx.jobs), procs_(*ctx.procs), views_(shared->views), writers_(ctx.writers) {}
+      : rules_(*ctx.rules), jobs_(*ctx.jobs), procs_(*ctx.procs), views_(shared->views), writers_(ctx.writers),
+        model_window_ns_(ctx.model_window_ns) {}
   Step step() const override { return Step::kDetect; }
   const char* name() const override { return "detect"; }
   bool run(Item& item) override {
@@ -589,6 +615,7 @@ class DetectStage : public Stage {
     in.net_total_bytes = f.total_bytes;
     in.net_max_bytes = f.max_bytes;
     in.writers = writers_;
+    in.model_window_ns = model_window_ns_;
     if (f.process) in.process_view = item.process_view ? item.process_view : &views_.of(*f.process);
     for (auto& a : rules_.run(in)) item.alerts.push_back(std::move(a));
   }
@@ -598,6 +625,7 @@ class DetectStage : public Stage {
   state::ProcessTable& procs_;
   render::ProcessViews& views_;
   const writers::Identity* writers_;
+  uint64_t model_window_ns_;
 };
 
 // events and alerts -> every configured sink; counted here, once

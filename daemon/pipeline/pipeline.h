@@ -141,6 +141,7 @@ struct Context {
   hash::Tracker* hashes = nullptr;  // null: no hash stage
   bool redact = true;  // secrets in args and LD_PRELOAD replaced before any sink (common/redact.h)
   uint64_t first_event_id = 0;  // event ids count up from the one after this
+  uint64_t model_window_ns = 30'000'000'000;  // checkpoint-code-exec's bound of a load window whose close is unseen
 };
 
 class Pipeline {

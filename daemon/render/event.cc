@@ -1,5 +1,6 @@
 #include "render/event.h"
 
+#include "common/model_file.h"
 #include "common/redact.h"
 #include "common/time.h"
 #include "render/fields.h"
@@ -13,6 +14,7 @@ const char* kind_name(decode::Kind k) {
                                  "network"};
   if (k == decode::Kind::kFileHash) return "file_hash";
   if (k == decode::Kind::kDevice) return "device";
+  if (k == decode::Kind::kModel) return "model_load";
   auto i = static_cast<uint32_t>(k);
   return i < std::size(kKinds) ? kKinds[i] : "unknown";
 }
@@ -57,6 +59,16 @@ void hash(const decode::FileHash& h, v1::Event* e) {
   out->set_manifest_sha256(h.manifest_sha256);
   out->set_first_sha256(h.first_sha256);
   out->set_error(h.error);
+}
+
+// A model file a job loaded, as the ML-BOM lists it: the loader's own
+// environment says whether weights-only loading was off.
+void model(const std::string& path, const state::Process* loader, v1::ModelFile* out) {
+  out->set_path(path);
+  out->set_format(to_string(model_format(path)));
+  if (!loader) return;
+  auto it = loader->run_env.find("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD");
+  out->set_weights_only_disabled(it != loader->run_env.end() && weights_only_disabled(it->second));
 }
 
 void endpoint_local(const decode::Net& n, v1::NetworkInfo* out) {
@@ -311,7 +323,14 @@ void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Even
                    if (u.fd >= 0) out->set_fd(u.fd);
                  },
                  [&](const decode::Net& n) { net(n, facts, network_of(e)); },
-                 [&](const decode::FileHash& h) { hash(h, e); },
+                 [&](const decode::FileHash& h) {
+                   hash(h, e);
+                   if (model_format(h.path) == ModelFormat::kNone) return;
+                   model(h.path, facts.process, e->mutable_model());
+                   e->mutable_model()->set_sha256(h.sha256);
+                   if (!h.sha256.empty()) e->mutable_model()->set_size(h.size);
+                 },
+                 [&](const decode::Model& m) { model(m.path, facts.process, e->mutable_model()); },
                  [&](const decode::Dns& d) { dns_query(d, network_of(e)); },
                  [&](const decode::DnsAnswer& a) { dns_answer(a, network_of(e)); },
                  [&](const decode::Socket& k) { socket(k, network_of(e)); },

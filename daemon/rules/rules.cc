@@ -382,6 +382,8 @@ const Catalogue* catalogue(const std::string& rule) {
       {"sensor-tamper", {"T1562.001"}, {}},
       {"gpu-access-outside-job", {"T1005"}, {"AML.T0025"}},
       {"rdma-egress", {"T1048"}, {"AML.T0025"}},
+      {"checkpoint-code-exec", {"T1059"}, {"AML.T0018", "AML.T0011"}},
+      {"remote-code-in-job", {"T1195"}, {"AML.T0010.003"}},
   };
   for (const auto& c : kCatalogue)
     if (rule == c.rule) return &c;
@@ -397,6 +399,8 @@ std::unique_ptr<Rule> make_forged_dns_answer();
 std::unique_ptr<Rule> make_unseen_socket();
 std::unique_ptr<Rule> make_gpu_access_outside_job();
 std::unique_ptr<Rule> make_rdma_egress();
+std::unique_ptr<Rule> make_checkpoint_code_exec();
+std::unique_ptr<Rule> make_remote_code_in_job();
 
 Engine::Engine() {
   add(std::make_unique<UnapprovedDataRead>());
@@ -418,6 +422,8 @@ Engine::Engine() {
   add(make_unseen_socket());
   add(make_gpu_access_outside_job());
   add(make_rdma_egress());
+  add(make_checkpoint_code_exec());
+  add(make_remote_code_in_job());
   add(dns_tunnel::make());
 }
 
@@ -535,6 +541,8 @@ void record_fields(const Finding& f, const Input& in, v1::Alert* a) {
     nr->set_dns(d->name);
   }
   if (const auto* d = std::get_if<decode::Device>(&in.record)) render::device_info(*d, a->mutable_device());
+  if (f.model) *a->mutable_model() = *f.model;
+  if (f.hash) *a->mutable_hash() = *f.hash;
   if (const auto* k = std::get_if<decode::Socket>(&in.record))
     if (k->family == 2 || k->family == 10) a->mutable_network()->set_protocol(render::protocol_name(k->protocol));
 }

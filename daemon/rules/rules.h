@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -38,6 +39,7 @@ struct Input {
   std::string net_dns;               // network records: the name the destination was resolved from
   const v1::Process* process_view = nullptr;  // the process as its events show it (render/process_view.h)
   const writers::Identity* writers = nullptr;  // who `data.writers` names (null: nobody is approved)
+  uint64_t model_window_ns = 30'000'000'000;  // checkpoint-code-exec: a load window's bound when its close is unseen
 };
 
 struct Finding {
@@ -48,6 +50,8 @@ struct Finding {
   const jobs::Job* job = nullptr;  // the job the alert is about (default: the record's)
   bool file = false;     // fill the alert's file from the record
   std::string action = "alerted";  // or "blocked" when the kernel refused it
+  std::optional<v1::ModelFile> model;  // checkpoint-code-exec: the file being loaded
+  std::optional<v1::FileHash> hash;    // remote-code-in-job: the module's content
 };
 
 class Rule {

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -23,6 +24,7 @@ extern "C" {
 #include <ftsentinel/events.h>
 }
 #include "fts_skel.skel.h"
+#include "common/model_file.h"
 
 namespace fts::sensor {
 namespace {
@@ -191,10 +193,26 @@ Status Sensor::Impl::open() {
   return {};
 }
 
+namespace {
+
+// The pickle-based extensions into model_exts: the kernel opens a load
+// window where common/model_file says loading runs code.
+Status fill_model_exts(int fd) {
+  for (const ModelExtension& ext : model_extensions(ModelFormat::kPickle)) {
+    fts_model_ext_key key{};
+    std::memcpy(key.ext, ext.suffix.data(), std::min(ext.suffix.size(), sizeof(key.ext) - 1));
+    uint32_t where = ext.not_in_packages ? FTS_MODEL_EXT_NOT_PACKAGES : FTS_MODEL_EXT_ANY;
+    if (bpf_map_update_elem(fd, &key, &where, BPF_ANY) != 0) return errno_error("model_exts map update", errno);
+  }
+  return {};
+}
+
+}  // namespace
+
 // On failure the error names the program and quotes the verifier.
 Status Sensor::Impl::load() {
   int err = fts_skel__load(skel);
-  if (!err) return {};
+  if (!err) return fill_model_exts(bpf_map__fd(skel->maps.model_exts));
   // libbpf names the program that failed: "prog 'NAME': failed to load".
   std::string prog = "?";
   {

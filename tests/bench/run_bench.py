@@ -36,6 +36,10 @@ the CLI's registration and process creation are not in the figures):
   fork/exec, job +alerts     ftsentinel only: the outputs flooded by `alert-test`
   tcp 1GiB, untracked/job    1 GiB in 64 KiB writes to a loopback child (ns per 64 KiB)
   connect/close, untracked/job
+  open, untracked, a model loading
+                             ftsentinel only: the open loop while a job holds a
+                             .pt file open (a load window), so the close hook
+                             looks up every close on the node
   fine-tune step, job        train_loop.py: a small transformer fine-tuned on the
                              shards, DataLoader workers reading one shard file per
                              sample, a checkpoint every 10 steps (ns per step)
@@ -434,8 +438,9 @@ def print_table(head, rows):
 
 
 class Workload:
-    def __init__(self, label, argv, ops, job=False, tools=None, alerts=False):
+    def __init__(self, label, argv, ops, job=False, tools=None, alerts=False, model=None):
         self.label, self.argv, self.ops, self.job, self.tools, self.alerts = label, argv, ops, job, tools, alerts
+        self.model = model  # a model file a job holds open while the run lasts
         self.base = []
         self.runs = {}   # tool -> [ns/op]
         self.ratios = {}  # tool -> [ratio to the round's baseline]
@@ -500,6 +505,8 @@ def make_workloads(args, loops, data, ckpt):
         Workload("connect/close, untracked", conn, args.connect_n),
         Workload("connect/close, job", conn, args.connect_n, job=True),
         Workload("fine-tune step, job", train, args.train_steps, job=True),
+        Workload("open, untracked, a model loading", o + ["/etc/hostname"], args.open_n, tools=["ftsentinel"],
+                 model=shard),
     ]
     if args.only:
         ws = [w for w in ws if any(o in w.label for o in args.only)]
@@ -533,6 +540,10 @@ class Flood:
             self.thread = None
 
 
+# A load in progress: a job process with a model file open until its stdin closes.
+HOLD = "import sys\nf = open(sys.argv[1], 'rb')\nprint('open', flush=True)\nsys.stdin.read()\n"
+
+
 class Bench:
     def __init__(self, args, tools, workloads, stats):
         self.args, self.tools, self.workloads, self.stats = args, tools, workloads, stats
@@ -551,10 +562,18 @@ class Bench:
             s0 = self.stats.snapshot(pid) if self.stats and isinstance(tool, Daemon) else None
             if w.alerts:
                 self.flood.start()
+            holder = None
+            if w.model and isinstance(tool, Daemon):
+                holder = subprocess.Popen(tool.job([PYTHON, "-c", HOLD, w.model]), stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                holder.stdout.readline()
             try:
                 ns = run_loop(w.argv_for(tool))
             finally:
                 self.flood and self.flood.stop()
+                if holder:
+                    holder.stdin.close()
+                    holder.wait(timeout=30)
             u1 = proc_usage(pid)
             if s0 is not None:
                 self.stats.add(w.label, s0, self.stats.snapshot(pid), w.ops)

@@ -45,6 +45,7 @@ enum fts_event_kind {
 	FTS_EV_SENSOR = 13,       /* struct fts_sensor_event: the daemon signalled, a pinned map taken */
 	FTS_EV_SOCKET = 14,       /* struct fts_socket_event: a job made a socket the egress hooks cannot account for */
 	FTS_EV_DEVICE = 16,       /* struct fts_device_event: a job opened a GPU or RDMA character device */
+	FTS_EV_MODEL = 19,        /* struct fts_model_event: a job process opened or closed a pickle-based model file */
 	FTS_EV_KIND_MAX,
 };
 
@@ -99,6 +100,12 @@ enum fts_run_var {
 	FTS_RUN_WORLD_SIZE,
 	FTS_RUN_MASTER_ADDR,
 	FTS_RUN_MASTER_PORT,
+	/* not the run's, but what its loaders do: torch.load's weights-only
+	 * switch, and where Hugging Face keeps the remote code it imports */
+	FTS_RUN_TORCH_NO_WEIGHTS_ONLY, /* TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD */
+	FTS_RUN_HF_MODULES_CACHE,
+	FTS_RUN_HF_HOME,
+	FTS_RUN_HOME,
 	FTS_RUN_VARS,
 };
 
@@ -328,6 +335,48 @@ struct fts_socket_event {
 	__u32 flags;         /* FTS_SOCKET_* */
 };
 
+/* A job process opened a model file of a pickle-based format for reading
+ * (its extension is in model_exts), or closed it: a load window, during
+ * which the file's pickle may run code (checkpoint-code-exec). The open
+ * carries the path; a close only the fd. One record per open, not per
+ * (process, file) like file records: every load opens a window. */
+enum fts_model_op {
+	FTS_MODEL_OPEN = 1,
+	FTS_MODEL_CLOSE = 2,
+	FTS_MODEL_OP_MAX,
+};
+#define FTS_MODEL_CLOSE_UNSEEN 0x100u /* open: no slot in model_fds was free: its close will not be reported */
+#define FTS_MODEL_REPEAT 0x200u       /* open: this process opened this file before (its first open made the event) */
+#define FTS_MODEL_EXT_MAX 16          /* bytes of a model_exts key: ".pt", lower case, NUL-padded */
+#define FTS_MODEL_FDS 6               /* model files one process can have open with their closes reported */
+struct fts_model_event {
+	struct fts_event_header hdr;
+	__u64 dev;           /* open: the file's (kernel dev_t) */
+	__u64 ino;
+	__s32 fd;
+	__u16 op;            /* enum fts_model_op */
+	__u16 flags;         /* path flags (FTS_PATH_*) | FTS_MODEL_* */
+	__u16 path_len;      /* open: encoded like every path, leaf first */
+	__u16 path_depth;
+	__u32 _pad;
+	char data[];
+};
+
+/* model_exts: a pickle-based model file's extension -> FTS_MODEL_EXT_*
+ * (written by the daemon from common/model_file's table: one classification
+ * for both sides) */
+#define FTS_MODEL_EXT_ANY 1u          /* a model file wherever it is */
+#define FTS_MODEL_EXT_NOT_PACKAGES 2u /* unless its directory's name ends in "-packages" (site.py's .pth files) */
+struct fts_model_ext_key {
+	char ext[FTS_MODEL_EXT_MAX];
+};
+
+/* model_fds: tgid -> the fds of the model files it has open for a load (-1: free slot) */
+struct fts_model_fds {
+	__u64 start_ns;      /* task->group_leader->start_boottime */
+	__s32 fd[FTS_MODEL_FDS];
+};
+
 /* What an access record is about: another process reaching into a job task. */
 enum fts_access_op {
 	FTS_ACCESS_PTRACE = 1,    /* ptrace(2); arg: the request */
@@ -529,6 +578,8 @@ struct fts_device_class_value {
 };
 /* seen_opens access bit of a device record, apart from the file record of the same open */
 #define FTS_ACC_DEVICE_SEEN 0x100000u
+/* seen_opens access bit of a model record (a repeated load is marked, not dropped) */
+#define FTS_ACC_MODEL_SEEN 0x10000000u
 
 /* Start times in the tasks map are in USER_HZ ticks, the unit of /proc/PID/stat,
  * so the daemon can register a process it only knows from /proc. */
@@ -595,6 +646,7 @@ enum fts_counter {
 	FTS_CNT_UNTRACKED_REFUSED = 3, /* a connect/send of an untracked child of an enforce-mode job refused */
 	FTS_CNT_FLOWS_STARTED = 4, /* entries added to the flows map */
 	FTS_CNT_FLOWS_ENDED = 5,   /* entries a socket's release found and removed (the rest: evicted, bytes lost) */
+	FTS_CNT_MODEL_CLOSE_UNSEEN = 6, /* model-file opens whose close the kernel cannot report (model_fds full) */
 	FTS_CNT_MAX,
 };
 
@@ -654,5 +706,7 @@ FTS_STATIC_ASSERT(sizeof(struct fts_device_key) == 8, "fts_device_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_device_class_value) == 16, "fts_device_class_value ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_exited_exe) == 16 + FTS_EXITED_EXE_MAX, "fts_exited_exe ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_writer_exec) == 32, "fts_writer_exec ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_model_event) == 56 + 32, "fts_model_event ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_model_fds) == 8 + 4 * FTS_MODEL_FDS, "fts_model_fds ABI");
 
 #endif /* FTSENTINEL_EVENTS_H */

@@ -27,5 +27,24 @@ TEST(ModelFormat, OtherFilesAreNotModels) {
   EXPECT_EQ(model_format(""), ModelFormat::kNone);
 }
 
+TEST(ModelFormat, SitePathFilesAreNotModels) {
+  // site.py reads every .pth in site-packages at interpreter start
+  EXPECT_EQ(model_format("/usr/lib/python3/dist-packages/distutils-precedence.pth"), ModelFormat::kNone);
+  EXPECT_EQ(model_format("/venv/lib/python3.11/site-packages/x.pth"), ModelFormat::kNone);
+  EXPECT_EQ(model_format("/venv/lib/python3.11/site-packages/pkg/weights.pth"), ModelFormat::kPickle);
+  EXPECT_EQ(model_format("/ckpt/resnet.pth"), ModelFormat::kPickle);
+  EXPECT_EQ(model_format("/ckpt/dist-packages.pt"), ModelFormat::kPickle);
+}
+
+TEST(ModelFormat, TheKernelGetsThePickleExtensions) {
+  std::vector<std::string> got;
+  for (const ModelExtension& e : model_extensions(ModelFormat::kPickle))
+    got.push_back(std::string(e.suffix) + (e.not_in_packages ? "!" : ""));
+  EXPECT_EQ(got, (std::vector<std::string>{".pt", ".pth!", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib"}));
+  EXPECT_STREQ(to_string(ModelFormat::kPickle), "pickle");
+  EXPECT_TRUE(weights_only_disabled("YES"));
+  EXPECT_FALSE(weights_only_disabled("0"));
+}
+
 }  // namespace
 }  // namespace fts

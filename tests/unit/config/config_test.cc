@@ -345,6 +345,17 @@ TEST_F(PolicyTest, BadAllowPreloadGlobIsAnError) {
   EXPECT_EQ(errors_[0].str(), f + ":4:51: process.allow_preload[1]: unclosed '[' in glob");
 }
 
+TEST_F(PolicyTest, MalformedRemoteCodeHashIsAnError) {
+  std::string good(64, 'a');
+  std::string f = policy("p.yaml", "name: p\nmode: monitor\nprocess:\n  allow_remote_code: [\"" + good +
+                                       "\", \"abc123\"]\n  remote_code: [\"/opt/hf/**\"]\n");
+  load_dir();
+  ASSERT_EQ(errors_.size(), 1u) << all(errors_);
+  EXPECT_EQ(errors_[0].str(), f + ":4:" + std::to_string(25 + 64 + 2) +
+                                  ": process.allow_remote_code[1]: a SHA-256 is 64 hexadecimal digits, as sha256sum "
+                                  "prints it");
+}
+
 TEST_F(PolicyTest, DuplicateNameIsAnErrorInTheSecondFile) {
   policy("a.yaml", "name: same\nmode: monitor\n");
   std::string b = policy("b.yaml", "# another team's copy\nname: same\nmode: enforce\n");
