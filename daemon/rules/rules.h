@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -36,6 +37,7 @@ struct Input {
   uint64_t net_total_bytes = 0;      // flow records: the job's bytes to this destination so far
   uint64_t net_max_bytes = 0;        // the policy's max_bytes_per_destination (0: none)
   std::string net_dns;               // network records: the name the destination was resolved from
+  std::string net_sni;               // flow records: the server name of the socket's TLS ClientHello
   const v1::Process* process_view = nullptr;  // the process as its events show it (render/process_view.h)
   const writers::Identity* writers = nullptr;  // who `data.writers` names (null: nobody is approved)
 };
@@ -48,6 +50,10 @@ struct Finding {
   const jobs::Job* job = nullptr;  // the job the alert is about (default: the record's)
   bool file = false;     // fill the alert's file from the record
   std::string action = "alerted";  // or "blocked" when the kernel refused it
+  // What the alert says beyond the record's fields (merged last): an alert
+  // raised by one record about another (a file hash completing an upload's
+  // match names the upload's destination), or fields only its rule has.
+  std::optional<v1::Alert> extra;
 };
 
 class Rule {
