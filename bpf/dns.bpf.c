@@ -18,7 +18,8 @@
  * answer is reported flagged UNMATCHED or UNTRUSTED and allows nothing.
  *
  * The egress program also reads where a job's ICMP echo and raw IP sockets
- * send (lib/raw.h): the same lookup, no second program on every packet.
+ * send (lib/raw.h), and the ClientHello a job's TLS client sends first
+ * (lib/tls.h): the same lookup, no second program on every packet.
  *
  * Over TCP a message is parsed when it starts a segment (its 2-byte length
  * first), which is how resolvers write queries and answers that fit one.
@@ -27,6 +28,7 @@
 #include "lib/net.h"
 #include "lib/raw.h"
 #include "lib/task.h"
+#include "lib/tls.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -138,6 +140,10 @@ int fts_dns_egress(struct __sk_buff *skb)
 	f = bpf_map_lookup_elem(&flows, &cookie);
 	if (f && (f->flags & FTS_NET_RAW)) {
 		raw__egress(skb, f, cookie);
+		return 1;
+	}
+	if (f && tls__wanted(f)) {
+		tls__egress(skb, f, cookie);
 		return 1;
 	}
 	if (!f || !(f->flags & FTS_NET_DNS) || !dns__locate(skb, false, f->policy, &p))

@@ -8,6 +8,8 @@
 
 #include "decode/records.h"
 
+#include "common/tls_sni.h"
+
 extern "C" {
 #include <ftsentinel/events.h>
 }
@@ -350,6 +352,20 @@ Result<Record> decode_model(std::span<const uint8_t> b) {
   if (!in.take(&pos, e.path_len, &p)) return make_error("model record: path length runs past its end");
   if (e.path_len) m.path = path_from_components(p, e.path_depth);
   return Record{std::move(m)};
+Result<Record> decode_tls_hello(std::span<const uint8_t> b) {
+  fts_tls_hello_event e;
+  if (!Bytes(b).fixed(&e)) return make_error("tls hello record too short");
+  if (e.len > FTS_TLS_HELLO_MAX) return make_error("tls hello record: length past its buffer");
+  TlsHello t;
+  t.hdr = header_of(e.hdr);
+  t.cookie = e.cookie;
+  std::memcpy(t.daddr.data(), e.daddr, 16);
+  t.dport = e.dport;
+  t.cut = e.flags & FTS_TLS_CUT;
+  auto sni = tls::client_hello_sni(std::span<const uint8_t>(e.data, e.len));
+  if (sni) t.sni = std::move(*sni);
+  else t.sni_error = sni.error();
+  return Record{std::move(t)};
 }
 
 using Decoder = Result<Record> (*)(std::span<const uint8_t>);
@@ -373,6 +389,7 @@ constexpr std::array<Decoder, FTS_EV_KIND_MAX> kDecoders = [] {
   t[FTS_EV_SOCKET] = decode_socket;
   t[FTS_EV_DEVICE] = decode_device;
   t[FTS_EV_MODEL] = decode_model;
+  t[FTS_EV_TLS_HELLO] = decode_tls_hello;
   return t;
 }();
 
@@ -401,6 +418,7 @@ static_assert(static_cast<uint16_t>(NetOp::kListen) == FTS_NET_LISTEN);
 static_assert(static_cast<uint16_t>(NetOp::kFlowUpdate) == FTS_NET_FLOW_UPDATE);
 static_assert(kNsPerTick == FTS_NS_PER_TICK);
 static_assert(static_cast<uint32_t>(Kind::kDevice) == FTS_EV_DEVICE);
+static_assert(static_cast<uint32_t>(Kind::kTlsHello) == FTS_EV_TLS_HELLO);
 static_assert(static_cast<uint32_t>(DeviceClass::kGpu) == FTS_DEV_GPU &&
               static_cast<uint32_t>(DeviceClass::kRdma) == FTS_DEV_RDMA);
 

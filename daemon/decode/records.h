@@ -33,6 +33,7 @@ enum class Kind : uint32_t {
   kSocket = 14,  // a job made a socket the egress hooks cannot account for (FTS_EV_SOCKET)
   kDevice = 16,  // a GPU or RDMA device opened (FTS_EV_DEVICE; fanotify for processes outside jobs)
   kModel = 19,   // a job process opened or closed a pickle-based model file (FTS_EV_MODEL)
+  kTlsHello = 20,  // a job flow's TLS ClientHello (FTS_EV_TLS_HELLO): its server name
 };
 
 enum class FileOp : uint16_t {
@@ -342,8 +343,20 @@ struct Model {
   bool repeat = false;        // open: the process opened this file before (no event again)
 };
 
+// The ClientHello a job's TCP socket sent first (cgroup_skb egress), and the
+// server name (SNI) read from it (common/tls_sni.h).
+struct TlsHello {
+  Header hdr;
+  uint64_t cookie = 0;              // the flow's socket
+  std::array<uint8_t, 16> daddr{};  // v4-mapped for IPv4
+  uint16_t dport = 0;
+  std::string sni;                  // "" when none could be read (sni_error says why)
+  std::string sni_error;
+  bool cut = false;                 // the hello was longer than the kernel's copy
+};
+
 using Record = std::variant<Exec, Fork, Exit, Cgroup, File, IoUring, Net, Dns, DnsAnswer, ProcessAccess, SensorTouch, FileHash,
-                            Socket, Device, Model>;
+                            Socket, Device, Model, TlsHello>;
 
 const Header& header(const Record& r);
 

@@ -52,9 +52,20 @@ std::string Names::socket_name(uint64_t cookie) const {
   return it == sockets_.end() ? "" : it->second.second;
 }
 
+void Names::remember_sni(uint64_t cookie, uint64_t job_id, const std::string& sni) {
+  if (snis_.size() >= 65536) snis_.clear();  // bounded like sockets_
+  snis_[cookie] = {job_id, sni};
+}
+
+std::string Names::socket_sni(uint64_t cookie) const {
+  auto it = snis_.find(cookie);
+  return it == snis_.end() ? "" : it->second.second;
+}
+
 void Names::forget_job(uint64_t job_id) {
   jobs_.erase(job_id);
   std::erase_if(sockets_, [&](const auto& kv) { return kv.second.first == job_id; });
+  std::erase_if(snis_, [&](const auto& kv) { return kv.second.first == job_id; });
 }
 
 }  // namespace fts::egress

@@ -40,7 +40,14 @@ class Names {
   std::string lookup(uint64_t job_id, const Address& addr, uint64_t now_ns) const;
   void remember_socket(uint64_t cookie, uint64_t job_id, const std::string& name);
   std::string socket_name(uint64_t cookie) const;
-  void forget_socket(uint64_t cookie) { sockets_.erase(cookie); }
+  void forget_socket(uint64_t cookie) {
+    sockets_.erase(cookie);
+    snis_.erase(cookie);
+  }
+  // The server name a socket's TLS ClientHello asked for: the name of an
+  // HTTPS destination however its address was found (DoH, a hard-coded IP).
+  void remember_sni(uint64_t cookie, uint64_t job_id, const std::string& sni);
+  std::string socket_sni(uint64_t cookie) const;
   void forget_job(uint64_t job_id);
 
  private:
@@ -50,6 +57,7 @@ class Names {
   };
   std::map<uint64_t, std::map<Address, Known>> jobs_;
   std::map<uint64_t, std::pair<uint64_t, std::string>> sockets_;  // cookie -> (job, name)
+  std::map<uint64_t, std::pair<uint64_t, std::string>> snis_;     // cookie -> (job, SNI)
 };
 
 }  // namespace fts::egress

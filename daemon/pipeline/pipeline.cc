@@ -91,6 +91,7 @@ void Item::reset() {
   facts.file_path.clear();
   facts.total_bytes = facts.max_bytes = 0;
   facts.dns_name.clear();
+  facts.sni.clear();
   policy = nullptr;
   process_view = nullptr;
   event_id = 0;
@@ -366,6 +367,7 @@ class EgressStage : public Stage {
   const char* name() const override { return "egress"; }
   bool run(Item& item) override {
     if (const auto* a = std::get_if<decode::DnsAnswer>(&*item.record)) learn(*a);
+    if (const auto* t = std::get_if<decode::TlsHello>(&*item.record)) hello(*t, item);
     const auto* n = std::get_if<decode::Net>(&*item.record);
     if (!n || !n->hdr.job_id) return true;
     attribute(*n, item);
@@ -391,8 +393,17 @@ class EgressStage : public Stage {
     std::string name = is_flow(n) ? names_.socket_name(n.cookie) : "";
     if (name.empty()) name = names_.lookup(n.hdr.job_id, n.daddr, n.hdr.ts_ns);
     if (n.op == decode::NetOp::kConnect && !name.empty()) names_.remember_socket(n.cookie, n.hdr.job_id, name);
+    if (is_flow(n)) item.facts.sni = names_.socket_sni(n.cookie);
     if (n.op == decode::NetOp::kFlow) names_.forget_socket(n.cookie);
     item.facts.dns_name = std::move(name);
+  }
+  // A TLS client's first bytes: the socket's server name from now on, and
+  // the name its destination was resolved from, for the hello's own event.
+  void hello(const decode::TlsHello& t, Item& item) {
+    if (!t.hdr.job_id) return;
+    if (!t.sni.empty()) names_.remember_sni(t.cookie, t.hdr.job_id, t.sni);
+    item.facts.sni = t.sni;
+    item.facts.dns_name = names_.socket_name(t.cookie);
   }
 
   egress::Totals& totals_;
@@ -612,6 +623,7 @@ class DetectStage : public Stage {
     rules::Input in{*item.record, f.process, f.job,         item.policy, jobs_.policies(),
                     jobs_,        procs_,    f.file_path,   item.event_id};
     in.net_dns = f.dns_name;
+    in.net_sni = f.sni;
     in.net_total_bytes = f.total_bytes;
     in.net_max_bytes = f.max_bytes;
     in.writers = writers_;

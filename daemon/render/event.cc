@@ -15,6 +15,7 @@ const char* kind_name(decode::Kind k) {
   if (k == decode::Kind::kFileHash) return "file_hash";
   if (k == decode::Kind::kDevice) return "device";
   if (k == decode::Kind::kModel) return "model_load";
+  if (k == decode::Kind::kTlsHello) return "network";
   auto i = static_cast<uint32_t>(k);
   return i < std::size(kKinds) ? kKinds[i] : "unknown";
 }
@@ -97,6 +98,7 @@ void net(const decode::Net& n, const Facts& facts, v1::NetworkInfo* out) {
   out->set_daddr(address_string(n.daddr));
   out->set_dport(n.dport);
   if (!facts.dns_name.empty()) out->set_dns(facts.dns_name);
+  if (!facts.sni.empty()) out->set_sni(facts.sni);
   if (n.inbound) {
     out->set_direction("inbound");  // the peer came to the job: the egress list does not judge it
     return;
@@ -138,6 +140,18 @@ void dns_answer(const decode::DnsAnswer& a, v1::NetworkInfo* out) {
   if (a.egress_name) out->set_dns_egress_name(true);
   if (a.cut) out->set_dns_cut(true);
   if (a.truncated) out->set_dns_truncated(true);
+}
+
+// The start of a job flow's TLS handshake: the name it asked the server for.
+void tls_hello(const decode::TlsHello& t, const Facts& facts, v1::NetworkInfo* out) {
+  out->set_op("tls_client_hello");
+  out->set_protocol(protocol_name(6));
+  out->set_daddr(address_string(t.daddr));
+  out->set_dport(t.dport);
+  out->set_cookie(t.cookie);
+  if (!facts.dns_name.empty()) out->set_dns(facts.dns_name);
+  if (!t.sni.empty()) out->set_sni(t.sni);
+  else out->set_sni_error(t.sni_error);
 }
 
 // A socket no egress hook accounts for: what it is, and whether it was refused.
@@ -334,6 +348,7 @@ void EventRenderer::detail(const decode::Record& r, const Facts& facts, v1::Even
                  [&](const decode::Dns& d) { dns_query(d, network_of(e)); },
                  [&](const decode::DnsAnswer& a) { dns_answer(a, network_of(e)); },
                  [&](const decode::Socket& k) { socket(k, network_of(e)); },
+                 [&](const decode::TlsHello& t) { tls_hello(t, facts, network_of(e)); },
                  [&](const decode::ProcessAccess& a) { access(a, e->mutable_access()); },
                  [&](const decode::SensorTouch& t) { sensor_touch(t, e->mutable_sensor_touch()); },
                  [&](const decode::Device& d) { device_info(d, e->mutable_device()); },

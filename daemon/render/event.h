@@ -21,6 +21,7 @@ struct Facts {
   uint64_t total_bytes = 0;                 // flows: the job's bytes to this destination so far
   uint64_t max_bytes = 0;                   // flows: the policy's limit per destination (0: none)
   std::string dns_name;                     // network: the name the destination was resolved from
+  std::string sni;                          // flows: the server name of the socket's TLS ClientHello
 };
 
 class EventRenderer {

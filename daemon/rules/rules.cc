@@ -9,6 +9,7 @@
 #include "render/fields.h"
 #include "render/process_view.h"
 #include "rules/classify.h"
+#include "rules/data_reads.h"
 #include "rules/dns_tunnel.h"
 #include "state/loader.h"
 #include "watch/watch.h"
@@ -280,17 +281,24 @@ class EgressNotAllowed : public Rule {
 
 class EgressVolume : public Rule {
  public:
+  explicit EgressVolume(std::shared_ptr<const DataReads> reads) : reads_(std::move(reads)) {}
   const char* id() const override { return "egress-volume"; }
   std::vector<decode::Kind> kinds() const override { return {decode::Kind::kNet}; }
   void on(const Input& in, std::vector<Finding>* out) override {
     const auto& n = std::get<decode::Net>(in.record);
     bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
     if (!in.job || !flow || !in.net_max_bytes || in.net_total_bytes <= in.net_max_bytes) return;
+    // To an allowed destination, bytes that match data the job read are
+    // exfil-to-allowed's alert, which says the limit too: one upload, one alert.
+    if (n.allowed && !n.inbound && !reads_->match(in.job->id, in.net_total_bytes, in.net_max_bytes).empty()) return;
     out->push_back({id(), "medium",
                     job_name(in.job) + " sent " + std::to_string(in.net_total_bytes) + " bytes to " +
                         address_string(n.daddr) + ", over its limit of " + std::to_string(in.net_max_bytes),
                     address_string(n.daddr)});
   }
+
+ private:
+  std::shared_ptr<const DataReads> reads_;
 };
 
 // Data read, and bytes out of bounds: per job, which protected, training or
@@ -299,6 +307,7 @@ class EgressVolume : public Rule {
 // read (the socket may have been opened first: what counts is what leaves).
 class ExfilChain : public Rule {
  public:
+  explicit ExfilChain(std::shared_ptr<DataReads> reads) : reads_(std::move(reads)) {}
   const char* id() const override { return "exfil-chain"; }
   std::vector<decode::Kind> kinds() const override { return {decode::Kind::kFile, decode::Kind::kNet}; }
   void on(const Input& in, std::vector<Finding>* out) override {
@@ -309,15 +318,15 @@ class ExfilChain : public Rule {
     }
     const auto& n = std::get<decode::Net>(in.record);
     if (!carries_out(n) || n.allowed) return;
-    auto it = read_.find(in.job->id);
-    if (it == read_.end()) return;
+    std::string first = reads_->first(in.job->id);
+    if (first.empty()) return;
     bool flow = n.op == decode::NetOp::kFlow || n.op == decode::NetOp::kFlowUpdate;
     // A flow says it once per job and destination, and not after a connect or
     // send said it (a flow may be reported after its process is gone).
     bool fresh = raised_.emplace(in.job->id, destination(n)).second;
     if (flow && !fresh) return;
     out->push_back({id(), "critical",
-                    job_name(in.job) + " read " + it->second + (flow ? " and sent " + std::to_string(n.bytes) + " bytes to "
+                    job_name(in.job) + " read " + first + (flow ? " and sent " + std::to_string(n.bytes) + " bytes to "
                                                                       : " and then sent to ") +
                         destination(n) + ", outside its egress list: " + who(in),
                     destination(n)});
@@ -329,17 +338,11 @@ class ExfilChain : public Rule {
     if (f.op != decode::FileOp::kOpen || !(f.access & decode::access::kRead) || f.result < 0 ||
         !(f.classes & kData) || (f.access & decode::access::kDirectory))
       return;
-    if (read_.size() > 10000) read_.clear(), raised_.clear();  // bounded: jobs come and go
-    auto& first = read_[in.job->id];
-    if (first.empty()) first = in.file_path;
+    if (raised_.size() > 10000) raised_.clear();  // bounded: jobs come and go
+    reads_->on_read(in.job->id, in.file_path);
   }
-  std::string remembered(uint64_t job) const override {
-    auto it = read_.find(job);
-    return it == read_.end() ? "" : it->second;
-  }
-  void recall(uint64_t job, const std::string& memory) override {
-    if (!memory.empty()) read_.emplace(job, memory);
-  }
+  std::string remembered(uint64_t job) const override { return reads_->first(job); }
+  void recall(uint64_t job, const std::string& memory) override { reads_->recall_first(job, memory); }
   // A connect or send to the destination, or a flow that sent bytes there;
   // not a connection the peer opened (accepted sockets' flows, whose
   // periodic updates do not say so themselves).
@@ -355,7 +358,7 @@ class ExfilChain : public Rule {
     return flow && n.bytes > 0 && !inbound_.count(n.cookie);
   }
 
-  std::map<uint64_t, std::string> read_;  // job -> the first data file it read
+  std::shared_ptr<DataReads> reads_;      // job -> the data it read (the first file: here)
   std::set<uint64_t> inbound_;            // cookies of accepted sockets still open
   std::set<std::pair<uint64_t, std::string>> raised_;  // (job, destination) chains raised
 };
@@ -384,6 +387,7 @@ const Catalogue* catalogue(const std::string& rule) {
       {"rdma-egress", {"T1048"}, {"AML.T0025"}},
       {"checkpoint-code-exec", {"T1059"}, {"AML.T0018", "AML.T0011"}},
       {"remote-code-in-job", {"T1195"}, {"AML.T0010.003"}},
+      {"exfil-to-allowed", {"T1567"}, {"AML.T0025"}},
   };
   for (const auto& c : kCatalogue)
     if (rule == c.rule) return &c;
@@ -401,6 +405,7 @@ std::unique_ptr<Rule> make_gpu_access_outside_job();
 std::unique_ptr<Rule> make_rdma_egress();
 std::unique_ptr<Rule> make_checkpoint_code_exec();
 std::unique_ptr<Rule> make_remote_code_in_job();
+std::unique_ptr<Rule> make_exfil_to_allowed(std::shared_ptr<DataReads> reads);
 
 Engine::Engine() {
   add(std::make_unique<UnapprovedDataRead>());
@@ -412,8 +417,11 @@ Engine::Engine() {
   add(std::make_unique<IoUringInJob>());
   add(std::make_unique<FilelessExec>());
   add(std::make_unique<EgressNotAllowed>());
-  add(std::make_unique<EgressVolume>());
-  add(std::make_unique<ExfilChain>());
+  // One account of what each job read, for the rules about data leaving.
+  auto reads = std::make_shared<DataReads>();
+  add(std::make_unique<EgressVolume>(reads));
+  add(std::make_unique<ExfilChain>(reads));
+  add(make_exfil_to_allowed(reads));
   add(make_dataset_drift());
   add(make_preload_injection());
   add(make_job_memory_access());
@@ -521,6 +529,7 @@ void record_fields(const Finding& f, const Input& in, v1::Alert* a) {
     nr->set_daddr(address_string(n->daddr));
     nr->set_dport(n->dport);
     if (!in.net_dns.empty()) nr->set_dns(in.net_dns);
+    if (!in.net_sni.empty()) nr->set_sni(in.net_sni);
     if (in.net_total_bytes) {
       nr->set_bytes(in.net_total_bytes);
       nr->set_total_bytes(in.net_total_bytes);
@@ -573,6 +582,7 @@ v1::Alert Engine::to_alert(const Finding& f, const Input& in) const {
     for (const char* t : c->atlas) a.mutable_mitre()->add_atlas(t);
   }
   if (in.event_id) a.add_evidence(in.event_id);
+  if (f.extra) a.MergeFrom(*f.extra);
   return a;
 }
 

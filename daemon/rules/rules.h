@@ -37,6 +37,7 @@ struct Input {
   uint64_t net_total_bytes = 0;      // flow records: the job's bytes to this destination so far
   uint64_t net_max_bytes = 0;        // the policy's max_bytes_per_destination (0: none)
   std::string net_dns;               // network records: the name the destination was resolved from
+  std::string net_sni;               // flow records: the server name of the socket's TLS ClientHello
   const v1::Process* process_view = nullptr;  // the process as its events show it (render/process_view.h)
   const writers::Identity* writers = nullptr;  // who `data.writers` names (null: nobody is approved)
   uint64_t model_window_ns = 30'000'000'000;  // checkpoint-code-exec: a load window's bound when its close is unseen
@@ -52,6 +53,10 @@ struct Finding {
   std::string action = "alerted";  // or "blocked" when the kernel refused it
   std::optional<v1::ModelFile> model;  // checkpoint-code-exec: the file being loaded
   std::optional<v1::FileHash> hash;    // remote-code-in-job: the module's content
+  // What the alert says beyond the record's fields (merged last): an alert
+  // raised by one record about another (a file hash completing an upload's
+  // match names the upload's destination), or fields only its rule has.
+  std::optional<v1::Alert> extra;
 };
 
 class Rule {

@@ -46,6 +46,7 @@ enum fts_event_kind {
 	FTS_EV_SOCKET = 14,       /* struct fts_socket_event: a job made a socket the egress hooks cannot account for */
 	FTS_EV_DEVICE = 16,       /* struct fts_device_event: a job opened a GPU or RDMA character device */
 	FTS_EV_MODEL = 19,        /* struct fts_model_event: a job process opened or closed a pickle-based model file */
+	FTS_EV_TLS_HELLO = 20,    /* struct fts_tls_hello_event: the first bytes of a job flow's TLS ClientHello */
 	FTS_EV_KIND_MAX,
 };
 
@@ -251,6 +252,7 @@ enum fts_net_op {
 #define FTS_NET_DNS 0x20u    /* flows: the socket sent to port 53 or to a resolver of its policy: its packets are read as DNS */
 #define FTS_NET_RAW 0x40u    /* an ICMP echo or raw IP socket: its destinations are read from its packets (no sendmsg hook runs) */
 #define FTS_NET_UNTRACKED 0x80u /* the task was not in the tasks map (it was full): its job was found through its parents */
+#define FTS_NET_TLS_LOOKED (1u << 29) /* flows map only: the flow's first payload was looked at for a ClientHello */
 
 /* Addresses are 16 bytes, network order; IPv4 as v4-mapped IPv6 so one LPM
  * trie and one decoder cover both. Ports are host order. */
@@ -375,6 +377,22 @@ struct fts_model_ext_key {
 struct fts_model_fds {
 	__u64 start_ns;      /* task->group_leader->start_boottime */
 	__s32 fd[FTS_MODEL_FDS];
+};
+
+/* The start of a ClientHello a job's TCP socket sent (cgroup_skb egress): the
+ * first payload of an outbound flow that opens a TLS handshake record (0x16
+ * 0x03 .., handshake type 1), cut at FTS_TLS_HELLO_MAX bytes. Once per flow:
+ * the server name (SNI) is read from it in user space. */
+#define FTS_TLS_HELLO_MAX 2048
+#define FTS_TLS_CUT 0x1u /* the packet's payload was longer than the copy */
+struct fts_tls_hello_event {
+	struct fts_event_header hdr;
+	__u64 cookie;        /* the flow's socket */
+	__u8 daddr[16];      /* v4-mapped for IPv4 */
+	__u16 dport;
+	__u16 len;           /* bytes of data copied */
+	__u32 flags;         /* FTS_TLS_* */
+	__u8 data[FTS_TLS_HELLO_MAX];
 };
 
 /* What an access record is about: another process reaching into a job task. */
@@ -693,6 +711,7 @@ FTS_STATIC_ASSERT(sizeof(struct fts_dns_answer_event) == 56 + 8 + 16 + 8 + 8 + F
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_name_key) == 4 + FTS_DNS_NAME, "fts_dns_name_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_allowed_key) == 32, "fts_dns_allowed_key ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_resolver_key) == 24, "fts_dns_resolver_key ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_tls_hello_event) == 56 + 8 + 16 + 8 + FTS_TLS_HELLO_MAX, "fts_tls_hello_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_socket_event) == 56 + 8 + 8 + 8, "fts_socket_event ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_dns_allowed) == 8 + 4 * FTS_EGRESS_RANGES, "fts_dns_allowed ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_listener_key) == 8, "fts_listener_key ABI");

@@ -190,6 +190,57 @@ TEST_F(PipelineTest, ConnectsAndFlowsCarryTheNameTheJobResolvedTheirAddressFrom)
   EXPECT_EQ(events_[5].network().dns(), "");
 }
 
+TEST_F(PipelineTest, ATlsClientHelloNamesItsFlowByTheServerNameItAsked) {
+  install({"**/torchrun"});
+  push(launcher_exec("/usr/local/bin/torchrun"));
+  const std::array<uint8_t, 16> ip = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  auto net = [&](decode::NetOp op, uint64_t cookie, uint64_t bytes) {
+    decode::Net n;
+    n.hdr.kind = decode::Kind::kNet;
+    n.hdr.job_id = kJob;
+    n.hdr.task = kLauncher;
+    n.op = op;
+    n.cookie = cookie;
+    n.daddr = ip;
+    n.dport = 8443;
+    n.protocol = 6;
+    n.v4 = n.allowed = true;
+    n.bytes = bytes;
+    n.policy = 0;
+    return n;
+  };
+  decode::TlsHello t;
+  t.hdr.kind = decode::Kind::kTlsHello;
+  t.hdr.job_id = kJob;
+  t.hdr.task = kLauncher;
+  t.cookie = 1;
+  t.daddr = ip;
+  t.dport = 8443;
+  t.sni = "uploads.example.test";  // a hard-coded IP: no DNS answer names it
+  push(net(decode::NetOp::kConnect, 1, 0));
+  push(t);
+  push(net(decode::NetOp::kFlowUpdate, 1, 100));
+  push(net(decode::NetOp::kFlow, 1, 300));
+  push(net(decode::NetOp::kFlow, 2, 10));  // another socket: not named by it
+  pipeline_.flush();
+  ASSERT_EQ(kinds(), (std::vector<std::string>{"job_start", "exec", "network", "network", "network", "network",
+                                               "network"}));
+  EXPECT_EQ(events_[2].network().sni(), "") << "the connect comes before the hello";
+  const auto& hello = events_[3].network();
+  EXPECT_EQ(hello.op(), "tls_client_hello");
+  EXPECT_EQ(hello.sni(), "uploads.example.test");
+  EXPECT_EQ(hello.daddr(), "127.0.0.1");
+  EXPECT_EQ(hello.dport(), 8443u);
+  EXPECT_EQ(hello.cookie(), 1u);
+  EXPECT_EQ(hello.protocol(), "tcp");
+  EXPECT_EQ(events_[3].job().id(), jobs::job_id_string(kJob));
+  EXPECT_EQ(events_[4].network().op(), "flow_update");
+  EXPECT_EQ(events_[4].network().sni(), "uploads.example.test");
+  EXPECT_EQ(events_[5].network().op(), "flow");
+  EXPECT_EQ(events_[5].network().sni(), "uploads.example.test");
+  EXPECT_EQ(events_[6].network().sni(), "");
+}
+
 TEST_F(PipelineTest, AnAnswerTheKernelDidNotBelieveNamesNothing) {
   install({"**/torchrun"});
   push(launcher_exec("/usr/local/bin/torchrun"));

@@ -191,7 +191,8 @@ TEST(Catalogue, EveryRuleOfTheDesignHasItsTechniques) {
   for (const char* r : {"unapproved-data-read", "protected-data-write", "checkpoint-tamper", "dataset-drift",
                         "egress-not-allowed", "egress-volume", "exfil-chain", "transfer-tool-exec", "credential-read",
                         "shell-in-job", "dns-tunnel", "io-uring-in-job", "fileless-exec", "preload-injection",
-                        "job-memory-access", "sensor-tamper", "gpu-access-outside-job", "rdma-egress"}) {
+                        "job-memory-access", "sensor-tamper", "gpu-access-outside-job", "rdma-egress",
+                        "exfil-to-allowed"}) {
     const Catalogue* c = catalogue(r);
     ASSERT_NE(c, nullptr) << r;
     EXPECT_FALSE(c->attack.empty() && c->atlas.empty()) << r;

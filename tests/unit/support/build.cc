@@ -316,6 +316,64 @@ std::vector<uint8_t> build(const Socket& k) {
   return out;
 }
 
+namespace {
+void u16(std::vector<uint8_t>* b, size_t v) {
+  b->push_back(static_cast<uint8_t>(v >> 8));
+  b->push_back(static_cast<uint8_t>(v));
+}
+void extension(std::vector<uint8_t>* b, uint16_t type, const std::vector<uint8_t>& body) {
+  u16(b, type);
+  u16(b, body.size());
+  b->insert(b->end(), body.begin(), body.end());
+}
+}  // namespace
+
+std::vector<uint8_t> client_hello(const std::string& sni, size_t padding) {
+  std::vector<uint8_t> exts;
+  if (padding) extension(&exts, 21, std::vector<uint8_t>(padding, 0));
+  if (!sni.empty()) {
+    std::vector<uint8_t> name;
+    u16(&name, sni.size() + 3);
+    name.push_back(0);  // host_name
+    u16(&name, sni.size());
+    name.insert(name.end(), sni.begin(), sni.end());
+    extension(&exts, 0, name);
+  }
+  extension(&exts, 43, {2, 3, 4});  // supported_versions: TLS 1.3
+  std::vector<uint8_t> body = {3, 3};
+  body.insert(body.end(), 32, 0xab);  // random
+  body.push_back(32);
+  body.insert(body.end(), 32, 0xcd);  // legacy_session_id
+  u16(&body, 2);
+  body.insert(body.end(), {0x13, 0x01});  // TLS_AES_128_GCM_SHA256
+  body.insert(body.end(), {1, 0});        // compression: null
+  u16(&body, exts.size());
+  body.insert(body.end(), exts.begin(), exts.end());
+  std::vector<uint8_t> out = {22, 3, 1};
+  u16(&out, body.size() + 4);
+  out.push_back(1);  // client_hello
+  out.push_back(static_cast<uint8_t>(body.size() >> 16));
+  u16(&out, body.size() & 0xffff);
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+std::vector<uint8_t> build(const TlsHello& t) {
+  fts_tls_hello_event r{};
+  r.hdr = raw(t.hdr, sizeof(r));
+  r.hdr.kind = FTS_EV_TLS_HELLO;
+  r.cookie = t.cookie;
+  std::memcpy(r.daddr, t.daddr.data(), 16);
+  r.dport = t.dport;
+  r.flags = t.cut ? FTS_TLS_CUT : 0;
+  std::vector<uint8_t> hello = client_hello(t.sni);
+  r.len = static_cast<uint16_t>(std::min<size_t>(hello.size(), FTS_TLS_HELLO_MAX));
+  std::memcpy(r.data, hello.data(), r.len);
+  std::vector<uint8_t> out(sizeof(r));
+  put(&out, r);
+  return out;
+}
+
 std::vector<uint8_t> build(const Record& rec) {
   return std::visit([](const auto& x) { return build(x); }, rec);
 }
