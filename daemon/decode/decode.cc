@@ -352,6 +352,8 @@ Result<Record> decode_model(std::span<const uint8_t> b) {
   if (!in.take(&pos, e.path_len, &p)) return make_error("model record: path length runs past its end");
   if (e.path_len) m.path = path_from_components(p, e.path_depth);
   return Record{std::move(m)};
+}
+
 Result<Record> decode_tls_hello(std::span<const uint8_t> b) {
   fts_tls_hello_event e;
   if (!Bytes(b).fixed(&e)) return make_error("tls hello record too short");
