@@ -102,20 +102,7 @@ void Tracker::on_file(const decode::File& f, const std::string& path, const jobs
       }
       return;
     }
-    if (write_open && in_outputs(policy, path, f.classes)) {
-      Entry* e = entry(job->id, path, true);
-      if (!e) return;
-      if (e->task.tgid == 0) {
-        e->task = f.hdr.task;
-        e->tid = f.hdr.tid;
-      }
-      e->classes |= f.classes;
-      e->output = true;
-      e->dev = f.dev;
-      e->ino = f.ino;
-      e->dirty_ns = f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns();
-      return;
-    }
+    if (write_open && in_outputs(policy, path, f.classes)) return follow_write(f, path, job->id);
   }
   bool change = write_open || f.op == FileOp::kModify || f.op == FileOp::kCloseWrite || f.op == FileOp::kTruncate ||
                 f.op == FileOp::kRename || f.op == FileOp::kCreate || f.op == FileOp::kLink;
@@ -129,7 +116,12 @@ void Tracker::on_write_followed(const decode::File& f, const std::string& path, 
   bool write_open = f.op == FileOp::kOpen && (f.access & kWriteBits);
   if (!job || !write_open || f.result < 0 || job->ended || ended_.count(job->id) || path.empty() || path[0] != '/')
     return;
-  Entry* e = entry(job->id, path, true);
+  follow_write(f, path, job->id);
+}
+
+// The job writes this file: hashed once the write has settled (or ended).
+void Tracker::follow_write(const decode::File& f, const std::string& path, uint64_t job) {
+  Entry* e = entry(job, path, true);
   if (!e) return;
   if (e->task.tgid == 0) {
     e->task = f.hdr.task;

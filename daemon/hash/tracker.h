@@ -95,6 +95,7 @@ class Tracker {
 
   Entry* entry(uint64_t job, const std::string& path, bool create);
   void submit(Entry& e, const std::string& path, const char* reason);
+  void follow_write(const decode::File& f, const std::string& path, uint64_t job);
   void changed(const std::string& path, const decode::File& f);
   decode::FileHash record(const Entry& e, const std::string& path, const char* reason) const;
   void forget_ended();
