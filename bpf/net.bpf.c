@@ -84,7 +84,9 @@ static __always_inline void net__report(struct task_struct *task, struct fts_tas
 	e->op = op;
 	e->flags = d->flags;
 	e->policy = st->policy;
-	event__submit(e);
+	/* The kernel decided already (allowed, blocked): nothing waits on the
+	 * daemon's reading of it, so it does not wake the daemon by itself. */
+	event__submit_lazy(e);
 }
 
 /* Remember a job socket's destination so its bytes can be counted and reported. */
@@ -422,7 +424,7 @@ int fts_sock_release(struct bpf_sock *sk)
 		e->op = FTS_NET_FLOW;
 		e->flags = f->flags;
 		e->policy = f->policy;
-		event__submit(e);
+		event__submit_lazy(e); /* a flow's summary: nothing waits on it */
 	}
 	if (!bpf_map_delete_elem(&flows, &cookie))
 		counter__inc_exact(FTS_CNT_FLOWS_ENDED);

@@ -84,7 +84,7 @@ int BPF_PROG(fts_sched_fork, struct task_struct *parent, struct task_struct *chi
 	task__parent_id(child, &e->parent);
 	e->flags = by_cgroup ? FTS_FORK_JOINED_BY_CGROUP : 0;
 	e->_pad = 0;
-	event__submit(e);
+	event__submit_lazy(e); /* the kernel tracks the child already */
 	return 0;
 }
 
@@ -580,6 +580,6 @@ int BPF_PROG(fts_sched_exit, struct task_struct *task)
 	event__header(&e->hdr, FTS_EV_EXIT, sizeof(*e), task, job_id, bpf_get_current_cgroup_id());
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->_pad = 0;
-	event__submit(e);
+	event__submit_lazy(e);
 	return 0;
 }

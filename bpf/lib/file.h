@@ -83,6 +83,26 @@ static long class__step(__u32 i, struct class_walk *w)
 	return 0;
 }
 
+/* Bit min(len, 63) set for each name in watched_names, by the daemon
+ * (Sensor::set_watched_names): a name of a length no watched name has is
+ * not looked up, so most opens skip copying the name and hashing 64 bytes.
+ * The daemon widens it before it changes the map and narrows it after. */
+__u64 fts_name_lens __weak = 0;
+
+/* Is @dentry's leaf name in watched_names? Its classes, or 0. */
+static __always_inline __u32 dentry__name_classes(struct dentry *dentry)
+{
+	struct fts_name_key nk = {};
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+	struct fts_watch *v;
+
+	if (!(fts_name_lens & (1ull << (len < 63 ? len : 63))))
+		return 0;
+	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), BPF_CORE_READ(dentry, d_name.name));
+	v = bpf_map_lookup_elem(&watched_names, &nk);
+	return v ? v->classes : 0;
+}
+
 struct file_class {
 	__u32 classes;
 	__u32 id;
@@ -95,18 +115,16 @@ struct file_class {
 static __always_inline void dentry__classify(struct dentry *dentry, __u64 dev, struct file_class *out)
 {
 	struct class_walk w = { .dentry = dentry, .dev = dev, .id = ~0u };
-	struct fts_name_key nk = {};
-	struct fts_watch *v;
+	__u32 name_classes;
 
 	bpf_loop(FTS_CLASS_WALK, class__step, &w, 0);
 	out->classes = w.classes;
 	out->id = w.id;
 	out->depth = w.depth;
 	out->by_name = false;
-	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), BPF_CORE_READ(dentry, d_name.name));
-	v = bpf_map_lookup_elem(&watched_names, &nk);
-	if (v) {
-		out->classes |= v->classes;
+	name_classes = dentry__name_classes(dentry);
+	if (name_classes) {
+		out->classes |= name_classes;
 		out->by_name = true;
 	}
 }
@@ -116,15 +134,9 @@ static __always_inline void dentry__classify(struct dentry *dentry, __u64 dev, s
 static __always_inline __u32 dentry__own_classes(struct dentry *dentry, __u64 dev)
 {
 	struct fts_inode_key key = { .dev = dev, .ino = dentry->d_inode->i_ino };
-	struct fts_name_key nk = {};
 	struct fts_watch *v = bpf_map_lookup_elem(&watched, &key);
-	__u32 classes = v ? v->classes : 0;
 
-	bpf_probe_read_kernel_str(nk.name, sizeof(nk.name), dentry->d_name.name);
-	v = bpf_map_lookup_elem(&watched_names, &nk);
-	if (v)
-		classes |= v->classes;
-	return classes;
+	return (v ? v->classes : 0) | dentry__name_classes(dentry);
 }
 
 /* Was this (process, file, access) decided already (reported, or a base read)? */

@@ -117,6 +117,7 @@ unseen:
 	return false;
 }
 
+/* @f: the file opened (its inode; its path unless @flags says a repeat), or NULL at a close. */
 static __always_inline void model__send(struct who *w, struct file *f, long fd, __u32 op, __u32 flags)
 {
 	struct fts_model_event *e = scratch__get();
@@ -133,12 +134,19 @@ static __always_inline void model__send(struct who *w, struct file *f, long fd, 
 	if (f) {
 		e->dev = inode__dev(BPF_CORE_READ(f, f_inode));
 		e->ino = BPF_CORE_READ(f, f_inode, i_ino);
-		e->path_len = path__encode(&f->f_path, (char *)e, sizeof(*e), &e->path_depth, &pflags);
+		/* A repeated load names its inode only: the daemon has the path
+		 * from the process's first load of it, and the walk up the
+		 * dentries is most of the record's cost. */
+		if (!(flags & FTS_MODEL_REPEAT))
+			e->path_len = path__encode(&f->f_path, (char *)e, sizeof(*e), &e->path_depth, &pflags);
 	}
 	e->flags = pflags | flags;
 	size = sizeof(*e) + e->path_len;
 	event__header(&e->hdr, FTS_EV_MODEL, size, w->task, w->job_id, bpf_get_current_cgroup_id());
-	event__output(e, size & FTS_SCRATCH_MASK);
+	/* Nothing waits on a window's bounds: what happens inside it does, and
+	 * its own record wakes the daemon (a DataLoader loading .pt shards would
+	 * otherwise wake it twice per shard). */
+	event__output_lazy(e, size & FTS_SCRATCH_MASK);
 }
 
 /* A job process opened @f as @fd with @access: a load window when it reads a

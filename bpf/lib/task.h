@@ -173,16 +173,28 @@ static __always_inline void *event__reserve(__u64 size)
 	return e;
 }
 
-/* How a record wakes the daemon. Batching (BPF_RB_NO_WAKEUP until 64 KiB
- * wait, the daemon draining every FTS_RING_POLL_MS anyway) cut a job's
- * fork/exec cost (tests/bench --bpf-stats), but it let a child fork, exec or
- * enter a job's cgroup before the daemon had registered the job, and a
- * short-lived actor exit before its /proc was read (test_process,
- * test_evasion_sensor). Until those paths no longer depend on the daemon
- * keeping up, records wake it as before: flags 0, the kernel's adaptive
- * notification (a wakeup only when the daemon has caught up and waits). */
+/* Records sent without waking the daemon are pending: the next record that
+ * wakes it forces the wakeup (see ring__wakeup). A plain store, read racily:
+ * a lost update delays a record by one FTS_RING_POLL_MS drain at most. */
+__u32 fts_lazy_pending __weak = 0;
+
+/* How a record wakes the daemon. Batching every record (BPF_RB_NO_WAKEUP
+ * until 64 KiB wait, the daemon draining every FTS_RING_POLL_MS anyway) cut
+ * a job's fork/exec cost (tests/bench --bpf-stats), but it let a child fork,
+ * exec or enter a job's cgroup before the daemon had registered the job, and
+ * a short-lived actor exit before its /proc was read (test_process,
+ * test_evasion_sensor). So records wake it as before: flags 0, the kernel's
+ * adaptive notification (a wakeup only when the daemon has caught up and
+ * waits); only the records that nothing waits on are sent lazily
+ * (event__output_lazy). Adaptive notification alone would then skip the
+ * wakeup of the next record (the daemon has not caught up with the lazy
+ * ones), so that record forces it. */
 static __always_inline __u64 ring__wakeup(void)
 {
+	if (fts_lazy_pending) {
+		fts_lazy_pending = 0;
+		return BPF_RB_FORCE_WAKEUP;
+	}
 	return 0;
 }
 
@@ -192,13 +204,43 @@ static __always_inline void event__submit(void *e)
 	counter__inc(FTS_CNT_EVENTS);
 }
 
-/* Send a record built in scratch space; size is bounded by the caller. */
-static __always_inline void event__output(void *buf, __u64 size)
+static __always_inline void event__sent(long err)
 {
-	if (bpf_ringbuf_output(&events, buf, size, ring__wakeup()))
+	if (err)
 		counter__inc(FTS_CNT_RINGBUF_DROPS);
 	else
 		counter__inc(FTS_CNT_EVENTS);
+}
+
+/* Send a record built in scratch space; size is bounded by the caller. */
+static __always_inline void event__output(void *buf, __u64 size)
+{
+	event__sent(bpf_ringbuf_output(&events, buf, size, ring__wakeup()));
+}
+
+/* A reserved record nothing waits on: see event__output_lazy. */
+static __always_inline void event__submit_lazy(void *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	counter__inc(FTS_CNT_EVENTS);
+	if (!fts_lazy_pending)
+		fts_lazy_pending = 1;
+}
+
+/* A record built in scratch space that nothing waits on (a model file's
+ * load window, its close; a job's fork and exit): no wakeup of its own. The
+ * daemon reads it at its next drain, FTS_RING_POLL_MS at most, or with the
+ * next record that wakes it; the ring keeps the order, so a load window
+ * still brackets what follows. A wakeup per record is an interrupt and a
+ * daemon context switch on the job's cores (tests/bench: "open shard, job",
+ * "fork/exec, job"). A fork needs no daemon to track the child (the kernel
+ * does, task__track), and nothing waits on an exit; an exec is read
+ * promptly (its /proc). */
+static __always_inline void event__output_lazy(void *buf, __u64 size)
+{
+	event__sent(bpf_ringbuf_output(&events, buf, size, BPF_RB_NO_WAKEUP));
+	if (!fts_lazy_pending)
+		fts_lazy_pending = 1;
 }
 
 static __always_inline void *scratch__get(void)

@@ -46,6 +46,14 @@ struct Window {
   bool inherited = false;  // copied at fork: ends by the bound only
 };
 
+// A model file a process loaded: repeated loads name only its inode.
+struct Loaded {
+  uint64_t dev = 0, ino = 0;
+  std::string path;
+};
+constexpr size_t kMaxLoadedPerProcess = 64;
+constexpr size_t kMaxLoaders = 100000;
+
 struct Pending {
   Finding finding;
   FileKey file;
@@ -78,6 +86,7 @@ class CheckpointCodeExec : public Rule {
     if (const auto* f = std::get_if<decode::Fork>(&in.record)) return on_fork(*f, in);
     if (std::holds_alternative<decode::Exit>(in.record)) {
       windows_.erase(key_of(h.task));
+      loaded_.erase(key_of(h.task));
       return;
     }
     if (const auto* fh = std::get_if<decode::FileHash>(&in.record)) return on_hash(*fh, in, out);
@@ -99,11 +108,31 @@ class CheckpointCodeExec : public Rule {
       if (it->second.empty()) windows_.erase(it);
       return;
     }
-    if (!in.job || windows_.size() > 100000) return;  // bounded: a flood of loaders is not a window each
+    if (!in.job || windows_.size() > kMaxLoaders) return;  // bounded: a flood of loaders is not a window each
     auto& ws = windows_[k];
     std::erase_if(ws, [&](const Window& w) { return !w.inherited && w.fd == m.fd; });  // an fd closed unseen
-    ws.push_back({m.fd, in.file_path.empty() ? m.path : in.file_path, in.job->id, m.hdr.ts_ns,
-                  weights_only_disabled(in.process), false});
+    ws.push_back({m.fd, loaded_path(k, m, in), in.job->id, m.hdr.ts_ns, weights_only_disabled(in.process), false});
+  }
+
+  // The path of a load: the record's, or for a repeated load (the kernel
+  // sends its inode only) the one the process's first load of it named.
+  std::string loaded_path(const ProcKey& k, const decode::Model& m, const Input& in) {
+    std::string path = in.file_path.empty() ? m.path : in.file_path;
+    if (!loaded_.count(k) && loaded_.size() >= kMaxLoaders) return path.empty() ? inode_name(m) : path;
+    auto& files = loaded_[k];
+    auto same = [&](const Loaded& l) { return l.dev == m.dev && l.ino == m.ino; };
+    auto it = std::find_if(files.begin(), files.end(), same);
+    if (!path.empty()) {
+      if (it != files.end()) files.erase(it);
+      if (files.size() >= kMaxLoadedPerProcess) files.pop_front();
+      files.push_back({m.dev, m.ino, path});
+      return path;
+    }
+    return it != files.end() ? it->path : inode_name(m);
+  }
+
+  static std::string inode_name(const decode::Model& m) {
+    return "(inode " + std::to_string(m.ino) + " on device " + std::to_string(m.dev) + ")";
   }
 
   void on_fork(const decode::Fork& f, const Input& in) {
@@ -232,6 +261,7 @@ class CheckpointCodeExec : public Rule {
   }
 
   std::map<ProcKey, std::vector<Window>> windows_;
+  std::map<ProcKey, std::deque<Loaded>> loaded_;  // each process's model files, by first load (bounded)
   std::set<FileKey> written_;                   // what each job changed (a shared object it then maps)
   std::map<FileKey, decode::FileHash> known_;   // model files' latest hashes, per job
   std::deque<Pending> pending_;                 // findings waiting for their file's hash

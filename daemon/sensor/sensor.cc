@@ -629,12 +629,20 @@ Status Sensor::set_watched(const std::map<watch::InodeKey, watch::WatchValue>& i
 
 Status Sensor::set_watched_names(const std::map<std::string, watch::WatchValue>& names) {
   std::map<fts_name_key, fts_watch, NameLess> want;
+  __u64 lens = 0;  // the kernel's prefilter (fts_name_lens in bpf/lib/file.h)
   for (const auto& [n, v] : names) {
     fts_name_key k{};
     std::strncpy(k.name, n.c_str(), sizeof(k.name) - 1);
     want[k] = fts_watch{v.classes, v.id};
+    lens |= 1ull << std::min<size_t>(std::strlen(k.name), 63);
   }
-  return replace_map(bpf_map__fd(impl_->skel->maps.watched_names), want, "watched_names");
+  // Widened before the map changes and narrowed after: a name being added or
+  // removed is looked up meanwhile, never skipped.
+  __u64* in_kernel = &impl_->skel->bss->fts_name_lens;  // the mmapped .bss the programs read
+  __atomic_fetch_or(in_kernel, lens, __ATOMIC_SEQ_CST);
+  Status st = replace_map(bpf_map__fd(impl_->skel->maps.watched_names), want, "watched_names");
+  if (st) __atomic_store_n(in_kernel, lens, __ATOMIC_SEQ_CST);
+  return st;
 }
 
 Status Sensor::set_egress(const std::vector<egress::LpmEntry>& entries) {

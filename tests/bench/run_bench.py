@@ -13,6 +13,9 @@ Tools (conditions), one started before each run and stopped after it:
   none        nothing traces: the baseline of the round
   ftsentinel  ftsentineld with the bench policy (the data tree is training
               data and protected, the checkpoint dir outputs, ~/.ssh sensitive)
+  empty-bpf   bpftrace with an empty program `{ }` on each tracepoint
+              ftsentinel attaches to: the floor any tracepoint-based sensor
+              pays (the syscall slow path, a program call per event)
   bpftrace    `bpftrace -e 'tracepoint:syscalls:sys_enter_open,
               tracepoint:syscalls:sys_enter_openat { printf(pid, comm, path) }'`
               writing to a file: what one would type to record opens with paths
@@ -57,6 +60,7 @@ exit, Ctrl-C or SIGTERM included.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -296,6 +300,51 @@ class Bpftrace(Tool):
                 os.unlink(out)
 
 
+def sensor_tracepoints():
+    """The tracepoints ftsentinel's programs attach to, as bpftrace probes: the
+    syscall ones as they are, the tp_btf ones as the classic tracepoint of the
+    same event (bpftrace 0.17 has no raw/BTF tracepoints; the classic one also
+    builds its record, so this floor is, if anything, too high for those)."""
+    names = set()
+    for src in sorted(os.listdir(os.path.join(REPO, "bpf"))):
+        if src.endswith(".bpf.c"):
+            with open(os.path.join(REPO, "bpf", src)) as f:
+                names.update(re.findall(r'SEC\("(tracepoint/[\w/]+|tp_btf/\w+)"\)', f.read()))
+    probes = []
+    for n in sorted(names):
+        kind, rest = n.split("/", 1)
+        if kind == "tracepoint":
+            probes.append("tracepoint:" + rest.replace("/", ":"))
+            continue
+        for root in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
+            hits = [d for d in (os.listdir(root) if os.path.isdir(root) else [])
+                    if os.path.isdir(os.path.join(root, d, rest))]
+            if hits:
+                probes.append("tracepoint:%s:%s" % (hits[0], rest))
+                break
+    return probes
+
+
+class EmptyBpf(Tool):
+    """The floor of any tracepoint-based sensor: an empty BPF program (bpftrace
+    `{ }`) on every tracepoint ftsentinel's programs attach to. What remains
+    between this and ftsentinel is the programs' own work; what this costs is
+    the kernel's: the syscall slow path every task takes while a syscall
+    tracepoint is on, and a program call per event."""
+
+    name = "empty-bpf"
+
+    def start(self):
+        out = os.path.join(self.tmp, "empty-bpf.out")
+        with open(out, "wb") as f:
+            self.spawn(["bpftrace", "-e", ",".join(sensor_tracepoints()) + " { }"], stdout=f)
+
+        def attached():
+            with open(out, "rb") as f:
+                return b"Attaching" in f.read(4096)
+        self.wait_ready(attached)
+
+
 class Auditd(Tool):
     """auditd in the foreground with its log in the temp dir, and a watch on the data tree."""
 
@@ -463,7 +512,7 @@ def parse_args():
     ap.add_argument("--connect-n", type=int, default=5000, help="loopback connect/close per run (default 5000)")
     ap.add_argument("--train-steps", type=int, default=40, help="fine-tune steps per run (default 40)")
     ap.add_argument("--only", action="append", default=[], help="run only workloads whose label contains this")
-    ap.add_argument("--tools", default="ftsentinel,bpftrace,auditd",
+    ap.add_argument("--tools", default="ftsentinel,empty-bpf,bpftrace,auditd",
                     help="comma-separated tools to compare with no tracing (default %(default)s)")
     ap.add_argument("--bpf-stats", action="store_true",
                     help="also print the daemon's BPF programs' calls and ns per op (kernel.bpf_stats_enabled)")
@@ -480,11 +529,13 @@ def make_tools(args, tmp, bins, data, ckpt):
             tools.append(Daemon(tmp, bins["ftsentineld"], bins["ftsentinel"], data, ckpt))
         elif name == "bpftrace":
             (tools.append(Bpftrace(tmp)) if shutil.which("bpftrace") else missing.append(name))
+        elif name == "empty-bpf":
+            (tools.append(EmptyBpf(tmp)) if shutil.which("bpftrace") else missing.append(name))
         elif name == "auditd":
             (tools.append(Auditd(tmp, data)) if shutil.which("auditd") and shutil.which("auditctl")
              else missing.append(name))
         else:
-            raise BenchError("unknown tool %r (ftsentinel, bpftrace, auditd)" % name)
+            raise BenchError("unknown tool %r (ftsentinel, empty-bpf, bpftrace, auditd)" % name)
     return tools, missing
 
 

@@ -47,6 +47,27 @@ torch.load(net_path, weights_only=False)
 print("loaded")
 '''
 
+# A checkpoint that waits for its second load to run a shell (the first only
+# leaves a marker among the outputs): the kernel names a repeated load by its
+# inode alone (bpf/lib/model.h), and the window must still be one, named.
+SLEEPER = r'''
+import sys, torch
+
+class Sleeper:
+    def __reduce__(self):
+        return (eval, ("__import__('os').system('/bin/sh -c true') if __import__('os').path.exists(%r) "
+                       "else open(%r, 'w').close()" % (sys.argv[2], sys.argv[2]),))
+
+torch.save({"weights": torch.zeros(4), "x": Sleeper()}, sys.argv[1])
+'''
+
+LOAD_TWICE = r'''
+import sys, torch
+for _ in range(2):
+    torch.load(sys.argv[1], weights_only=False)
+print("loaded twice")
+'''
+
 
 def sha256(path):
     with open(path, "rb") as f:
@@ -120,6 +141,31 @@ class CheckpointExecTest(unittest.TestCase):
             self.assertIn(path, hashed)
             self.assertEqual(hashed[path]["sha256"], sha256(path))
             self.assertTrue(hashed[path]["weights_only_disabled"])
+
+    def test_a17_the_second_load_of_a_checkpoint_is_a_window_too(self):
+        sleeper, marker = f"{self.t.ckpt}/sleeper.pt", f"{self.t.ckpt}/sleeper.marker"
+        r = subprocess.run([PY, "-c", SLEEPER, sleeper, marker], capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        twice = os.path.join(self.code, "load_twice.py")
+        with open(twice, "w") as f:
+            f.write(LOAD_TWICE)
+
+        r = self.d.cli("run", "--policy", "ft", "--", PY, twice, sleeper, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertIn("loaded twice", r.stdout)
+        self.assertTrue(os.path.exists(marker), "the first load ran and left its marker")
+        job = r.stderr.split("job ")[1].split()[0]
+        self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), timeout=60, what="job_end")
+        mine = [e for e in self.d.sync() if e.get("job", {}).get("id") == job]
+        # The first load: its event names the file (one per process and file).
+        loads = [e["model"]["path"] for e in harness.of_kind(mine, "model_load")]
+        self.assertEqual(loads, [sleeper])
+        # The second: the shell it ran is the rule, with the path and hash of the file.
+        found = [a for a in mine if a.get("rule") == "checkpoint-code-exec"]
+        self.assertTrue(found, [harness.summary(e) for e in mine])
+        self.assertEqual({a["model"]["path"] for a in found}, {sleeper}, [a["message"] for a in found])
+        self.assertTrue(any("executed" in a["message"] for a in found), [a["message"] for a in found])
+        self.assertEqual(found[0]["model"]["sha256"], sha256(sleeper))
 
 
 if __name__ == "__main__":

@@ -348,7 +348,9 @@ enum fts_model_op {
 	FTS_MODEL_OP_MAX,
 };
 #define FTS_MODEL_CLOSE_UNSEEN 0x100u /* open: no slot in model_fds was free: its close will not be reported */
-#define FTS_MODEL_REPEAT 0x200u       /* open: this process opened this file before (its first open made the event) */
+/* open: this process opened this file before; its first open made the event
+ * and named the path, this one names the inode only (no path) */
+#define FTS_MODEL_REPEAT 0x200u
 #define FTS_MODEL_EXT_MAX 16          /* bytes of a model_exts key: ".pt", lower case, NUL-padded */
 #define FTS_MODEL_FDS 6               /* model files one process can have open with their closes reported */
 struct fts_model_event {

@@ -116,6 +116,27 @@ TEST_F(ModelRulesTest, ConnectDuringALoadRaisesAtOnceWhenTheHashIsKnown) {
   EXPECT_EQ(al[0].network().dport(), 4444u);
 }
 
+// A repeated load comes from the kernel with the file's inode and no path
+// (bpf/lib/model.h): its window is still a window, named by the first load's path.
+TEST_F(ModelRulesTest, ARepeatedLoadWithoutItsPathIsAWindowNamedByTheFirstLoad) {
+  uint64_t t0 = 10 * kSec;
+  run(hash_of(kModel, kSha, t0 - 1000));
+  decode::Model first = model(decode::ModelOp::kOpen, t0);
+  first.dev = 42, first.ino = 4242;
+  run(first);
+  EXPECT_TRUE(of_rule(run(model(decode::ModelOp::kClose, t0 + 100)), "checkpoint-code-exec").empty());
+  EXPECT_TRUE(of_rule(run(connect(loader_, t0 + 200)), "checkpoint-code-exec").empty()) << "between loads";
+  decode::Model again = model(decode::ModelOp::kOpen, t0 + 300);
+  again.path.clear();
+  again.dev = 42, again.ino = 4242;
+  again.repeat = true;
+  run(again);
+  auto al = of_rule(run(connect(loader_, t0 + 400)), "checkpoint-code-exec");
+  ASSERT_EQ(al.size(), 1u);
+  EXPECT_EQ(al[0].model().path(), kModel);
+  EXPECT_EQ(al[0].model().sha256(), kSha);
+}
+
 TEST_F(ModelRulesTest, TheWindowEndsAtTheCloseTheExitOrTheBound) {
   uint64_t t0 = 10 * kSec;
   run(hash_of(kModel, kSha, t0 - 1000));
