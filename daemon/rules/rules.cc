@@ -501,11 +501,14 @@ Engine::Key Engine::key_of(const Finding& f, const jobs::Job* job, const decode:
   return k;
 }
 
-// Counted for the summary; bounded like seen_ (beyond it a repeat is counted
-// only). A flood costs a count, a time and an id per repeat, not an alert.
+// Counted for the summary, for 4096 keys at once (beyond them a repeat is
+// counted only, in suppressed()). A flood costs a count, a time and an id per
+// repeat, not an alert; the summaries, whole alerts, are built all at once
+// (job end, the periodic summary): 4096 of them are ~10 MiB for that moment.
 void Engine::count_repeat(const Key& key, const Finding& f, const Input& in) {
+  constexpr size_t kMaxKeys = 4096;
   auto it = repeats_.find(key);
-  if (it == repeats_.end() && repeats_.size() < 20000) it = repeats_.emplace(key, Repeats{}).first;
+  if (it == repeats_.end() && repeats_.size() < kMaxKeys) it = repeats_.emplace(key, Repeats{}).first;
   if (it == repeats_.end()) return;
   Repeats& r = it->second;
   r.last_ns = boot_to_wall_ns(decode::header(in.record).ts_ns);
