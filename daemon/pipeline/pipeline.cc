@@ -773,7 +773,7 @@ void Pipeline::push(std::span<const uint8_t> bytes) {
 }
 
 void Pipeline::push_record(decode::Record record) {
-  shared_->stats->pushed++;  // the other side of the sum with `records` (Stats)
+  if (shared_ && shared_->stats) shared_->stats->pushed++;  // the other side of the sum with `records` (Stats)
   Lease lease(this);
   lease.item().record = std::move(record);
   run_from(Step::kState, lease.item());
