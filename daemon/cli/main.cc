@@ -145,6 +145,10 @@ int cmd_status(const Args& a) {
   for (const auto& p : s.programs()) printf("  %-22s %-32s id %u\n", p.name().c_str(), p.attach().c_str(), p.id());
   printf("records seen: %llu (%llu undecodable)\n", (unsigned long long)s.events_seen(),
          (unsigned long long)s.decode_errors());
+  printf("  + daemon's:  %llu (content hashes, fanotify, open flows)\n", (unsigned long long)s.daemon_records());
+  printf("  went to:    %llu events, %llu filtered, %llu merged (kernel records submitted: %llu)\n",
+         (unsigned long long)s.record_events(), (unsigned long long)s.records_filtered(),
+         (unsigned long long)s.records_merged(), (unsigned long long)s.kernel_records());
   printf("events out:   %llu\n", (unsigned long long)s.events_emitted());
   std::string per_cpu;
   for (int i = 0; i < s.ringbuf_drops_per_cpu_size(); ++i)

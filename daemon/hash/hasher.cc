@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -226,7 +227,7 @@ Result Hasher::work(const Request& r) {
       res.mtime_ns = now.mtime_ns;
       bool stable = now == key && total == key.size;
       if (stable) {
-        if (now_real_ns() - key.ctime_ns > opts_.racy_ns) cache_put(key, res.sha256);
+        if (now_real_ns() - key.ctime_ns > opts_.racy_ns) cache_put(key, md, len);
         break;
       }
       key = now;
@@ -243,23 +244,36 @@ Result Hasher::work(const Request& r) {
 bool Hasher::cache_find(const Key& k, std::string* out) {
   auto it = cache_.find(k);
   if (it == cache_.end()) return false;
-  lru_.splice(lru_.begin(), lru_, it->second);
-  *out = it->second->second;
+  unlink(&*it);
+  link_newest(&*it);
+  *out = hex(it->second.sha.data(), static_cast<unsigned>(it->second.sha.size()));
   return true;
 }
 
-void Hasher::cache_put(const Key& k, const std::string& h) {
-  if (opts_.cache == 0) return;
-  if (auto it = cache_.find(k); it != cache_.end()) {
-    it->second->second = h;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return;
-  }
-  lru_.emplace_front(k, h);
-  cache_[k] = lru_.begin();
+void Hasher::unlink(Node* n) {
+  Slot& s = n->second;
+  (s.newer ? s.newer->second.older : newest_) = s.older;
+  (s.older ? s.older->second.newer : oldest_) = s.newer;
+  s.newer = s.older = nullptr;
+}
+
+void Hasher::link_newest(Node* n) {
+  n->second.older = newest_;
+  n->second.newer = nullptr;
+  (newest_ ? newest_->second.newer : oldest_) = n;
+  newest_ = n;
+}
+
+void Hasher::cache_put(const Key& k, const unsigned char* sha, unsigned len) {
+  if (opts_.cache == 0 || len != 32) return;
+  auto [it, fresh] = cache_.try_emplace(k);
+  std::copy(sha, sha + len, it->second.sha.begin());
+  if (!fresh) unlink(&*it);
+  link_newest(&*it);
   while (cache_.size() > opts_.cache) {
-    cache_.erase(lru_.back().first);
-    lru_.pop_back();
+    Node* old = oldest_;
+    unlink(old);
+    cache_.erase(old->first);
   }
   std::lock_guard<std::mutex> l(mu_);
   stats_.cache_entries = cache_.size();

@@ -7,11 +7,11 @@
 // the other; results cached by (dev, inode, size, mtime, ctime), so an
 // unchanged file is read once. Results wait for the pipeline thread, which
 // drains them when notify_fd() is readable.
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <list>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,7 +43,11 @@ struct Result {
 
 struct Options {
   size_t queue = 4096;      // requests waiting at most
-  size_t cache = 65536;     // cached hashes at most (least recently used go first)
+  // Cached hashes at most (least recently used go first; ~120 bytes each).
+  // The tracker already keeps each (job, file)'s hash, so this serves another
+  // job reading the same files at about the same time; a pool read
+  // round-robin that is larger than the cache gets no hit at any size.
+  size_t cache = 16384;
   size_t chunk = 1 << 20;   // bytes read at a time
   bool thread = true;       // false: run_pending() does the work (tests)
   // Files changed this recently are hashed but not cached: a write within the
@@ -92,10 +96,22 @@ class Hasher {
                                    (static_cast<uint64_t>(k.ctime_ns) << 1));
     }
   };
+  // One node per cached file: its digest as 32 bytes (not 64 hex characters
+  // on the heap) and its place in the recency list, linked through the map's
+  // own nodes (stable across rehashes), newest at head_.
+  struct Slot;
+  using Node = std::pair<const Key, Slot>;
+  struct Slot {
+    std::array<unsigned char, 32> sha{};
+    Node* newer = nullptr;
+    Node* older = nullptr;
+  };
   void loop();
   Result work(const Request& r);
   bool cache_find(const Key& k, std::string* hex);
-  void cache_put(const Key& k, const std::string& hex);
+  void cache_put(const Key& k, const unsigned char* sha, unsigned len);
+  void unlink(Node* n);
+  void link_newest(Node* n);
 
   Options opts_;
   int efd_ = -1;
@@ -107,8 +123,9 @@ class Hasher {
   std::atomic<bool> stopping_{false};  // read between chunks: a huge file does not hold up shutdown
   Stats stats_;
   // worker-only state
-  std::list<std::pair<Key, std::string>> lru_;
-  std::unordered_map<Key, std::list<std::pair<Key, std::string>>::iterator, KeyHash> cache_;
+  std::unordered_map<Key, Slot, KeyHash> cache_;
+  Node* newest_ = nullptr;
+  Node* oldest_ = nullptr;
   ManifestCache manifests_;
   std::vector<unsigned char> buf_;
   std::thread thread_;

@@ -1,5 +1,8 @@
 #include "hash/tracker.h"
 
+#include <openssl/evp.h>
+
+#include <cstring>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
@@ -57,22 +60,48 @@ std::string Tracker::Digest::hex() const {
   return out;
 }
 
+size_t Tracker::PathKeyHash::operator()(const PathKey& k) const noexcept {
+  size_t h;
+  std::memcpy(&h, k.data(), sizeof(h));  // a digest's bytes are already well mixed
+  return h;
+}
+
+Tracker::PathKey Tracker::key_of(const std::string& path) {
+  // Fetched once: OpenSSL 3 looks the algorithm up again on every EVP_sha256() use.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_Digest(path.data(), path.size(), md, &len, sha256, nullptr);
+  PathKey k;
+  std::memcpy(k.data(), md, k.size());
+  return k;
+}
+
+template <typename F>
+void Tracker::each(F&& f) {
+  for (auto& [key, head] : files_)
+    for (Entry* e = &head; e; e = e->next.get()) f(*e);
+}
+
 Tracker::Entry* Tracker::entry(uint64_t job, const std::string& path, bool create) {
-  auto it = files_.find(path);
+  PathKey key = key_of(path);
+  auto it = files_.find(key);
+  Entry* last = nullptr;
   if (it != files_.end())
-    for (Entry& e : it->second)
-      if (e.job == job) return &e;
+    for (Entry* e = &it->second; e; e = e->next.get()) {
+      if (e->job == job) return e;
+      last = e;
+    }
   if (!create) return nullptr;
   if (entries_ >= opts_.max_files) {
     if (untracked_++ % 10000 == 0)
       spdlog::warn("hashing: following {} files already; {} more not hashed", entries_, untracked_);
     return nullptr;
   }
-  if (it == files_.end()) it = files_.try_emplace(path).first;
-  Entry& e = it->second.emplace_back();
-  e.job = job;
+  Entry* e = last ? (last->next = std::make_unique<Entry>()).get() : &files_.try_emplace(key).first->second;
+  e->job = job;
   ++entries_;
-  return &e;
+  return e;
 }
 
 void Tracker::on_file(const decode::File& f, const std::string& path, const jobs::Job* job,
@@ -94,10 +123,9 @@ void Tracker::on_file(const decode::File& f, const std::string& path, const jobs
       e->classes |= f.classes;
       e->read = true;
       if (fresh) {
-        e->dev = f.dev;
-        e->ino = f.ino;
+        e->move_to(f.dev, f.ino);
         const std::string& m = policy->spec.data().manifest();
-        e->manifest = m;
+        e->manifest = m.empty() ? nullptr : &*manifests_.insert(m).first;
         submit(*e, path, "read");
       }
       return;
@@ -129,54 +157,52 @@ void Tracker::follow_write(const decode::File& f, const std::string& path, uint6
   }
   e->classes |= f.classes;
   e->output = true;
-  e->dev = f.dev;
-  e->ino = f.ino;
-  e->dirty_ns = f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns();
+  e->move_to(f.dev, f.ino);
+  e->set_dirty(path, f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns());
 }
 
 void Tracker::changed(const std::string& path, const decode::File& f) {
-  auto it = files_.find(path);
+  auto it = files_.find(key_of(path));
   if (it == files_.end()) return;
-  for (Entry& e : it->second) {
+  for (Entry* e = &it->second; e; e = e->next.get()) {
     if (f.op == FileOp::kCloseWrite || f.op == FileOp::kRename || f.op == FileOp::kLink) {
       // The write ended (or a whole file landed at the name): hash it now.
-      e.dirty_ns = 0;
-      submit(e, path, e.output && !e.read ? "write" : "change");
+      if (e->rare) e->rare->dirty_ns = 0;
+      submit(*e, path, e->output && !e->read ? "write" : "change");
     } else {
-      e.dirty_ns = f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns();
+      e->set_dirty(path, f.hdr.ts_ns ? f.hdr.ts_ns : now_boot_ns());
     }
   }
 }
 
+// An output or a dirty file has its name in Rare (follow_write, set_dirty).
 void Tracker::on_job_end(uint64_t job_id) {
   ended_.insert(job_id);
-  for (auto& [path, entries] : files_)
-    for (Entry& e : entries) {
-      if (e.job != job_id || !(e.output || e.dirty_ns)) continue;
-      e.dirty_ns = 0;
-      submit(e, path, "job_end");
-    }
+  each([&](Entry& e) {
+    if (e.job != job_id || !(e.output || e.dirty_ns()) || !e.rare) return;
+    e.rare->dirty_ns = 0;
+    submit(e, std::string(e.rare->path), "job_end");
+  });
 }
 
 size_t Tracker::settling() const {
   size_t n = 0;
-  for (const auto& [path, entries] : files_)
-    for (const Entry& e : entries) n += e.dirty_ns != 0;
+  for (const auto& [key, head] : files_)
+    for (const Entry* e = &head; e; e = e->next.get()) n += e->dirty_ns() != 0;
   return n;
 }
 
 void Tracker::tick(uint64_t now) {
-  for (auto& [path, entries] : files_)
-    for (Entry& e : entries) {
-      if (!e.dirty_ns || now < e.dirty_ns + opts_.settle_ns) continue;
-      e.dirty_ns = 0;
-      submit(e, path, e.output && !e.read ? "write" : "change");
-    }
+  each([&](Entry& e) {
+    if (!e.dirty_ns() || now < e.dirty_ns() + opts_.settle_ns) return;
+    e.rare->dirty_ns = 0;
+    submit(e, std::string(e.rare->path), e.output && !e.read ? "write" : "change");
+  });
 }
 
 void Tracker::submit(Entry& e, const std::string& path, const char* reason) {
   if (e.inflight) {
-    e.again = reason;
+    e.side().again = reason;
     return;
   }
   Request r;
@@ -185,7 +211,7 @@ void Tracker::submit(Entry& e, const std::string& path, const char* reason) {
     r.dev = e.dev;
     r.ino = e.ino;
   }
-  if (e.read) r.manifest = e.manifest;
+  if (e.read && e.manifest) r.manifest = *e.manifest;
   r.tag = next_tag_++;
   if (!hasher_->submit(r)) {
     // Counted by the hasher; said once per file in its record, retried later.
@@ -195,7 +221,7 @@ void Tracker::submit(Entry& e, const std::string& path, const char* reason) {
       ready_.push_back(std::move(h));
       e.overflowed = true;
     }
-    e.dirty_ns = now_boot_ns();
+    e.set_dirty(path, now_boot_ns());
     return;
   }
   e.inflight = true;
@@ -248,22 +274,32 @@ std::vector<decode::FileHash> Tracker::collect() {
     if (!r.manifest.error.empty() && h.error.empty()) h.error = r.manifest.error;
     bool report;
     if (h.sha256.empty()) {
-      report = h.error != e.last_error;  // the same failure again says nothing new
-      e.last_error = h.error;
+      static const std::string kNone;
+      report = h.error != (e.rare ? e.rare->last_error : kNone);  // the same failure again says nothing new
+      if (report) e.side().last_error = h.error;
     } else {
       Digest sha = Digest::of(h.sha256);
-      report = sha != e.last_sha || h.dev != e.last_dev || h.ino != e.last_ino;
-      if (!e.first_sha.set && e.read && std::string_view(done.reason) == "read") e.first_sha = sha;
-      if (e.first_sha.set && sha != e.first_sha && !e.output) h.first_sha256 = e.first_sha.hex();
+      uint64_t last_dev = e.last_other ? e.rare->last_dev : e.dev, last_ino = e.last_other ? e.rare->last_ino : e.ino;
+      report = sha != e.last_sha || !e.last_sha.set || h.dev != last_dev || h.ino != last_ino;
+      if (!e.first_set && e.read && std::string_view(done.reason) == "read") {
+        e.first_set = true;
+        e.last_sha = sha;  // the first is the last until one differs
+      }
+      if (e.first_set && sha != e.first_sha()) {
+        if (!e.rare || !e.rare->first_sha.set) e.side().first_sha = e.last_sha;  // moved aside, kept
+        if (!e.output) h.first_sha256 = e.first_sha().hex();
+      }
       e.last_sha = sha;
-      e.last_dev = h.dev;
-      e.last_ino = h.ino;
-      e.last_error.clear();
+      e.last_other = h.dev != e.dev || h.ino != e.ino;
+      if (e.last_other) {
+        e.side().last_dev = h.dev;
+        e.side().last_ino = h.ino;
+      }
+      if (e.rare) e.rare->last_error.clear();
     }
     if (report) out.push_back(std::move(h));
-    if (e.again) {
-      const char* again = e.again;
-      e.again = nullptr;
+    if (const char* again = e.again()) {
+      e.rare->again = nullptr;
       submit(e, done.path, again);
     }
   }
@@ -275,15 +311,32 @@ std::vector<decode::FileHash> Tracker::collect() {
 void Tracker::forget_ended() {
   if (ended_.empty()) return;
   std::set<uint64_t> busy;
-  for (const auto& [path, entries] : files_)
-    for (const Entry& e : entries)
-      if (e.inflight && ended_.count(e.job)) busy.insert(e.job);
+  each([&](Entry& e) {
+    if (e.inflight && ended_.count(e.job)) busy.insert(e.job);
+  });
+  auto gone = [&](const Entry& e) { return ended_.count(e.job) && !busy.count(e.job); };
   for (auto it = files_.begin(); it != files_.end();) {
-    auto& entries = it->second;
-    size_t before = entries.size();
-    std::erase_if(entries, [&](const Entry& e) { return ended_.count(e.job) && !busy.count(e.job); });
-    entries_ -= before - entries.size();
-    it = entries.empty() ? files_.erase(it) : std::next(it);
+    Entry* head = &it->second;
+    for (std::unique_ptr<Entry>* link = &head->next; *link;) {  // the chain after the head
+      if (!gone(**link)) {
+        link = &(*link)->next;
+        continue;
+      }
+      *link = std::move((*link)->next);
+      --entries_;
+    }
+    if (!gone(*head)) {
+      ++it;
+      continue;
+    }
+    --entries_;
+    if (!head->next) {
+      it = files_.erase(it);
+      continue;
+    }
+    std::unique_ptr<Entry> second = std::move(head->next);
+    *head = std::move(*second);  // the next job's entry takes the head's place
+    ++it;
   }
   for (auto j = ended_.begin(); j != ended_.end();) j = busy.count(*j) ? std::next(j) : ended_.erase(j);
 }

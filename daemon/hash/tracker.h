@@ -18,6 +18,7 @@
 // differs from the job's first carries that first hash (dataset-drift reads it).
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -69,24 +70,67 @@ class Tracker {
     std::string hex() const;
     bool operator==(const Digest&) const = default;
   };
-  // What is followed of one (job, file); the path is the map's key.
+  // What is rarely needed of a (job, file): most are read-only data files,
+  // hashed once, whose content never changes, failing or asked again.
+  struct Rare {
+    Digest first_sha;  // the job's first hash, once a later one differs (until then it is last_sha)
+    std::string last_error;
+    const char* again = nullptr;  // hash again when the one in flight returns, for this reason
+    // A file hashed later than when it was seen (written, changed, refused by
+    // a full queue): its name, for tick and job end, and since when it waits.
+    std::string path;
+    uint64_t dirty_ns = 0;
+    uint64_t last_dev = 0, last_ino = 0;  // the last hash's file, when not (dev, ino)
+  };
+  // What is followed of one (job, file), found by its path's key. Kept small:
+  // one per shard a job reads (tests/bench/soak.py: 100,000).
   struct Entry {
     uint64_t job = 0;
     uint64_t dev = 0, ino = 0;
-    uint64_t last_dev = 0, last_ino = 0;
-    uint64_t dirty_ns = 0;  // changed then, not hashed since
     decode::TaskId task;
     uint32_t tid = 0;
     uint32_t classes = 0;
-    const char* again = nullptr;  // hash again when the one in flight returns, for this reason
-    std::string manifest;
-    std::string last_error;
-    Digest first_sha, last_sha;
-    bool output = false;  // the job writes it
-    bool read = false;    // the job read it as data
+    const std::string* manifest = nullptr;  // the policy's data.manifest (one copy: manifests_)
+    std::unique_ptr<Rare> rare;
+    std::unique_ptr<Entry> next;  // another job following the same path
+    Digest last_sha;
+    bool first_set = false;    // a first hash was read (it is rare->first_sha if set there, else last_sha)
+    bool last_other = false;   // the last hash was of another file than (dev, ino): rare->last_dev/ino
+    bool output = false;       // the job writes it
+    bool read = false;         // the job read it as data
     bool inflight = false;
     bool overflowed = false;
+    Rare& side() {
+      if (!rare) rare = std::make_unique<Rare>();
+      return *rare;
+    }
+    const Digest& first_sha() const { return rare && rare->first_sha.set ? rare->first_sha : last_sha; }
+    const char* again() const { return rare ? rare->again : nullptr; }
+    uint64_t dirty_ns() const { return rare ? rare->dirty_ns : 0; }
+    // Now (dev, ino): the last hash, of the file before, keeps its own.
+    void move_to(uint64_t d, uint64_t i) {
+      if (last_sha.set && !last_other && (d != dev || i != ino)) {
+        side().last_dev = dev;
+        rare->last_ino = ino;
+        last_other = true;
+      }
+      dev = d;
+      ino = i;
+    }
+    void set_dirty(const std::string& path, uint64_t ns) {
+      side().dirty_ns = ns;
+      if (rare->path.empty()) rare->path = path;
+    }
   };
+  // A path's key: 16 bytes of its SHA-256. The path itself is kept only where
+  // it is needed again (Rare::path), and no two paths share a key.
+  using PathKey = std::array<uint8_t, 16>;
+  struct PathKeyHash {
+    size_t operator()(const PathKey& k) const noexcept;  // noexcept: the node keeps no hash code
+  };
+  static PathKey key_of(const std::string& path);
+  template <typename F>
+  void each(F&& f);  // every entry with its path's key
   struct Pending {
     uint64_t job;
     std::string path;
@@ -102,10 +146,11 @@ class Tracker {
 
   Hasher* hasher_;
   TrackerOptions opts_;
-  std::unordered_map<std::string, std::vector<Entry>> files_;  // path -> the jobs following it (mostly one)
+  std::unordered_map<PathKey, Entry, PathKeyHash> files_;  // path -> the jobs following it (mostly one: next)
   size_t entries_ = 0;
   std::unordered_map<uint64_t, Pending> pending_;  // tag -> what it hashes
   std::set<uint64_t> ended_;
+  std::set<std::string> manifests_;  // every data.manifest entries point to (a few; never moved)
   std::vector<decode::FileHash> ready_;  // records not from the hasher (queue full)
   uint64_t next_tag_ = 1;
   uint64_t untracked_ = 0;

@@ -89,6 +89,7 @@ void fill_status(const Snapshot& s, v1::Status* out) {
   out->set_record_events(s.pipeline.record_events);
   out->set_records_filtered(s.pipeline.filtered);
   out->set_records_merged(s.pipeline.merged);
+  out->set_daemon_records(s.pipeline.pushed);
 }
 
 }  // namespace fts::health

@@ -61,7 +61,7 @@ class DeviceOpeners {
 // the process views, and the egress state when the caller keeps none.
 struct Pipeline::Shared {
   explicit Shared(const Context& ctx)
-      : event_seq(ctx.first_event_id), views(ctx.procs, ctx.cgroups, 1 << 16, ctx.redact) {}
+      : stats(ctx.stats), event_seq(ctx.first_event_id), views(ctx.procs, ctx.cgroups, 1 << 16, ctx.redact) {}
   uint64_t next_event_id() { return ++event_seq; }
   // Two vDSO clock reads at most once per millisecond of `ts_ns` (boot clock):
   // a wall-clock step (ntpd -g, `date -s`) is followed within a millisecond,
@@ -74,6 +74,7 @@ struct Pipeline::Shared {
       views.invalidate_all();
     }
   }
+  Stats* stats;
   uint64_t last_clock_check_ns = 0;
   uint64_t event_seq = 0;
   render::ProcessViews views;
@@ -318,7 +319,9 @@ class ClassifyStage : public Stage {
     return it->second;
   }
 
-  static constexpr size_t kMaxCached = 65536;
+  // Workers of a job open the same shards at about the same time; a bigger
+  // cache only holds more paths read once (~170 bytes each, cleared when full).
+  static constexpr size_t kMaxCached = 8192;
   state::ProcessTable& procs_;
   jobs::JobManager& jobs_;
   std::shared_ptr<const policy::PolicySet> held_;
@@ -770,6 +773,7 @@ void Pipeline::push(std::span<const uint8_t> bytes) {
 }
 
 void Pipeline::push_record(decode::Record record) {
+  if (shared_ && shared_->stats) shared_->stats->pushed++;  // the other side of the sum with `records` (Stats)
   Lease lease(this);
   lease.item().record = std::move(record);
   run_from(Step::kState, lease.item());

@@ -108,6 +108,7 @@ class Stage {
 
 struct Stats {
   uint64_t records = 0;  // kernel records in (push)
+  uint64_t pushed = 0;   // typed records the daemon pushed itself (push_record): hashes, fanotify, open flows
   uint64_t decode_errors = 0;
   uint64_t events = 0;   // events out, the daemon's own included
   uint64_t merged = 0;   // file reports folded into an earlier one

@@ -1,6 +1,9 @@
 #include "rules/rules.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "common/glob.h"
@@ -466,24 +469,10 @@ std::vector<v1::Alert> Engine::run(const Input& in) {
   std::vector<Finding> findings;
   for (Rule* r : by_kind_[kind]) r->on(in, &findings);
   for (const auto& f : findings) {
-    const jobs::Job* job = f.job ? f.job : in.job;
-    auto key = std::make_tuple(f.rule, job ? job->id : 0, h.task.tgid, h.task.start_ticks(), f.object);
-    if (seen_[key]++ > 0) {
+    Key key = key_of(f, f.job ? f.job : in.job, h.task);
+    if (!seen_.insert(key).second) {
       ++suppressed_;
-      // Counted for the summary; bounded like seen_ (beyond it a repeat is counted only).
-      auto it = repeats_.find(key);
-      if (it == repeats_.end() && repeats_.size() < 20000) it = repeats_.emplace(key, Repeats{}).first;
-      if (it != repeats_.end()) {
-        Repeats& r = it->second;
-        if (r.count++ == 0) {
-          r.alert = to_alert(f, in);
-          r.since = r.alert.time();
-        } else {  // a flood costs a time and an id, not a whole alert each
-          r.alert.set_time(rfc3339(boot_to_wall_ns(h.ts_ns)));
-          r.alert.clear_evidence();
-          if (in.event_id) r.alert.add_evidence(in.event_id);
-        }
-      }
+      count_repeat(key, f, in);
       continue;
     }
     if (seen_.size() > 100000) seen_.clear();  // bounded; a repeat after this is raised again
@@ -492,23 +481,67 @@ std::vector<v1::Alert> Engine::run(const Input& in) {
   return out;
 }
 
+bool Engine::Key::operator<(const Key& o) const {
+  if (rule != o.rule) return *rule < *o.rule;
+  return std::tie(job, tgid, start, object) < std::tie(o.job, o.tgid, o.start, o.object);
+}
+
+size_t Engine::KeyHash::operator()(const Key& k) const {
+  uint64_t obj;
+  std::memcpy(&obj, k.object.data(), sizeof(obj));  // a digest's bytes are already well mixed
+  return std::hash<uint64_t>()(obj ^ k.job * 1000003u ^ (uint64_t{k.tgid} << 32) ^ k.start ^
+                               reinterpret_cast<uintptr_t>(k.rule));
+}
+
+Engine::Key Engine::key_of(const Finding& f, const jobs::Job* job, const decode::TaskId& task) {
+  Key k{&*rule_names_.insert(f.rule).first, job ? job->id : 0, task.tgid, task.start_ticks(), {}};
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(f.object.data()), f.object.size(), md);
+  std::memcpy(k.object.data(), md, k.object.size());
+  return k;
+}
+
+// Counted for the summary, for 4096 keys at once (beyond them a repeat is
+// counted only, in suppressed()). A flood costs a count, a time and an id per
+// repeat, not an alert; the summaries, whole alerts, are built all at once
+// (job end, the periodic summary): 4096 of them are ~10 MiB for that moment.
+void Engine::count_repeat(const Key& key, const Finding& f, const Input& in) {
+  constexpr size_t kMaxKeys = 4096;
+  auto it = repeats_.find(key);
+  if (it == repeats_.end() && repeats_.size() < kMaxKeys) it = repeats_.emplace(key, Repeats{}).first;
+  if (it == repeats_.end()) return;
+  Repeats& r = it->second;
+  r.last_ns = boot_to_wall_ns(decode::header(in.record).ts_ns);
+  r.last_event = in.event_id;
+  if (r.count++ > 0) return;
+  r.first_ns = r.last_ns;
+  v1::Alert a = to_alert(f, in);
+  a.clear_time();
+  a.clear_evidence();
+  r.alert = a.SerializeAsString();
+}
+
 std::vector<v1::Alert> Engine::summaries(uint64_t job) {
   std::vector<v1::Alert> out;
   for (auto it = repeats_.begin(); it != repeats_.end();) {
-    if (job && std::get<1>(it->first) != job) {
+    if (job && it->first.job != job) {
       ++it;
       continue;
     }
-    Repeats& r = it->second;
-    v1::Alert a = std::move(r.alert);
+    const Repeats& r = it->second;
+    v1::Alert a;
+    a.ParseFromString(r.alert);
+    a.set_time(rfc3339(r.last_ns));
+    if (r.last_event) a.add_evidence(r.last_event);
+    std::string since = rfc3339(r.first_ns);
     a.set_repeats(r.count);
-    a.set_repeats_since(r.since);
+    a.set_repeats_since(since);
     a.set_message(a.message() + "; repeated " + std::to_string(r.count) + " more time" + (r.count == 1 ? "" : "s") +
-                  " since " + r.since);
+                  " since " + since);
     out.push_back(std::move(a));
     it = repeats_.erase(it);
   }
-  if (job) std::erase_if(seen_, [&](const auto& kv) { return std::get<1>(kv.first) == job; });
+  if (job) std::erase_if(seen_, [&](const Key& k) { return k.job == job; });
   return out;
 }
 

@@ -9,7 +9,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <set>
 #include <tuple>
+#include <unordered_set>
 #include <vector>
 
 #include "common/v1.h"
@@ -103,13 +105,33 @@ class Engine {
   v1::Alert to_alert(const Finding& f, const Input& in) const;
   std::vector<std::unique_ptr<Rule>> rules_;
   std::array<std::vector<Rule*>, 64> by_kind_{};  // kernel kinds, then user-space ones from 32
-  using Key = std::tuple<std::string, uint64_t, uint32_t, uint64_t, std::string>;  // rule, job, tgid, start, object
-  struct Repeats {
-    v1::Alert alert;  // the latest repeat, as it would have been raised
-    uint64_t count = 0;
-    std::string since;  // time of the first repeat counted
+  // What a repeat is keyed by: rule, job, process and object, the object as
+  // 16 bytes of its SHA-256 (a path may be long; an alert flood keeps 100,000
+  // keys). Ordered by rule name first, so summaries come out by rule.
+  struct Key {
+    const std::string* rule;  // interned: rule_names_
+    uint64_t job;
+    uint32_t tgid;
+    uint64_t start;
+    std::array<uint8_t, 16> object;
+    bool operator==(const Key&) const = default;
+    bool operator<(const Key& o) const;
   };
-  std::map<Key, uint64_t> seen_;
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  // A repeat counted for its summary: the first repeat's alert kept
+  // serialized (without its time and evidence), the rest as counts and times.
+  struct Repeats {
+    std::string alert;
+    uint64_t count = 0;
+    uint64_t first_ns = 0, last_ns = 0;  // wall clock of the first and the last repeat
+    uint64_t last_event = 0;             // the last repeat's event: the summary's evidence
+  };
+  Key key_of(const Finding& f, const jobs::Job* job, const decode::TaskId& task);
+  void count_repeat(const Key& key, const Finding& f, const Input& in);
+  std::set<std::string> rule_names_;
+  std::unordered_set<Key, KeyHash> seen_;
   std::map<Key, Repeats> repeats_;  // keys with repeats not summed up yet
   uint64_t suppressed_ = 0;
   bool redact_ = true;

@@ -1,5 +1,8 @@
 #include "watch/watch.h"
 
+#include <dirent.h>
+#include <stdint.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
 
@@ -75,7 +78,8 @@ std::vector<Pattern> patterns_of(const policy::PolicySet& policies) {
 }
 
 void Watcher::resolve(std::map<InodeKey, WatchValue>* inodes, std::map<std::string, WatchValue>* names,
-                      std::vector<Root>* roots) const {
+                      std::vector<Root>* roots, size_t budget) {
+  ++resolves_;
   auto add_root = [&](const std::string& path, uint32_t classes, bool is_dir) -> uint32_t {
     roots->push_back(Root{path, classes, is_dir});
     return static_cast<uint32_t>(roots->size() - 1);
@@ -118,22 +122,74 @@ void Watcher::resolve(std::map<InodeKey, WatchValue>* inodes, std::map<std::stri
       if (p.classes & decode::cls::kBase) continue;
       // Files one by one where it matters: sensitive files (so a read outside
       // a job costs one lookup of the file's own inode) and hard-linked data
-      // files (a second name outside the tree still reaches the inode).
-      bool sensitive = p.classes & decode::cls::kSensitive;
-      size_t limit = sensitive ? limits_.files_per_sensitive_dir : limits_.files_scanned_for_links;
+      // files (a second name outside the tree still reaches the inode). Each
+      // is its own root: a file found by its inode is named by its path here.
+      if (!(p.classes & decode::cls::kSensitive)) {
+        for (const auto& [file, fk] : scan_links(path, &budget)) add_inode(fk, p.classes, add_root(file, p.classes, false));
+        continue;
+      }
       size_t n = 0;
       std::error_code ec;
       for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
-           it != end && n < limit; it.increment(ec), ++n) {
+           it != end && n < limits_.files_per_sensitive_dir; it.increment(ec), ++n) {
         if (ec) break;
         if (!it->is_regular_file(ec)) continue;
-        nlink_t links = 1;
-        auto fk = inode_of(it->path().string(), nullptr, &links);
-        // Its own root: a file found by its inode is named by its path here.
-        if (fk && (sensitive || links > 1)) add_inode(*fk, p.classes, add_root(it->path().string(), p.classes, false));
+        if (auto fk = inode_of(it->path().string())) add_inode(*fk, p.classes, add_root(it->path().string(), p.classes, false));
       }
     }
   }
+}
+
+// Reads directories of the walk until `*budget` files were looked at; a
+// directory cut off is read on from where it stopped (seekdir) next time, so
+// no directory stays open between rescans.
+std::map<std::string, InodeKey> Watcher::scan_links(const std::string& tree, size_t* budget) {
+  LinkScan& s = scans_[tree];
+  if (s.dirs.empty() && s.done_in == resolves_) return s.last;
+  if (s.dirs.empty()) {  // a new pass
+    s.dirs.emplace_back(tree, 0);
+    s.files = 0;
+    s.found.clear();
+  }
+  while (!s.dirs.empty() && *budget > 0 && s.files < limits_.files_scanned_for_links) {
+    auto [dir, from] = std::move(s.dirs.back());
+    s.dirs.pop_back();
+    DIR* d = opendir(dir.c_str());
+    if (!d) continue;  // gone or not readable: skipped, as before
+    if (from) seekdir(d, from);
+    for (;;) {
+      long at = telldir(d);
+      const dirent* de = readdir(d);
+      if (!de) break;
+      if (*budget == 0 || s.files >= limits_.files_scanned_for_links) {
+        s.dirs.emplace_back(dir, at);  // cut off: read on from this entry next time
+        break;
+      }
+      std::string_view name = de->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st {};
+      if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      std::string path = dir == "/" ? "/" + std::string(name) : dir + "/" + std::string(name);
+      if (S_ISDIR(st.st_mode)) {  // a symlink to a directory is not walked into
+        s.dirs.emplace_back(std::move(path), 0);
+        continue;
+      }
+      ++s.files, --*budget, ++last_link_scan_;
+      // A symlink to a file counts as that file, as a path through it reaches it.
+      if (S_ISLNK(st.st_mode) && fstatat(dirfd(d), de->d_name, &st, 0) != 0) continue;
+      if (S_ISREG(st.st_mode) && st.st_nlink > 1)
+        s.found.emplace(std::move(path), InodeKey{decode::kernel_dev(st.st_dev), st.st_ino});
+    }
+    closedir(d);
+  }
+  if (s.files >= limits_.files_scanned_for_links) s.dirs.clear();  // the tree's limit: this pass ends here
+  if (s.dirs.empty()) {  // a whole pass: what it found is what is
+    s.last = s.found;
+    s.done_in = resolves_;
+  }
+  std::map<std::string, InodeKey> known = s.last;
+  known.insert(s.found.begin(), s.found.end());
+  return known;
 }
 
 Result<size_t> Watcher::apply(std::vector<Pattern> patterns) {
@@ -141,7 +197,9 @@ Result<size_t> Watcher::apply(std::vector<Pattern> patterns) {
   std::map<InodeKey, WatchValue> inodes;
   std::map<std::string, WatchValue> names;
   std::vector<Root> roots;
-  resolve(&inodes, &names, &roots);
+  scans_.clear();  // walked whole now, from the new patterns
+  last_link_scan_ = 0;
+  resolve(&inodes, &names, &roots, SIZE_MAX);
   if (auto st = kernel_->set_watched(inodes); !st) return make_error(st.error());
   if (auto st = kernel_->set_watched_names(names); !st) return make_error(st.error());
   inodes_ = std::move(inodes);
@@ -154,7 +212,8 @@ Result<bool> Watcher::rescan() {
   std::map<InodeKey, WatchValue> inodes;
   std::map<std::string, WatchValue> names;
   std::vector<Root> roots;
-  resolve(&inodes, &names, &roots);
+  last_link_scan_ = 0;
+  resolve(&inodes, &names, &roots, limits_.links_scanned_per_rescan);
   auto same = [](const auto& a, const auto& b) {
     if (a.size() != b.size()) return false;
     for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)

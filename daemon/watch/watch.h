@@ -68,6 +68,10 @@ struct Root {
 struct Limits {
   size_t files_per_sensitive_dir = 10000;  // registered one by one, so reads outside jobs cost one lookup
   size_t files_scanned_for_links = 200000; // per data tree, to find hard-linked files
+  // Files a rescan looks at for hard links, all trees together: a tree of
+  // more is walked over several rescans (apply walks it whole), so the
+  // pipeline thread never pays a whole tree's stats in one tick.
+  size_t links_scanned_per_rescan = 8192;
 };
 
 class Watcher {
@@ -91,10 +95,23 @@ class Watcher {
   std::vector<std::string> change_watched_paths() const;
   const std::map<InodeKey, WatchValue>& inodes() const { return inodes_; }
   const std::map<std::string, WatchValue>& names() const { return names_; }
+  // Files the last apply or rescan looked at for hard links.
+  size_t last_link_scan() const { return last_link_scan_; }
 
  private:
+  // One data tree's walk for hard-linked files, carried over rescans: the
+  // directories still to read (with where a cut-off read stopped: telldir),
+  // what this pass found so far and what the last whole pass found.
+  struct LinkScan {
+    std::vector<std::pair<std::string, long>> dirs;
+    size_t files = 0;
+    std::map<std::string, InodeKey> found, last;
+    uint64_t done_in = 0;  // the resolve that ended the last pass (a tree under two patterns is walked once)
+  };
   void resolve(std::map<InodeKey, WatchValue>* inodes, std::map<std::string, WatchValue>* names,
-               std::vector<Root>* roots) const;
+               std::vector<Root>* roots, size_t budget);
+  // Advances `tree`'s walk by `*budget` files at most; returns its hard-linked files known now.
+  std::map<std::string, InodeKey> scan_links(const std::string& tree, size_t* budget);
 
   KernelWatch* kernel_;
   Limits limits_;
@@ -102,6 +119,9 @@ class Watcher {
   std::map<InodeKey, WatchValue> inodes_;
   std::map<std::string, WatchValue> names_;
   std::vector<Root> roots_;
+  std::map<std::string, LinkScan> scans_;  // by tree path
+  size_t last_link_scan_ = 0;
+  uint64_t resolves_ = 0;
 };
 
 // The kernel dev_t and inode of a path, following symlinks.

@@ -86,6 +86,31 @@ TEST(Hasher, HashesAFileAndCachesItByInodeSizeAndTimes) {
   EXPECT_EQ(s.cache_entries, 1u);
 }
 
+// A full cache forgets the file used least recently, not the one just asked
+// for again: the hashes a node keeps are the ones its jobs keep reading.
+TEST(Hasher, AFullCacheForgetsTheLeastRecentlyUsedFile) {
+  TempDir d;
+  write_file(d / "a", "abc");
+  write_file(d / "b", "b");
+  write_file(d / "c", "c");
+  Options o = sync_opts();
+  o.cache = 2;
+  Hasher h(o);
+  EXPECT_FALSE(one(h, {d / "a"}).cached);
+  EXPECT_FALSE(one(h, {d / "b"}).cached);
+  Result a = one(h, {d / "a"});  // a is now the most recent
+  EXPECT_TRUE(a.cached);
+  EXPECT_EQ(a.sha256, kAbc) << "the digest kept as bytes comes back as the same hex";
+  EXPECT_FALSE(one(h, {d / "c"}).cached);  // the third: b, the least recent, goes
+  EXPECT_EQ(h.stats().cache_entries, 2u);
+  EXPECT_TRUE(one(h, {d / "a"}).cached);
+  EXPECT_TRUE(one(h, {d / "c"}).cached);
+  Result b = one(h, {d / "b"});
+  EXPECT_FALSE(b.cached) << "forgotten, so read again";
+  EXPECT_EQ(b.sha256, sha256_of("b"));
+  EXPECT_EQ(h.stats().hashed, 4u);
+}
+
 TEST(Hasher, AChangedMtimeIsHashedAgain) {
   TempDir d;
   write_file(d / "a", "abc");

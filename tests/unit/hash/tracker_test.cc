@@ -190,6 +190,31 @@ TEST_F(TrackerTest, OutputsAreHashedAfterTheWriteAndAtJobEnd) {
   EXPECT_EQ(tracker_.files(), 0u) << "an ended job's files are forgotten";
 }
 
+// Two jobs reading one file follow it each; the first job's end forgets its
+// entry only, and a change then reaches the job still running.
+TEST_F(TrackerTest, TwoJobsFollowOneFileAndTheFirstJobsEndLeavesTheOther) {
+  jobs::Job other;
+  other.id = 88;
+  other.name = "k";
+  feed(open(dir_ / "data/s0", access::kRead, cls::kTraining));
+  auto second = open(dir_ / "data/s0", access::kRead, cls::kTraining, 300);
+  second.hdr.job_id = other.id;
+  tracker_.on_file(second, second.path, &other, &policy_);
+  auto out = done();
+  ASSERT_EQ(out.size(), 2u) << "one hash per (job, file)";
+  EXPECT_EQ(tracker_.files(), 2u);
+  tracker_.on_job_end(job_.id);
+  EXPECT_TRUE(done().empty()) << "a file only read needs no last hash";
+  EXPECT_EQ(tracker_.files(), 1u) << "the ended job's entry forgotten, the other kept";
+  write_file(dir_ / "data/s0", "abc changed");
+  feed(change(dir_ / "data/s0", decode::FileOp::kCloseWrite));
+  out = done();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].hdr.job_id, other.id);
+  EXPECT_EQ(out[0].hdr.task.tgid, 300u);
+  EXPECT_EQ(out[0].first_sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 TEST_F(TrackerTest, AFullQueueIsReportedInTheRecord) {
   Options o = opts();
   o.queue = 1;

@@ -441,6 +441,42 @@ TEST_F(PipelineTest, UndecodableRecordIsCountedAndTheNextStillFlows) {
   EXPECT_EQ(stats_.records, 2u);
 }
 
+// Every record ends in exactly one counter, whether the kernel sent it or the
+// daemon made it (fanotify's view of a change, a still-open flow, a hash): a
+// user (the soak bench) checks that records read + the daemon's own =
+// undecodable + merged + filtered + events.
+TEST_F(PipelineTest, EveryRecordKernelOrTheDaemonsOwnEndsInExactlyOneCounter) {
+  install({"**/torchrun"});
+  auto change = [&](const std::string& path) {
+    decode::File f;
+    f.hdr = fts::testing::header(decode::Kind::kFile, kLauncher, kJob, sec(200));
+    f.op = decode::FileOp::kCloseWrite;
+    f.access = decode::access::kWrite;
+    f.path = path;
+    return f;
+  };
+  std::vector<uint8_t> junk(10, 0xee);
+  pipeline_.push(junk);                                   // kernel: undecodable
+  push(launcher_exec("/usr/local/bin/torchrun"));         // kernel: an event
+  push(exec_of(kShell, task(1, 0), "/usr/bin/bash", {"bash"}));  // kernel: outside jobs, filtered
+  push(change("/ckpt/step1.pt"));                         // kernel: an event
+  pipeline_.push_record(change("/ckpt/step1.pt"));        // fanotify's view of the same change: merged
+  pipeline_.push_record(change("/ckpt/step2.pt"));        // fanotify alone saw this one: an event
+  pipeline_.push_record(fork_of(kWorker, kShell));        // the daemon's, outside jobs: filtered
+  pipeline_.flush();
+
+  EXPECT_EQ(stats_.records, 4u) << "kernel records read";
+  EXPECT_EQ(stats_.pushed, 3u) << "records the daemon made itself";
+  EXPECT_EQ(stats_.decode_errors, 1u);
+  EXPECT_EQ(stats_.merged, 1u);
+  EXPECT_EQ(stats_.filtered, 2u);
+  EXPECT_EQ(stats_.record_events, 3u);
+  EXPECT_EQ(stats_.records + stats_.pushed,
+            stats_.decode_errors + stats_.merged + stats_.filtered + stats_.record_events);
+  auto k = kinds();
+  EXPECT_EQ(std::count(k.begin(), k.end(), "file"), 2) << "the merged change is one event";
+}
+
 TEST_F(PipelineTest, LauncherOutsideTheGlobsDirectoryIsRejected) {
   // The kernel matches launchers by basename only; the full glob decides.
   install({"/opt/x/torchrun"});

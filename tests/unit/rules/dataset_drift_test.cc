@@ -162,5 +162,22 @@ TEST_F(DriftTest, JobEndSumsUpThatJobsRepeatsOnly) {
   EXPECT_FALSE(rest[0].has_job());
 }
 
+// An alert flood of many distinct repeats holds a bounded table: every repeat
+// is counted, the first 4096 keys are summed up, the rest counted only.
+TEST_F(DriftTest, AFloodOfDistinctRepeatsIsCountedInABoundedTable) {
+  constexpr int kKeys = 5000;
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < kKeys; ++i) {
+      std::string path = "/root/.aws/f" + std::to_string(i);
+      auto raised = run(read_of(id_, path, 2'000'000'000ull + pass * 1'000'000'000ull + i), path);
+      EXPECT_EQ(raised.size(), pass == 0 ? 1u : 0u) << path;
+    }
+  EXPECT_EQ(engine_.suppressed(), static_cast<uint64_t>(kKeys)) << "every repeat counted";
+  auto s = engine_.summaries();
+  EXPECT_EQ(s.size(), 4096u);
+  for (const auto& a : s) ASSERT_EQ(a.repeats(), 1u);
+  EXPECT_TRUE(engine_.summaries().empty());
+}
+
 }  // namespace
 }  // namespace fts::rules

@@ -120,6 +120,42 @@ TEST_F(WatchTest, HardLinkedDataFilesAreRegisteredByInode) {
   EXPECT_EQ(w.canonical(f), p("data/approved/linked.jsonl"));
 }
 
+// A rescan looks at a bounded slice of a big tree (the pipeline thread runs
+// it every 10 s), yet a hard link made after start is still found, by a later
+// rescan, and one removed is forgotten.
+TEST_F(WatchTest, RescansWalkABigTreeInSlicesAndStillFindNewHardLinks) {
+  fs::create_directories(root_ / "data/approved/sub");
+  fs::create_directories(root_ / "outside");
+  for (int i = 0; i < 10; ++i) touch("data/approved/sub/s" + std::to_string(i) + ".jsonl");  // 11 files in all
+  Limits limits;
+  limits.links_scanned_per_rescan = 3;
+  Watcher w(&kernel_, limits);
+  ASSERT_TRUE(w.apply({{p("data/approved/**"), decode::cls::kTraining}}).ok());
+  EXPECT_EQ(w.last_link_scan(), 11u) << "apply walks the whole tree";
+  EXPECT_FALSE(kernel_.inodes_.count(key("data/approved/sub/s7.jsonl")));
+
+  fs::create_hard_link(root_ / "data/approved/sub/s7.jsonl", root_ / "outside/alias.jsonl");
+  int rescans = 0;
+  while (!kernel_.inodes_.count(key("data/approved/sub/s7.jsonl")) && rescans < 20) {
+    ASSERT_TRUE(w.rescan().ok());
+    EXPECT_LE(w.last_link_scan(), 3u) << "a slice, not the tree";
+    ++rescans;
+  }
+  ASSERT_TRUE(kernel_.inodes_.count(key("data/approved/sub/s7.jsonl"))) << "found within a pass or two";
+  EXPECT_LE(rescans, 8) << "11 files, 3 a rescan: at most two passes";
+  EXPECT_EQ(kernel_.inodes_[key("outside/alias.jsonl")].classes, decode::cls::kTraining) << "either name";
+  decode::File f;
+  f.path = p("outside/alias.jsonl");
+  f.watch_id = kernel_.inodes_[key("outside/alias.jsonl")].id;
+  f.match_depth = 0;
+  EXPECT_EQ(w.canonical(f), p("data/approved/sub/s7.jsonl"));
+
+  InodeKey linked = key("data/approved/sub/s7.jsonl");
+  fs::remove(root_ / "outside/alias.jsonl");
+  for (int i = 0; i < 12 && kernel_.inodes_.count(linked); ++i) ASSERT_TRUE(w.rescan().ok());
+  EXPECT_FALSE(kernel_.inodes_.count(linked)) << "a link gone is forgotten once a whole pass missed it";
+}
+
 TEST_F(WatchTest, CanonicalNameIsTheWatchedRootPlusTheComponentsBelowIt) {
   Watcher w(&kernel_);
   ASSERT_TRUE(w.apply({{p("data/**"), decode::cls::kProtected}}).ok());
