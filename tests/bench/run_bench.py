@@ -180,6 +180,7 @@ class Tool:
     """A process traced around each run: start() returns when it is ready."""
 
     name = "?"
+    stop_timeout_s = STOP_TIMEOUT_S
 
     def __init__(self, tmp):
         self.tmp = tmp
@@ -220,11 +221,11 @@ class Tool:
                              % (self.name, p.returncode, self.log_tail()))
         p.send_signal(signal.SIGTERM)
         try:
-            p.wait(timeout=STOP_TIMEOUT_S)
+            p.wait(timeout=self.stop_timeout_s)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-            raise BenchError("%s ignored SIGTERM for %.0f s; killed" % (self.name, STOP_TIMEOUT_S))
+            raise BenchError("%s ignored SIGTERM for %.0f s; killed" % (self.name, self.stop_timeout_s))
         finally:
             if p.returncode is not None:
                 self.proc = None
@@ -333,6 +334,7 @@ class EmptyBpf(Tool):
     tracepoint is on, and a program call per event."""
 
     name = "empty-bpf"
+    stop_timeout_s = 60.0  # bpftrace detaches its 43 probes one by one
 
     def start(self):
         out = os.path.join(self.tmp, "empty-bpf.out")
