@@ -100,6 +100,7 @@ static __always_inline void file_event__send(struct fts_file_event *e, struct wh
 	e->op = op;
 	e->result = result;
 	event__header(&e->hdr, FTS_EV_FILE, size, w->task, w->job_id, bpf_get_current_cgroup_id());
+	model__flush(w->task, w->tgid, w->job_id); /* a file record inside a held load window */
 	event__output(e, size & FTS_SCRATCH_MASK);
 }
 

@@ -22,6 +22,7 @@
 #include "lib/maps.h"
 #include "lib/net.h"
 #include "lib/task.h"
+#include "lib/model.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -69,8 +70,10 @@ static __always_inline bool dns__allowed(const struct fts_task_state *st, struct
 static __always_inline void net__report(struct task_struct *task, struct fts_task_state *st, __u16 op,
 					__u64 cookie, struct net_dest *d)
 {
-	struct fts_net_event *e = event__reserve(sizeof(*e));
+	struct fts_net_event *e;
 
+	model__flush(task, BPF_CORE_READ(task, tgid), st->job_id); /* a connect inside a held load window */
+	e = event__reserve(sizeof(*e));
 	if (!e)
 		return;
 	event__header(&e->hdr, FTS_EV_NET, sizeof(*e), task, st->job_id, bpf_get_current_cgroup_id());

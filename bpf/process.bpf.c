@@ -75,6 +75,8 @@ int BPF_PROG(fts_sched_fork, struct task_struct *parent, struct task_struct *chi
 
 	task__track(tgid, BPF_CORE_READ(child, start_boottime), job_id, policy);
 
+	/* a child forked inside a load window inherits it (the daemon copies it) */
+	model__flush(parent, BPF_CORE_READ(parent, tgid), job_id);
 	e = event__reserve(sizeof(*e));
 	if (!e)
 		return 0;
@@ -483,6 +485,23 @@ static __always_inline bool exec__may_matter(struct linux_binprm *bprm, __u32 tg
 	return launcher__match((const char *)bprm->file->f_path.dentry->d_name.name) != FTS_NO_POLICY;
 }
 
+/* How an exec record wakes the daemon (bpf_ringbuf_output's flags). One that
+ * starts or joins a job wakes it: it registers the job before the job's
+ * children act. One by a process already in a job does not: the record
+ * carries what the daemon needs, and waking it for each was most of a job's
+ * fork/exec cost (an interrupt and a daemon context switch per exec; tests/
+ * bench "fork/exec, job"); it is read at the next drain, FTS_RING_POLL_MS at
+ * most, or with the next record that wakes it. A global function, verified
+ * once: a branch at the end of the exec program doubles its paths. */
+__noinline __u64 exec__ring_flags(__u64 job_id, __u32 flags)
+{
+	if (!job_id || (flags & (FTS_EXEC_JOB_STARTED | FTS_EXEC_JOINED_BY_CGROUP)))
+		return ring__wakeup();
+	if (!fts_lazy_pending)
+		fts_lazy_pending = 1;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /* Reserve-fill-submit, with the record built in scratch (it outgrows the
  * stack): paths, job, argv, loader variables, then the fixed part. */
 SEC("tp_btf/sched_process_exec")
@@ -524,7 +543,9 @@ int BPF_PROG(fts_sched_exec, struct task_struct *task, pid_t old_pid, struct lin
 	e->flags = flags;
 	e->policy = policy;
 	e->argc = BPF_CORE_READ(bprm, argc);
-	event__output(buf, l.off & FTS_SCRATCH_MASK);
+	model__flush(task, tgid, job_id); /* an exec inside a held load window */
+	/* woken or not: exec__ring_flags */
+	event__sent(bpf_ringbuf_output(&events, buf, l.off & FTS_SCRATCH_MASK, exec__ring_flags(job_id, flags)));
 	return 0;
 }
 

@@ -234,8 +234,8 @@ static __always_inline void event__submit_lazy(void *e)
  * still brackets what follows. A wakeup per record is an interrupt and a
  * daemon context switch on the job's cores (tests/bench: "open shard, job",
  * "fork/exec, job"). A fork needs no daemon to track the child (the kernel
- * does, task__track), and nothing waits on an exit; an exec is read
- * promptly (its /proc). */
+ * does, task__track), and nothing waits on an exit; nor on an exec in a
+ * job, only on one that starts or joins one (exec__ring_flags). */
 static __always_inline void event__output_lazy(void *buf, __u64 size)
 {
 	event__sent(bpf_ringbuf_output(&events, buf, size, BPF_RB_NO_WAKEUP));

@@ -347,6 +347,7 @@ Result<Record> decode_model(std::span<const uint8_t> b) {
   m.path_flags = path_flags(e.flags);
   m.close_unseen = e.flags & FTS_MODEL_CLOSE_UNSEEN;
   m.repeat = e.flags & FTS_MODEL_REPEAT;
+  m.held = e.flags & FTS_MODEL_HELD;
   size_t pos = sizeof(e);
   std::string_view p;
   if (!in.take(&pos, e.path_len, &p)) return make_error("model record: path length runs past its end");

@@ -341,6 +341,8 @@ struct Model {
   PathFlags path_flags;
   bool close_unseen = false;  // open: the kernel will not report its close
   bool repeat = false;        // open: the process opened this file before (no event again)
+  bool held = false;          // open: a repeat the kernel sent late, with the process's next record;
+                              // hdr.ts_ns is still the open's time
 };
 
 // The ClientHello a job's TCP socket sent first (cgroup_skb egress), and the

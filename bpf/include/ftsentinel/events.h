@@ -351,6 +351,11 @@ enum fts_model_op {
 /* open: this process opened this file before; its first open made the event
  * and named the path, this one names the inode only (no path) */
 #define FTS_MODEL_REPEAT 0x200u
+/* open: a repeated load the kernel held back (model_fds.held) and sent only
+ * because the process then did something else (the record right after it):
+ * its time is the open's. A repeated load followed by nothing but its close
+ * sends no record at all. */
+#define FTS_MODEL_HELD 0x400u
 #define FTS_MODEL_EXT_MAX 16          /* bytes of a model_exts key: ".pt", lower case, NUL-padded */
 #define FTS_MODEL_FDS 6               /* model files one process can have open with their closes reported */
 struct fts_model_event {
@@ -379,6 +384,11 @@ struct fts_model_ext_key {
 struct fts_model_fds {
 	__u64 start_ns;      /* task->group_leader->start_boottime */
 	__s32 fd[FTS_MODEL_FDS];
+	__u32 held;          /* bit i: fd[i] is a repeated load whose open is not sent yet (FTS_MODEL_HELD) */
+	__u32 _pad;
+	__u64 dev[FTS_MODEL_FDS];       /* a held load's file (kernel dev_t) */
+	__u64 ino[FTS_MODEL_FDS];
+	__u64 opened_ns[FTS_MODEL_FDS]; /* and when it was opened (boot clock) */
 };
 
 /* The start of a ClientHello a job's TCP socket sent (cgroup_skb egress): the
@@ -728,6 +738,6 @@ FTS_STATIC_ASSERT(sizeof(struct fts_device_class_value) == 16, "fts_device_class
 FTS_STATIC_ASSERT(sizeof(struct fts_exited_exe) == 16 + FTS_EXITED_EXE_MAX, "fts_exited_exe ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_writer_exec) == 32, "fts_writer_exec ABI");
 FTS_STATIC_ASSERT(sizeof(struct fts_model_event) == 56 + 32, "fts_model_event ABI");
-FTS_STATIC_ASSERT(sizeof(struct fts_model_fds) == 8 + 4 * FTS_MODEL_FDS, "fts_model_fds ABI");
+FTS_STATIC_ASSERT(sizeof(struct fts_model_fds) == 16 + 28 * FTS_MODEL_FDS, "fts_model_fds ABI");
 
 #endif /* FTSENTINEL_EVENTS_H */

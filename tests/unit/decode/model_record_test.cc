@@ -46,7 +46,22 @@ TEST(DecodeModel, AnOpenCarriesThePathAndTheFile) {
   EXPECT_EQ(m.dev, (8ull << 20) | 1);
   EXPECT_EQ(m.ino, 1234u);
   EXPECT_TRUE(m.repeat);
+  EXPECT_FALSE(m.held);
   EXPECT_FALSE(m.close_unseen);
+}
+
+TEST(DecodeModel, AHeldRepeatNamesTheInodeAtTheOpensTime) {
+  auto raw = raw_model(FTS_MODEL_OPEN, "", 0, FTS_MODEL_REPEAT | FTS_MODEL_HELD);
+  reinterpret_cast<fts_model_event*>(raw.data())->hdr.ts_ns = 123456789;
+  auto r = decode(raw);
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& m = std::get<Model>(*r);
+  EXPECT_EQ(m.op, ModelOp::kOpen);
+  EXPECT_TRUE(m.repeat);
+  EXPECT_TRUE(m.held);
+  EXPECT_EQ(m.path, "");
+  EXPECT_EQ(m.ino, 1234u);
+  EXPECT_EQ(m.hdr.ts_ns, 123456789u) << "the window opened when the file was opened, not when it was sent";
 }
 
 TEST(DecodeModel, ACloseCarriesTheFdOnly) {

@@ -137,6 +137,36 @@ TEST_F(ModelRulesTest, ARepeatedLoadWithoutItsPathIsAWindowNamedByTheFirstLoad) 
   EXPECT_EQ(al[0].model().sha256(), kSha);
 }
 
+// A repeated load the kernel held back arrives right before what the process
+// did next, stamped with the open's time: the window runs from the open, so
+// a connect within the bound of the open is in it, one past it is not.
+TEST_F(ModelRulesTest, AHeldRepeatedLoadIsAWindowFromItsOpen) {
+  uint64_t t0 = 10 * kSec;
+  run(hash_of(kModel, kSha, t0 - 1000));
+  decode::Model first = model(decode::ModelOp::kOpen, t0, 7);
+  first.dev = 42, first.ino = 4242;
+  run(first);
+  run(model(decode::ModelOp::kClose, t0 + 100, 7));
+  auto held = [&](uint64_t opened, int32_t fd) {
+    decode::Model m = model(decode::ModelOp::kOpen, opened, fd);
+    m.path.clear();
+    m.dev = 42, m.ino = 4242;
+    m.repeat = m.held = true;
+    return m;
+  };
+  // sent 20 s after its open, with the connect: in the window
+  run(held(t0 + 1 * kSec, 8));
+  auto al = of_rule(run(connect(loader_, t0 + 21 * kSec)), "checkpoint-code-exec");
+  ASSERT_EQ(al.size(), 1u);
+  EXPECT_EQ(al[0].model().path(), kModel);
+  run(model(decode::ModelOp::kClose, t0 + 22 * kSec, 8));
+  // sent 31 s after its open (the bound is 30 s): over before the connect
+  run(held(t0 + 40 * kSec, 9));
+  decode::Net late = connect(loader_, t0 + 71 * kSec);
+  late.dport = 4445;
+  EXPECT_TRUE(of_rule(run(late), "checkpoint-code-exec").empty());
+}
+
 TEST_F(ModelRulesTest, TheWindowEndsAtTheCloseTheExitOrTheBound) {
   uint64_t t0 = 10 * kSec;
   run(hash_of(kModel, kSha, t0 - 1000));
