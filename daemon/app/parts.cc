@@ -19,6 +19,23 @@ std::string hostname() {
   return buf;
 }
 
+// The state directory and the directories under it (spools, the journal's):
+// where the daemon writes with every batch. Bounded: a state_dir someone
+// filled with a tree is not walked whole.
+std::vector<std::string> own_directories(const std::string& state_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  std::filesystem::path root = std::filesystem::weakly_canonical(state_dir, ec);
+  if (ec || !std::filesystem::is_directory(root, ec)) return out;
+  out.push_back(root.string());
+  auto it = std::filesystem::recursive_directory_iterator(root, std::filesystem::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != std::filesystem::recursive_directory_iterator() && out.size() < 64; it.increment(ec)) {
+    if (it.depth() >= 2) it.disable_recursion_pending();
+    if (!it->is_symlink(ec) && it->is_directory(ec)) out.push_back(it->path().string());
+  }
+  return out;
+}
+
 }  // namespace
 
 Parts::Parts(config::Loaded c)
@@ -146,7 +163,10 @@ Status Parts::start_backstop() {
   auto started = fanotify::Backstop::start(proc_root(), static_cast<uint32_t>(getpid()), std::move(exited));
   if (!started) return make_error("fanotify backstop: " + started.error());
   backstop = std::move(*started);
-  return backstop->watch_filesystems(watcher->change_watched_paths());
+  auto watched = watcher->change_watched_paths();
+  if (auto st = backstop->watch_filesystems(watched); !st) return st;
+  backstop->ignore_own(own_directories(cfg.daemon.state_dir()), watched);
+  return {};
 }
 
 // Device numbers into the kernel (job opens), marks on their nodes (everyone

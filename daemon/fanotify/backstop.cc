@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -89,6 +90,25 @@ Status Backstop::watch_filesystems(const std::vector<std::string>& paths) {
   return {};
 }
 
+size_t Backstop::ignore_own(const std::vector<std::string>& dirs, const std::vector<std::string>& watched) {
+  auto within = [](const std::string& a, const std::string& b) {  // a is b or under it
+    return a.compare(0, b.size(), b) == 0 && (a.size() == b.size() || b.back() == '/' || a[b.size()] == '/');
+  };
+  size_t n = 0;
+  for (const auto& d : dirs) {
+    bool overlaps = std::any_of(watched.begin(), watched.end(),
+                                [&](const std::string& w) { return within(d, w) || within(w, d); });
+    if (overlaps) continue;
+    if (fanotify_mark(fd_, FAN_MARK_ADD | FAN_MARK_IGNORE_SURV, kMarkMask | FAN_EVENT_ON_CHILD, AT_FDCWD,
+                      d.c_str()) != 0) {
+      spdlog::warn("fanotify: cannot ignore the daemon's own changes in {}: {}", d, std::strerror(errno));
+      continue;
+    }
+    ++n;
+  }
+  return n;
+}
+
 const Dir* Backstop::classify_dir(const watch::Watcher& w, int dirfd) {
   struct stat st {};
   if (fstat(dirfd, &st) != 0) return nullptr;
@@ -142,6 +162,20 @@ Named Backstop::resolve(const fanotify_event_info_fid* fid, const watch::Watcher
     spdlog::debug("fanotify: cannot open the directory of '{}' by its handle: {}", nm.name, std::strerror(err));
   }
   return nm;
+}
+
+void Backstop::close_pidfd(const fanotify_event_metadata* m) {
+  const char* p = reinterpret_cast<const char*>(m) + m->metadata_len;
+  const char* end = reinterpret_cast<const char*>(m) + m->event_len;
+  while (p + sizeof(fanotify_event_info_header) <= end) {
+    auto* h = reinterpret_cast<const fanotify_event_info_header*>(p);
+    if (h->len == 0 || p + h->len > end) break;
+    if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
+      int fd = reinterpret_cast<const fanotify_event_info_pidfd*>(h)->pidfd;
+      if (fd >= 0) close(fd);
+    }
+    p += h->len;
+  }
 }
 
 void Backstop::parse(const fanotify_event_metadata* m, const watch::Watcher& watcher, Parsed* out) {
@@ -233,6 +267,12 @@ std::string full_path(const Named& x) { return x.dir ? x.dir->path + "/" + x.nam
 // daemon, becomes one file record per kind of change in its mask.
 void Backstop::handle(const fanotify_event_metadata* m, const watch::Watcher& watcher,
                       const std::function<void(decode::File&&)>& on_change) {
+  if (m->pid > 0 && static_cast<uint32_t>(m->pid) == self_tgid_) {
+    // The daemon's own write outside its ignored directories: dropped before
+    // its directory is opened by handle; only its pidfd is closed.
+    close_pidfd(m);
+    return;
+  }
   Parsed ev;
   parse(m, watcher, &ev);
   bool rename = m->mask & FAN_RENAME;

@@ -57,6 +57,12 @@ class Backstop {
   int fd() const { return fd_; }
   // Marks the filesystems holding `paths` (once each).
   Status watch_filesystems(const std::vector<std::string>& paths);
+  // The daemon's own directories (its state: journal, outputs, spools): an
+  // ignore mark on each, so the kernel does not queue the changes of every
+  // batch the daemon writes only for it to read and drop them. A directory
+  // inside or around one of `watched` (a protected or outputs tree) is left
+  // marked. Returns how many were ignored; one that cannot be is logged.
+  size_t ignore_own(const std::vector<std::string>& dirs, const std::vector<std::string>& watched);
   // Reads pending events; calls on_change for each change under a protected
   // or outputs tree. Returns the number of events read.
   size_t read(const watch::Watcher& watcher, const std::function<void(decode::File&&)>& on_change);
@@ -76,6 +82,7 @@ class Backstop {
   void handle(const fanotify_event_metadata* m, const watch::Watcher& watcher,
               const std::function<void(decode::File&&)>& on_change);
   void parse(const fanotify_event_metadata* m, const watch::Watcher& watcher, Parsed* out);
+  static void close_pidfd(const fanotify_event_metadata* m);
   Named resolve(const fanotify_event_info_fid* fid, const watch::Watcher& watcher);
   void identify_writer(uint32_t pid, int pidfd, decode::File* f) const;
   void identify_exited(uint32_t pid, decode::File* f) const;
