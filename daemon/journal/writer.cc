@@ -200,7 +200,26 @@ Result<std::unique_ptr<Writer>> Writer::open(const std::string& path, std::strin
 
 Writer::~Writer() {
   if (insert_) sqlite3_finalize(insert_);
+  for (auto& [sql, s] : cached_) sqlite3_finalize(s);
   sqlite3_close(db_);
+}
+
+sqlite3_stmt* Writer::cached(const char* sql) {
+  sqlite3_stmt*& s = cached_[sql];
+  if (!s && sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(s);
+    s = nullptr;
+  }
+  return s;
+}
+
+Status Writer::step_cached(const char* sql) {
+  sqlite3_stmt* s = cached(sql);
+  if (!s) return make_error(sqlite3_errmsg(db_));
+  int rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return make_error(sqlite3_errmsg(db_));
+  return {};
 }
 
 Status Writer::exec(const char* sql) {
@@ -301,7 +320,7 @@ void Writer::note_metadata(const Entry& e, const std::string& run_id) {
 
 Status Writer::append(const std::vector<Entry>& batch) {
   if (batch.empty()) return {};
-  if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+  if (auto st = step_cached("BEGIN IMMEDIATE"); !st) return st;
   std::string why;
   for (const Entry& e : batch) {
     std::string run_id = e.job_id.empty() ? host_run_id(e.time_ms) : e.job_id;
@@ -334,9 +353,9 @@ Status Writer::append(const std::vector<Entry>& batch) {
   if (why.empty())
     if (auto st = flush_runs(); !st) why = st.error();
   if (why.empty())
-    if (auto st = exec("COMMIT"); !st) why = st.error();  // a full disk fails here, after every insert took
+    if (auto st = step_cached("COMMIT"); !st) why = st.error();  // a full disk fails here, after every insert took
   if (why.empty()) return {};
-  (void)exec("ROLLBACK");
+  (void)step_cached("ROLLBACK");
   // The in-memory chains are now ahead of the database: read them again, so
   // the next append and seal go on from what was committed (a seal naming
   // records that never landed would read as a deletion to `verify`).
@@ -357,20 +376,16 @@ Status Writer::append(const std::vector<Entry>& batch) {
 // The runs table: a convenience index for `runs` and retention; verify trusts
 // only the records and the seals.
 Status Writer::flush_runs() {
-  sqlite3_stmt* up = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "INSERT INTO runs(job_id, records, head, last_ms, alerts, end_ms) VALUES(?1,?2,?3,?4,?5,?6) "
-                     "ON CONFLICT(job_id) DO UPDATE SET records=?2, head=?3, last_ms=MAX(last_ms,?4), "
-                     "alerts=alerts+?5",
-                     -1, &up, nullptr);
-  sqlite3_stmt* info = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "UPDATE runs SET policy=?2, name=?3, info=?4, root_pid=?5, "
-                     "start_ms=CASE WHEN ?6>0 THEN ?6 ELSE start_ms END, "
-                     "end_ms=CASE WHEN ?7>0 THEN ?7 ELSE end_ms END WHERE job_id=?1",
-                     -1, &info, nullptr);
-  sqlite3_stmt* ex = nullptr;
-  sqlite3_prepare_v2(db_, "UPDATE runs SET exit_code=?2, exit_signal=?3 WHERE job_id=?1", -1, &ex, nullptr);
+  sqlite3_stmt* up = cached(
+      "INSERT INTO runs(job_id, records, head, last_ms, alerts, end_ms) VALUES(?1,?2,?3,?4,?5,?6) "
+      "ON CONFLICT(job_id) DO UPDATE SET records=?2, head=?3, last_ms=MAX(last_ms,?4), "
+      "alerts=alerts+?5");
+  sqlite3_stmt* info = cached(
+      "UPDATE runs SET policy=?2, name=?3, info=?4, root_pid=?5, "
+      "start_ms=CASE WHEN ?6>0 THEN ?6 ELSE start_ms END, "
+      "end_ms=CASE WHEN ?7>0 THEN ?7 ELSE end_ms END WHERE job_id=?1");
+  sqlite3_stmt* ex = cached("UPDATE runs SET exit_code=?2, exit_signal=?3 WHERE job_id=?1");
+  if (!up || !info || !ex) return make_error(sql_error(db_, "runs"));
   Status result;
   for (const auto& id : touched_) {
     const Run& r = runs_[id];
@@ -409,9 +424,6 @@ Status Writer::flush_runs() {
       sqlite3_reset(ex);
     }
   }
-  sqlite3_finalize(up);
-  sqlite3_finalize(info);
-  sqlite3_finalize(ex);
   touched_.clear();
   meta_.clear();
   return result;
