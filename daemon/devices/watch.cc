@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/fanotify_info.h"
 #include "common/time.h"
 #include "devices/devices.h"
 #include "state/proc.h"
@@ -101,11 +102,7 @@ size_t Watch::read(const std::function<void(decode::Device&&)>& on_open) {
       }
       int pidfd = -1;
       const Node* node = nullptr;
-      const char* p = reinterpret_cast<const char*>(m) + m->metadata_len;
-      const char* end = reinterpret_cast<const char*>(m) + m->event_len;
-      while (p + sizeof(fanotify_event_info_header) <= end) {
-        auto* h = reinterpret_cast<const fanotify_event_info_header*>(p);
-        if (h->len == 0 || p + h->len > end) break;
+      for_each_info(m, [&](const fanotify_event_info_header* h) {
         if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
           pidfd = reinterpret_cast<const fanotify_event_info_pidfd*>(h)->pidfd;
         } else if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
@@ -114,8 +111,7 @@ size_t Watch::read(const std::function<void(decode::Device&&)>& on_open) {
           auto it = by_fid_.find(fid_key(&fid->fsid, fh->handle_type, fh->f_handle, fh->handle_bytes));
           if (it != by_fid_.end()) node = &nodes_[it->second];
         }
-        p += h->len;
-      }
+      });
       uint32_t pid = m->pid > 0 ? static_cast<uint32_t>(m->pid) : 0;
       if (int live = pidfd >= 0 ? state::pidfd_pid(pidfd) : -1; live > 0) pid = static_cast<uint32_t>(live);
       if (node && pid && pid != self_tgid_) {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/fanotify_info.h"
 #include "common/time.h"
 #include "state/proc.h"
 
@@ -165,25 +166,15 @@ Named Backstop::resolve(const fanotify_event_info_fid* fid, const watch::Watcher
 }
 
 void Backstop::close_pidfd(const fanotify_event_metadata* m) {
-  const char* p = reinterpret_cast<const char*>(m) + m->metadata_len;
-  const char* end = reinterpret_cast<const char*>(m) + m->event_len;
-  while (p + sizeof(fanotify_event_info_header) <= end) {
-    auto* h = reinterpret_cast<const fanotify_event_info_header*>(p);
-    if (h->len == 0 || p + h->len > end) break;
-    if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
-      int fd = reinterpret_cast<const fanotify_event_info_pidfd*>(h)->pidfd;
-      if (fd >= 0) close(fd);
-    }
-    p += h->len;
-  }
+  for_each_info(m, [](const fanotify_event_info_header* h) {
+    if (h->info_type != FAN_EVENT_INFO_TYPE_PIDFD) return;
+    int fd = reinterpret_cast<const fanotify_event_info_pidfd*>(h)->pidfd;
+    if (fd >= 0) close(fd);
+  });
 }
 
 void Backstop::parse(const fanotify_event_metadata* m, const watch::Watcher& watcher, Parsed* out) {
-  const char* p = reinterpret_cast<const char*>(m) + m->metadata_len;
-  const char* end = reinterpret_cast<const char*>(m) + m->event_len;
-  while (p + sizeof(fanotify_event_info_header) <= end) {
-    auto* h = reinterpret_cast<const fanotify_event_info_header*>(p);
-    if (h->len == 0 || p + h->len > end) break;
+  for_each_info(m, [&](const fanotify_event_info_header* h) {
     if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD) {
       out->pidfd = reinterpret_cast<const fanotify_event_info_pidfd*>(h)->pidfd;
     } else if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME || h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME ||
@@ -195,8 +186,7 @@ void Backstop::parse(const fanotify_event_metadata* m, const watch::Watcher& wat
       if (slot.dirfd >= 0) close(slot.dirfd);
       slot = std::move(nm);
     }
-    p += h->len;
-  }
+  });
 }
 
 // Identity from /proc while the pidfd pins the process, and its executable
