@@ -102,6 +102,7 @@ class Writer {
     int64_t count = 0;
     std::string head;
     bool in_table = false;
+    uint32_t root_pid = 0;  // the job's root process (its exit is the run's), once known
   };
   Writer(sqlite3* db, std::string key) : db_(db), key_(std::move(key)) {}
   Status init();

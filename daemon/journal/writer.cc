@@ -297,15 +297,18 @@ void Writer::note_metadata(const Entry& e, const std::string& run_id) {
   if (!ev.ParseFromString(e.body)) return;
   if (e.kind == "exit") {
     // The job's exit status is its root process's.
-    uint32_t root = m.root_pid;
+    // Kept with the run, not the batch's metadata: a job's every exit would
+    // otherwise ask the database again.
+    uint32_t& root = runs_[run_id].root_pid;
+    if (!root) root = m.root_pid;
     if (!root) {
-      sqlite3_stmt* s = nullptr;
-      sqlite3_prepare_v2(db_, "SELECT root_pid FROM runs WHERE job_id=?", -1, &s, nullptr);
-      sqlite3_bind_text(s, 1, run_id.c_str(), -1, SQLITE_TRANSIENT);
-      if (sqlite3_step(s) == SQLITE_ROW) root = static_cast<uint32_t>(sqlite3_column_int64(s, 0));
-      sqlite3_finalize(s);
-      m.root_pid = root;
+      if (sqlite3_stmt* s = cached("SELECT root_pid FROM runs WHERE job_id=?")) {
+        sqlite3_bind_text(s, 1, run_id.c_str(), -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(s) == SQLITE_ROW) root = static_cast<uint32_t>(sqlite3_column_int64(s, 0));
+        sqlite3_reset(s);
+      }
     }
+    m.root_pid = root;
     if (root && ev.process().pid() == root && ev.process().tid() == root) {
       if (ev.exit().has_code()) m.exit_code = ev.exit().code();
       if (ev.exit().has_signal()) m.exit_signal = ev.exit().signal();
@@ -313,7 +316,7 @@ void Writer::note_metadata(const Entry& e, const std::string& run_id) {
     return;
   }
   m.info = ev.job_info();
-  m.root_pid = ev.job_info().root_pid();
+  m.root_pid = runs_[run_id].root_pid = ev.job_info().root_pid();
   if (e.kind == "job_start") m.start_ms = sinks::rfc3339_to_ms(ev.job_info().start_time());
   else m.end_ms = e.time_ms ? e.time_ms : 1;
 }
