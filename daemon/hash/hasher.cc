@@ -4,9 +4,7 @@
 #include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <sys/syscall.h>
-#include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,14 +123,7 @@ Stats Hasher::stats() const {
   return s;
 }
 
-// The worker runs below the pipeline: on a busy node (a job opening 50,000
-// new files a second, the 2 cores of tests/bench/soak.py) a hasher at the
-// same priority takes the ring buffer's reader's CPU and the kernel drops
-// records. A hash can wait (the queue is bounded, a full one is counted and
-// retried), a record cannot. Named, so per-thread CPU reads as "fts-hasher".
 void Hasher::loop() {
-  pthread_setname_np(pthread_self(), "fts-hasher");
-  if (opts_.nice) (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), opts_.nice);
   for (;;) {
     Request r;
     {

@@ -50,9 +50,6 @@ struct Options {
   size_t cache = 16384;
   size_t chunk = 1 << 20;   // bytes read at a time
   bool thread = true;       // false: run_pending() does the work (tests)
-  // The worker thread's nice value (0: the daemon's own). Hashing yields the
-  // CPU to the ring buffer's reader (Hasher::loop says why).
-  int nice = 19;
   // Files changed this recently are hashed but not cached: a write within the
   // filesystem's timestamp granularity leaves mtime and ctime as they were.
   int64_t racy_ns = 2'000'000'000;

@@ -11,9 +11,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 
 #include "decode/records.h"
 #include "policy/manifest.h"
@@ -249,36 +246,6 @@ TEST(Hasher, TheWorkerThreadSignalsResults) {
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].req.tag, 1u);
   EXPECT_EQ(got[1].sha256, kAbc);
-}
-
-// The worker yields the CPU to the ring buffer's reader (tests/bench/soak.py:
-// at equal priority a first pass over 100,000 new files made the kernel drop
-// records): it runs at Options::nice, named so per-thread CPU shows it.
-TEST(Hasher, TheWorkerRunsBelowThePipeline) {
-  TempDir d;
-  write_file(d / "a", "abc");
-  Hasher h;
-  ASSERT_TRUE(h.submit({d / "a", 0, 0, "", 1}));
-  for (int i = 0; i < 100 && h.stats().hashed == 0; ++i) {
-    struct pollfd p {h.notify_fd(), POLLIN, 0};
-    poll(&p, 1, 100);
-  }
-  ASSERT_EQ(h.stats().hashed, 1u);  // the worker is past its start
-  int found = 0;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream in(t.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t close = stat.rfind(')');
-    if (stat.find("(fts-hasher)") == std::string::npos || close == std::string::npos) continue;
-    ++found;
-    // After "(comm) ": state is field 3; nice is field 19, the 17th after the name.
-    std::istringstream rest(stat.substr(close + 2));
-    std::string field;
-    for (int f = 3; f <= 19; ++f) rest >> field;
-    EXPECT_EQ(field, std::to_string(Options{}.nice));
-  }
-  EXPECT_EQ(found, 1);
-  EXPECT_EQ(Options{}.nice, 19);
 }
 
 TEST(Hasher, ChecksTheManifestAndRereadsItWhenItChanges) {
