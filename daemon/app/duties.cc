@@ -1,5 +1,6 @@
 #include "app/duties.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
@@ -56,8 +57,19 @@ void settle_hashes(Parts& p, Inputs& in) {
   p.loss.hashes(p.hasher->stats());
 }
 
-// Repeats counted instead of raised: one summary per alert that repeated.
-void summarize_repeats(Parts& p) { p.emit({{}, p.rules.summaries()}); }
+// Repeats counted instead of raised: one summary per alert that repeated,
+// out in batches (an alert flood has 4,096 at once: ~14 MiB of whole alerts
+// and their renderings when built together, tests/bench/soak.py), then the
+// freed heap handed back to the kernel rather than held at its peak.
+void summarize_repeats(Parts& p) {
+  constexpr size_t kBatch = 256;
+  size_t n = 0;
+  for (auto batch = p.rules.summaries(0, kBatch); !batch.empty(); batch = p.rules.summaries(0, kBatch)) {
+    n += batch.size();
+    p.emit({{}, std::move(batch)});
+  }
+  if (n > kBatch) malloc_trim(0);
+}
 
 // What DNS answers allowed, past its TTL (the connect hook already ignores it).
 void expire_dns(Parts& p) {

@@ -148,6 +148,18 @@ bool has_unclosed_class(std::string_view p) {
 }  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view path) {
+  // The pattern's literal head ("/usr/" of "/usr/**") compared as bytes
+  // first: most paths leave a base-list glob there, without the NFA (the
+  // classify stage matches every new path against ~80 globs). The rest
+  // starts fresh where the head ends, as a literal step leaves it.
+  size_t head = 0;
+  while (head < pattern.size() && pattern[head] != '*' && pattern[head] != '?' && pattern[head] != '[') {
+    if (head >= path.size() || pattern[head] != path[head]) return false;
+    ++head;
+  }
+  if (head == pattern.size()) return head == path.size();
+  pattern.remove_prefix(head);
+  path.remove_prefix(head);
   if (has_unclosed_class(pattern)) return false;  // a match would have to pass it
   Positions at(pattern.size());
   at.add(0);

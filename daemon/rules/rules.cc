@@ -521,9 +521,10 @@ void Engine::count_repeat(const Key& key, const Finding& f, const Input& in) {
   r.alert = a.SerializeAsString();
 }
 
-std::vector<v1::Alert> Engine::summaries(uint64_t job) {
+std::vector<v1::Alert> Engine::summaries(uint64_t job, size_t max) {
   std::vector<v1::Alert> out;
-  for (auto it = repeats_.begin(); it != repeats_.end();) {
+  auto it = repeats_.begin();
+  for (; it != repeats_.end() && out.size() < max;) {
     if (job && it->first.job != job) {
       ++it;
       continue;
@@ -541,7 +542,9 @@ std::vector<v1::Alert> Engine::summaries(uint64_t job) {
     out.push_back(std::move(a));
     it = repeats_.erase(it);
   }
-  if (job) std::erase_if(seen_, [&](const Key& k) { return k.job == job; });
+  bool rest = false;  // this job's repeats left for the next call
+  for (; job && it != repeats_.end() && !rest; ++it) rest = it->first.job == job;
+  if (job && !rest) std::erase_if(seen_, [&](const Key& k) { return k.job == job; });
   return out;
 }
 

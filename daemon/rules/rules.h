@@ -4,6 +4,7 @@
 // see typed records with their process, job and policy; they return findings
 // the engine turns into alerts, once per (rule, job, process, object).
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -92,8 +93,10 @@ class Engine {
   // One summary alert per (rule, job, process, object) with repeats counted
   // since its last summary: "… repeated N more times since T" (Alert.repeats,
   // repeats_since). `job` 0: every job's (the periodic summary); otherwise
-  // that job's only, which are then forgotten (the job ended).
-  std::vector<v1::Alert> summaries(uint64_t job = 0);
+  // that job's only, which are then forgotten (the job ended) once all of
+  // them are out. At most `max` at a time: the rest wait for the next call,
+  // so 4,096 whole alerts need not be in memory at once.
+  std::vector<v1::Alert> summaries(uint64_t job = 0, size_t max = SIZE_MAX);
   std::vector<std::string> rule_ids() const;
   // Secrets in alert messages replaced (common/redact.h); on by default.
   void set_redact(bool on) { redact_ = on; }

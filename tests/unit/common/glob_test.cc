@@ -1,9 +1,11 @@
 // Policy path globs: what a policy author writes must match what they mean.
 #include "common/glob.h"
 
+#include <fnmatch.h>
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace fts {
 namespace {
@@ -101,6 +103,29 @@ TEST(Glob, DoubleStarSlashSkipsOnlyAtItsStart) {
   EXPECT_TRUE(glob_match("**/", "a/b/"));
   EXPECT_FALSE(glob_match("**/", "abc"));
   EXPECT_FALSE(glob_match("/a/**/", "/a/b"));
+}
+
+// A pattern's literal head is compared as bytes before the matcher runs (the
+// classify stage's fast exit): where the head ends, runs out or is the whole
+// pattern, the answer is fnmatch(3)'s (FNM_PATHNAME: '*', '?' and classes
+// stop at '/'; no "**" here, which fnmatch does not have).
+TEST(Glob, LiteralHeadAgreesWithFnmatch) {
+  const std::vector<std::string> heads = {"", "/", "/u", "/usr", "/usr/", "/usr/lib/", "/usr/lib"};
+  const std::vector<std::string> tails = {"", "*", "?", "[a-l]*", "*/x", "lib", "/*", "[!/]b", "x["};
+  const std::vector<std::string> paths = {"", "/", "/u", "/usr", "/usr/", "/usr/lib", "/usr/lib/", "/usr/lib/x",
+                                          "/usr/libx", "/usr/bin", "/uss", "/usr/lib/b/x", "usr", "/usr/lib/ab"};
+  int cases = 0;
+  for (const auto& h : heads)
+    for (const auto& t : tails) {
+      std::string g = h + t;
+      if (g.empty()) continue;
+      for (const auto& p : paths) {
+        bool want = fnmatch(g.c_str(), p.c_str(), FNM_PATHNAME | FNM_NOESCAPE) == 0;
+        EXPECT_EQ(glob_match(g, p), want) << "glob " << g << " path " << p;
+        ++cases;
+      }
+    }
+  EXPECT_GT(cases, 800);
 }
 
 TEST(GlobCheck, Errors) {

@@ -1,6 +1,9 @@
 // dataset-drift on synthetic file hashes, and the engine's repeat summaries.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 #include "rules/rules.h"
 #include "support/rules_fixture.h"
 #include "support/fixtures.h"
@@ -177,6 +180,35 @@ TEST_F(DriftTest, AFloodOfDistinctRepeatsIsCountedInABoundedTable) {
   EXPECT_EQ(s.size(), 4096u);
   for (const auto& a : s) ASSERT_EQ(a.repeats(), 1u);
   EXPECT_TRUE(engine_.summaries().empty());
+}
+
+// Summaries come out in batches (the daemon emits 256 at a time): each repeat
+// once, none lost between batches; a job's are forgotten only with its last.
+TEST_F(DriftTest, SummariesComeOutInBatches) {
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < 5; ++i) {
+      std::string path = "/root/.aws/b" + std::to_string(i);
+      run(read_of(id_, path, 2'000'000'000ull + pass * 1'000'000'000ull + i), path);
+    }
+  std::set<std::string> paths;
+  auto first = engine_.summaries(id_, 2);
+  ASSERT_EQ(first.size(), 2u);
+  for (const auto& a : first) paths.insert(a.file().path());
+  // The job's other repeats wait: its alerts are not forgotten yet.
+  EXPECT_TRUE(run(read_of(id_, "/root/.aws/b4", 5'000'000'000), "/root/.aws/b4").empty());
+  size_t total = first.size();
+  for (int call = 0; call < 10; ++call) {
+    auto s = engine_.summaries(id_, 2);
+    if (s.empty()) break;
+    EXPECT_LE(s.size(), 2u);
+    total += s.size();
+    for (const auto& a : s) paths.insert(a.file().path());
+  }
+  EXPECT_GE(total, 5u);
+  EXPECT_EQ(paths.size(), 5u);
+  EXPECT_TRUE(engine_.summaries(id_, 2).empty());
+  // All out: the job is forgotten, a straggler is raised anew.
+  EXPECT_EQ(run(read_of(id_, "/root/.aws/b0", 6'000'000'000), "/root/.aws/b0").size(), 1u);
 }
 
 }  // namespace
