@@ -497,9 +497,7 @@ __noinline __u64 exec__ring_flags(__u64 job_id, __u32 flags)
 {
 	if (!job_id || (flags & (FTS_EXEC_JOB_STARTED | FTS_EXEC_JOINED_BY_CGROUP)))
 		return ring__wakeup();
-	if (!fts_lazy_pending)
-		fts_lazy_pending = 1;
-	return BPF_RB_NO_WAKEUP;
+	return ring__lazy();
 }
 
 /* Reserve-fill-submit, with the record built in scratch (it outgrows the

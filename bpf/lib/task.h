@@ -198,6 +198,15 @@ static __always_inline __u64 ring__wakeup(void)
 	return 0;
 }
 
+/* The flags of a record sent without a wakeup: it is pending until the next
+ * record that wakes the daemon forces the wakeup (ring__wakeup). */
+static __always_inline __u64 ring__lazy(void)
+{
+	if (!fts_lazy_pending)
+		fts_lazy_pending = 1;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void event__submit(void *e)
 {
 	bpf_ringbuf_submit(e, ring__wakeup());
@@ -221,10 +230,8 @@ static __always_inline void event__output(void *buf, __u64 size)
 /* A reserved record nothing waits on: see event__output_lazy. */
 static __always_inline void event__submit_lazy(void *e)
 {
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, ring__lazy());
 	counter__inc(FTS_CNT_EVENTS);
-	if (!fts_lazy_pending)
-		fts_lazy_pending = 1;
 }
 
 /* A record built in scratch space that nothing waits on (a model file's
@@ -238,9 +245,7 @@ static __always_inline void event__submit_lazy(void *e)
  * job, only on one that starts or joins one (exec__ring_flags). */
 static __always_inline void event__output_lazy(void *buf, __u64 size)
 {
-	event__sent(bpf_ringbuf_output(&events, buf, size, BPF_RB_NO_WAKEUP));
-	if (!fts_lazy_pending)
-		fts_lazy_pending = 1;
+	event__sent(bpf_ringbuf_output(&events, buf, size, ring__lazy()));
 }
 
 static __always_inline void *scratch__get(void)

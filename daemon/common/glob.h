@@ -18,4 +18,8 @@ std::string glob_literal_basename(std::string_view pattern);
 // The last component of a path ("torchrun" for "/usr/bin/torchrun").
 std::string path_basename(const std::string& path);
 
+// Does `path` name an entry below directory `dir` ("/a/b/c" is below "/a/b",
+// "/a/bc" and "/a/b" are not)? Both canonical, `dir` without a trailing slash.
+bool path_under(std::string_view path, std::string_view dir);
+
 }  // namespace fts

@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "common/fanotify_info.h"
+#include "common/glob.h"
 #include "common/time.h"
 #include "state/proc.h"
 
@@ -92,9 +93,7 @@ Status Backstop::watch_filesystems(const std::vector<std::string>& paths) {
 }
 
 size_t Backstop::ignore_own(const std::vector<std::string>& dirs, const std::vector<std::string>& watched) {
-  auto within = [](const std::string& a, const std::string& b) {  // a is b or under it
-    return a.compare(0, b.size(), b) == 0 && (a.size() == b.size() || b.back() == '/' || a[b.size()] == '/');
-  };
+  auto within = [](const std::string& a, const std::string& b) { return a == b || path_under(a, b); };
   size_t n = 0;
   for (const auto& d : dirs) {
     bool overlaps = std::any_of(watched.begin(), watched.end(),

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/glob.h"
+
 namespace fts::policy {
 namespace {
 
@@ -91,8 +93,7 @@ Result<Manifest> Manifest::load(const std::string& file, std::vector<ManifestErr
 std::string Manifest::relative(const std::string& path) const {
   for (const std::string* d : {&dir_, &real_dir_}) {
     if (d->empty()) continue;
-    if (path.size() > d->size() + 1 && path.compare(0, d->size(), *d) == 0 && path[d->size()] == '/')
-      return normalize(path.substr(d->size() + 1));
+    if (path_under(path, *d)) return normalize(path.substr(d->size() + 1));
   }
   return "";
 }

@@ -24,7 +24,7 @@ constexpr off_t kMaxConfigBytes = 1 << 20;
 
 bool under(const std::string& dir, const std::string& path) {
   if (dir.empty() || dir == "/") return false;  // "/": everything, so nothing in particular
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+  return path_under(path, dir);
 }
 
 std::string parent_dir(const std::string& path) {

@@ -77,8 +77,7 @@ bool remote_code_path(const state::Process* p, const policy::Policy* policy, con
   if (policy && matches(policy->spec.process().remote_code(), path)) return true;
   if (!p) return false;
   std::string dir = modules_cache(*p);
-  return !dir.empty() && dir[0] == '/' && path.size() > dir.size() + 1 && path.compare(0, dir.size(), dir) == 0 &&
-         path[dir.size()] == '/';
+  return !dir.empty() && dir[0] == '/' && path_under(path, dir);
 }
 
 std::unique_ptr<Rule> make_remote_code_in_job() { return std::make_unique<RemoteCodeInJob>(); }
