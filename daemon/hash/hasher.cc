@@ -75,7 +75,12 @@ struct Fd {
 
 }  // namespace
 
-Hasher::Hasher(Options o) : opts_(o) {
+Hasher::Hasher(Options o)
+    : opts_(o),
+      // Fetched once, and one context reused: OpenSSL 3 looks the algorithm
+      // up and allocates on every EVP_sha256() and EVP_MD_CTX_new().
+      sha256_(EVP_MD_fetch(nullptr, "SHA256", nullptr), EVP_MD_free),
+      ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
   efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   stats_.capacity = opts_.queue;
   buf_.resize(opts_.chunk ? opts_.chunk : 1 << 20);
@@ -134,12 +139,16 @@ void Hasher::loop() {
       queue_.pop_front();
     }
     Result res = work(r);
+    bool first;
     {
       std::lock_guard<std::mutex> l(mu_);
+      first = done_.empty();
       done_.push_back(std::move(res));
     }
+    // One wakeup per batch: results that join a batch not yet drained ride
+    // on its signal (drain() reads the eventfd before it takes the batch).
     uint64_t one = 1;
-    if (efd_ >= 0) (void)!write(efd_, &one, sizeof(one));
+    if (first && efd_ >= 0) (void)!write(efd_, &one, sizeof(one));
   }
 }
 
@@ -196,9 +205,10 @@ Result Hasher::work(const Request& r) {
   } else {
     // Changed while being read: read again, a few times at most.
     for (int attempt = 0;; ++attempt) {
-      std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-      if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return fail("EVP_DigestInit_ex failed");
-      posix_fadvise(f.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+      EVP_MD_CTX* ctx = ctx_.get();
+      if (!ctx || !sha256_ || EVP_DigestInit_ex(ctx, sha256_.get(), nullptr) != 1)
+        return fail("EVP_DigestInit_ex failed");
+      if (static_cast<size_t>(st.st_size) > buf_.size()) posix_fadvise(f.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       uint64_t total = 0;
       off_t off = 0;
       for (;;) {
@@ -207,13 +217,13 @@ Result Hasher::work(const Request& r) {
         if (n < 0) return fail(std::string("read: ") + std::strerror(errno));
         if (n == 0) break;
         if (stopping_) return fail("the daemon is stopping");
-        EVP_DigestUpdate(ctx.get(), buf_.data(), static_cast<size_t>(n));
+        EVP_DigestUpdate(ctx, buf_.data(), static_cast<size_t>(n));
         off += n;
         total += static_cast<uint64_t>(n);
       }
       unsigned char md[EVP_MAX_MD_SIZE];
       unsigned len = 0;
-      EVP_DigestFinal_ex(ctx.get(), md, &len);
+      EVP_DigestFinal_ex(ctx, md, &len);
       res.sha256 = hex(md, len);
       {
         std::lock_guard<std::mutex> l(mu_);

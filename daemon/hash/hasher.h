@@ -12,11 +12,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <openssl/evp.h>
 
 #include "hash/manifest_cache.h"
 
@@ -127,6 +130,8 @@ class Hasher {
   Node* newest_ = nullptr;
   Node* oldest_ = nullptr;
   ManifestCache manifests_;
+  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> sha256_;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
   std::vector<unsigned char> buf_;
   std::thread thread_;
 };

@@ -116,10 +116,7 @@ void Tracker::on_file(const decode::File& f, const std::string& path, const jobs
       Entry* e = entry(job->id, path, true);
       if (!e) return;
       bool fresh = !e->read || e->dev != f.dev || e->ino != f.ino;
-      if (!e->read || e->task.tgid == 0) {
-        e->task = f.hdr.task;
-        e->tid = f.hdr.tid;
-      }
+      if (!e->read || e->tgid == 0) e->set_task(f.hdr.task, f.hdr.tid);
       e->classes |= f.classes;
       e->read = true;
       if (fresh) {
@@ -151,10 +148,7 @@ void Tracker::on_write_followed(const decode::File& f, const std::string& path, 
 void Tracker::follow_write(const decode::File& f, const std::string& path, uint64_t job) {
   Entry* e = entry(job, path, true);
   if (!e) return;
-  if (e->task.tgid == 0) {
-    e->task = f.hdr.task;
-    e->tid = f.hdr.tid;
-  }
+  if (e->tgid == 0) e->set_task(f.hdr.task, f.hdr.tid);
   e->classes |= f.classes;
   e->output = true;
   e->move_to(f.dev, f.ino);
@@ -233,7 +227,7 @@ decode::FileHash Tracker::record(const Entry& e, const std::string& path, const 
   h.hdr.kind = decode::Kind::kFileHash;
   h.hdr.ts_ns = now_boot_ns();
   h.hdr.job_id = e.job;
-  h.hdr.task = e.task;
+  h.hdr.task = e.task();
   h.hdr.tid = e.tid;
   h.path = path;
   h.dev = e.dev;

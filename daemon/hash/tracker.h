@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <memory_resource>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -82,24 +83,32 @@ class Tracker {
     uint64_t dirty_ns = 0;
     uint64_t last_dev = 0, last_ino = 0;  // the last hash's file, when not (dev, ino)
   };
-  // What is followed of one (job, file), found by its path's key. Kept small:
-  // one per shard a job reads (tests/bench/soak.py: 100,000).
+  // What is followed of one (job, file), found by its path's key. Kept small
+  // (fields ordered so nothing pads, flags as bits): one per shard a job
+  // reads (tests/bench/soak.py: 100,000).
   struct Entry {
     uint64_t job = 0;
     uint64_t dev = 0, ino = 0;
-    decode::TaskId task;
+    uint64_t start_ns = 0;  // the reading process (decode::TaskId, kept unpadded)
+    uint32_t tgid = 0;
     uint32_t tid = 0;
     uint32_t classes = 0;
+    bool first_set : 1 = false;   // a first hash was read (it is rare->first_sha if set there, else last_sha)
+    bool last_other : 1 = false;  // the last hash was of another file than (dev, ino): rare->last_dev/ino
+    bool output : 1 = false;      // the job writes it
+    bool read : 1 = false;        // the job read it as data
+    bool inflight : 1 = false;
+    bool overflowed : 1 = false;
+    Digest last_sha;
     const std::string* manifest = nullptr;  // the policy's data.manifest (one copy: manifests_)
     std::unique_ptr<Rare> rare;
     std::unique_ptr<Entry> next;  // another job following the same path
-    Digest last_sha;
-    bool first_set = false;    // a first hash was read (it is rare->first_sha if set there, else last_sha)
-    bool last_other = false;   // the last hash was of another file than (dev, ino): rare->last_dev/ino
-    bool output = false;       // the job writes it
-    bool read = false;         // the job read it as data
-    bool inflight = false;
-    bool overflowed = false;
+    decode::TaskId task() const { return {tgid, start_ns}; }
+    void set_task(const decode::TaskId& t, uint32_t thread) {
+      tgid = t.tgid;
+      start_ns = t.start_ns;
+      tid = thread;
+    }
     Rare& side() {
       if (!rare) rare = std::make_unique<Rare>();
       return *rare;
@@ -146,7 +155,12 @@ class Tracker {
 
   Hasher* hasher_;
   TrackerOptions opts_;
-  std::unordered_map<PathKey, Entry, PathKeyHash> files_;  // path -> the jobs following it (mostly one: next)
+  // The entries live in pages of their own, packed without malloc's header:
+  // they stay for the job's life, and among the short-lived allocations of a
+  // first pass (records, hash requests and results) they would pin the pages
+  // those free, so a burst's peak would stay in RSS (tests/bench/soak.py).
+  std::pmr::unsynchronized_pool_resource nodes_;
+  std::pmr::unordered_map<PathKey, Entry, PathKeyHash> files_{&nodes_};  // path -> the jobs following it (mostly one: next)
   size_t entries_ = 0;
   std::unordered_map<uint64_t, Pending> pending_;  // tag -> what it hashes
   std::set<uint64_t> ended_;

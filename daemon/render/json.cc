@@ -133,11 +133,14 @@ void append_map(const Message& m, const Reflection* r, const FieldDescriptor* f,
 void append_escaped(std::string_view s, std::string* out) {
   static const char* hex = "0123456789abcdef";
   size_t i = 0;
+  auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; };
   while (i < s.size()) {
     unsigned char c = s[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {  // the common case first
-      *out += static_cast<char>(c);
-      ++i;
+    if (plain(c)) {  // the common case first: a run of plain ASCII, appended at once
+      size_t end = i + 1;
+      while (end < s.size() && plain(static_cast<unsigned char>(s[end]))) ++end;
+      out->append(s.data() + i, end - i);
+      i = end;
       continue;
     }
     size_t len = c < 0x80 ? 1 : utf8_len(s, i);

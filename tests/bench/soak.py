@@ -163,7 +163,10 @@ class Soak:
                     f"  - {{ type: http, name: siem, url: \"http://127.0.0.1:{self.siem.server_address[1]}/\", "
                     "events: alerts }\n")
         self.err = open(os.path.join(self.tmp, "daemon.err"), "w")
-        self.proc = subprocess.Popen([*self.args.wrap.split(), self.daemon_bin, "--config", cfg], stdout=subprocess.DEVNULL, stderr=self.err)
+        # Its own process group: a wrapper (heaptrack is a shell script) may not
+        # pass SIGTERM on, and a daemon left behind would tax the next run.
+        self.proc = subprocess.Popen([*self.args.wrap.split(), self.daemon_bin, "--config", cfg],
+                                     stdout=subprocess.DEVNULL, stderr=self.err, start_new_session=True)
         deadline = time.time() + 30
         while not (os.path.exists(self.sock) and self.cli("status").returncode == 0):
             if self.proc.poll() is not None or time.time() > deadline:
@@ -261,12 +264,15 @@ class Soak:
                 self.job.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.job.kill()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        if self.proc:
             try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=30)
+            except ProcessLookupError:
+                pass
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
         self.siem.shutdown()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
