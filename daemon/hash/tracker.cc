@@ -186,18 +186,33 @@ size_t Tracker::settling() const {
   return n;
 }
 
+// Files changed a while ago, then the hashes the queue refused, oldest
+// first, until the queue is full again: the rest wait for the next tick (a
+// first pass over a large data set refuses thousands of files; trying each
+// again every second would be that many refusals a second on the pipeline
+// thread).
 void Tracker::tick(uint64_t now) {
+  bool room = true;
   each([&](Entry& e) {
-    if (!e.dirty_ns() || now < e.dirty_ns() + opts_.settle_ns) return;
+    if (!room || !e.dirty_ns() || now < e.dirty_ns() + opts_.settle_ns) return;
     e.rare->dirty_ns = 0;
-    submit(e, std::string(e.rare->path), e.output && !e.read ? "write" : "change");
+    room = submit(e, std::string(e.rare->path), e.output && !e.read ? "write" : "change");
   });
+  while (room && !refused_.empty()) {
+    Refused& r = refused_.front();
+    Entry* e = entry(r.job, r.path, false);  // gone: its job ended
+    if (e && e->overflowed) {
+      room = submit(*e, r.path, r.reason);
+      if (!room) break;  // it waits at the front, as it was
+    }
+    refused_.pop_front();
+  }
 }
 
-void Tracker::submit(Entry& e, const std::string& path, const char* reason) {
+bool Tracker::submit(Entry& e, const std::string& path, const char* reason) {
   if (e.inflight) {
     e.side().again = reason;
-    return;
+    return true;
   }
   Request r;
   r.path = path;
@@ -208,18 +223,21 @@ void Tracker::submit(Entry& e, const std::string& path, const char* reason) {
   if (e.read && e.manifest) r.manifest = *e.manifest;
   r.tag = next_tag_++;
   if (!hasher_->submit(r)) {
-    // Counted by the hasher; said once per file in its record, retried later.
-    if (!e.overflowed) {
-      decode::FileHash h = record(e, path, reason);
-      h.error = "not hashed: the hash queue is full";
-      ready_.push_back(std::move(h));
-      e.overflowed = true;
-    }
-    e.set_dirty(path, now_boot_ns());
-    return;
+    // Counted by the hasher; said once per file in its record, retried by
+    // tick with the reason it was asked for (a refused read is still the
+    // job's first read of the file: the hash a later change is held against).
+    if (e.said_full) return false;  // tick's retry: it stays at the front
+    decode::FileHash h = record(e, path, reason);
+    h.error = "not hashed: the hash queue is full";
+    ready_.push_back(std::move(h));
+    e.said_full = e.overflowed = true;
+    refused_.push_back(Refused{e.job, reason, path});
+    return false;
   }
+  e.said_full = e.overflowed = false;
   e.inflight = true;
   pending_[r.tag] = Pending{e.job, path, reason};
+  return true;
 }
 
 decode::FileHash Tracker::record(const Entry& e, const std::string& path, const char* reason) const {
@@ -249,7 +267,6 @@ std::vector<decode::FileHash> Tracker::collect() {
     if (!found) continue;
     Entry& e = *found;
     e.inflight = false;
-    e.overflowed = false;
     decode::FileHash h = record(e, done.path, done.reason);
     if (!r.sha256.empty() && (r.dev || r.ino)) {  // what was hashed (a replaced file: still the one read)
       h.dev = r.dev;
@@ -295,6 +312,8 @@ std::vector<decode::FileHash> Tracker::collect() {
     if (const char* again = e.again()) {
       e.rare->again = nullptr;
       submit(e, done.path, again);
+    } else {
+      e.trim();
     }
   }
   forget_ended();

@@ -18,6 +18,7 @@
 // differs from the job's first carries that first hash (dataset-drift reads it).
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <memory_resource>
 #include <set>
@@ -98,7 +99,8 @@ class Tracker {
     bool output : 1 = false;      // the job writes it
     bool read : 1 = false;        // the job read it as data
     bool inflight : 1 = false;
-    bool overflowed : 1 = false;
+    bool overflowed : 1 = false;  // refused by a full queue: waits in refused_
+    bool said_full : 1 = false;   // its queue-full record went out (once until it is hashed)
     Digest last_sha;
     const std::string* manifest = nullptr;  // the policy's data.manifest (one copy: manifests_)
     std::unique_ptr<Rare> rare;
@@ -126,6 +128,15 @@ class Tracker {
       dev = d;
       ino = i;
     }
+    // Hashed and settled: a file only read needs its name no more (a change
+    // names it again), and a side record left with nothing in it goes. A
+    // first pass that overflows the hash queue would otherwise keep ~200
+    // bytes more for every file retried (tests/bench/soak.py).
+    void trim() {
+      if (!rare || inflight || output || rare->dirty_ns) return;
+      std::string().swap(rare->path);
+      if (!rare->first_sha.set && rare->last_error.empty() && !rare->again && !last_other) rare.reset();
+    }
     void set_dirty(const std::string& path, uint64_t ns) {
       side().dirty_ns = ns;
       if (rare->path.empty()) rare->path = path;
@@ -147,7 +158,8 @@ class Tracker {
   };
 
   Entry* entry(uint64_t job, const std::string& path, bool create);
-  void submit(Entry& e, const std::string& path, const char* reason);
+  // false: the hash queue is full (the entry waits for a tick).
+  bool submit(Entry& e, const std::string& path, const char* reason);
   void follow_write(const decode::File& f, const std::string& path, uint64_t job);
   void changed(const std::string& path, const decode::File& f);
   decode::FileHash record(const Entry& e, const std::string& path, const char* reason) const;
@@ -166,6 +178,14 @@ class Tracker {
   std::set<uint64_t> ended_;
   std::set<std::string> manifests_;  // every data.manifest entries point to (a few; never moved)
   std::vector<decode::FileHash> ready_;  // records not from the hasher (queue full)
+  // Hashes the queue refused, oldest first, retried by tick: a name and a
+  // job each (~100 bytes), not a side record per file.
+  struct Refused {
+    uint64_t job;
+    const char* reason;
+    std::string path;
+  };
+  std::deque<Refused> refused_;
   uint64_t next_tag_ = 1;
   uint64_t untracked_ = 0;
 };

@@ -242,5 +242,50 @@ TEST_F(TrackerTest, AFullQueueIsReportedInTheRecord) {
   EXPECT_FALSE(out[0].sha256.empty());
 }
 
+// A first pass larger than the queue: the refused files are retried a few
+// at a time as reads (their hash is the one a later change is held against),
+// and a retry that finds the queue full again waits for the next tick.
+TEST_F(TrackerTest, ARefusedReadIsRetriedAsTheFirstRead) {
+  write_file(dir_ / "data/s2", "pqr");
+  Options o = opts();
+  o.queue = 1;
+  Hasher small(o);
+  Tracker t(&small);
+  for (const char* f : {"data/s0", "data/s1", "data/s2"}) {
+    auto r = open(dir_ / f, access::kRead, cls::kTraining);
+    t.on_file(r, r.path, &job_, &policy_);
+  }
+  auto out = t.collect();
+  ASSERT_EQ(out.size(), 2u) << "s1 and s2 refused, each said once";
+  EXPECT_EQ(small.stats().overflow, 2u);
+  small.run_pending();
+  ASSERT_EQ(t.collect().size(), 1u);  // s0
+  t.tick(~0ull >> 1);  // room for one: the second retry stops the tick
+  EXPECT_EQ(small.stats().overflow, 3u) << "one refusal ends the tick, not one per waiting file";
+  small.run_pending();
+  out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, "read");
+  EXPECT_FALSE(out[0].sha256.empty());
+  std::string retried = out[0].path;
+  t.tick(~0ull >> 1);
+  small.run_pending();
+  out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].path, retried);
+  EXPECT_EQ(out[0].reason, "read");
+  EXPECT_EQ(t.settling(), 0u);
+
+  // The retried file changes: the record carries the hash of what the job read.
+  write_file(dir_ / "data/s1", "xyz changed");
+  auto c = change(dir_ / "data/s1", decode::FileOp::kCloseWrite);
+  t.on_file(c, c.path, nullptr, nullptr);
+  small.run_pending();
+  out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, "change");
+  EXPECT_EQ(out[0].first_sha256, "3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282");  // sha256("xyz")
+}
+
 }  // namespace
 }  // namespace fts::hash
