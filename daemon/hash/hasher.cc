@@ -139,6 +139,7 @@ void Hasher::loop() {
       queue_.pop_front();
     }
     Result res = work(r);
+    res.req = std::move(r);  // one copy of the name per file in flight, not two
     bool first;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -162,6 +163,7 @@ void Hasher::run_pending() {
       queue_.pop_front();
     }
     Result res = work(r);
+    res.req = std::move(r);
     std::lock_guard<std::mutex> l(mu_);
     done_.push_back(std::move(res));
   }
@@ -170,8 +172,7 @@ void Hasher::run_pending() {
 }
 
 Result Hasher::work(const Request& r) {
-  Result res;
-  res.req = r;
+  Result res;  // res.req is moved in by the caller, after the work
   auto fail = [&](std::string why) {
     res.error = std::move(why);
     std::lock_guard<std::mutex> l(mu_);

@@ -236,7 +236,7 @@ bool Tracker::submit(Entry& e, const std::string& path, const char* reason) {
   }
   e.said_full = e.overflowed = false;
   e.inflight = true;
-  pending_[r.tag] = Pending{e.job, path, reason};
+  pending_[r.tag] = Pending{e.job, reason};
   return true;
 }
 
@@ -261,13 +261,14 @@ std::vector<decode::FileHash> Tracker::collect() {
   for (Result& r : hasher_->drain()) {
     auto p = pending_.find(r.req.tag);
     if (p == pending_.end()) continue;
-    Pending done = std::move(p->second);
+    Pending done = p->second;
     pending_.erase(p);
-    Entry* found = entry(done.job, done.path, false);
+    const std::string& path = r.req.path;  // the name it was asked for
+    Entry* found = entry(done.job, path, false);
     if (!found) continue;
     Entry& e = *found;
     e.inflight = false;
-    decode::FileHash h = record(e, done.path, done.reason);
+    decode::FileHash h = record(e, path, done.reason);
     if (!r.sha256.empty() && (r.dev || r.ino)) {  // what was hashed (a replaced file: still the one read)
       h.dev = r.dev;
       h.ino = r.ino;
@@ -311,7 +312,7 @@ std::vector<decode::FileHash> Tracker::collect() {
     if (report) out.push_back(std::move(h));
     if (const char* again = e.again()) {
       e.rare->again = nullptr;
-      submit(e, done.path, again);
+      submit(e, path, again);
     } else {
       e.trim();
     }

@@ -151,9 +151,8 @@ class Tracker {
   static PathKey key_of(const std::string& path);
   template <typename F>
   void each(F&& f);  // every entry with its path's key
-  struct Pending {
+  struct Pending {  // the name travels with the request (Result::req)
     uint64_t job;
-    std::string path;
     const char* reason;
   };
 
