@@ -284,7 +284,8 @@ def main():
     ap.add_argument("--rate", type=int, default=50000, help="records a second the job makes (default 50000)")
     ap.add_argument("--ringbuf-mb", type=int, default=8,
                     help="the daemon's sensor.ringbuf_mb (default 8: RSS counts a ring twice, and 8 MiB carries"
-                         " 50,000 records/s here without a drop; the daemon's own default is 16)")
+                         " 50,000 records/s here without a drop once the job's files are known, the first pass drops up to 0.1 %%;"
+                         " the daemon's own default is 16)")
     ap.add_argument("--sample", type=float, default=10, help="seconds between samples (default 10)")
     ap.add_argument("--wrap", default="", help="a command to run the daemon under (e.g. 'heaptrack -o /tmp/ht');"
                                              " RSS is then the wrapper's")
