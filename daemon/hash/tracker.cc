@@ -326,7 +326,7 @@ void Tracker::forget_ended() {
   if (ended_.empty()) return;
   std::set<uint64_t> busy;
   each([&](Entry& e) {
-    if (e.inflight && ended_.count(e.job)) busy.insert(e.job);
+    if ((e.inflight || e.overflowed) && ended_.count(e.job)) busy.insert(e.job);  // a refused hash still goes
   });
   auto gone = [&](const Entry& e) { return ended_.count(e.job) && !busy.count(e.job); };
   for (auto it = files_.begin(); it != files_.end();) {

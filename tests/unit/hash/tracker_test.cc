@@ -287,5 +287,39 @@ TEST_F(TrackerTest, ARefusedReadIsRetriedAsTheFirstRead) {
   EXPECT_EQ(out[0].first_sha256, "3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282");  // sha256("xyz")
 }
 
+// An output's last hash at job end that the full queue refused is still
+// taken once there is room: the ended job's files are kept until then.
+TEST_F(TrackerTest, AnOutputsJobEndHashRefusedByAFullQueueStillGoes) {
+  write_file(dir_ / "ckpt/a.bin", "weights-a");
+  write_file(dir_ / "ckpt/b.bin", "weights-b");
+  Options o = opts();
+  o.queue = 1;
+  Hasher small(o);
+  Tracker t(&small);
+  for (const char* f : {"ckpt/a.bin", "ckpt/b.bin"}) {
+    auto w = open(dir_ / f, access::kWrite | access::kCreate, cls::kOutputs | cls::kProtected);
+    t.on_file(w, w.path, &job_, &policy_);
+  }
+  t.on_job_end(job_.id);
+  auto out = t.collect();
+  ASSERT_EQ(out.size(), 1u) << "one of the two refused";
+  EXPECT_EQ(out[0].error, "not hashed: the hash queue is full");
+  std::string refused = out[0].path;
+  small.run_pending();
+  out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reason, "job_end");
+  EXPECT_NE(out[0].path, refused);
+  EXPECT_EQ(t.files(), 2u) << "the ended job's files wait for the refused hash";
+  t.tick(~0ull >> 1);
+  small.run_pending();
+  out = t.collect();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path, refused);
+  EXPECT_EQ(out[0].reason, "job_end");
+  EXPECT_FALSE(out[0].sha256.empty());
+  EXPECT_EQ(t.files(), 0u) << "then the ended job's files are forgotten";
+}
+
 }  // namespace
 }  // namespace fts::hash
