@@ -242,6 +242,14 @@ TEST_F(TrackerTest, AFullQueueIsReportedInTheRecord) {
   EXPECT_FALSE(out[0].sha256.empty());
 }
 
+// A tick long after everything (every wait is over), the hasher's work, and
+// the records that gives.
+std::vector<decode::FileHash> after_tick(Tracker& t, Hasher& h) {
+  t.tick(~0ull >> 1);
+  h.run_pending();
+  return t.collect();
+}
+
 // A first pass larger than the queue: the refused files are retried a few
 // at a time as reads (their hash is the one a later change is held against),
 // and a retry that finds the queue full again waits for the next tick.
@@ -260,17 +268,13 @@ TEST_F(TrackerTest, ARefusedReadIsRetriedAsTheFirstRead) {
   EXPECT_EQ(small.stats().overflow, 2u);
   small.run_pending();
   ASSERT_EQ(t.collect().size(), 1u);  // s0
-  t.tick(~0ull >> 1);  // room for one: the second retry stops the tick
+  out = after_tick(t, small);  // room for one: the second retry stops the tick
   EXPECT_EQ(small.stats().overflow, 3u) << "one refusal ends the tick, not one per waiting file";
-  small.run_pending();
-  out = t.collect();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].reason, "read");
   EXPECT_FALSE(out[0].sha256.empty());
   std::string retried = out[0].path;
-  t.tick(~0ull >> 1);
-  small.run_pending();
-  out = t.collect();
+  out = after_tick(t, small);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_NE(out[0].path, retried);
   EXPECT_EQ(out[0].reason, "read");
@@ -311,9 +315,7 @@ TEST_F(TrackerTest, AnOutputsJobEndHashRefusedByAFullQueueStillGoes) {
   EXPECT_EQ(out[0].reason, "job_end");
   EXPECT_NE(out[0].path, refused);
   EXPECT_EQ(t.files(), 2u) << "the ended job's files wait for the refused hash";
-  t.tick(~0ull >> 1);
-  small.run_pending();
-  out = t.collect();
+  out = after_tick(t, small);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].path, refused);
   EXPECT_EQ(out[0].reason, "job_end");
