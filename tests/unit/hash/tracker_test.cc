@@ -255,21 +255,22 @@ std::vector<decode::FileHash> after_tick(Tracker& t, Hasher& h) {
 // and a retry that finds the queue full again waits for the next tick.
 TEST_F(TrackerTest, ARefusedReadIsRetriedAsTheFirstRead) {
   write_file(dir_ / "data/s2", "pqr");
+  write_file(dir_ / "data/s3", "stu");
   Options o = opts();
   o.queue = 1;
   Hasher small(o);
   Tracker t(&small);
-  for (const char* f : {"data/s0", "data/s1", "data/s2"}) {
+  for (const char* f : {"data/s0", "data/s1", "data/s2", "data/s3"}) {
     auto r = open(dir_ / f, access::kRead, cls::kTraining);
     t.on_file(r, r.path, &job_, &policy_);
   }
   auto out = t.collect();
-  ASSERT_EQ(out.size(), 2u) << "s1 and s2 refused, each said once";
-  EXPECT_EQ(small.stats().overflow, 2u);
+  ASSERT_EQ(out.size(), 3u) << "s1, s2 and s3 refused, each said once";
+  EXPECT_EQ(small.stats().overflow, 3u);
   small.run_pending();
   ASSERT_EQ(t.collect().size(), 1u);  // s0
   out = after_tick(t, small);  // room for one: the second retry stops the tick
-  EXPECT_EQ(small.stats().overflow, 3u) << "one refusal ends the tick, not one per waiting file";
+  EXPECT_EQ(small.stats().overflow, 4u) << "one refusal ends the tick, not one per waiting file";
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].reason, "read");
   EXPECT_FALSE(out[0].sha256.empty());
@@ -278,6 +279,11 @@ TEST_F(TrackerTest, ARefusedReadIsRetriedAsTheFirstRead) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_NE(out[0].path, retried);
   EXPECT_EQ(out[0].reason, "read");
+  out = after_tick(t, small);
+  ASSERT_EQ(out.size(), 1u) << "the last of the three";
+  EXPECT_EQ(out[0].reason, "read");
+  EXPECT_TRUE(after_tick(t, small).empty()) << "nothing waits any more";
+  EXPECT_EQ(small.stats().overflow, 5u) << "one refusal a tick while more wait than fit (s3 at the second)";
   EXPECT_EQ(t.settling(), 0u);
 
   // The retried file changes: the record carries the hash of what the job read.
