@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <initializer_list>
 
 #include "support/fixtures.h"
 
@@ -65,6 +66,14 @@ class TrackerTest : public ::testing::Test {
   std::vector<decode::FileHash> done() {
     hasher_.run_pending();
     return tracker_.collect();
+  }
+
+  void opened_by_job(Tracker& t, std::initializer_list<const char*> files, uint16_t acc, uint32_t classes);
+
+  static Options one_slot() {  // a hash queue that takes one file
+    Options o = opts();
+    o.queue = 1;
+    return o;
   }
 
   static Options opts() {
@@ -244,6 +253,14 @@ TEST_F(TrackerTest, AFullQueueIsReportedInTheRecord) {
 
 // A tick long after everything (every wait is over), the hasher's work, and
 // the records that gives.
+// Opens of `files` (under the test's directory) by the job, fed to `t`.
+void TrackerTest::opened_by_job(Tracker& t, std::initializer_list<const char*> files, uint16_t acc, uint32_t classes) {
+  for (const char* f : files) {
+    auto r = open(dir_ / f, acc, classes);
+    t.on_file(r, r.path, &job_, &policy_);
+  }
+}
+
 std::vector<decode::FileHash> after_tick(Tracker& t, Hasher& h) {
   t.tick(~0ull >> 1);
   h.run_pending();
@@ -256,14 +273,9 @@ std::vector<decode::FileHash> after_tick(Tracker& t, Hasher& h) {
 TEST_F(TrackerTest, ARefusedReadIsRetriedAsTheFirstRead) {
   write_file(dir_ / "data/s2", "pqr");
   write_file(dir_ / "data/s3", "stu");
-  Options o = opts();
-  o.queue = 1;
-  Hasher small(o);
+  Hasher small(one_slot());
   Tracker t(&small);
-  for (const char* f : {"data/s0", "data/s1", "data/s2", "data/s3"}) {
-    auto r = open(dir_ / f, access::kRead, cls::kTraining);
-    t.on_file(r, r.path, &job_, &policy_);
-  }
+  opened_by_job(t, {"data/s0", "data/s1", "data/s2", "data/s3"}, access::kRead, cls::kTraining);
   auto out = t.collect();
   ASSERT_EQ(out.size(), 3u) << "s1, s2 and s3 refused, each said once";
   EXPECT_EQ(small.stats().overflow, 3u);
@@ -302,14 +314,9 @@ TEST_F(TrackerTest, ARefusedReadIsRetriedAsTheFirstRead) {
 TEST_F(TrackerTest, AnOutputsJobEndHashRefusedByAFullQueueStillGoes) {
   write_file(dir_ / "ckpt/a.bin", "weights-a");
   write_file(dir_ / "ckpt/b.bin", "weights-b");
-  Options o = opts();
-  o.queue = 1;
-  Hasher small(o);
+  Hasher small(one_slot());
   Tracker t(&small);
-  for (const char* f : {"ckpt/a.bin", "ckpt/b.bin"}) {
-    auto w = open(dir_ / f, access::kWrite | access::kCreate, cls::kOutputs | cls::kProtected);
-    t.on_file(w, w.path, &job_, &policy_);
-  }
+  opened_by_job(t, {"ckpt/a.bin", "ckpt/b.bin"}, access::kWrite | access::kCreate, cls::kOutputs | cls::kProtected);
   t.on_job_end(job_.id);
   auto out = t.collect();
   ASSERT_EQ(out.size(), 1u) << "one of the two refused";
