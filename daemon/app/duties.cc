@@ -57,20 +57,6 @@ void settle_hashes(Parts& p, Inputs& in) {
   p.loss.hashes(p.hasher->stats());
 }
 
-// Repeats counted instead of raised: one summary per alert that repeated,
-// out in batches (an alert flood has 4,096 at once: ~14 MiB of whole alerts
-// and their renderings when built together, tests/bench/soak.py), then the
-// freed heap handed back to the kernel rather than held at its peak.
-void summarize_repeats(Parts& p) {
-  constexpr size_t kBatch = 256;
-  size_t n = 0;
-  for (auto batch = p.rules.summaries(0, kBatch); !batch.empty(); batch = p.rules.summaries(0, kBatch)) {
-    n += batch.size();
-    p.emit({{}, std::move(batch)});
-  }
-  if (n > kBatch) malloc_trim(0);
-}
-
 // Memory freed after a burst (the first pass over a job's new files: the
 // hasher's queue and its results, records waiting in the pipeline) stays in
 // glibc's heap, counted in RSS, until handed back. Checked every 10 s, trimmed
@@ -79,6 +65,20 @@ void summarize_repeats(Parts& p) {
 void trim_heap() {
   constexpr size_t kFreeBeforeTrim = 4u << 20;
   if (mallinfo2().fordblks > kFreeBeforeTrim) malloc_trim(0);
+}
+
+// Repeats counted instead of raised: one summary per alert that repeated,
+// out in batches (an alert flood has 4,096 at once: ~14 MiB of whole alerts
+// and their renderings when built together, tests/bench/soak.py), then the
+// freed heap handed back at once (trim_heap), not at the next heap-trim tick.
+void summarize_repeats(Parts& p) {
+  constexpr size_t kBatch = 256;
+  size_t n = 0;
+  for (auto batch = p.rules.summaries(0, kBatch); !batch.empty(); batch = p.rules.summaries(0, kBatch)) {
+    n += batch.size();
+    p.emit({{}, std::move(batch)});
+  }
+  if (n > kBatch) trim_heap();
 }
 
 // What DNS answers allowed, past its TTL (the connect hook already ignores it).
