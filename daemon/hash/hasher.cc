@@ -14,6 +14,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/sha256.h"
 #include "decode/records.h"
 
 namespace fts::hash {
@@ -75,12 +76,8 @@ struct Fd {
 
 }  // namespace
 
-Hasher::Hasher(Options o)
-    : opts_(o),
-      // Fetched once, and one context reused: OpenSSL 3 looks the algorithm
-      // up and allocates on every EVP_sha256() and EVP_MD_CTX_new().
-      sha256_(EVP_MD_fetch(nullptr, "SHA256", nullptr), EVP_MD_free),
-      ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+// One context reused: EVP_MD_CTX_new() allocates.
+Hasher::Hasher(Options o) : opts_(o), ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
   efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   stats_.capacity = opts_.queue;
   buf_.resize(opts_.chunk ? opts_.chunk : 1 << 20);
@@ -207,7 +204,7 @@ Result Hasher::work(const Request& r) {
     // Changed while being read: read again, a few times at most.
     for (int attempt = 0;; ++attempt) {
       EVP_MD_CTX* ctx = ctx_.get();
-      if (!ctx || !sha256_ || EVP_DigestInit_ex(ctx, sha256_.get(), nullptr) != 1)
+      if (!ctx || EVP_DigestInit_ex(ctx, sha256_md(), nullptr) != 1)
         return fail("EVP_DigestInit_ex failed");
       if (static_cast<size_t>(st.st_size) > buf_.size()) posix_fadvise(f.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       uint64_t total = 0;

@@ -130,7 +130,6 @@ class Hasher {
   Node* newest_ = nullptr;
   Node* oldest_ = nullptr;
   ManifestCache manifests_;
-  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> sha256_;
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
   std::vector<unsigned char> buf_;
   std::thread thread_;

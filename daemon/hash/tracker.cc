@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/glob.h"
+#include "common/sha256.h"
 #include "common/time.h"
 
 namespace fts::hash {
@@ -67,11 +68,9 @@ size_t Tracker::PathKeyHash::operator()(const PathKey& k) const noexcept {
 }
 
 Tracker::PathKey Tracker::key_of(const std::string& path) {
-  // Fetched once: OpenSSL 3 looks the algorithm up again on every EVP_sha256() use.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned len = 0;
-  EVP_Digest(path.data(), path.size(), md, &len, sha256, nullptr);
+  EVP_Digest(path.data(), path.size(), md, &len, sha256_md(), nullptr);
   PathKey k;
   std::memcpy(k.data(), md, k.size());
   return k;

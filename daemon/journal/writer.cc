@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/sha256.h"
 #include "journal/journal.h"
 #include "sinks/format.h"
 
@@ -49,9 +50,7 @@ struct Digest {
   Digest() : ctx(EVP_MD_CTX_new()) {}
   ~Digest() { EVP_MD_CTX_free(ctx); }
   EVP_MD_CTX* begin() {
-    // Fetched once: OpenSSL 3 looks EVP_sha256() up again on every init.
-    static EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    EVP_DigestInit_ex(ctx, sha256 ? sha256 : EVP_sha256(), nullptr);
+    EVP_DigestInit_ex(ctx, sha256_md(), nullptr);
     return ctx;
   }
   std::string end() {
