@@ -59,12 +59,23 @@ void settle_hashes(Parts& p, Inputs& in) {
 
 // Memory freed after a burst (the first pass over a job's new files: the
 // hasher's queue and its results, records waiting in the pipeline) stays in
-// glibc's heap, counted in RSS, until handed back. Checked every 10 s, trimmed
-// when over 4 MiB lies free: a trim walks the free lists (under a millisecond
-// here), so not on every tick.
+// glibc's heap, counted in RSS, until handed back. Checked every second, so a
+// burst's free pages go back while it lasts (its peak is what a soak's RSS
+// limit sees). Trimmed when over 4 MiB lies free and 1 MiB more than at the
+// last trim (or the least since): mallinfo2 still counts as free what a trim
+// handed back, so the total alone would trim every second once a burst has
+// passed (~110 madvise calls a second in the soak). A trim walks the free
+// lists (under a millisecond here). One heap per process: one record of it.
 void trim_heap() {
-  constexpr size_t kFreeBeforeTrim = 4u << 20;
-  if (mallinfo2().fordblks > kFreeBeforeTrim) malloc_trim(0);
+  constexpr size_t kFreeBeforeTrim = 4u << 20, kFreedBeforeTrim = 1u << 20;
+  static size_t low = 0;  // free bytes after the last trim, or fewer since
+  size_t free_now = mallinfo2().fordblks;
+  if (free_now > kFreeBeforeTrim && free_now > low + kFreedBeforeTrim) {
+    malloc_trim(0);
+    low = mallinfo2().fordblks;
+  } else if (free_now < low) {
+    low = free_now;
+  }
 }
 
 // Repeats counted instead of raised: one summary per alert that repeated,
@@ -113,7 +124,7 @@ void schedule_duties(Scheduler& s, Parts& p, Inputs& in) {
   s.every("flow-report", or_default(d.sensor().flow_report_seconds(), 1), [&p, &in] { report_flows(p, in); });
   if (p.hashes) s.every("hash-settle", 1, [&p, &in] { settle_hashes(p, in); });
   s.every("repeat-summary", or_default(d.detection().repeat_summary_seconds(), 60), [&p] { summarize_repeats(p); });
-  s.every("heap-trim", 10, trim_heap);
+  s.every("heap-trim", 1, trim_heap);
   s.every("dns-expire", 2, [&p] { expire_dns(p); });
   s.every("egress-refresh", 30, [&p] { refresh_egress(p); });
   s.every("process-sweep", 30, [&p] { sweep_processes(p); });
