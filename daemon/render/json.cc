@@ -1,8 +1,10 @@
 #include "render/json.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <deque>
 #include <vector>
 
 namespace fts::render {
@@ -130,10 +132,18 @@ void append_map(const Message& m, const Reflection* r, const FieldDescriptor* f,
 
 }  // namespace
 
+// Bytes that go out as they are: printable ASCII but the quote and the
+// backslash (a table: this is the renderer's hottest loop).
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
 void append_escaped(std::string_view s, std::string* out) {
   static const char* hex = "0123456789abcdef";
   size_t i = 0;
-  auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; };
+  auto plain = [](unsigned char c) { return kPlain[c]; };
   while (i < s.size()) {
     unsigned char c = s[i];
     if (plain(c)) {  // the common case first: a run of plain ASCII, appended at once
@@ -169,8 +179,18 @@ void append_escaped(std::string_view s, std::string* out) {
 }
 
 void append_json(const Message& m, std::string* out) {
+  // The set fields' list, one per nesting depth, kept from record to record
+  // on this thread, not allocated for every (sub)message.
+  thread_local std::deque<std::vector<const FieldDescriptor*>> lists;  // grows at the end: a parent's list stays put
+  thread_local size_t depth = 0;
+  if (lists.size() <= depth) lists.resize(depth + 1);
+  std::vector<const FieldDescriptor*>& fields = lists[depth];
+  struct Nest {
+    ~Nest() { --depth; }
+  } nest;
+  ++depth;
+  fields.clear();
   const Reflection* r = m.GetReflection();
-  std::vector<const FieldDescriptor*> fields;
   r->ListFields(m, &fields);  // set fields only, by number: proto3's defaults stay out
   *out += '{';
   bool first = true;

@@ -411,6 +411,16 @@ std::string render(const v1::Event& e, Format f) {
   return {};
 }
 
+void render_to(const v1::Event& e, Format f, std::string* out) {
+  if (f == Format::kJson) return render::append_json(e, out);
+  *out += render(e, f);
+}
+
+void render_to(const v1::Alert& a, Format f, std::string* out) {
+  if (f == Format::kJson) return render::append_json(a, out);
+  *out += render(a, f);
+}
+
 std::string render(const v1::Alert& a, Format f) {
   switch (f) {
     case Format::kJson: return proto_json(a);

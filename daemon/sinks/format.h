@@ -28,6 +28,10 @@ bool valid_severity(std::string_view severity);
 // (header, structured data, text); kSplunkHec is one HEC event object.
 std::string render(const v1::Event& e, Format f);
 std::string render(const v1::Alert& a, Format f);
+// The same, appended to `out` (a sink's buffer): the native JSON is
+// rendered in place, without a string of its own.
+void render_to(const v1::Event& e, Format f, std::string* out);
+void render_to(const v1::Alert& a, Format f, std::string* out);
 
 // A syslog RFC 5424 message whose MSG is `body` (what the output's format
 // rendered); the header and structured data come from the record.

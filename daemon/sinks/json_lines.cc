@@ -88,20 +88,25 @@ JsonLinesSink::~JsonLinesSink() {
   if (owned_ && fd_ >= 0) ::close(fd_);
 }
 
-void JsonLinesSink::write(const v1::Event& e) { put(render(e, opts_.format)); }
+void JsonLinesSink::write(const v1::Event& e) { put(e); }
 
-void JsonLinesSink::write_alert(const v1::Alert& a) { put(render(a, opts_.format)); }
+void JsonLinesSink::write_alert(const v1::Alert& a) { put(a); }
 
-void JsonLinesSink::put(const std::string& line) {
+template <typename R>
+void JsonLinesSink::put(const R& record) {
+  size_t mark = buf_.size();
+  render_to(record, opts_.format, &buf_);
+  buf_ += '\n';
   // Rotate on a record boundary, before the record that would cross the
   // limit, so every file holds whole lines.
-  uint64_t pending = size_ + buf_.size();
-  if (opts_.max_bytes && pending > 0 && pending + line.size() + 1 > opts_.max_bytes) {
+  uint64_t before = size_ + mark;
+  if (opts_.max_bytes && before > 0 && size_ + buf_.size() > opts_.max_bytes) {
+    std::string line = buf_.substr(mark);
+    buf_.resize(mark);
     flush();
     rotate();
+    buf_ += line;
   }
-  buf_ += line;
-  buf_ += '\n';
   ++pending_;
   ++written_;
   if (buf_.size() >= kBufferBytes) flush();

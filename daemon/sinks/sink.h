@@ -75,7 +75,10 @@ class JsonLinesSink : public Sink {
  private:
   JsonLinesSink(int fd, bool owned, std::string path, Options o, uint64_t size)
       : fd_(fd), owned_(owned), path_(std::move(path)), opts_(std::move(o)), size_(size) {}
-  void put(const std::string& line);
+  // Renders one record at the end of the buffer (rotating first when it
+  // would cross max_size), then writes the batch once it is large.
+  template <typename R>
+  void put(const R& record);
   void rotate();
   void lose(int err);
 
