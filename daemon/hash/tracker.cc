@@ -121,7 +121,7 @@ void Tracker::on_file(const decode::File& f, const std::string& path, const jobs
       if (fresh) {
         e->move_to(f.dev, f.ino);
         const std::string& m = policy->spec.data().manifest();
-        e->manifest = m.empty() ? nullptr : &*manifests_.insert(m).first;
+        job_manifests_[job->id] = m.empty() ? nullptr : &*manifests_.insert(m).first;
         submit(*e, path, "read");
       }
       return;
@@ -219,7 +219,7 @@ bool Tracker::submit(Entry& e, const std::string& path, const char* reason) {
     r.dev = e.dev;
     r.ino = e.ino;
   }
-  if (e.read && e.manifest) r.manifest = *e.manifest;
+  if (auto m = job_manifests_.find(e.job); e.read && m != job_manifests_.end() && m->second) r.manifest = *m->second;
   r.tag = next_tag_++;
   if (!hasher_->submit(r)) {
     // Counted by the hasher; said once per file in its record, retried by
@@ -291,16 +291,17 @@ std::vector<decode::FileHash> Tracker::collect() {
     } else {
       Digest sha = Digest::of(h.sha256);
       uint64_t last_dev = e.last_other ? e.rare->last_dev : e.dev, last_ino = e.last_other ? e.rare->last_ino : e.ino;
-      report = sha != e.last_sha || !e.last_sha.set || h.dev != last_dev || h.ino != last_ino;
+      Digest last = e.last_sha();
+      report = sha != last || !last.set || h.dev != last_dev || h.ino != last_ino;
       if (!e.first_set && e.read && std::string_view(done.reason) == "read") {
         e.first_set = true;
-        e.last_sha = sha;  // the first is the last until one differs
+        e.set_last_sha(sha);  // the first is the last until one differs
       }
       if (e.first_set && sha != e.first_sha()) {
-        if (!e.rare || !e.rare->first_sha.set) e.side().first_sha = e.last_sha;  // moved aside, kept
+        if (!e.rare || !e.rare->first_sha.set) e.side().first_sha = e.last_sha();  // moved aside, kept
         if (!e.output) h.first_sha256 = e.first_sha().hex();
       }
-      e.last_sha = sha;
+      e.set_last_sha(sha);
       e.last_other = h.dev != e.dev || h.ino != e.ino;
       if (e.last_other) {
         e.side().last_dev = h.dev;
@@ -351,7 +352,14 @@ void Tracker::forget_ended() {
     *head = std::move(*second);  // the next job's entry takes the head's place
     ++it;
   }
-  for (auto j = ended_.begin(); j != ended_.end();) j = busy.count(*j) ? std::next(j) : ended_.erase(j);
+  for (auto j = ended_.begin(); j != ended_.end();) {
+    if (busy.count(*j)) {
+      ++j;
+      continue;
+    }
+    job_manifests_.erase(*j);
+    j = ended_.erase(j);
+  }
 }
 
 }  // namespace fts::hash

@@ -86,46 +86,58 @@ class Tracker {
   };
   // What is followed of one (job, file), found by its path's key. Kept small
   // (fields ordered so nothing pads, flags as bits): one per shard a job
-  // reads (tests/bench/soak.py: 100,000).
+  // reads (tests/bench/soak.py: 100,000). 88 bytes, so a map node with its
+  // key is 112, one of the pool's block sizes (104 made it 128).
   struct Entry {
     uint64_t job = 0;
-    uint64_t dev = 0, ino = 0;
+    uint64_t ino = 0;
     uint64_t start_ns = 0;  // the reading process (decode::TaskId, kept unpadded)
+    uint32_t dev = 0;       // the kernel's dev_t: 32 bits (MKDEV's encoding)
     uint32_t tgid = 0;
-    uint32_t tid = 0;
     uint32_t classes = 0;
+    uint32_t tid : 22 = 0;        // a thread id: pid_max is at most 2^22
     bool first_set : 1 = false;   // a first hash was read (it is rare->first_sha if set there, else last_sha)
+    bool last_set : 1 = false;    // last_bytes holds a hash
     bool last_other : 1 = false;  // the last hash was of another file than (dev, ino): rare->last_dev/ino
     bool output : 1 = false;      // the job writes it
     bool read : 1 = false;        // the job read it as data
     bool inflight : 1 = false;
     bool overflowed : 1 = false;  // refused by a full queue: waits in refused_
     bool said_full : 1 = false;   // its queue-full record went out (once until it is hashed)
-    Digest last_sha;
-    const std::string* manifest = nullptr;  // the policy's data.manifest (one copy: manifests_)
+    std::array<uint8_t, 32> last_bytes{};  // the last hash (last_sha())
     std::unique_ptr<Rare> rare;
     std::unique_ptr<Entry> next;  // another job following the same path
     decode::TaskId task() const { return {tgid, start_ns}; }
     void set_task(const decode::TaskId& t, uint32_t thread) {
       tgid = t.tgid;
       start_ns = t.start_ns;
-      tid = thread;
+      tid = thread & ((1u << 22) - 1);
+    }
+    Digest last_sha() const {
+      Digest d;
+      d.bytes = last_bytes;
+      d.set = last_set;
+      return d;
+    }
+    void set_last_sha(const Digest& d) {
+      last_bytes = d.bytes;
+      last_set = d.set;
     }
     Rare& side() {
       if (!rare) rare = std::make_unique<Rare>();
       return *rare;
     }
-    const Digest& first_sha() const { return rare && rare->first_sha.set ? rare->first_sha : last_sha; }
+    Digest first_sha() const { return rare && rare->first_sha.set ? rare->first_sha : last_sha(); }
     const char* again() const { return rare ? rare->again : nullptr; }
     uint64_t dirty_ns() const { return rare ? rare->dirty_ns : 0; }
     // Now (dev, ino): the last hash, of the file before, keeps its own.
     void move_to(uint64_t d, uint64_t i) {
-      if (last_sha.set && !last_other && (d != dev || i != ino)) {
+      if (last_set && !last_other && (d != dev || i != ino)) {
         side().last_dev = dev;
         rare->last_ino = ino;
         last_other = true;
       }
-      dev = d;
+      dev = static_cast<uint32_t>(d);
       ino = i;
     }
     // Hashed and settled: a file only read needs its name no more (a change
@@ -142,6 +154,7 @@ class Tracker {
       if (rare->path.empty()) rare->path = path;
     }
   };
+  static_assert(sizeof(Entry) == 88, "an Entry grew: its map node leaves the pool's 112-byte blocks (LP64)");
   // A path's key: 16 bytes of its SHA-256. The path itself is kept only where
   // it is needed again (Rare::path), and no two paths share a key.
   using PathKey = std::array<uint8_t, 16>;
@@ -175,7 +188,11 @@ class Tracker {
   size_t entries_ = 0;
   std::unordered_map<uint64_t, Pending> pending_;  // tag -> what it hashes
   std::set<uint64_t> ended_;
-  std::set<std::string> manifests_;  // every data.manifest entries point to (a few; never moved)
+  std::set<std::string> manifests_;  // every data.manifest (a few; never moved)
+  // Each job's data.manifest as its policy said at its last new read (null:
+  // none): what a read file's hash is checked against, kept per job, not
+  // per file.
+  std::unordered_map<uint64_t, const std::string*> job_manifests_;
   std::vector<decode::FileHash> ready_;  // records not from the hasher (queue full)
   // Hashes the queue refused, oldest first, retried by tick: a name and a
   // job each (~100 bytes), not a side record per file.
