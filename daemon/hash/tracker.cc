@@ -219,7 +219,8 @@ bool Tracker::submit(Entry& e, const std::string& path, const char* reason) {
     r.dev = e.dev;
     r.ino = e.ino;
   }
-  if (auto m = job_manifests_.find(e.job); e.read && m != job_manifests_.end() && m->second) r.manifest = *m->second;
+  if (e.read)  // data the job read: checked against its manifest, if it has one
+    if (auto m = job_manifests_.find(e.job); m != job_manifests_.end() && m->second) r.manifest = *m->second;
   r.tag = next_tag_++;
   if (!hasher_->submit(r)) {
     // Counted by the hasher; said once per file in its record, retried by

@@ -88,22 +88,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
-def proc_status_kib(pid, key):
+def proc_status_kib(pid):
+    """The kB figures of /proc/PID/status: VmRSS, RssAnon, and VmHWM, the
+    most RSS the process ever had (the kernel's high-water mark), so a peak
+    between two samples counts too."""
+    kib = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def proc_rss_kib(pid):
-    return proc_status_kib(pid, "VmRSS")
-
-
-def proc_hwm_kib(pid):
-    """The most RSS the process ever had (the kernel's high-water mark): a
-    peak between two samples counts too."""
-    return proc_status_kib(pid, "VmHWM")
+            key, _, rest = line.partition(":")
+            if rest.strip().endswith(" kB"):
+                kib[key] = int(rest.split()[0])
+    return kib
 
 
 def proc_ring_kib(pid):
@@ -190,9 +185,9 @@ class Soak:
     def sample(self, t0, last):
         st = self.status()
         now = time.monotonic()
-        s = {"t": now - t0, "rss_kib": proc_rss_kib(self.proc.pid), "ring_kib": proc_ring_kib(self.proc.pid),
-             "fds": proc_fds(self.proc.pid), "hwm_kib": proc_hwm_kib(self.proc.pid),
-             "anon_kib": proc_status_kib(self.proc.pid, "RssAnon"),
+        mem = proc_status_kib(self.proc.pid)
+        s = {"t": now - t0, "rss_kib": mem.get("VmRSS", 0), "ring_kib": proc_ring_kib(self.proc.pid),
+             "fds": proc_fds(self.proc.pid), "hwm_kib": mem.get("VmHWM", 0), "anon_kib": mem.get("RssAnon", 0),
              "kernel": n(st, "kernel_records"), "seen": n(st, "events_seen"), "drops": n(st, "ringbuf_drops")}
         rate = (s["kernel"] - last["kernel"]) / max(1e-9, s["t"] - last["t"]) if last else 0
         s["rate"] = rate
