@@ -250,14 +250,17 @@ print(json.dumps(res), flush=True)
         self.assertTrue(ans[0]["network"]["dns_allowed"])
         self.assertEqual(ans[0]["network"]["dns_answers"], [{"address": "127.0.0.2", "ttl": HUB_TTL}])
         granted = time.time()
-        self.assertFalse(net(self.d.events(), job, "dns_answer", "other.fts-test")[0]["network"].get("dns_allowed", False))
-        ok = [e for e in net(self.d.events(), job, "connect") if e["network"]["dport"] == self.hub.port]
+        # The job has ended: after the barrier every connect it made is out (the
+        # answer can be out a batch before them).
+        evs = self.d.sync()
+        self.assertFalse(net(evs, job, "dns_answer", "other.fts-test")[0]["network"].get("dns_allowed", False))
+        ok = [e for e in net(evs, job, "connect") if e["network"]["dport"] == self.hub.port]
         self.assertEqual(len(ok), 1)
         n = ok[0]["network"]
         self.assertEqual((n["daddr"], n["verdict"], n["action"], n["allowed_by_dns"], n["dns"]),
                          ("127.0.0.2", "allowed", "allowed", True, "hub.fts-test"))
         blocked = sorted((e["network"]["daddr"], e["network"]["action"])
-                         for e in net(self.d.events(), job, "connect") if e["network"]["dport"] == self.other.port)
+                         for e in net(evs, job, "connect") if e["network"]["dport"] == self.other.port)
         self.assertEqual(blocked, [("127.0.0.2", "blocked"), ("127.0.0.3", "blocked")])
         enf_index = {p for p, a in self.dns_allowed() if a == socket.inet_aton("127.0.0.2")}
         self.assertEqual(len(enf_index), 1, self.dns_allowed())  # in the kernel, for enf only
