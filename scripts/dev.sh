@@ -15,7 +15,7 @@ BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 
 PACKAGES="cmake make g++ pkg-config clang llvm bpftool libbpf-dev
   libboost-dev libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libyaml-cpp-dev
-  libsystemd-dev libssl-dev libsqlite3-dev libre2-dev
+  libsystemd-dev libssl-dev libsqlite3-dev libre2-dev zlib1g-dev
   libgtest-dev libgmock-dev libclang-rt-dev nlohmann-json3-dev python3 util-linux iproute2
   openssl rsyslog rsyslog-openssl systemd dpkg-dev fio"
 # What only the tests use: the scenarios' real programs (B1 trains with PyTorch,

@@ -4,9 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
-#include <boost/crc.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -67,9 +67,16 @@ bool read_record(int fd, uint64_t off, uint64_t size, std::string* payload, uint
 }  // namespace
 
 uint32_t crc32(std::string_view data) {
-  boost::crc_32_type c;
-  c.process_bytes(data.data(), data.size());
-  return c.checksum();
+  // zlib's (CRC-32/ISO-HDLC, as Boost's crc_32_type: spools written before
+  // read the same): word-at-a-time, ~5x the byte table's speed, and every
+  // record the SIEM gets is checked twice (spooled, then read to send).
+  uLong c = ::crc32(0L, Z_NULL, 0);
+  for (size_t off = 0; off < data.size();) {  // zlib takes uInt lengths
+    uInt n = static_cast<uInt>(std::min<size_t>(data.size() - off, 1u << 30));
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(data.data() + off), n);
+    off += n;
+  }
+  return static_cast<uint32_t>(c);
 }
 
 Result<std::unique_ptr<Spool>> Spool::open(const Options& o) {
