@@ -7,6 +7,7 @@
 #include <string>
 
 #include "app/daemon.h"
+#include "common/utf8.h"
 #include "config/config.h"
 
 namespace {
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   }
   // Logs go to stderr (journald); stdout carries events.
   spdlog::set_default_logger(spdlog::stderr_color_mt("ftsentineld"));
+  fts::route_protobuf_log();
 
   fts::config::Loaded cfg = fts::config::load(config_file);
   for (const auto& w : cfg.warnings) fprintf(stderr, "warning: %s\n", w.str().c_str());

@@ -1,4 +1,5 @@
 #include "app/survival.h"
+#include "common/utf8.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -49,7 +50,7 @@ void restore_jobs(Parts& p) {
   std::stringstream bytes;
   bytes << in.rdbuf();
   v1::JobRegistry saved;
-  if (!saved.ParseFromString(bytes.str())) {
+  if (!parse_any_text(&saved, bytes.str())) {
     spdlog::error("{}: not a job registry; the jobs of the last run are not restored", saved_jobs_path(p));
     return;
   }

@@ -19,6 +19,7 @@
 
 #include "cli/journal_cmds.h"
 #include "control/protocol.h"
+#include "common/utf8.h"
 #include "common/v1.h"
 #include "ftsentinel/v1/control.pb.h"
 
@@ -367,6 +368,7 @@ int cmd_sync(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fts::route_protobuf_log();  // a job's argv may be any bytes: no protobuf complaint per request
   Args a;
   int i = 1;
   for (; i < argc; ++i) {

@@ -1,4 +1,5 @@
 #include "control/protocol.h"
+#include "common/utf8.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -77,7 +78,7 @@ bool read_exact(int fd, uint8_t* buf, size_t n, int timeout_ms) {
 
 }  // namespace
 
-Status Client::call(const google::protobuf::MessageLite& request, google::protobuf::MessageLite* response,
+Status Client::call(const google::protobuf::MessageLite& request, google::protobuf::Message* response,
                     int timeout_ms) {
   std::string out = frame(request);
   size_t sent = 0;
@@ -99,7 +100,7 @@ Status Client::call(const google::protobuf::MessageLite& request, google::protob
   std::string body(n, '\0');
   if (!read_exact(fd_, reinterpret_cast<uint8_t*>(body.data()), n, timeout_ms))
     return make_error("ftsentineld's answer was cut short");
-  if (!response->ParseFromString(body)) return make_error("ftsentineld's answer does not parse");
+  if (!parse_any_text(response, body)) return make_error("ftsentineld's answer does not parse");
   return {};
 }
 

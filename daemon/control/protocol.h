@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include <google/protobuf/message_lite.h>
+#include <google/protobuf/message.h>
 
 #include "common/result.h"
 
@@ -22,7 +22,7 @@ class Client {
   Client(Client&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
   ~Client();
   // Waits up to timeout_ms for the answer.
-  Status call(const google::protobuf::MessageLite& request, google::protobuf::MessageLite* response,
+  Status call(const google::protobuf::MessageLite& request, google::protobuf::Message* response,
               int timeout_ms = 10000);
 
  private:

@@ -15,6 +15,7 @@
 #include <filesystem>
 
 #include "control/protocol.h"
+#include "common/utf8.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -158,7 +159,7 @@ class Server::Session : public std::enable_shared_from_this<Session> {
 
   void dispatch() {
     v1::Request req;
-    if (!req.ParseFromString(body_) || req.body_case() == v1::Request::BODY_NOT_SET) {
+    if (!parse_any_text(&req, body_) || req.body_case() == v1::Request::BODY_NOT_SET) {
       stats_->dropped++;
       spdlog::warn("control: client pid {} sent an unreadable request; dropped", peer_.pid);
       return refuse("unreadable request");

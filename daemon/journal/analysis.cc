@@ -11,6 +11,7 @@
 #include "journal/review.h"
 #include "journal/summary.h"
 #include "sinks/format.h"
+#include "common/utf8.h"
 
 namespace fts::journal {
 namespace {
@@ -390,8 +391,8 @@ v1::TimelineEntry decode_record(const Reader::Record& rec, uint64_t* bad) {
   v1::TimelineEntry t;
   t.set_seq(static_cast<uint64_t>(rec.seq));
   t.set_time(ms_time(rec.time_ms));
-  bool ok = rec.type == RecordType::kAlert ? t.mutable_alert()->ParseFromString(rec.body)
-                                           : t.mutable_event()->ParseFromString(rec.body);
+  bool ok = rec.type == RecordType::kAlert ? parse_any_text(t.mutable_alert(), rec.body)
+                                           : parse_any_text(t.mutable_event(), rec.body);
   if (!ok) {
     ++*bad;
     t.clear_alert();

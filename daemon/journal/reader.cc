@@ -10,6 +10,7 @@
 
 #include "common/time.h"
 #include "journal/journal.h"
+#include "common/utf8.h"
 
 namespace fts::journal {
 namespace {
@@ -77,7 +78,7 @@ const char* kRunColumns =
 v1::RunSummary run_row(sqlite3_stmt* s) {
   v1::RunSummary r;
   std::string info = blob(s, 3);
-  if (!info.empty()) r.mutable_job()->ParseFromString(info);
+  if (!info.empty()) parse_any_text(r.mutable_job(), info);
   auto* j = r.mutable_job();
   j->set_id(text(s, 0));
   if (j->policy().empty()) j->set_policy(text(s, 1));

@@ -16,6 +16,7 @@
 #include "common/sha256.h"
 #include "journal/journal.h"
 #include "sinks/format.h"
+#include "common/utf8.h"
 
 namespace fts::journal {
 namespace {
@@ -293,7 +294,7 @@ void Writer::note_metadata(const Entry& e, const std::string& run_id) {
   if (run_id.rfind("host-", 0) == 0) return;
   if (e.kind != "job_start" && e.kind != "job_end" && e.kind != "exit") return;
   v1::Event ev;
-  if (!ev.ParseFromString(e.body)) return;
+  if (!parse_any_text(&ev, e.body)) return;
   if (e.kind == "exit") {
     // The job's exit status is its root process's.
     // Kept with the run, not the batch's metadata: a job's every exit would

@@ -16,6 +16,7 @@
 #include "rules/dns_tunnel.h"
 #include "state/loader.h"
 #include "watch/watch.h"
+#include "common/utf8.h"
 
 namespace fts::rules {
 namespace {
@@ -531,7 +532,7 @@ std::vector<v1::Alert> Engine::summaries(uint64_t job, size_t max) {
     }
     const Repeats& r = it->second;
     v1::Alert a;
-    a.ParseFromString(r.alert);
+    parse_any_text(&a, r.alert);
     a.set_time(rfc3339(r.last_ns));
     if (r.last_event) a.add_evidence(r.last_event);
     std::string since = rfc3339(r.first_ns);
