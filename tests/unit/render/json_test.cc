@@ -2,6 +2,7 @@
 // integers as JSON numbers (protobuf's printer quotes them).
 #include "render/json.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
@@ -9,6 +10,11 @@
 #include "common/v1.h"
 #include "ftsentinel/v1/alert.pb.h"
 #include "ftsentinel/v1/event.pb.h"
+#include "support/reflect_json.h"
+
+#include <cmath>
+#include <memory>
+#include <random>
 
 namespace fts::render {
 namespace {
@@ -80,6 +86,103 @@ TEST(Json, MapsAreObjectsWithSortedKeys) {
   (*j.mutable_labels())["policy"] = "llm";
   std::string out = json(j);
   EXPECT_EQ(out, "{\"labels\":{\"policy\":\"llm\",\"user\":\"u\"}}");
+}
+
+// Every field a message can have, set at random (strings with any bytes,
+// extreme numbers, unknown enum values, repeated fields and maps), to a
+// depth of four.
+void fill(std::mt19937_64& rng, pb::Message* m, int depth) {
+  using F = pb::FieldDescriptor;
+  const auto* d = m->GetDescriptor();
+  const auto* r = m->GetReflection();
+  auto pick = [&](uint64_t n) { return rng() % n; };
+  auto str = [&] {
+    static const char* kinds[] = {"", "/data/shard-0001.pt", "a\"b\\c\n", "\xff\xfe\xc3\xa9", "\xed\xa0\x80", "\x01\x7f"};
+    std::string s = kinds[pick(6)];
+    for (size_t i = 0, n = pick(4); i < n; ++i) s += static_cast<char>(rng());
+    return s;
+  };
+  for (int i = 0; i < d->field_count(); ++i) {
+    const F* f = d->field(i);
+    if (pick(3) == 0) continue;
+    if (f->cpp_type() == F::CPPTYPE_MESSAGE && depth >= 4) continue;
+    int n = f->is_repeated() ? static_cast<int>(pick(4)) : 1;
+    for (int k = 0; k < n; ++k) {
+      bool rep = f->is_repeated();
+      uint64_t x = pick(4) == 0 ? 0 : rng() >> pick(64);
+      switch (f->cpp_type()) {
+        case F::CPPTYPE_INT32: rep ? r->AddInt32(m, f, int32_t(x)) : r->SetInt32(m, f, int32_t(x)); break;
+        case F::CPPTYPE_INT64: rep ? r->AddInt64(m, f, int64_t(x)) : r->SetInt64(m, f, int64_t(x)); break;
+        case F::CPPTYPE_UINT32: rep ? r->AddUInt32(m, f, uint32_t(x)) : r->SetUInt32(m, f, uint32_t(x)); break;
+        case F::CPPTYPE_UINT64: rep ? r->AddUInt64(m, f, x) : r->SetUInt64(m, f, x); break;
+        case F::CPPTYPE_ENUM: rep ? r->AddEnumValue(m, f, int(x % 5)) : r->SetEnumValue(m, f, int(x % 5)); break;
+        case F::CPPTYPE_BOOL: rep ? r->AddBool(m, f, x & 1) : r->SetBool(m, f, x & 1); break;
+        case F::CPPTYPE_DOUBLE: {
+          double v = pick(5) == 0 ? NAN : pick(5) == 0 ? -INFINITY : double(int64_t(x)) / 7.0;
+          rep ? r->AddDouble(m, f, v) : r->SetDouble(m, f, v);
+          break;
+        }
+        case F::CPPTYPE_FLOAT: {
+          float v = float(int64_t(x)) / 3.0f;
+          rep ? r->AddFloat(m, f, v) : r->SetFloat(m, f, v);
+          break;
+        }
+        case F::CPPTYPE_STRING: rep ? r->AddString(m, f, str()) : r->SetString(m, f, str()); break;
+        case F::CPPTYPE_MESSAGE:
+          if (f->is_map()) {  // distinct keys: a real map has no key twice
+            pb::Message* e = r->AddMessage(m, f);
+            fill(rng, e, depth + 1);
+            const F* key = f->message_type()->map_key();
+            if (key->cpp_type() == F::CPPTYPE_STRING)
+              e->GetReflection()->SetString(e, key, str() + "#" + std::to_string(k));
+            break;
+          }
+          fill(rng, rep ? r->AddMessage(m, f) : r->MutableMessage(m, f), depth + 1);
+          break;
+      }
+    }
+  }
+}
+
+// The renderer reads the wire form; field by field through reflection (the
+// renderer it replaced) must give the same bytes, for every message type of
+// the schema: key order, defaults, optional zeros, packed repeated numbers,
+// maps sorted, unknown enum values, NaN, bytes as base64, non-UTF-8 as \xNN.
+TEST(Json, TheWireRendererMatchesReflectionOnEveryMessageType) {
+  pb::LogSilencer quiet;  // proto3 strings that are not UTF-8: protobuf logs each serialization
+  int types = 0, maps = 0;
+  for (const char* file : {"ftsentinel/v1/event.proto", "ftsentinel/v1/alert.proto", "ftsentinel/v1/state.proto",
+                           "ftsentinel/v1/journal.proto", "ftsentinel/v1/control.proto", "ftsentinel/v1/config.proto"}) {
+    const auto* fd = pb::DescriptorPool::generated_pool()->FindFileByName(file);
+    ASSERT_NE(fd, nullptr) << file;
+    for (int t = 0; t < fd->message_type_count(); ++t) {
+      const auto* d = fd->message_type(t);
+      ++types;
+      std::mt19937_64 rng(t * 7919 + 1);
+      for (int round = 0; round < 60; ++round) {
+        std::unique_ptr<pb::Message> m(pb::MessageFactory::generated_factory()->GetPrototype(d)->New());
+        fill(rng, m.get(), 0);
+        std::string want = fts::testing::reflect_json(*m);
+        for (int i = 0; i < d->field_count(); ++i)
+          if (d->field(i)->is_map() && m->GetReflection()->FieldSize(*m, d->field(i)) > 1) ++maps;
+        ASSERT_EQ(json(*m), want) << d->full_name() << " round " << round;
+      }
+    }
+  }
+  EXPECT_GT(types, 20);
+  EXPECT_GT(maps, 0);
+}
+
+TEST(Json, PackedAndNegativeNumbersAndEmptyMessages) {
+  v1::Event e;
+  e.mutable_process();  // set, empty: {}
+  e.mutable_exit()->set_code(-1);
+  e.mutable_file()->set_result(-13);
+  std::string j = json(e);
+  EXPECT_EQ(j, fts::testing::reflect_json(e));
+  EXPECT_NE(j.find("\"process\":{}"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"code\":-1"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"result\":-13"), std::string::npos) << j;
 }
 
 }  // namespace
