@@ -97,7 +97,11 @@ class DriftTest(unittest.TestCase):
         time.sleep(max(0.0, 2.5 - (time.time() - max(os.stat(s).st_ctime for s in t.shards))))
         job = self.job(PY, "-c", code, *t.shards)
         for s in t.shards:
-            h = self.hash_of(job, s)
+            self.hash_of(job, s)
+        self.assertEqual(self.quiet_alerts(job), [])
+        evs = self.d.events()  # after quiet_alerts' barrier: every hash of the job is out
+        for s in t.shards:
+            h = hashes(evs, job, s)
             self.assertEqual(len(h), 1, "one file_hash per file and job")
             e = h[0]
             self.assertEqual(e["hash"]["sha256"], sha(content(s)))
@@ -109,9 +113,8 @@ class DriftTest(unittest.TestCase):
             self.assertEqual(e["file"]["ino"], st.st_ino)
             self.assertIn("training", e["file"]["classes"])
             # The reader (it may be gone by the time the hash is done: its pid, as its open said).
-            opened = [x for x in harness.of_kind(self.d.events(), "file", job=job) if x["file"]["path"] == s]
+            opened = [x for x in harness.of_kind(evs, "file", job=job) if x["file"]["path"] == s]
             self.assertEqual(e["process"]["pid"], opened[0]["process"]["pid"])
-        self.assertEqual(self.quiet_alerts(job), [])
         # The same files again in another job: from the cache, still reported for that job.
         job2 = self.job(PY, "-c", code, *t.shards)
         for s in t.shards:
@@ -169,6 +172,12 @@ class DriftTest(unittest.TestCase):
             runner.stderr.close()
         al = self.quiet_alerts(job)
         self.assertEqual([x["rule"] for x in al], ["dataset-drift"], "the writer is approved: no other rule")
+        # The writer runs outside the job: its write was seen (the control), and no alert of any job is its.
+        evs = self.d.events()  # quiet_alerts' barrier has passed
+        self.assertTrue([e for e in harness.of_kind(evs, "file") if e.get("process", {}).get("exe") == self.sync
+                         and e["file"].get("path") == self.live], "the approved writer's write is seen")
+        self.assertEqual([harness.summary(a) for a in alerts(evs) if a.get("process", {}).get("exe") == self.sync],
+                         [], "the approved writer raises nothing")
         self.assertIn("changed during", al[0]["message"])
         self.assertIn(first["hash"]["sha256"], al[0]["message"])
         self.assertIn(changed["hash"]["sha256"], al[0]["message"])

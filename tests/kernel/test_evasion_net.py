@@ -288,11 +288,14 @@ print(json.dumps({{'addr': addr, 'connect': connect(addr, hub_port)}}))
         job_b, out_b = self.job("enf", JOB_DNS + "print(connect('127.0.0.2', int(sys.argv[1])))", str(self.hub.port))
         self.assertEqual(out_b.strip(), "1")  # EPERM
         self.assertIn((job_a, "127.0.0.2"), self.dns_allowed())
-        self.assertNotIn(job_b, [j for j, _ in self.dns_allowed()])
         al = self.d.wait_for(lambda evs: alerts(evs, job_b, "egress-not-allowed") or None, what="B refused")
         self.assertEqual((al[0]["action"], al[0]["network"]["daddr"], al[0]["network"]["dport"]),
                          ("blocked", "127.0.0.2", self.hub.port))
         evs = self.d.sync()
+        # After the barrier: every record of both jobs went through the daemon; A's entry is the control.
+        allowed = self.dns_allowed()
+        self.assertIn((job_a, "127.0.0.2"), allowed)
+        self.assertNotIn(job_b, [j for j, _ in allowed])
         conn_a = [e["network"] for e in net(evs, job_a, "connect") if e["network"]["dport"] == self.hub.port]
         self.assertEqual([(n["action"], n["allowed_by_dns"], n["dns"]) for n in conn_a],
                          [("allowed", True, "hub.fts-test")])

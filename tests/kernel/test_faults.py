@@ -534,8 +534,13 @@ class TasksMapTest(unittest.TestCase):
                 refused = lambda e: tamper_added(e, "tasks map is full")  # noqa: E731
                 d.wait_for(lambda e: refused(e) >= 40 or None, timeout=20, what="every refusal reported")
                 ended = time.monotonic()
-                events = d.sync()
+                d.sync()
                 st = status(d)
+                full = int(st["tasks_map_full"])  # the kernel's counter, live; the job has ended
+                # The alerts come from the 1 s loss-report timer (sync does not run it): wait until they
+                # add up to the counter, so a late report can neither fake nor break the checks below.
+                events = d.wait_for(lambda e: e if refused(e) == full else None, timeout=20,
+                                    what=f"the loss reports adding up to the counter ({full})")
                 self.assertEqual(int(st["tasks_map_full"]), refused(events))
                 before = len(tamper(events, "tasks map is full"))
                 # Room again: a new job's children are the job's.
@@ -543,7 +548,10 @@ class TasksMapTest(unittest.TestCase):
                 d.wait_for(lambda e: len(of_kind(of_job(e, again), "exec")) >= 3 or None, timeout=20,
                            what="the next job tracked")
                 recovery = time.monotonic() - ended
-                events = d.sync()
+                d.sync()
+                self.assertEqual(int(status(d)["tasks_map_full"]), full, "no refusal counted for the next job")
+                events = d.wait_for(lambda e: e if refused(e) == full else None, timeout=20,
+                                    what=f"the loss reports adding up to the counter ({full})")
                 self.assertEqual(len(tamper(events, "tasks map is full")), before, "no refusal for the next job")
                 forks = of_kind(of_job(events, big), "fork")
                 figure("tasks-map-full", capacity=self.CAP, processes=self.CAP + 42, tracked_forks=len(forks),

@@ -208,7 +208,10 @@ class NetworkSensorTest(unittest.TestCase):
         job, out = run_job(self.d, "ft", SEND, "127.0.0.1", str(self.denied4.port), shard, str(times))
         res = json.loads(out)
         self.assertEqual(res["sent"], os.path.getsize(shard) * times)
-        conn = self.wait_net("connect", job=job, op="connect", dport=self.denied4.port)
+        self.wait_net("connect", job=job, op="connect", dport=self.denied4.port)
+        self.wait_net("flow", job=job, op="flow", dport=self.denied4.port)
+        evs = self.d.sync()  # the job has ended (its sockets closed): every record of it is in
+        conn = net_events(evs, job=job, op="connect", dport=self.denied4.port)
         self.assertEqual(len(conn), 1)
         n = conn[0]["network"]
         self.assertEqual(n["protocol"], "tcp")
@@ -216,7 +219,7 @@ class NetworkSensorTest(unittest.TestCase):
         self.assertEqual(n["verdict"], "not_allowed")
         self.assertEqual(n["action"], "allowed")  # monitor mode never blocks
         self.assertEqual(conn[0]["job"]["policy"], "ft")
-        flow = self.wait_net("flow", job=job, op="flow", dport=self.denied4.port)
+        flow = net_events(evs, job=job, op="flow", dport=self.denied4.port)
         self.assertEqual(len(flow), 1)
         f = flow[0]["network"]
         self.assertEqual(f["cookie"], n["cookie"])
@@ -255,8 +258,10 @@ class NetworkSensorTest(unittest.TestCase):
         self.assertEqual(int(second["total_bytes"]), int(first["bytes"]) + int(second["bytes"]))
         self.assertEqual(int(second["total_bytes"]), sum(sent))
         self.assertTrue(second["over_max_bytes"])
-        vol = self.d.wait_for(lambda evs: [x for x in evs if x.get("rule") == "egress-volume"
-                                           and x.get("job", {}).get("id") == job] or None, what="egress-volume")
+        def volume(evs):
+            return [x for x in evs if x.get("rule") == "egress-volume" and x.get("job", {}).get("id") == job]
+        self.d.wait_for(lambda evs: volume(evs) or None, what="egress-volume")
+        vol = volume(self.d.sync())  # the job has ended: every record of it is in
         self.assertEqual(len(vol), 1)
         self.assertEqual(int(vol[0]["network"]["bytes"]), sum(sent))
 
@@ -485,7 +490,7 @@ print(n1)
         q6 = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="dns_query")
                                           if e["network"]["dns"] == "hub.internal"] or None, what="the IPv6 query")
         self.assertEqual(q6[0]["network"]["daddr"], "::1")
-        self.assertEqual(len(net_events(self.d.events(), job=job, op="dns_query")), 2)
+        self.assertEqual(len(net_events(self.d.sync(), job=job, op="dns_query")), 2)  # the job has ended
 
     def test_a10_long_flow_is_reported_while_open(self):
         code = """
@@ -533,7 +538,8 @@ print(json.dumps([a.getsockname()[1], b.getsockname()[1]]))
             n = ev[0]["network"]
             self.assertEqual((n["saddr"], n["protocol"]), (addr, "tcp"))
             self.assertNotIn("daddr", n)
-            binds = [e for e in net_events(self.d.events(), job=job, op="bind") if e["network"]["saddr"] == addr]
+            # the job has ended: after the barrier every record of it is in
+            binds = [e for e in net_events(self.d.sync(), job=job, op="bind") if e["network"]["saddr"] == addr]
             self.assertEqual(len(binds), 1, binds)
             self.assertEqual(binds[0]["network"].get("sport", 0), 0)  # asked for any port (0: omitted)
             self.assertEqual(binds[0]["network"]["cookie"], n["cookie"])
@@ -615,8 +621,10 @@ for s, n in zip(ls, (5000, 7000)):
                 p.wait()
         job = err.split("job ")[1].split()[0]
         for host, port, n in (("127.0.0.1", p4, 5000), ("::1", p6, 7000)):
-            acc = self.d.wait_for(lambda evs: [e for e in net_events(evs, job=job, op="accept")
-                                               if e["network"]["sport"] == port] or None, what=f"accept on {port}")
+            def accepts(evs):
+                return [e for e in net_events(evs, job=job, op="accept") if e["network"]["sport"] == port]
+            self.d.wait_for(lambda evs: accepts(evs) or None, what=f"accept on {port}")
+            acc = accepts(self.d.sync())  # the job has ended: every record of it is in
             self.assertEqual(len(acc), 1)
             a = acc[0]["network"]
             self.assertEqual((a["saddr"], a["daddr"], a["dport"], a["protocol"], a["direction"]),
