@@ -223,8 +223,11 @@ for s in socks:
             return tamper_added(events, "flows map is full")
         # The control: fewer sockets than the map holds, each closed and reported.
         small = self.flow_job(20)
-        self.d.wait_for(lambda e: len([x for x in e if x.get("kind") == "network" and x.get("job", {}).get("id") == small
-                                       and x["network"].get("op") == "flow"]) == 20 or None, what="20 flows")
+        def small_flows(e):
+            return [x for x in e if x.get("kind") == "network" and x.get("job", {}).get("id") == small
+                    and x["network"].get("op") == "flow"]
+        self.d.wait_for(lambda e: len(small_flows(e)) >= 20, what="20 flows")
+        self.assertEqual(len(small_flows(self.d.sync())), 20)
         before = json.loads(self.d.cli("status", "--json").stdout)
         self.assertEqual(int(before.get("flows_evicted", 0)), 0)
         # Past the map: the oldest flows are evicted while the job still holds them.

@@ -248,8 +248,10 @@ class NetworkSensorTest(unittest.TestCase):
         job, out1 = run_job(self.d, "ft", SEND, "127.0.0.1", str(self.allowed4.port), shard, str(times), "2")
         sent = [json.loads(l)["sent"] for l in out1.splitlines()]
         self.assertEqual(len(sent), 2)
-        flows = self.d.wait_for(lambda evs: (lambda f: f if len(f) == 2 else None)(
-            net_events(evs, job=job, op="flow", dport=self.allowed4.port)), what="two flows")
+        self.d.wait_for(lambda evs: len(net_events(evs, job=job, op="flow", dport=self.allowed4.port)) >= 2,
+                        what="two flows")
+        flows = net_events(self.d.sync(), job=job, op="flow", dport=self.allowed4.port)
+        self.assertEqual(len(flows), 2)
         flows.sort(key=lambda e: int(e["network"]["total_bytes"]))
         first, second = flows[0]["network"], flows[1]["network"]
         self.assertEqual(first["verdict"], "allowed")
@@ -323,8 +325,10 @@ print(json.dumps(res))
                              (daddr, proto, "not_allowed", "blocked"))
             self.assertEqual(ev[0]["job"]["policy"], "enf")
         # denied4: the IPv4 connect, the v4-mapped one on an IPv6 socket and the non-blocking one
-        blocked4 = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(
-            net_events(evs, job=job, op="connect", dport=self.denied4.port)), what="three blocked connects")
+        self.d.wait_for(lambda evs: len(net_events(evs, job=job, op="connect", dport=self.denied4.port)) >= 3,
+                        what="three blocked connects")
+        blocked4 = net_events(self.d.sync(), job=job, op="connect", dport=self.denied4.port)
+        self.assertEqual(len(blocked4), 3)
         self.assertEqual({e["network"]["action"] for e in blocked4}, {"blocked"})
         self.assertEqual({e["network"]["daddr"] for e in blocked4}, {"127.0.0.1"})
         blocked = self.d.wait_for(lambda evs: (lambda a: a if len(a) >= 3 else None)(
@@ -335,8 +339,8 @@ print(json.dumps(res))
             ev = self.wait_net(f"allowed connect to {daddr}", job=job, op="connect", dport=port)
             n = ev[0]["network"]
             self.assertEqual((n["daddr"], n["verdict"], n["action"]), (daddr, "allowed", "allowed"))
-        flows = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(
-            net_events(evs, job=job, op="flow")), what="three flows")
+        self.d.wait_for(lambda evs: len(net_events(evs, job=job, op="flow")) >= 3, what="three flows")
+        flows = net_events(self.d.sync(), job=job, op="flow")
         got = sorted((e["network"]["daddr"], e["network"]["dport"], int(e["network"]["bytes"])) for e in flows)
         self.assertEqual(got, sorted([("127.0.0.1", self.allowed4.port, 1000), ("::1", self.allowed6.port, 1000),
                                       ("127.0.0.1", self.allowed4.port, 500)]))
@@ -401,16 +405,16 @@ print(json.dumps(res))
         while (self.udp4.received - before4, self.udp6.received - before6) != (600, 500) and time.time() < deadline:
             time.sleep(0.05)
         self.assertEqual((self.udp4.received - before4, self.udp6.received - before6), (600, 500))
-        sends = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 4 else None)(net_events(evs, job=job, op="sendmsg")),
-                                what="four sendmsg events")
+        self.d.wait_for(lambda evs: len(net_events(evs, job=job, op="sendmsg")) >= 4, what="four sendmsg events")
+        sends = net_events(self.d.sync(), job=job, op="sendmsg")
         got = sorted((e["network"]["daddr"], e["network"]["dport"], e["network"]["protocol"], e["network"]["action"])
                      for e in sends)
         self.assertEqual(got, sorted([("127.0.0.1", self.udp4.port, "udp", "allowed"),
                                       ("127.0.0.1", self.denied4.port, "udp", "blocked"),
                                       ("::1", self.udp6.port, "udp", "allowed"),
                                       ("::1", self.denied4.port, "udp", "blocked")]))
-        flows = self.d.wait_for(lambda evs: (lambda x: x if len(x) == 3 else None)(net_events(evs, job=job, op="flow")),
-                                what="three flows")
+        self.d.wait_for(lambda evs: len(net_events(evs, job=job, op="flow")) >= 3, what="three flows")
+        flows = net_events(self.d.sync(), job=job, op="flow")
         got = sorted((e["network"]["daddr"], e["network"]["dport"], e["network"]["protocol"], int(e["network"]["bytes"]))
                      for e in flows)
         self.assertEqual(got, sorted([("127.0.0.1", self.udp4.port, "udp", 600), ("::1", self.udp6.port, "udp", 500),
@@ -447,7 +451,7 @@ for _ in range(200):
             flow = self.wait_net("flow of the moved grandchild", op="flow", dport=self.denied4.port, pid=pid)
             self.assertEqual(flow[0]["job"]["id"], job)
             self.assertEqual(int(flow[0]["network"]["bytes"]), os.path.getsize(self.t.shards[2]))
-            conn = net_events(self.d.events(), op="connect", pid=pid)
+            conn = net_events(self.d.sync(), op="connect", pid=pid)
             self.assertEqual(len(conn), 1)
             self.assertEqual(conn[0]["job"]["id"], job)
             # A2's alerts, on the same job, naming the moved grandchild
