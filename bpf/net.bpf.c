@@ -350,7 +350,10 @@ static __always_inline void net__accepted(struct sock *sk)
 	e->op = FTS_NET_ACCEPT;
 	e->flags = f.flags;
 	e->policy = l->policy;
-	event__submit(e);
+	/* The flow is in the map already and the ring keeps the order: nothing
+	 * waits on the daemon reading this, so it does not wake it (a server in
+	 * a job accepting many connections paid a wakeup for each). */
+	event__submit_lazy(e);
 }
 
 SEC("tp_btf/inet_sock_set_state")
