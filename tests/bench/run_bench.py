@@ -334,7 +334,12 @@ class EmptyBpf(Tool):
     tracepoint is on, and a program call per event."""
 
     name = "empty-bpf"
-    stop_timeout_s = 60.0  # bpftrace detaches its 43 probes one by one
+    # bpftrace closes its 45 tracepoint perf events one by one, each close
+    # waiting twice in synchronize_rcu_tasks_trace (perf_event_detach_bpf_prog,
+    # perf_trace_event_unreg; /proc/PID/stack in D state): ~2.5 s on a quiet
+    # VM, now and then over 60 s (two full runs were killed there, session
+    # 12). Outside every measurement, so it may take its time.
+    stop_timeout_s = 300.0
 
     def start(self):
         out = os.path.join(self.tmp, "empty-bpf.out")
