@@ -70,10 +70,14 @@ class InjectionTest(unittest.TestCase):
         self.assertEqual(r.returncode, rc, r.stderr + r.stdout)
         return r.stderr.split("job ")[1].split()[0]
 
+    def ended(self, job):
+        """Every record, once the job ended and the daemon passed the barrier."""
+        self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), what="job_end")
+        return self.d.sync()
+
     def settle(self, job):
         """The job's alerts once it ended and the daemon passed the barrier."""
-        self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), what="job_end")
-        return alerts(self.d.sync(), job)
+        return alerts(self.ended(job), job)
 
     def held_job(self, *argv):
         """A job that runs until the test closes its stdin (a pipe: no file outside
@@ -202,8 +206,7 @@ class InjectionTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
         job = r.stderr.split("job ")[1].split()[0]
         pid, child = map(int, r.stdout.split())
-        self.d.wait_for(lambda e: harness.of_kind(e, "job_end", job=job), what="job_end")
-        evs = self.d.sync()
+        evs = self.ended(job)
         al = alerts(evs, job)
         self.assertEqual([(a["rule"], a["process"]["pid"]) for a in al], [("credential-read", pid)], al)
         # The same sensor's control: the read of the child's memory is reported (an event, the rules
